@@ -1,0 +1,106 @@
+// Management commands the controller accepts (from a host's copy control program, or relayed by a partner),
+// and the acceptance table: for each command and pair state, done (ok), accepted-but-nothing-to-do (noop),
+// or refused (reject) — never half-done.
+
+import { PairState, pairStateName, type CopyType } from './pair-state.ts';
+
+export type FenceLevel = 'data' | 'status' | 'never';
+export type InitialCopy = 'full' | 'none' | 'defer';
+
+export interface PairDefinitionInput {
+  pairId: number;
+  /** Copy source LVOL on the storage system that receives the create command. */
+  localLvol: number;
+  remoteStorageId: number;
+  remoteLvol: number;
+  copyType: CopyType;
+  fence: FenceLevel;
+  /** Asynchronous pairs: journal volume (232x) on this storage system and on the partner. */
+  journalLvol?: number;
+  remoteJournalLvol?: number;
+}
+
+export type Command =
+  | { op: 'create'; pair: PairDefinitionInput; initialCopy: InitialCopy; step?: string }
+  | { op: 'suspend'; pairId: number; step?: string }
+  | { op: 'drain'; pairId: number; step?: string }
+  | { op: 'resync'; pairId: number; full?: boolean; step?: string }
+  | { op: 'reverse'; pairId: number; step?: string }
+  | { op: 'delete'; pairId: number; step?: string }
+  | { op: 'query'; pairId: number; step?: string }
+  | { op: 'status'; step?: string };
+
+export type CommandOp = Command['op'];
+export const PAIR_COMMAND_OPS: ReadonlyArray<Exclude<CommandOp, 'status'>> = [
+  'create', 'suspend', 'drain', 'resync', 'reverse', 'delete', 'query',
+];
+
+export interface PairView {
+  pairId: number;
+  storageId: number;
+  role: 'source' | 'destination';
+  localLvol: number;
+  remoteStorageId: number;
+  remoteLvol: number;
+  /** SPEC §1 fields, as seen from this side. */
+  sourceStorageId: number;
+  sourceLvol: number;
+  destinationStorageId: number;
+  destinationLvol: number;
+  direction: 'forward' | 'reverse';
+  copyType: CopyType;
+  fence: FenceLevel;
+  state: string;
+  stateValue: PairState;
+  failureCause: string;
+  journalLvol: number;
+  dirtyTracks: number;
+  copyProgressPercent: number;
+  lastFormationCopy: string;
+  lastFormationTracksCopied: number;
+  /** Async source: newest sequence number journaled; destination: newest applied. */
+  journalNewestSeq: number;
+  journalAppliedSeq: number;
+  journalEntries: number;
+  journalBytes: number;
+  journalUsagePercent: number;
+  journalOldestUnappliedUs: number;
+}
+
+export interface JournalView {
+  journalLvol: number;
+  pairId: number;
+  state: 'normal' | 'almost full' | 'full' | 'suspended';
+  usagePercent: number;
+  bytesUsed: number;
+  entries: number;
+  newestSeq: number;
+  oldestSeq: number;
+}
+
+export type CommandReply =
+  | { ok: true; outcome: 'done' | 'no-op'; message: string; pair?: PairView; pairs?: PairView[] }
+  | { ok: false; error: string };
+
+export type Acceptance = 'ok' | 'noop' | 'reject';
+
+const O: Acceptance = 'ok', N: Acceptance = 'noop', R: Acceptance = 'reject';
+// Columns: simplex, initial copying, duplex, suspending, suspend, failure suspend, duplex pending.
+const TABLE: Record<Exclude<CommandOp, 'status' | 'query'>, Record<CopyType, Acceptance[]>> = {
+  //               SMPL init  dup  sing  sus  fsus dpend
+  create:  { sync: [N, N, N, R, R, R, N], async: [N, N, N, R, R, R, N] },
+  suspend: { sync: [R, O, O, R, N, N, O], async: [R, O, O, N, N, N, O] },
+  drain:   { sync: [R, R, R, R, R, R, R], async: [R, R, O, N, N, R, R] },
+  resync:  { sync: [O, N, N, R, O, O, N], async: [O, N, N, R, O, O, N] },
+  reverse: { sync: [R, R, R, R, O, O, R], async: [R, R, R, R, O, O, R] },
+  delete:  { sync: [O, O, O, O, O, O, O], async: [O, O, O, O, O, O, O] },
+};
+
+export function acceptance(op: CommandOp, copyType: CopyType, state: PairState): Acceptance {
+  if (op === 'query' || op === 'status') return 'ok';
+  return TABLE[op][copyType][state];
+}
+
+export function rejection(op: CommandOp, pairId: number, copyType: CopyType, state: PairState, why?: string): string {
+  return `${op} refused: pair ${pairId} (${copyType}) is ${pairStateName(state)}${why ? `: ${why}` : ''}`;
+}

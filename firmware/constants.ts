@@ -1,0 +1,54 @@
+// Named limits of the emulated controller. Everything bounded is bounded here.
+
+/** Host I/O is addressed in blocks of this size (logical block address = LBA). */
+export const BLOCK_SIZE_BYTES = 4096;
+/** One bit of a difference bitmap covers one track. */
+export const TRACK_SIZE_BYTES = 64 * 1024;
+export const BLOCKS_PER_TRACK = TRACK_SIZE_BYTES / BLOCK_SIZE_BYTES;
+/** Largest single host write or read (one journal entry holds at most this much data). */
+export const MAX_IO_BYTES = 1024 * 1024;
+
+/** Pair slots in definition information (per storage system). */
+export const MAX_PAIRS = 16;
+/** Journal slots in control memory (per storage system). */
+export const MAX_JOURNALS = 4;
+/** LVOLs one disk array can be carved into. */
+export const MAX_LVOLS = 32;
+
+/** Formation copying: tracks in flight at once per pair. */
+export const FORMATION_COPY_WINDOW_TRACKS = 16;
+/** Journal shipping: entries sent but not yet acknowledged, per pair. */
+export const JOURNAL_SHIP_WINDOW_ENTRIES = 512;
+/** Journal shipping: entries per batch frame. */
+export const JOURNAL_BATCH_MAX_ENTRIES = 64;
+/** Journal shipping: bytes of write data per batch frame. */
+export const JOURNAL_BATCH_MAX_BYTES = 1024 * 1024;
+/** Journal usage (percent) at which the journal reports "almost full" (Hitachi's high-water mark). */
+export const JOURNAL_HIGH_WATER_PERCENT = 80;
+/** Destination: entries received out of order and held until their predecessors arrive. */
+export const RESTORE_PENDING_MAX_ENTRIES = JOURNAL_SHIP_WINDOW_ENTRIES * 2;
+
+/** Default timing of the firmware, all overridable per storage system. */
+export interface FirmwareTiming {
+  /** Batching window: journal entries appended within it ship in one frame. */
+  journalShipDelayUs: number;
+  /** Go-back-N resend when no application acknowledgement arrives for this long. */
+  journalResendTimeoutUs: number;
+  /** Period of the keepalive a controller sends to the partners of its active pairs. */
+  keepaliveIntervalUs: number;
+  /** A partner silent for this long is lost: its active pairs go to failure suspend. */
+  partnerTimeoutUs: number;
+  /** A synchronous copy not acknowledged within this time fails the pair. */
+  syncCopyTimeoutUs: number;
+  /** A command that needs the partner's answer fails after this long. */
+  commandTimeoutUs: number;
+}
+
+export const DEFAULT_FIRMWARE_TIMING: FirmwareTiming = {
+  journalShipDelayUs: 200,
+  journalResendTimeoutUs: 250_000,
+  keepaliveIntervalUs: 50_000,
+  partnerTimeoutUs: 300_000,
+  syncCopyTimeoutUs: 250_000,
+  commandTimeoutUs: 2_000_000,
+};

@@ -1,0 +1,1069 @@
+// The controller's program (CPU 210 running out of memory 220): an event handler that is given one event
+// at a time — a host I/O, a frame, a timer, a management command, a link-state change — and reacts by
+// touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
+
+import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
+  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES } from './constants.ts';
+import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
+import { ControlMemoryLayout, P, readPairRecord, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
+  type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
+import { DifferenceBitmap } from './difference-bitmap.ts';
+import { decodeControl, decodeFrame, decodeJournalBatch, encodeControl, encodeFrame, encodeJournalBatch, FrameType,
+  type ControlBody, type DecodedFrame, type JournalEntryWire, type WireDefinition } from './frames.ts';
+import type { FirmwareEntryPoints, Hardware, HostIo, IoStatus, TimerKind } from './hardware-interface.ts';
+import { assertInvariant } from './invariant.ts';
+import { Journal } from './journal.ts';
+import { isCopyingState, isLegalTransition, PairState, pairStateName } from './pair-state.ts';
+
+/** Volatile per-pair state (lost on power loss; everything durable is in control memory). */
+interface PairRuntime {
+  slot: number;
+  pairId: number;
+  bitmap: DifferenceBitmap;
+  pending: DifferenceBitmap;
+  journal?: Journal;
+  // formation copying (source): track -> serial and send time
+  copyInflight: Map<number, { serial: number; sentUs: number }>;
+  copyCursor: number;
+  // formation copying (destination): newest serial applied per track, so a late duplicate never overwrites
+  copySerialApplied?: Uint32Array;
+  // journal shipping (source)
+  shippedSeq: number;
+  lastAckProgressUs: number;
+  shipScheduled: boolean;
+  // journal restore (destination): entries that arrived ahead of their predecessors
+  restorePending: Map<number, JournalEntryWire>;
+  /** Newest state-change counter seen from the partner: state frames overtaken on another path are ignored. */
+  partnerStateSeq: number;
+  activeSinceUs: number;
+  lastStep?: string;
+}
+
+interface SyncWriteGroup {
+  io?: HostIo;
+  cacheSlot: number;
+  remaining: number;
+  fenced: boolean;
+}
+interface SyncCopy {
+  tag: number;
+  pairId: number;
+  lba: number;
+  blocks: number;
+  sentUs: number;
+  group: SyncWriteGroup;
+}
+interface PendingRequest {
+  partner: number;
+  deadlineUs: number;
+  onReply(body: ControlBody): void;
+  onFail(why: string): void;
+}
+
+type Reply = (r: CommandReply) => void;
+
+const TICK_US = 10_000;
+const ACTIVE = (s: PairState) => isCopyingState(s);
+
+export class Controller implements FirmwareEntryPoints {
+  private readonly l: ControlMemoryLayout;
+  private readonly pairs = new Map<number, PairRuntime>();
+  private readonly pairsByLvol = new Map<number, PairRuntime[]>();
+  private readonly syncCopies = new Map<number, SyncCopy>();
+  private readonly trackInflight = new Map<number, number>();
+  private readonly requests = new Map<number, PendingRequest>();
+  private readonly lastHeardUs = new Map<number, number>();
+  private readonly lastKeepaliveUs = new Map<number, number>();
+  private readonly linkDown = new Set<number>();
+  private nextTag = 1;
+  private nextReqId = 1;
+  private nextCopySerial = 1;
+  private booted = false;
+
+  constructor(private readonly hw: Hardware) {
+    this.l = new ControlMemoryLayout(hw.controlMemory);
+    assertInvariant(this.l.storageId === hw.storageId, `control memory belongs to storage ${this.l.storageId}, not ${hw.storageId}`);
+  }
+
+  // ───────────────────────────── boot ─────────────────────────────
+
+  boot(): void {
+    assertInvariant(!this.booted, 'boot twice');
+    this.booted = true;
+    const boots = this.l.countBoot();
+    for (const slot of this.l.usedPairSlots()) {
+      const rt = this.attach(slot);
+      // Tracks whose synchronous copy was in flight when power went may differ: copy them again.
+      rt.bitmap.union(rt.pending.words);
+      rt.pending.clearAll();
+      const state = this.state(rt);
+      if (boots > 1 && ACTIVE(state)) this.pairFailed(rt, 'power loss');
+      this.updateDirty(rt);
+    }
+    this.rebuildLvolIndex();
+    this.hw.setTimer(TICK_US, 'tick', 0);
+    if (boots > 1) this.log('info', `controller restarted (boot ${boots}); ${this.pairs.size} pair(s) in definition information`);
+  }
+
+  private attach(slot: number): PairRuntime {
+    const pairId = this.l.pairWord(slot, P.pairId);
+    const lvol = this.l.pairWord(slot, P.localLvol);
+    const tracks = DifferenceBitmap.tracksFor(this.hw.disk.lvolBlocks(lvol));
+    const rt: PairRuntime = {
+      slot, pairId,
+      bitmap: new DifferenceBitmap(this.l.bitmap(slot, 'difference'), tracks),
+      pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
+      copyInflight: new Map(), copyCursor: 0, shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      restorePending: new Map(), partnerStateSeq: 0, activeSinceUs: this.hw.nowUs(),
+    };
+    if (this.l.pairWord(slot, P.copyType) === 1) {
+      rt.journal = Journal.open(this.hw.disk, this.l, this.l.pairWord(slot, P.journalLvol), pairId);
+      rt.shippedSeq = this.l.pairWord(slot, P.appliedSeq);
+    }
+    this.pairs.set(pairId, rt);
+    return rt;
+  }
+
+  private rebuildLvolIndex(): void {
+    this.pairsByLvol.clear();
+    for (const rt of this.pairs.values()) {
+      const lvol = this.w(rt, P.localLvol);
+      const list = this.pairsByLvol.get(lvol) ?? [];
+      list.push(rt);
+      this.pairsByLvol.set(lvol, list);
+    }
+  }
+
+  // ───────────────────────────── accessors ─────────────────────────────
+
+  private w(rt: PairRuntime, f: number): number { return this.l.pairWord(rt.slot, f); }
+  private set(rt: PairRuntime, f: number, v: number): void { this.l.setPairWord(rt.slot, f, v); }
+  private state(rt: PairRuntime): PairState { return this.w(rt, P.state) as PairState; }
+  private isSource(rt: PairRuntime): boolean { return this.w(rt, P.role) === 0; }
+  private isAsync(rt: PairRuntime): boolean { return this.w(rt, P.copyType) === 1; }
+  private partner(rt: PairRuntime): number { return this.w(rt, P.remoteStorageId); }
+  private record(rt: PairRuntime): PairRecord { return readPairRecord(this.l, rt.slot); }
+  private label(rt: PairRuntime): string {
+    const r = this.record(rt);
+    return `pair ${rt.pairId} (${r.copyType} ${r.role === 'source' ? `LVOL ${r.localLvol} → storage ${r.remoteStorageId}` : `storage ${r.remoteStorageId} → LVOL ${r.localLvol}`})`;
+  }
+  private updateDirty(rt: PairRuntime): void { this.set(rt, P.dirtyTracks, rt.bitmap.count()); }
+
+  private log(level: 'info' | 'warn' | 'error', message: string, step?: string): void {
+    this.hw.emit({ type: 'log', level, message, step });
+  }
+
+  // ───────────────────────────── state machine ─────────────────────────────
+
+  /** A transition of Fig. 3 / Fig. 4; anything else is a firmware bug and stops the controller. */
+  private setState(rt: PairRuntime, to: PairState, cause: FailureCause = 'none'): void {
+    const from = this.state(rt);
+    if (from === to) return;
+    const copyType = this.isAsync(rt) ? 'async' : 'sync';
+    assertInvariant(isLegalTransition(copyType, from, to),
+      `${this.label(rt)}: illegal transition ${pairStateName(from)} → ${pairStateName(to)}`);
+    this.adoptState(rt, to, cause);
+  }
+
+  /** Records a state (the destination mirrors whatever its source reports, so no transition check there). */
+  private adoptState(rt: PairRuntime, to: PairState, cause: FailureCause = 'none'): void {
+    const from = this.state(rt);
+    if (from === to && this.w(rt, P.failureCause) === FAILURE_CAUSES.indexOf(cause)) return;
+    this.set(rt, P.state, to);
+    this.set(rt, P.failureCause, FAILURE_CAUSES.indexOf(cause));
+    this.set(rt, P.stateChanges, this.w(rt, P.stateChanges) + 1);
+    if (ACTIVE(to) && !ACTIVE(from)) rt.activeSinceUs = this.hw.nowUs();
+    if (from !== to) {
+      this.hw.emit({ type: 'pair-state', pairId: rt.pairId, from: pairStateName(from), to: pairStateName(to), cause, step: rt.lastStep });
+    }
+  }
+
+  private wireDefinition(rt: PairRuntime): WireDefinition {
+    // From the partner's point of view: roles and local/remote swapped.
+    const r = this.record(rt);
+    return {
+      pairId: rt.pairId, role: r.role === 'source' ? 'destination' : 'source', localLvol: r.remoteLvol, remoteLvol: r.localLvol,
+      direction: r.direction, copyType: r.copyType, fence: r.fence, journalLvol: r.remoteJournalLvol, remoteJournalLvol: r.journalLvol,
+    };
+  }
+
+  private sendState(rt: PairRuntime, baseSeq = -1): void {
+    this.sendControl(this.partner(rt), rt.pairId, {
+      op: 'state', def: this.wireDefinition(rt), state: this.state(rt), cause: this.w(rt, P.failureCause), stateSeq: this.w(rt, P.stateChanges),
+      baseSeq, drainTargetSeq: this.w(rt, P.drainTargetSeq), step: rt.lastStep,
+    });
+  }
+
+  /** Failure suspend (automatic): everything in flight is folded into the difference bitmap. */
+  private pairFailed(rt: PairRuntime, cause: FailureCause): void {
+    const state = this.state(rt);
+    if (state === PairState.FailureSuspend || state === PairState.Simplex) return;
+    this.log('warn', `${this.label(rt)}: ${pairStateName(state)} → failure suspend (${cause})`, rt.lastStep);
+    this.stopCopying(rt);
+    this.adoptState(rt, PairState.FailureSuspend, cause);
+    if (cause !== 'link down' && cause !== 'partner lost' && cause !== 'power loss') this.sendState(rt);
+  }
+
+  /** Stops formation copying, synchronous copies and journal shipping, marking what was not confirmed. */
+  private stopCopying(rt: PairRuntime): void {
+    for (const t of rt.copyInflight.keys()) rt.bitmap.set(t);
+    rt.copyInflight.clear();
+    for (const c of [...this.syncCopies.values()]) if (c.pairId === rt.pairId) this.finishSyncCopy(c, false);
+    if (rt.journal && this.isSource(rt)) this.journalToBitmap(rt);
+    rt.restorePending.clear();
+    this.updateDirty(rt);
+  }
+
+  /** Entries not yet applied at the destination become bitmap marks; the journal is freed (as real arrays do). */
+  private journalToBitmap(rt: PairRuntime): void {
+    const j = rt.journal!;
+    for (let s = j.oldestSeq; j.entries > 0 && s <= j.newestSeq; s++) {
+      const e = j.entryAt(s);
+      rt.bitmap.markBlocks(e.lba, e.blocks);
+    }
+    j.reset();
+    rt.shippedSeq = j.newestSeq;
+    this.set(rt, P.appliedSeq, j.newestSeq);
+  }
+
+  // ───────────────────────────── host I/O ─────────────────────────────
+
+  onHostIo(io: HostIo): void {
+    const status = this.checkHostIo(io);
+    if (status !== 'ok') return this.hw.completeHostIo(io, status);
+    if (io.op === 'read') {
+      try {
+        return this.hw.completeHostIo(io, 'ok', this.hw.disk.read(io.lvol, io.lba, io.blocks));
+      } catch (e) {
+        return this.hw.completeHostIo(io, this.ioError(e));
+      }
+    }
+    const pairs = this.pairsByLvol.get(io.lvol) ?? [];
+    for (const rt of pairs) {
+      const s = this.state(rt);
+      if (!this.isSource(rt) && isCopyingState(s)) {
+        this.log('warn', `host write to LVOL ${io.lvol} refused: it is the destination of ${this.label(rt)} in ${pairStateName(s)}`);
+        return this.hw.completeHostIo(io, 'write-protected');
+      }
+      if (this.isSource(rt) && !this.isAsync(rt) && s === PairState.FailureSuspend && this.fence(rt) === 'data') {
+        this.log('warn', `host write to LVOL ${io.lvol} refused by fence level data: ${this.label(rt)} is in failure suspend`);
+        return this.hw.completeHostIo(io, 'fenced');
+      }
+    }
+    this.writeLvol(io.lvol, io.lba, io.data!, -1, io);
+  }
+
+  private checkHostIo(io: HostIo): IoStatus {
+    let blocks: number;
+    try {
+      blocks = this.hw.disk.lvolBlocks(io.lvol);
+    } catch {
+      return 'unknown-lvol';
+    }
+    if (!Number.isInteger(io.lba) || !Number.isInteger(io.blocks) || io.lba < 0 || io.blocks < 1
+      || io.lba + io.blocks > blocks || io.blocks * BLOCK_SIZE_BYTES > MAX_IO_BYTES) return 'out-of-range';
+    if (io.op === 'write' && (!io.data || io.data.length !== io.blocks * BLOCK_SIZE_BYTES)) return 'out-of-range';
+    return 'ok';
+  }
+
+  private ioError(e: unknown): IoStatus {
+    const name = (e as Error).name;
+    if (name === 'DiskError') return 'medium-error';
+    if (name === 'AddressError') return 'out-of-range';
+    throw e;
+  }
+
+  private fence(rt: PairRuntime) { return FENCE_LEVELS[this.w(rt, P.fence)]!; }
+
+  /**
+   * Every write to a data volume comes through here — from a host, a synchronous copy, or journal restore
+   * (`origin` is then the pair it came in on). It decides, pair by pair, what the write means for copying:
+   * duplex → replicate (synchronous copy or journal entry); formation copying → replicate the parts that fall
+   * on tracks already copied, mark the rest; otherwise → difference bitmap.
+   */
+  private writeLvol(lvol: number, lba: number, data: Uint8Array, origin: number, io?: HostIo): boolean {
+    const pairs = this.pairsByLvol.get(lvol) ?? [];
+    const blocks = data.length / BLOCK_SIZE_BYTES;
+    // What each source pair replicates: [lba, blocks] segments (empty: only marked in the bitmap).
+    const plan = new Map<PairRuntime, Array<[number, number]>>();
+    let syncNeeded = false;
+    for (const rt of pairs) {
+      if (rt.pairId === origin || !this.isSource(rt)) continue;
+      const segs = this.replicatedSegments(rt, lba, blocks);
+      plan.set(rt, segs);
+      if (segs.length > 0 && !this.isAsync(rt)) syncNeeded = true;
+    }
+    let cacheSlot = -1;
+    if (syncNeeded) {
+      cacheSlot = this.hw.cache.allocate();
+      if (cacheSlot < 0 && io) { this.hw.completeHostIo(io, 'busy'); return false; }
+    }
+    try {
+      this.hw.disk.write(lvol, lba, data);
+    } catch (e) {
+      if (cacheSlot >= 0) this.hw.cache.release(cacheSlot);
+      const status = this.ioError(e);
+      for (const rt of pairs) this.pairFailed(rt, 'drive failure');
+      if (io) this.hw.completeHostIo(io, status);
+      return false;
+    }
+    const syncSends: Array<[PairRuntime, number, number]> = [];
+    for (const rt of pairs) {
+      if (rt.pairId === origin) continue;
+      const segs = plan.get(rt);
+      if (!segs) {
+        // A destination volume written other than through its pair now differs from its source.
+        rt.bitmap.markBlocks(lba, blocks);
+      } else {
+        this.markExcept(rt, lba, blocks, segs);
+        for (const [sl, sb] of segs) {
+          if (!this.isAsync(rt) && cacheSlot >= 0) syncSends.push([rt, sl, sb]);
+          else if (!this.isAsync(rt)) rt.bitmap.markBlocks(sl, sb); // no cache for a non-host write: copy later
+          else this.journalAppend(rt, sl, data.subarray((sl - lba) * BLOCK_SIZE_BYTES, (sl - lba + sb) * BLOCK_SIZE_BYTES));
+        }
+      }
+      this.updateDirty(rt);
+    }
+    if (syncSends.length === 0) {
+      if (cacheSlot >= 0) this.hw.cache.release(cacheSlot);
+      if (io) this.hw.completeHostIo(io, 'ok');
+      return true;
+    }
+    const staged = this.hw.cache.slot(cacheSlot, data.length);
+    staged.set(data);
+    const group: SyncWriteGroup = { io, cacheSlot, remaining: syncSends.length, fenced: false };
+    for (const [rt, sl, sb] of syncSends) {
+      this.sendSyncCopy(rt, sl, sb, staged.subarray((sl - lba) * BLOCK_SIZE_BYTES, (sl - lba + sb) * BLOCK_SIZE_BYTES), group);
+    }
+    return true;
+  }
+
+  /**
+   * The parts of a write a source pair replicates now. In duplex, all of it. During formation copying, the
+   * parts on tracks already copied and not in flight (a track once clean stays clean, so a later formation
+   * copy can never overtake this update); the rest is left to the copier.
+   */
+  private replicatedSegments(rt: PairRuntime, lba: number, blocks: number): Array<[number, number]> {
+    const s = this.state(rt);
+    if (s === PairState.Duplex) return [[lba, blocks]];
+    if (s !== PairState.InitialCopying && s !== PairState.DuplexPending) return [];
+    const segs: Array<[number, number]> = [];
+    const end = lba + blocks;
+    for (let t = Math.floor(lba / BLOCKS_PER_TRACK); t * BLOCKS_PER_TRACK < end; t++) {
+      if (rt.bitmap.test(t) || rt.copyInflight.has(t)) continue;
+      const sl = Math.max(lba, t * BLOCKS_PER_TRACK), se = Math.min(end, (t + 1) * BLOCKS_PER_TRACK);
+      const last = segs[segs.length - 1];
+      if (last && last[0] + last[1] === sl) last[1] += se - sl;
+      else segs.push([sl, se - sl]);
+    }
+    return segs;
+  }
+
+  /** Marks the tracks of a write that are not covered by the replicated segments. */
+  private markExcept(rt: PairRuntime, lba: number, blocks: number, segs: Array<[number, number]>): void {
+    const end = lba + blocks;
+    let at = lba;
+    for (const [sl, sb] of [...segs, [end, 0] as [number, number]]) {
+      if (sl > at) rt.bitmap.markBlocks(at, sl - at);
+      at = sl + sb;
+    }
+  }
+
+  // ───────────────────────────── synchronous copying ─────────────────────────────
+
+  private sendSyncCopy(rt: PairRuntime, lba: number, blocks: number, data: Uint8Array, group: SyncWriteGroup): void {
+    const tag = this.nextTag++ >>> 0 || this.nextTag++;
+    const copy: SyncCopy = { tag, pairId: rt.pairId, lba, blocks, sentUs: this.hw.nowUs(), group };
+    this.syncCopies.set(tag, copy);
+    this.forTracks(lba, blocks, (t) => {
+      const k = rt.slot * 0x1000000 + t;
+      const n = this.trackInflight.get(k) ?? 0;
+      if (n === 0) rt.pending.set(t);
+      this.trackInflight.set(k, n + 1);
+    });
+    const frame = encodeFrame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag, lba, blocks }, data);
+    if (!this.hw.send(this.partner(rt), frame)) this.pairFailed(rt, 'link down');
+  }
+
+  /** A synchronous copy is over: acknowledged (ok) or given up (the bitmap then remembers the tracks). */
+  private finishSyncCopy(c: SyncCopy, ok: boolean): void {
+    if (!this.syncCopies.delete(c.tag)) return;
+    const rt = this.pairs.get(c.pairId);
+    if (rt) {
+      this.forTracks(c.lba, c.blocks, (t) => {
+        const k = rt.slot * 0x1000000 + t;
+        const n = (this.trackInflight.get(k) ?? 1) - 1;
+        if (n <= 0) { this.trackInflight.delete(k); rt.pending.clear(t); } else this.trackInflight.set(k, n);
+        if (!ok) rt.bitmap.set(t);
+      });
+      if (!ok && this.fence(rt) === 'data') c.group.fenced = true;
+      if (!ok) this.updateDirty(rt);
+    }
+    if (--c.group.remaining === 0) {
+      this.hw.cache.release(c.group.cacheSlot);
+      if (c.group.io) this.hw.completeHostIo(c.group.io, c.group.fenced ? 'fenced' : 'ok');
+    }
+  }
+
+  private forTracks(lba: number, blocks: number, f: (t: number) => void): void {
+    const last = Math.floor((lba + blocks - 1) / BLOCKS_PER_TRACK);
+    for (let t = Math.floor(lba / BLOCKS_PER_TRACK); t <= last; t++) f(t);
+  }
+
+  private onSyncWrite(from: number, f: DecodedFrame): void {
+    const rt = this.pairs.get(f.pairId);
+    let status = 1;
+    if (rt && !this.isSource(rt) && this.partner(rt) === from) {
+      const s = this.state(rt);
+      if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
+        status = this.writeLvol(this.w(rt, P.localLvol), f.lba, f.body, rt.pairId) ? 0 : 2;
+      }
+    }
+    this.hw.send(from, encodeFrame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
+  }
+
+  private onSyncAck(f: DecodedFrame): void {
+    const c = this.syncCopies.get(f.tag);
+    if (!c) return; // already given up on
+    this.finishSyncCopy(c, f.status === 0);
+    const rt = this.pairs.get(c.pairId);
+    if (f.status !== 0 && rt) this.pairFailed(rt, 'copy failed');
+  }
+
+  // ───────────────────────────── formation copying ─────────────────────────────
+
+  private startFormationCopy(rt: PairRuntime, kind: FormationKind): void {
+    if (kind === 'initial' || kind === 'full') rt.bitmap.setAll();
+    this.set(rt, P.formationKind, FORMATION_KINDS.indexOf(kind));
+    this.set(rt, P.copyTracksTotal, rt.bitmap.count());
+    this.set(rt, P.copyTracksDone, 0);
+    rt.copyCursor = 0;
+    rt.copyInflight.clear();
+    this.updateDirty(rt);
+    this.pumpFormationCopy(rt);
+  }
+
+  private pumpFormationCopy(rt: PairRuntime): void {
+    const s = this.state(rt);
+    if (!this.isSource(rt) || (s !== PairState.InitialCopying && s !== PairState.DuplexPending)) return;
+    const lvol = this.w(rt, P.localLvol);
+    const volBlocks = this.hw.disk.lvolBlocks(lvol);
+    while (rt.copyInflight.size < FORMATION_COPY_WINDOW_TRACKS) {
+      const t = this.nextCopyTrack(rt);
+      if (t < 0) break;
+      rt.bitmap.clear(t);
+      const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, volBlocks - lba);
+      let data: Uint8Array;
+      try {
+        data = this.hw.disk.read(lvol, lba, blocks);
+      } catch {
+        rt.bitmap.set(t);
+        return this.pairFailed(rt, 'drive failure');
+      }
+      const serial = this.nextCopySerial++;
+      rt.copyInflight.set(t, { serial, sentUs: this.hw.nowUs() });
+      rt.copyCursor = t + 1;
+      if (!this.hw.send(this.partner(rt), encodeFrame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
+        return this.pairFailed(rt, 'link down');
+      }
+    }
+    this.updateDirty(rt);
+    if (rt.copyInflight.size === 0 && rt.bitmap.count() === 0) this.formationCopyDone(rt);
+  }
+
+  private nextCopyTrack(rt: PairRuntime): number {
+    for (const from of [rt.copyCursor, 0]) {
+      let t = rt.bitmap.nextSet(from);
+      while (t >= 0 && rt.copyInflight.has(t)) t = t + 1 < rt.bitmap.tracks ? rt.bitmap.nextSet(t + 1) : -1;
+      if (t >= 0) return t;
+    }
+    return -1;
+  }
+
+  private formationCopyDone(rt: PairRuntime): void {
+    const kind = FORMATION_KINDS[this.w(rt, P.formationKind)]!;
+    const copied = this.w(rt, P.copyTracksDone);
+    this.set(rt, P.lastFormationKind, this.w(rt, P.formationKind));
+    this.set(rt, P.lastFormationTracksCopied, copied);
+    this.set(rt, P.formationKind, 0);
+    this.hw.emit({ type: 'formation-copy-done', pairId: rt.pairId, kind, tracksCopied: copied, step: rt.lastStep });
+    this.setState(rt, PairState.Duplex);
+    this.sendState(rt);
+  }
+
+  private onFormationCopy(from: number, f: DecodedFrame): void {
+    const rt = this.pairs.get(f.pairId);
+    let status = 1;
+    if (rt && !this.isSource(rt) && this.partner(rt) === from) {
+      const s = this.state(rt);
+      if (s === PairState.Simplex || s === PairState.InitialCopying || s === PairState.DuplexPending) {
+        const lvol = this.w(rt, P.localLvol);
+        const t = Math.floor(f.lba / BLOCKS_PER_TRACK);
+        rt.copySerialApplied ??= new Uint32Array(rt.bitmap.tracks);
+        status = 0;
+        if (t < rt.copySerialApplied.length && f.tag > rt.copySerialApplied[t]!) {
+          // Through writeLvol, so a pair that copies onward from this volume (a cascade) sees the update.
+          if (this.writeLvol(lvol, f.lba, f.body, rt.pairId)) rt.copySerialApplied[t] = f.tag;
+          else status = 2;
+        }
+      }
+    }
+    this.hw.send(from, encodeFrame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
+  }
+
+  private onFormationAck(f: DecodedFrame): void {
+    const rt = this.pairs.get(f.pairId);
+    if (!rt) return;
+    const t = Math.floor(f.lba / BLOCKS_PER_TRACK);
+    const inflight = rt.copyInflight.get(t);
+    if (!inflight || inflight.serial !== f.tag) return; // stale (resent since)
+    rt.copyInflight.delete(t);
+    if (f.status !== 0) {
+      rt.bitmap.set(t);
+      return this.pairFailed(rt, 'copy failed');
+    }
+    this.set(rt, P.copyTracksDone, this.w(rt, P.copyTracksDone) + 1);
+    this.pumpFormationCopy(rt);
+  }
+
+  // ───────────────────────────── journal: append, ship, restore ─────────────────────────────
+
+  private journalAppend(rt: PairRuntime, lba: number, data: Uint8Array): void {
+    const j = rt.journal!;
+    if (!j.append(j.newestSeq + 1, this.hw.nowUs(), this.w(rt, P.localLvol), lba, data)) {
+      // Journal full: the pair suspends and the bitmap takes over; no acknowledged write is dropped.
+      rt.bitmap.markBlocks(lba, data.length / BLOCK_SIZE_BYTES);
+      this.log('warn', `${this.label(rt)}: journal ${j.journalLvol} full (${j.entries} entries, ${j.usedBytes} bytes)`, rt.lastStep);
+      this.pairFailed(rt, 'journal full');
+      return;
+    }
+    this.scheduleShip(rt);
+  }
+
+  private scheduleShip(rt: PairRuntime): void {
+    if (rt.shipScheduled) return;
+    rt.shipScheduled = true;
+    this.hw.setTimer(this.hw.timing.journalShipDelayUs, 'journal-ship', rt.pairId);
+  }
+
+  private ship(rt: PairRuntime): void {
+    const s = this.state(rt);
+    if (!rt.journal || !this.isSource(rt) || !(s === PairState.Duplex || s === PairState.Suspending || s === PairState.DuplexPending || s === PairState.InitialCopying)) return;
+    const j = rt.journal;
+    const acked = this.w(rt, P.appliedSeq);
+    const limit = s === PairState.Suspending ? Math.min(j.newestSeq, this.w(rt, P.drainTargetSeq)) : j.newestSeq;
+    if (rt.shippedSeq < acked) rt.shippedSeq = acked;
+    while (rt.shippedSeq < limit && rt.shippedSeq - acked < JOURNAL_SHIP_WINDOW_ENTRIES) {
+      const entries: JournalEntryWire[] = [];
+      let bytes = 0;
+      for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < JOURNAL_BATCH_MAX_BYTES; seq++) {
+        const e = j.entryAt(seq);
+        entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
+        bytes += e.data.length;
+      }
+      if (!this.hw.send(this.partner(rt), encodeJournalBatch(rt.pairId, { entries }))) return this.pairFailed(rt, 'link down');
+      rt.shippedSeq = entries[entries.length - 1]!.seq;
+    }
+  }
+
+  private onJournalAck(f: DecodedFrame): void {
+    const rt = this.pairs.get(f.pairId);
+    if (!rt || !rt.journal || !this.isSource(rt)) return;
+    const applied = f.tag;
+    if (applied > this.w(rt, P.appliedSeq) && applied <= rt.journal.newestSeq) {
+      rt.journal.freeThrough(applied);
+      this.set(rt, P.appliedSeq, applied);
+      rt.lastAckProgressUs = this.hw.nowUs();
+    }
+    if (this.state(rt) === PairState.Suspending && this.w(rt, P.appliedSeq) >= this.w(rt, P.drainTargetSeq)) this.finishDrain(rt);
+    else this.ship(rt);
+  }
+
+  private onJournalBatch(from: number, f: DecodedFrame): void {
+    const rt = this.pairs.get(f.pairId);
+    if (!rt || this.isSource(rt) || this.partner(rt) !== from || !rt.journal) return;
+    const s = this.state(rt);
+    if (!isCopyingState(s)) return;
+    const batch = decodeJournalBatch(f);
+    for (const e of batch.entries) {
+      const applied = this.w(rt, P.appliedSeq);
+      if (e.seq <= applied || rt.restorePending.has(e.seq)) continue; // duplicate
+      if (e.seq === applied + 1) {
+        if (!this.restore(rt, e)) return;
+      } else if (rt.restorePending.size < RESTORE_PENDING_MAX_ENTRIES) {
+        rt.restorePending.set(e.seq, { seq: e.seq, tsUs: e.tsUs, lba: e.lba, data: e.data.slice() });
+      }
+    }
+    this.restorePendingInOrder(rt);
+    this.hw.send(from, encodeFrame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: 0, blocks: 0 }));
+  }
+
+  /** Applies buffered entries strictly in sequence order, as far as they are contiguous. */
+  private restorePendingInOrder(rt: PairRuntime): void {
+    if (!isCopyingState(this.state(rt))) return;
+    for (;;) {
+      const next = this.w(rt, P.appliedSeq) + 1;
+      const e = rt.restorePending.get(next);
+      if (!e) break;
+      rt.restorePending.delete(next);
+      if (!this.restore(rt, e)) return;
+    }
+  }
+
+  private restore(rt: PairRuntime, e: JournalEntryWire): boolean {
+    const applied = this.w(rt, P.appliedSeq);
+    assertInvariant(e.seq === applied + 1, `${this.label(rt)}: journal entry ${e.seq} applied after ${applied}`);
+    if (!this.writeLvol(this.w(rt, P.localLvol), e.lba, e.data, rt.pairId)) {
+      this.pairFailed(rt, 'drive failure');
+      return false;
+    }
+    // The destination keeps the applied entries as its own log information (232R), oldest overwritten first.
+    const j = rt.journal!;
+    if (e.seq > j.newestSeq) {
+      while (!j.append(e.seq, e.tsUs, this.w(rt, P.localLvol), e.lba, e.data) && j.entries > 0) j.freeOldest();
+    }
+    this.set(rt, P.appliedSeq, e.seq);
+    return true;
+  }
+
+  private startSuspending(rt: PairRuntime): void {
+    const j = rt.journal!;
+    this.set(rt, P.drainTargetSeq, j.newestSeq);
+    this.setState(rt, PairState.Suspending);
+    this.sendState(rt);
+    if (this.w(rt, P.appliedSeq) >= j.newestSeq) this.finishDrain(rt);
+    else this.ship(rt);
+  }
+
+  private finishDrain(rt: PairRuntime): void {
+    rt.journal!.reset();
+    rt.shippedSeq = rt.journal!.newestSeq;
+    this.setState(rt, PairState.Suspend);
+    this.sendState(rt);
+  }
+
+  // ───────────────────────────── frames ─────────────────────────────
+
+  onFrame(fromStorageId: number, frame: Uint8Array): void {
+    let f: DecodedFrame;
+    try {
+      f = decodeFrame(frame);
+    } catch (e) {
+      this.log('warn', `frame from storage ${fromStorageId} dropped: ${(e as Error).message}`);
+      return;
+    }
+    this.lastHeardUs.set(fromStorageId, this.hw.nowUs());
+    try {
+      switch (f.type) {
+        case FrameType.SyncWrite: return this.onSyncWrite(fromStorageId, f);
+        case FrameType.SyncAck: return this.onSyncAck(f);
+        case FrameType.FormationCopy: return this.onFormationCopy(fromStorageId, f);
+        case FrameType.FormationAck: return this.onFormationAck(f);
+        case FrameType.JournalBatch: return this.onJournalBatch(fromStorageId, f);
+        case FrameType.JournalAck: return this.onJournalAck(f);
+        case FrameType.Control: return this.onControl(fromStorageId, f.pairId, decodeControl(f));
+        case FrameType.Keepalive: return;
+      }
+    } catch (e) {
+      if ((e as Error).name !== 'FrameError') throw e;
+      this.log('warn', `frame from storage ${fromStorageId} dropped: ${(e as Error).message}`);
+    }
+  }
+
+  private sendControl(to: number, pairId: number, body: ControlBody): boolean {
+    return this.hw.send(to, encodeControl(pairId, body));
+  }
+
+  private onControl(from: number, pairId: number, b: ControlBody): void {
+    switch (b.op) {
+      case 'create': {
+        const error = this.createDestination(from, b.def);
+        this.sendControl(from, pairId, { op: 'create-reply', reqId: b.reqId, error });
+        return;
+      }
+      case 'state':
+      case 'bitmap-request': {
+        const rt = this.pairs.get(pairId);
+        if (!rt || this.partner(rt) !== from) {
+          if (b.op === 'bitmap-request') this.sendControl(from, pairId, { op: 'bitmap-reply', reqId: b.reqId, words: new Uint8Array(0), newestSeq: 0, error: `pair ${pairId} unknown at storage ${this.hw.storageId}` });
+          return;
+        }
+        if (b.op === 'state') {
+          if (b.stateSeq <= rt.partnerStateSeq) return; // overtaken by a newer state frame
+          rt.partnerStateSeq = b.stateSeq;
+        }
+        rt.lastStep = b.step;
+        this.adoptDefinition(rt, b.def);
+        if (b.op === 'state') return this.adoptSourceState(rt, b.state as PairState, FAILURE_CAUSES[b.cause] ?? 'none', b.baseSeq, b.drainTargetSeq);
+        // Resynchronisation begins: hand our own differences to the source and start mirroring its copy.
+        const words = new Uint8Array(rt.bitmap.words.slice().buffer);
+        rt.bitmap.clearAll();
+        rt.copySerialApplied = undefined;
+        rt.restorePending.clear();
+        this.adoptState(rt, b.state as PairState);
+        this.updateDirty(rt);
+        this.sendControl(from, pairId, { op: 'bitmap-reply', reqId: b.reqId, words, newestSeq: rt.journal ? rt.journal.newestSeq : 0 });
+        return;
+      }
+      case 'create-reply':
+      case 'bitmap-reply':
+      case 'command-reply': {
+        const req = this.requests.get(b.reqId);
+        if (!req || req.partner !== from) return;
+        this.requests.delete(b.reqId);
+        return req.onReply(b);
+      }
+      case 'forward-command':
+        return this.execute(b.command as Command, (reply) => this.sendControl(from, pairId, { op: 'command-reply', reqId: b.reqId, reply }), from);
+      case 'delete': {
+        const rt = this.pairs.get(pairId);
+        if (rt && this.partner(rt) === from) this.deleteLocal(rt);
+        return;
+      }
+    }
+  }
+
+  private adoptDefinition(rt: PairRuntime, d: WireDefinition): void {
+    const wasSource = this.isSource(rt);
+    this.set(rt, P.role, d.role === 'source' ? 0 : 1);
+    this.set(rt, P.direction, d.direction === 'forward' ? 0 : 1);
+    this.set(rt, P.fence, FENCE_LEVELS.indexOf(d.fence));
+    if (wasSource !== this.isSource(rt) && rt.journal) {
+      rt.journal.reset();
+      rt.shippedSeq = rt.journal.newestSeq;
+      this.set(rt, P.appliedSeq, rt.journal.newestSeq);
+    }
+  }
+
+  private adoptSourceState(rt: PairRuntime, state: PairState, cause: FailureCause, baseSeq: number, drainTarget: number): void {
+    if (rt.journal && baseSeq >= 0) {
+      // Restore (re)starts after this sequence number: entries up to it are covered by formation copying.
+      this.set(rt, P.appliedSeq, baseSeq);
+      if (baseSeq > rt.journal.newestSeq) rt.journal.reset(baseSeq);
+      for (const seq of rt.restorePending.keys()) if (seq <= baseSeq) rt.restorePending.delete(seq);
+    }
+    this.set(rt, P.drainTargetSeq, drainTarget);
+    if (state === PairState.FailureSuspend || state === PairState.Suspend) rt.restorePending.clear();
+    this.adoptState(rt, state, cause);
+    this.restorePendingInOrder(rt);
+  }
+
+  // ───────────────────────────── timers and links ─────────────────────────────
+
+  onTimer(kind: TimerKind, arg: number): void {
+    if (kind === 'journal-ship') {
+      const rt = this.pairs.get(arg);
+      if (rt) { rt.shipScheduled = false; this.ship(rt); }
+      return;
+    }
+    if (kind === 'tick') {
+      this.tick();
+      this.hw.setTimer(TICK_US, 'tick', 0);
+    }
+  }
+
+  private tick(): void {
+    const now = this.hw.nowUs(), t = this.hw.timing;
+    const partners = new Set<number>();
+    for (const rt of [...this.pairs.values()]) {
+      const s = this.state(rt);
+      if (!ACTIVE(s)) continue;
+      const partner = this.partner(rt);
+      partners.add(partner);
+      const heard = Math.max(this.lastHeardUs.get(partner) ?? 0, rt.activeSinceUs);
+      if (now - heard > t.partnerTimeoutUs) { this.pairFailed(rt, 'partner lost'); continue; }
+      for (const [track, c] of rt.copyInflight) {
+        if (now - c.sentUs > t.journalResendTimeoutUs) { rt.copyInflight.delete(track); rt.bitmap.set(track); }
+      }
+      if (rt.copyInflight.size === 0) this.pumpFormationCopy(rt);
+      if (rt.journal && this.isSource(rt) && rt.shippedSeq > this.w(rt, P.appliedSeq) && now - rt.lastAckProgressUs > t.journalResendTimeoutUs) {
+        rt.shippedSeq = this.w(rt, P.appliedSeq); // go back N: resend everything not yet applied
+        rt.lastAckProgressUs = now;
+        this.ship(rt);
+      }
+    }
+    for (const c of [...this.syncCopies.values()]) {
+      if (now - c.sentUs > t.syncCopyTimeoutUs) {
+        const rt = this.pairs.get(c.pairId);
+        this.finishSyncCopy(c, false);
+        if (rt) this.pairFailed(rt, 'copy failed');
+      }
+    }
+    for (const p of partners) {
+      if (now - (this.lastKeepaliveUs.get(p) ?? 0) >= t.keepaliveIntervalUs) {
+        this.lastKeepaliveUs.set(p, now);
+        this.hw.send(p, encodeFrame({ type: FrameType.Keepalive, status: 0, pairId: 0, tag: 0, lba: 0, blocks: 0 }));
+      }
+    }
+    for (const [id, r] of [...this.requests]) {
+      if (now > r.deadlineUs) { this.requests.delete(id); r.onFail(`no answer from storage ${r.partner} within ${t.commandTimeoutUs} µs`); }
+    }
+  }
+
+  onLinkState(remoteStorageId: number, up: boolean): void {
+    if (up) {
+      this.linkDown.delete(remoteStorageId);
+      this.lastHeardUs.set(remoteStorageId, this.hw.nowUs());
+      return;
+    }
+    this.linkDown.add(remoteStorageId);
+    for (const rt of [...this.pairs.values()]) if (this.partner(rt) === remoteStorageId && ACTIVE(this.state(rt))) this.pairFailed(rt, 'link down');
+    for (const [id, r] of [...this.requests]) {
+      if (r.partner === remoteStorageId) { this.requests.delete(id); r.onFail(`link to storage ${remoteStorageId} is down`); }
+    }
+  }
+
+  private request(partner: number, pairId: number, make: (reqId: number) => ControlBody, onReply: (b: ControlBody) => void, onFail: (why: string) => void): void {
+    const reqId = this.nextReqId++;
+    if (this.linkDown.has(partner) || !this.sendControl(partner, pairId, make(reqId))) return onFail(`storage ${partner} is unreachable (link down)`);
+    this.requests.set(reqId, { partner, deadlineUs: this.hw.nowUs() + this.hw.timing.commandTimeoutUs, onReply, onFail });
+  }
+
+  // ───────────────────────────── management commands ─────────────────────────────
+
+  onCommand(requestId: number, command: Command): void {
+    this.execute(command, (r) => this.hw.replyCommand(requestId, r));
+  }
+
+  private execute(cmd: Command, reply: Reply, forwardedFrom?: number): void {
+    try {
+      this.dispatch(cmd, reply, forwardedFrom);
+    } catch (e) {
+      if ((e as Error).name === 'InvariantError') throw e;
+      reply({ ok: false, error: (e as Error).message });
+    }
+  }
+
+  private dispatch(cmd: Command, reply: Reply, forwardedFrom?: number): void {
+    if (!cmd || typeof cmd !== 'object' || typeof (cmd as { op?: unknown }).op !== 'string') throw new Error('malformed command: expected an object with an op');
+    if (cmd.op === 'status') return reply({ ok: true, outcome: 'done', message: 'status', pairs: [...this.pairs.values()].map((rt) => this.view(rt)) });
+    if (cmd.op === 'create') return this.create(cmd, reply);
+    const known = ['suspend', 'drain', 'resync', 'reverse', 'delete', 'query'];
+    if (!known.includes(cmd.op)) throw new Error(`unknown command '${(cmd as { op: string }).op}'`);
+    const rt = this.pairs.get(cmd.pairId);
+    if (!rt) throw new Error(`${cmd.op}: unknown pair ${cmd.pairId} on storage ${this.hw.storageId}`);
+    if (cmd.op === 'query') return reply({ ok: true, outcome: 'done', message: pairStateName(this.state(rt)), pair: this.view(rt) });
+    const copyType = this.isAsync(rt) ? 'async' : 'sync';
+    const state = this.state(rt);
+    const acc = acceptance(cmd.op, copyType, state);
+    if (acc === 'reject') throw new Error(rejection(cmd.op, rt.pairId, copyType, state));
+    if (acc === 'noop') return reply({ ok: true, outcome: 'no-op', message: `${cmd.op}: pair ${rt.pairId} already ${pairStateName(state)}`, pair: this.view(rt) });
+    rt.lastStep = cmd.step;
+    if (cmd.op === 'reverse') return this.reverse(rt, reply);
+    if (cmd.op === 'delete') {
+      this.sendControl(this.partner(rt), rt.pairId, { op: 'delete', step: cmd.step });
+      this.deleteLocal(rt);
+      return reply({ ok: true, outcome: 'done', message: `pair ${cmd.pairId} deleted` });
+    }
+    if (!this.isSource(rt)) {
+      // Suspend, drain and resync are carried out by the source; the destination relays them.
+      if (forwardedFrom !== undefined) throw new Error(`${cmd.op}: storage ${this.hw.storageId} is not the source of pair ${rt.pairId}`);
+      return this.request(this.partner(rt), rt.pairId, (reqId) => ({ op: 'forward-command', reqId, command: cmd }),
+        (b) => reply((b as { reply: CommandReply }).reply),
+        (why) => {
+          if (cmd.op === 'drain') {
+            // S230/S510: log information cannot be retrieved — the pair fails.
+            this.pairFailed(rt, 'drain failed');
+            return reply({ ok: true, outcome: 'done', message: `drain of pair ${rt.pairId} failed: ${why}`, pair: this.view(rt) });
+          }
+          reply({ ok: false, error: `${cmd.op} of pair ${rt.pairId} not done: ${why}` });
+        });
+    }
+    if (cmd.op === 'suspend') {
+      if (copyType === 'async' && state === PairState.Duplex) this.startSuspending(rt);
+      else {
+        this.stopCopying(rt);
+        this.setState(rt, PairState.Suspend);
+        this.sendState(rt);
+      }
+      return reply({ ok: true, outcome: 'done', message: `pair ${rt.pairId} ${pairStateName(this.state(rt))}`, pair: this.view(rt) });
+    }
+    if (cmd.op === 'drain') {
+      this.startSuspending(rt);
+      return reply({ ok: true, outcome: 'done', message: `pair ${rt.pairId} ${pairStateName(this.state(rt))}`, pair: this.view(rt) });
+    }
+    // resync: fetch the destination's own differences first, so nothing it changed is missed.
+    const target = state === PairState.Simplex ? PairState.InitialCopying : PairState.DuplexPending;
+    const kind: FormationKind = state === PairState.Simplex ? 'initial' : cmd.full ? 'full' : 'differential';
+    this.request(this.partner(rt), rt.pairId, (reqId) => ({ op: 'bitmap-request', reqId, def: this.wireDefinition(rt), state: target, step: cmd.step }),
+      (b) => {
+        const r = b as Extract<ControlBody, { op: 'bitmap-reply' }>;
+        if (r.error) return reply({ ok: false, error: `resync of pair ${rt.pairId} not done: ${r.error}` });
+        if (this.state(rt) !== state) return reply({ ok: false, error: `resync of pair ${rt.pairId} not done: state changed to ${pairStateName(this.state(rt))}` });
+        if (r.words.length === rt.bitmap.words.length * 4) rt.bitmap.union(new Int32Array(r.words.slice().buffer));
+        rt.lastStep = cmd.step;
+        if (rt.journal) {
+          this.journalToBitmap(rt);
+          // Sequence numbers continue past anything either side has logged, so the destination's log stays ordered.
+          if (r.newestSeq > rt.journal.newestSeq) { rt.journal.reset(r.newestSeq); rt.shippedSeq = r.newestSeq; this.set(rt, P.appliedSeq, r.newestSeq); }
+        }
+        this.setState(rt, target);
+        this.sendState(rt, rt.journal ? rt.journal.newestSeq : -1);
+        this.startFormationCopy(rt, kind);
+        reply({ ok: true, outcome: 'done', message: `pair ${rt.pairId} ${pairStateName(this.state(rt))}`, pair: this.view(rt) });
+      },
+      (why) => reply({ ok: false, error: `resync of pair ${rt.pairId} not done: ${why}` }));
+  }
+
+  private create(cmd: Extract<Command, { op: 'create' }>, reply: Reply): void {
+    const d = cmd.pair;
+    const existing = d && this.pairs.get(d.pairId);
+    if (existing) {
+      const copyType = this.isAsync(existing) ? 'async' : 'sync';
+      const acc = acceptance('create', copyType, this.state(existing));
+      if (acc === 'reject') throw new Error(rejection('create', d.pairId, copyType, this.state(existing), 'delete or resynchronise it instead'));
+      return reply({ ok: true, outcome: 'no-op', message: `create: pair ${d.pairId} already ${pairStateName(this.state(existing))}`, pair: this.view(existing) });
+    }
+    this.validateDefinition(d, 'source');
+    if (!['full', 'none', 'defer'].includes(cmd.initialCopy)) throw new Error(`create: initialCopy must be full, none or defer, not '${cmd.initialCopy}'`);
+    if (this.l.freePairSlot() < 0) throw new Error(`create: definition information is full on storage ${this.hw.storageId}`);
+    const def: WireDefinition = {
+      pairId: d.pairId, role: 'destination', localLvol: d.remoteLvol, remoteLvol: d.localLvol, direction: 'forward',
+      copyType: d.copyType, fence: d.fence, journalLvol: d.remoteJournalLvol ?? -1, remoteJournalLvol: d.journalLvol ?? -1,
+    };
+    this.request(d.remoteStorageId, d.pairId, (reqId) => ({ op: 'create', reqId, def }),
+      (b) => {
+        const r = b as Extract<ControlBody, { op: 'create-reply' }>;
+        if (r.error) return reply({ ok: false, error: `create of pair ${d.pairId} refused by storage ${d.remoteStorageId}: ${r.error}` });
+        if (this.pairs.has(d.pairId)) return reply({ ok: false, error: `create: pair ${d.pairId} appeared meanwhile` });
+        const rt = this.definePair(d.remoteStorageId, { ...def, role: 'source', localLvol: d.localLvol, remoteLvol: d.remoteLvol,
+          journalLvol: d.journalLvol ?? -1, remoteJournalLvol: d.remoteJournalLvol ?? -1 });
+        rt.lastStep = cmd.step;
+        if (cmd.initialCopy === 'full') {
+          this.setState(rt, PairState.InitialCopying);
+          this.sendState(rt, rt.journal ? rt.journal.newestSeq : -1);
+          this.startFormationCopy(rt, 'initial');
+        } else if (cmd.initialCopy === 'none') {
+          const baseSeq = rt.journal ? rt.journal.newestSeq : -1;
+          this.setState(rt, PairState.Duplex);
+          this.sendState(rt, baseSeq);
+        }
+        reply({ ok: true, outcome: 'done', message: `pair ${d.pairId} ${pairStateName(this.state(rt))}`, pair: this.view(rt) });
+      },
+      (why) => reply({ ok: false, error: `create of pair ${d.pairId} not done: ${why}` }));
+  }
+
+  private validateDefinition(d: PairDefinitionInput, role: 'source' | 'destination'): void {
+    if (!d || typeof d !== 'object') throw new Error('create: missing pair definition');
+    if (!Number.isInteger(d.pairId) || d.pairId < 1 || d.pairId > 0xffff) throw new Error(`create: pair id must be 1..65535, not ${d.pairId}`);
+    if (d.copyType !== 'sync' && d.copyType !== 'async') throw new Error(`create: copy type must be sync or async, not '${d.copyType}'`);
+    if (!FENCE_LEVELS.includes(d.fence)) throw new Error(`create: fence level must be data, status or never, not '${d.fence}'`);
+    if (!Number.isInteger(d.remoteStorageId) || d.remoteStorageId === this.hw.storageId) throw new Error(`create: bad destination storage ${d.remoteStorageId}`);
+    this.checkLvol(d.localLvol, `${role} LVOL`);
+    if (!Number.isInteger(d.remoteLvol) || d.remoteLvol < 0) throw new Error(`create: bad destination LVOL ${d.remoteLvol}`);
+    if (d.copyType === 'async') {
+      if (d.journalLvol === undefined || d.remoteJournalLvol === undefined) throw new Error('create: an asynchronous pair needs a journal volume on both sides');
+      this.checkLvol(d.journalLvol, 'journal LVOL');
+      if (d.journalLvol === d.localLvol) throw new Error('create: journal volume and data volume must differ');
+      if (this.l.findJournal(d.journalLvol) < 0 && this.l.freeJournalSlot() < 0) throw new Error('create: no free journal slot');
+      const user = [...this.pairs.values()].find((rt) => rt.journal?.journalLvol === d.journalLvol);
+      if (user) throw new Error(`create: journal LVOL ${d.journalLvol} is in use by pair ${user.pairId}`);
+    }
+  }
+
+  private checkLvol(lvol: number | undefined, what: string): void {
+    try {
+      this.hw.disk.lvolBlocks(lvol as number);
+    } catch (e) {
+      throw new Error(`create: ${what} ${lvol} does not exist on storage ${this.hw.storageId} (${(e as Error).message})`);
+    }
+  }
+
+  private createDestination(from: number, def: WireDefinition): string | undefined {
+    try {
+      if (this.pairs.has(def.pairId)) return `pair ${def.pairId} already exists`;
+      this.validateDefinition({ pairId: def.pairId, localLvol: def.localLvol, remoteStorageId: from, remoteLvol: def.remoteLvol, copyType: def.copyType,
+        fence: def.fence, journalLvol: def.copyType === 'async' ? def.journalLvol : undefined, remoteJournalLvol: def.copyType === 'async' ? def.remoteJournalLvol : undefined }, 'destination');
+      const busy = (this.pairsByLvol.get(def.localLvol) ?? []).find((rt) => !this.isSource(rt) && ACTIVE(this.state(rt)));
+      if (busy) return `LVOL ${def.localLvol} is already the destination of pair ${busy.pairId}`;
+      if (this.l.freePairSlot() < 0) return 'definition information is full';
+      this.definePair(from, def);
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
+  private definePair(remote: number, def: WireDefinition): PairRuntime {
+    const slot = this.l.freePairSlot();
+    assertInvariant(slot >= 0, 'no free pair slot after validation');
+    this.l.clearPairSlot(slot);
+    const s = (f: number, v: number) => this.l.setPairWord(slot, f, v);
+    s(P.pairId, def.pairId);
+    s(P.role, def.role === 'source' ? 0 : 1);
+    s(P.localLvol, def.localLvol);
+    s(P.remoteStorageId, remote);
+    s(P.remoteLvol, def.remoteLvol);
+    s(P.direction, def.direction === 'forward' ? 0 : 1);
+    s(P.copyType, def.copyType === 'sync' ? 0 : 1);
+    s(P.state, PairState.Simplex);
+    s(P.fence, FENCE_LEVELS.indexOf(def.fence));
+    s(P.journalLvol, def.journalLvol);
+    s(P.remoteJournalLvol, def.remoteJournalLvol);
+    s(P.inUse, 1);
+    const rt = this.attach(slot);
+    if (rt.journal) {
+      rt.journal.reset();
+      this.set(rt, P.appliedSeq, rt.journal.newestSeq);
+      rt.shippedSeq = rt.journal.newestSeq;
+    }
+    this.rebuildLvolIndex();
+    this.hw.emit({ type: 'pair-state', pairId: def.pairId, from: 'none', to: 'simplex', cause: 'none', step: undefined });
+    return rt;
+  }
+
+  private reverse(rt: PairRuntime, reply: Reply): void {
+    // The direction flips; each side keeps its own difference bitmap, merged at the next resync.
+    this.set(rt, P.role, this.isSource(rt) ? 1 : 0);
+    this.set(rt, P.direction, this.w(rt, P.direction) === 0 ? 1 : 0);
+    if (rt.journal) {
+      rt.journal.reset();
+      rt.shippedSeq = rt.journal.newestSeq;
+      this.set(rt, P.appliedSeq, rt.journal.newestSeq);
+    }
+    rt.restorePending.clear();
+    this.sendState(rt);
+    const r = this.record(rt);
+    this.log('info', `pair ${rt.pairId} reversed: now ${r.role} (${r.direction} direction)`, rt.lastStep);
+    reply({ ok: true, outcome: 'done', message: `pair ${rt.pairId} reversed (${r.direction})`, pair: this.view(rt) });
+  }
+
+  private deleteLocal(rt: PairRuntime): void {
+    for (const c of [...this.syncCopies.values()]) if (c.pairId === rt.pairId) this.finishSyncCopy(c, true);
+    const jl = rt.journal?.journalLvol;
+    this.pairs.delete(rt.pairId);
+    this.hw.emit({ type: 'pair-state', pairId: rt.pairId, from: pairStateName(this.state(rt)), to: 'deleted', cause: 'none', step: rt.lastStep });
+    this.l.clearPairSlot(rt.slot);
+    if (jl !== undefined) {
+      const js = this.l.findJournal(jl);
+      if (js >= 0) this.l.clearJournalSlot(js);
+    }
+    this.rebuildLvolIndex();
+  }
+
+  // ───────────────────────────── views ─────────────────────────────
+
+  private view(rt: PairRuntime): PairView {
+    const r = this.record(rt);
+    const src = r.role === 'source';
+    const j = rt.journal;
+    const total = r.copyTracksTotal;
+    const copying = r.state === PairState.InitialCopying || r.state === PairState.DuplexPending;
+    let oldestUnappliedUs = 0;
+    if (j && src && j.entries > 0 && r.appliedSeq < j.newestSeq) {
+      const seq = Math.max(j.oldestSeq, r.appliedSeq + 1);
+      oldestUnappliedUs = this.hw.nowUs() - j.entryAt(seq).tsUs;
+    }
+    return {
+      pairId: r.pairId, storageId: this.hw.storageId, role: r.role, localLvol: r.localLvol, remoteStorageId: r.remoteStorageId, remoteLvol: r.remoteLvol,
+      sourceStorageId: src ? this.hw.storageId : r.remoteStorageId, sourceLvol: src ? r.localLvol : r.remoteLvol,
+      destinationStorageId: src ? r.remoteStorageId : this.hw.storageId, destinationLvol: src ? r.remoteLvol : r.localLvol,
+      direction: r.direction, copyType: r.copyType, fence: r.fence, state: pairStateName(r.state), stateValue: r.state, failureCause: r.failureCause,
+      journalLvol: r.journalLvol, dirtyTracks: rt.bitmap.count(),
+      copyProgressPercent: copying ? (total === 0 ? 100 : Math.floor((100 * r.copyTracksDone) / Math.max(total, r.copyTracksDone + rt.bitmap.count()))) : r.state === PairState.Duplex ? 100 : 0,
+      lastFormationCopy: r.lastFormationKind, lastFormationTracksCopied: r.lastFormationTracksCopied,
+      journalNewestSeq: j ? j.newestSeq : 0, journalAppliedSeq: r.appliedSeq, journalEntries: j ? j.entries : 0, journalBytes: j ? j.usedBytes : 0,
+      journalUsagePercent: j ? Math.round(j.usagePercent * 10) / 10 : 0, journalOldestUnappliedUs: oldestUnappliedUs,
+    };
+  }
+}

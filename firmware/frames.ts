@@ -1,0 +1,176 @@
+// Frames between storage systems. Every frame starts with a fixed 24-byte header read through a DataView
+// (cheap on the per-write hot path); bulk and control payloads follow as raw blocks or msgpackr.
+//
+//  0 u8  type        1 u8 status     2 u16 reserved
+//  4 u32 pairId      8 u32 tag (write tag / track / sequence number)
+// 12 u32 lba        16 u32 blocks   20 u32 bodyBytes
+// 24 body (bodyBytes)
+
+import { Packr } from 'msgpackr';
+import { BLOCK_SIZE_BYTES, MAX_IO_BYTES, TRACK_SIZE_BYTES, JOURNAL_BATCH_MAX_BYTES } from './constants.ts';
+
+export const FRAME_HEADER_BYTES = 24;
+/** Largest body any frame may carry: a journal batch plus its metadata. */
+export const MAX_FRAME_BODY_BYTES = JOURNAL_BATCH_MAX_BYTES + MAX_IO_BYTES + 64 * 1024;
+
+export enum FrameType {
+  SyncWrite = 1,       // synchronous copy of one host write; body = data
+  SyncAck = 2,         // status 0 = stored
+  FormationCopy = 3,   // one track of formation copying; tag = track; body = data
+  FormationAck = 4,
+  JournalBatch = 5,    // body = msgpackr JournalBatchBody
+  JournalAck = 6,      // tag = newest sequence number applied at the destination
+  Control = 7,         // body = msgpackr ControlBody
+  Keepalive = 8,
+}
+
+export class FrameError extends Error {
+  override name = 'FrameError';
+}
+
+export interface FrameHeader {
+  type: FrameType;
+  status: number;
+  pairId: number;
+  tag: number;
+  lba: number;
+  blocks: number;
+}
+
+export interface JournalEntryWire {
+  seq: number;
+  tsUs: number;
+  lba: number;
+  data: Uint8Array;
+}
+export interface JournalBatchBody {
+  entries: JournalEntryWire[];
+}
+
+/** Definition information as one side sends it to the other (fields from the receiver's point of view). */
+export interface WireDefinition {
+  pairId: number;
+  role: 'source' | 'destination';
+  localLvol: number;
+  remoteLvol: number;
+  direction: 'forward' | 'reverse';
+  copyType: 'sync' | 'async';
+  fence: 'data' | 'status' | 'never';
+  journalLvol: number;
+  remoteJournalLvol: number;
+}
+
+export type ControlBody =
+  | { op: 'create'; reqId: number; def: WireDefinition }
+  | { op: 'create-reply'; reqId: number; error?: string }
+  | { op: 'state'; def: WireDefinition; state: number; cause: number; stateSeq: number; baseSeq: number; drainTargetSeq: number; step?: string }
+  | { op: 'bitmap-request'; reqId: number; def: WireDefinition; state: number; step?: string }
+  | { op: 'bitmap-reply'; reqId: number; words: Uint8Array; newestSeq: number; error?: string }
+  | { op: 'forward-command'; reqId: number; command: unknown }
+  | { op: 'command-reply'; reqId: number; reply: unknown }
+  | { op: 'delete'; step?: string };
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export interface DecodedFrame extends FrameHeader {
+  body: Uint8Array;
+}
+
+function encodeHeader(view: DataView, h: FrameHeader, bodyBytes: number): void {
+  view.setUint8(0, h.type);
+  view.setUint8(1, h.status);
+  view.setUint16(2, 0);
+  view.setUint32(4, h.pairId);
+  view.setUint32(8, h.tag >>> 0);
+  view.setUint32(12, h.lba);
+  view.setUint32(16, h.blocks);
+  view.setUint32(20, bodyBytes);
+}
+
+/** A frame with a raw body (SyncWrite, FormationCopy) or none (acks, keepalive). */
+export function encodeFrame(h: FrameHeader, body?: Uint8Array): Uint8Array {
+  const n = body ? body.length : 0;
+  const out = new Uint8Array(FRAME_HEADER_BYTES + n);
+  encodeHeader(new DataView(out.buffer), h, n);
+  if (body) out.set(body, FRAME_HEADER_BYTES);
+  return out;
+}
+
+export function encodeJournalBatch(pairId: number, batch: JournalBatchBody): Uint8Array {
+  return encodeFrame({ type: FrameType.JournalBatch, status: 0, pairId, tag: batch.entries.length, lba: 0, blocks: 0 }, packr.pack(batch));
+}
+
+export function encodeControl(pairId: number, body: ControlBody): Uint8Array {
+  return encodeFrame({ type: FrameType.Control, status: 0, pairId, tag: 0, lba: 0, blocks: 0 }, packr.pack(body));
+}
+
+/** Validates and splits a frame; throws FrameError naming what is wrong. Never trusts the sender. */
+export function decodeFrame(frame: Uint8Array): DecodedFrame {
+  if (!(frame instanceof Uint8Array)) throw new FrameError('frame is not a byte array');
+  if (frame.length < FRAME_HEADER_BYTES) throw new FrameError(`frame of ${frame.length} bytes is shorter than its ${FRAME_HEADER_BYTES}-byte header`);
+  const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const type = v.getUint8(0);
+  if (!(type in FrameType) || typeof FrameType[type] !== 'string') throw new FrameError(`unknown frame type ${type}`);
+  const bodyBytes = v.getUint32(20);
+  if (bodyBytes > MAX_FRAME_BODY_BYTES) throw new FrameError(`frame body of ${bodyBytes} bytes exceeds the limit of ${MAX_FRAME_BODY_BYTES}`);
+  if (frame.length !== FRAME_HEADER_BYTES + bodyBytes) {
+    throw new FrameError(`frame length ${frame.length} does not match header (${FRAME_HEADER_BYTES} + ${bodyBytes} body bytes)`);
+  }
+  const h: DecodedFrame = {
+    type, status: v.getUint8(1), pairId: v.getUint32(4), tag: v.getUint32(8), lba: v.getUint32(12), blocks: v.getUint32(16),
+    body: frame.subarray(FRAME_HEADER_BYTES),
+  };
+  if (type === FrameType.SyncWrite || type === FrameType.FormationCopy) {
+    const limit = type === FrameType.SyncWrite ? MAX_IO_BYTES : TRACK_SIZE_BYTES;
+    if (h.blocks < 1 || h.blocks * BLOCK_SIZE_BYTES !== bodyBytes || bodyBytes > limit) {
+      throw new FrameError(`${FrameType[type]} frame: ${h.blocks} blocks do not match ${bodyBytes} body bytes (limit ${limit})`);
+    }
+  } else if (type !== FrameType.JournalBatch && type !== FrameType.Control && bodyBytes !== 0) {
+    throw new FrameError(`${FrameType[type]} frame must have no body, has ${bodyBytes} bytes`);
+  }
+  return h;
+}
+
+function unpack(body: Uint8Array, what: string): unknown {
+  try {
+    return packr.unpack(body);
+  } catch (e) {
+    throw new FrameError(`${what}: undecodable body (${(e as Error).message})`);
+  }
+}
+
+const isU32 = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
+
+export function decodeJournalBatch(f: DecodedFrame): JournalBatchBody {
+  const b = unpack(f.body, 'journal batch') as { entries?: unknown };
+  if (!b || !Array.isArray(b.entries)) throw new FrameError('journal batch: no entries array');
+  for (const e of b.entries as JournalEntryWire[]) {
+    if (!e || !isU32(e.seq) || e.seq === 0 || typeof e.tsUs !== 'number' || !isU32(e.lba) || !(e.data instanceof Uint8Array)
+      || e.data.length === 0 || e.data.length % BLOCK_SIZE_BYTES !== 0 || e.data.length > MAX_IO_BYTES) {
+      throw new FrameError('journal batch: malformed entry (needs seq ≥ 1, tsUs, lba, whole blocks of data)');
+    }
+  }
+  return b as JournalBatchBody;
+}
+
+const CONTROL_OPS = new Set(['create', 'create-reply', 'state', 'bitmap-request', 'bitmap-reply', 'forward-command', 'command-reply', 'delete']);
+
+function checkDefinition(d: unknown): asserts d is WireDefinition {
+  const x = d as WireDefinition;
+  if (!x || !isU32(x.pairId) || (x.role !== 'source' && x.role !== 'destination') || !isU32(x.localLvol) || !isU32(x.remoteLvol)
+    || (x.direction !== 'forward' && x.direction !== 'reverse') || (x.copyType !== 'sync' && x.copyType !== 'async')
+    || !['data', 'status', 'never'].includes(x.fence) || typeof x.journalLvol !== 'number' || typeof x.remoteJournalLvol !== 'number') {
+    throw new FrameError('control frame: malformed definition information');
+  }
+}
+
+export function decodeControl(f: DecodedFrame): ControlBody {
+  const b = unpack(f.body, 'control frame') as ControlBody;
+  if (!b || typeof b !== 'object' || !CONTROL_OPS.has((b as { op: string }).op)) throw new FrameError('control frame: unknown op');
+  if ('def' in b) checkDefinition(b.def);
+  if ('reqId' in b && !isU32(b.reqId)) throw new FrameError('control frame: bad reqId');
+  if (b.op === 'bitmap-reply' && !(b.words instanceof Uint8Array)) throw new FrameError('bitmap-reply: words missing');
+  if ((b.op === 'state' || b.op === 'bitmap-request') && !(isU32(b.state) && b.state <= 6)) throw new FrameError(`${b.op}: bad state`);
+  if (b.op === 'state' && !(isU32(b.stateSeq) && isU32(b.cause) && typeof b.baseSeq === 'number' && typeof b.drainTargetSeq === 'number')) throw new FrameError('state: malformed');
+  return b;
+}

@@ -1,0 +1,90 @@
+// The firmware's only window on the world. Both runtimes (threads, sim) implement `Hardware`;
+// the firmware cannot tell them apart. Nothing here may name a thread, a timer API or the harness.
+
+import type { Command, CommandReply } from './commands.ts';
+import type { FirmwareTiming } from './constants.ts';
+
+/** Disk array 230x as the firmware sees it: LVOLs addressed in 4 KiB blocks. */
+export interface DiskArrayPort {
+  /** Number of blocks of an LVOL; throws AddressError for an unknown LVOL. */
+  lvolBlocks(lvol: number): number;
+  /** A view of `blocks` blocks at `lba` (valid until the next write of those blocks); throws AddressError when out of range. */
+  read(lvol: number, lba: number, blocks: number): Uint8Array;
+  /** Stores whole blocks at `lba`; throws AddressError when out of range or not block-aligned in size. */
+  write(lvol: number, lba: number, data: Uint8Array): void;
+  /** False while the drives behind this LVOL have failed (every read/write then throws DiskError). */
+  lvolHealthy(lvol: number): boolean;
+}
+
+/** Cache memory: write data staged while a copy is in flight. Slots are allocated up front. */
+export interface CacheMemoryPort {
+  readonly slotBytes: number;
+  readonly slotCount: number;
+  /** A free slot index, or -1 when the cache is exhausted. */
+  allocate(): number;
+  release(slot: number): void;
+  /** The slot's bytes (a view of `length` bytes). */
+  slot(slot: number, length: number): Uint8Array;
+}
+
+export type IoStatus =
+  | 'ok'
+  | 'out-of-range'      // LBA or length outside the LVOL, or not whole blocks
+  | 'unknown-lvol'
+  | 'write-protected'   // destination volume of a pair that is copying (S-VOL is read-only)
+  | 'fenced'            // fence level data: the synchronous copy cannot be made
+  | 'busy'              // cache exhausted; the host retries
+  | 'medium-error'      // drive failure
+  | 'not-ready';        // controller is down
+
+export interface HostIo {
+  tag: number;
+  op: 'read' | 'write';
+  lvol: number;
+  lba: number;
+  blocks: number;
+  /** Write data (blocks × 4 KiB bytes). */
+  data?: Uint8Array;
+  /** Host port it arrived on (host P = 0, host R = 1 …); reported back with the completion. */
+  port: number;
+}
+
+export type TimerKind = 'journal-ship' | 'tick' | 'command-timeout';
+
+/** Something the firmware did that the outside world may want to see (timeline, trace, checkers). */
+export type FirmwareEvent =
+  | { type: 'pair-state'; pairId: number; from: string; to: string; cause: string; step?: string }
+  | { type: 'formation-copy-done'; pairId: number; kind: string; tracksCopied: number; step?: string }
+  | { type: 'journal'; pairId: number; what: string; seq: number }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; step?: string };
+
+export interface Hardware {
+  readonly storageId: number;
+  readonly disk: DiskArrayPort;
+  readonly cache: CacheMemoryPort;
+  /** Memory 220: definition information, journal metadata and bitmaps, as 32-bit words. Survives a controller restart. */
+  readonly controlMemory: Int32Array;
+  readonly timing: FirmwareTiming;
+  /** The runtime's clock, microseconds since the world started. */
+  nowUs(): number;
+  /** One-shot timer; the firmware receives onTimer(kind, arg) no earlier than delayUs from now. */
+  setTimer(delayUs: number, kind: TimerKind, arg: number): void;
+  /** Hands a frame to the port that reaches `destStorageId`; false when no link reaches it or the link is cut. */
+  send(destStorageId: number, frame: Uint8Array): boolean;
+  /** Completes a host I/O (read data for reads). */
+  completeHostIo(io: HostIo, status: IoStatus, data?: Uint8Array): void;
+  /** Answers a management command (possibly long after it arrived). */
+  replyCommand(requestId: number, reply: CommandReply): void;
+  /** Reports an event (state change, log line) to the runtime's trace. */
+  emit(event: FirmwareEvent): void;
+}
+
+/** What the runtime's CPU loop feeds the firmware, one at a time. */
+export interface FirmwareEntryPoints {
+  boot(): void;
+  onHostIo(io: HostIo): void;
+  onFrame(fromStorageId: number, frame: Uint8Array): void;
+  onTimer(kind: TimerKind, arg: number): void;
+  onCommand(requestId: number, command: Command): void;
+  onLinkState(remoteStorageId: number, up: boolean): void;
+}

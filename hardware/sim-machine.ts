@@ -1,0 +1,206 @@
+// The sim runtime's hardware: every storage system in one thread, a virtual clock, and a scheduler that
+// delivers one event at a time in (time, sequence) order. Links are the same latency model as on the
+// threads runtime, drawing from the run's one PRNG, so the same seed gives the same run event for event.
+
+import { createHash, type Hash } from 'node:crypto';
+import { DEFAULT_FIRMWARE_TIMING, type FirmwareTiming } from '../firmware/constants.ts';
+import { Controller } from '../firmware/controller.ts';
+import type { Command, CommandReply } from '../firmware/commands.ts';
+import type { FirmwareEvent, Hardware, HostIo, IoStatus, TimerKind } from '../firmware/hardware-interface.ts';
+import { LinkModel, type LinkConfig } from './link-model.ts';
+import { StorageSystemMemory } from './storage-system.ts';
+
+interface SimEvent {
+  timeUs: number;
+  seq: number;
+  label: string;
+  run: () => void;
+}
+
+/** Binary min-heap on (timeUs, seq): ties break by scheduling order, which is deterministic. */
+export class SimScheduler {
+  private heap: SimEvent[] = [];
+  private seq = 0;
+  private dispatched = 0;
+  private readonly hash: Hash = createHash('sha256');
+  nowUs = 0;
+
+  at(timeUs: number, label: string, run: () => void): void {
+    const e: SimEvent = { timeUs: Math.max(timeUs, this.nowUs), seq: this.seq++, label, run };
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!less(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  get pending(): number { return this.heap.length; }
+  get eventCount(): number { return this.dispatched; }
+  peekTimeUs(): number { return this.heap.length ? this.heap[0]!.timeUs : Infinity; }
+
+  /** Dispatches the earliest event; false when there is none. */
+  step(): boolean {
+    const h = this.heap;
+    if (h.length === 0) return false;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < h.length && less(h[l]!, h[m]!)) m = l;
+        if (r < h.length && less(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    this.nowUs = top.timeUs;
+    this.dispatched++;
+    this.hash.update(`${top.timeUs}|${top.label}\n`);
+    top.run();
+    return true;
+  }
+
+  /** Mixes something that happened into the trace hash (firmware events, host completions). */
+  record(line: string): void {
+    this.hash.update(line);
+    this.hash.update('\n');
+  }
+
+  traceHash(): string {
+    return this.hash.copy().digest('hex').slice(0, 16);
+  }
+}
+
+function less(a: SimEvent, b: SimEvent): boolean {
+  return a.timeUs < b.timeUs || (a.timeUs === b.timeUs && a.seq < b.seq);
+}
+
+export interface SimMachineHooks {
+  completeHostIo(system: SimStorageSystem, io: HostIo, status: IoStatus, data?: Uint8Array): void;
+  replyCommand(system: SimStorageSystem, requestId: number, reply: CommandReply): void;
+  emit(system: SimStorageSystem, event: FirmwareEvent): void;
+  controllerStopped(system: SimStorageSystem, error: Error): void;
+}
+
+/** A link between two storage systems: one latency model per direction, a cut flag, and an epoch so frames in flight at a cut are lost. */
+export class SimLink {
+  readonly ab: LinkModel;
+  readonly ba: LinkModel;
+  up = true;
+  epoch = 0;
+  constructor(readonly config: LinkConfig & { a: string; b: string }, random: () => number) {
+    this.ab = new LinkModel(config, random);
+    this.ba = new LinkModel(config, random);
+  }
+}
+
+export class SimStorageSystem implements Hardware {
+  readonly storageId: number;
+  readonly disk;
+  readonly cache;
+  readonly controlMemory: Int32Array;
+  readonly timing: FirmwareTiming;
+  readonly links = new Map<number, { link: SimLink; model: LinkModel; peer: SimStorageSystem }>();
+  controller: Controller | null = null;
+  powerEpoch = 0;
+  stoppedBy: string | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly memory: StorageSystemMemory,
+    private readonly sched: SimScheduler,
+    private readonly hooks: SimMachineHooks,
+    timing: Partial<FirmwareTiming> = {},
+  ) {
+    this.storageId = memory.storageId;
+    this.disk = memory.disk;
+    this.cache = memory.cache;
+    this.controlMemory = memory.controlMemory;
+    this.timing = { ...DEFAULT_FIRMWARE_TIMING, ...timing };
+  }
+
+  get up(): boolean { return this.controller !== null; }
+
+  powerOn(): void {
+    if (this.controller) throw new Error(`storage system ${this.name} is already powered on`);
+    this.powerEpoch++;
+    this.stoppedBy = null;
+    this.controller = new Controller(this);
+    this.guard('boot', (c) => c.boot());
+  }
+
+  /** Power loss: the controller stops; cache memory (volatile) is lost; disks and control memory survive. */
+  powerOff(): void {
+    this.controller = null;
+    this.powerEpoch++;
+    this.cache.clear();
+  }
+
+  /** Runs a firmware entry point; a broken invariant stops this controller loudly. */
+  guard(what: string, f: (c: Controller) => void): void {
+    const c = this.controller;
+    if (!c) return;
+    try {
+      f(c);
+    } catch (e) {
+      this.stoppedBy = `${what}: ${(e as Error).message}`;
+      this.powerOff();
+      this.hooks.controllerStopped(this, e as Error);
+    }
+  }
+
+  /** Schedules an event for this controller that is discarded if the controller lost power meanwhile. */
+  deliver(atUs: number, label: string, f: (c: Controller) => void): void {
+    const epoch = this.powerEpoch;
+    this.sched.at(atUs, `${this.name}:${label}`, () => {
+      if (this.powerEpoch === epoch) this.guard(label, f);
+    });
+  }
+
+  nowUs(): number { return this.sched.nowUs; }
+
+  setTimer(delayUs: number, kind: TimerKind, arg: number): void {
+    this.deliver(this.sched.nowUs + delayUs, `timer ${kind} ${arg}`, (c) => c.onTimer(kind, arg));
+  }
+
+  send(destStorageId: number, frame: Uint8Array): boolean {
+    const l = this.links.get(destStorageId);
+    if (!l || !l.link.up) return false;
+    const d = l.model.schedule(this.sched.nowUs, frame.length);
+    if (d.drop) return true; // lost on the wire: only the sender's timeouts will tell
+    const epoch = l.link.epoch;
+    const from = this.storageId;
+    const label = `frame ${this.name}>${l.peer.name} t${frame[0]} ${frame.length}B p${d.path}`;
+    const arrive = () => {
+      if (l.link.epoch === epoch && l.link.up) l.peer.guard('frame', (c) => c.onFrame(from, frame));
+    };
+    const peerEpoch = l.peer.powerEpoch;
+    this.sched.at(d.deliverAtUs, label, () => { if (l.peer.powerEpoch === peerEpoch) arrive(); });
+    if (d.duplicateAtUs !== undefined) this.sched.at(d.duplicateAtUs, `${label} dup`, () => { if (l.peer.powerEpoch === peerEpoch) arrive(); });
+    return true;
+  }
+
+  completeHostIo(io: HostIo, status: IoStatus, data?: Uint8Array): void {
+    this.hooks.completeHostIo(this, io, status, data ? data.slice() : undefined);
+  }
+
+  replyCommand(requestId: number, reply: CommandReply): void {
+    this.hooks.replyCommand(this, requestId, reply);
+  }
+
+  emit(event: FirmwareEvent): void {
+    this.hooks.emit(this, event);
+  }
+
+  command(atUs: number, requestId: number, cmd: Command): void {
+    this.deliver(atUs, `command ${requestId} ${cmd.op}`, (c) => c.onCommand(requestId, cmd));
+  }
+}

@@ -1,0 +1,152 @@
+// The host's copy control program (¶0060): the primitives every routine is built of — issue a command to a
+// storage system, query a pair (a pair-state read), wait for a state (like pairevtwait), log a step, and
+// report "data loss" / "no data loss" on the host's display device (130x).
+
+import type { Command, PairView } from '../firmware/commands.ts';
+import type { Host } from './host.ts';
+import type { World } from './world.ts';
+
+export interface StepLog {
+  timeUs: number;
+  host: string;
+  routine: string;
+  step: string;
+  message: string;
+}
+
+export interface Report {
+  timeUs: number;
+  host: string;
+  routine: string;
+  step: string;
+  dataLoss: boolean;
+  message: string;
+}
+
+export class RoutineError extends Error {
+  override name = 'RoutineError';
+  constructor(readonly routine: string, readonly step: string, message: string) {
+    super(`${routine} ${step}: ${message}`);
+  }
+}
+
+/** Where every routine writes its step log and reports; the timeline and the JSON result read it. */
+export class OperationsLog {
+  readonly steps: StepLog[] = [];
+  readonly reports: Report[] = [];
+  private readonly listeners = new Set<(e: { kind: 'step'; e: StepLog } | { kind: 'report'; e: Report }) => void>();
+  on(l: (e: { kind: 'step'; e: StepLog } | { kind: 'report'; e: Report }) => void) { this.listeners.add(l); }
+  step(e: StepLog) { this.steps.push(e); for (const l of this.listeners) l({ kind: 'step', e }); }
+  report(e: Report) { this.reports.push(e); for (const l of this.listeners) l({ kind: 'report', e }); }
+}
+
+export const COPYING_STATES = ['initial copying', 'duplex pending'];
+
+export class CopyControlProgram {
+  pollUs = 5_000;
+
+  constructor(readonly world: World, readonly host: Host, readonly log: OperationsLog, readonly routine: string) {}
+
+  /** A copy control program for another routine, on the same host. */
+  as(routine: string): CopyControlProgram {
+    const p = new CopyControlProgram(this.world, this.host, this.log, routine);
+    p.pollUs = this.pollUs;
+    return p;
+  }
+
+  step(step: string, message: string): void {
+    this.log.step({ timeUs: this.world.nowUs(), host: this.host.name, routine: this.routine, step, message });
+  }
+
+  report(step: string, dataLoss: boolean, message: string): Report {
+    const r: Report = { timeUs: this.world.nowUs(), host: this.host.name, routine: this.routine, step, dataLoss, message };
+    this.log.report(r);
+    return r;
+  }
+
+  fail(step: string, message: string): never {
+    throw new RoutineError(this.routine, step, message);
+  }
+
+  /** Issues a command; a refusal ends the routine with the storage system's own error. */
+  async command(system: string, cmd: Command): Promise<PairView | undefined> {
+    const step = cmd.step ?? '?';
+    const r = await this.world.command(system, cmd);
+    if (!r.ok) this.fail(step, `storage ${system} refused ${cmd.op}: ${r.error}`);
+    this.step(step, `${system}: ${cmd.op}${'pairId' in cmd ? ` pair ${cmd.pairId}` : ''} — ${r.outcome}: ${r.message}`);
+    return r.pair;
+  }
+
+  /** A pair-state read: the pair as storage `system` records it, or null when it has no such pair. */
+  async query(system: string, pairId: number, step: string): Promise<PairView | null> {
+    const r = await this.world.command(system, { op: 'query', pairId, step });
+    if (!r.ok) {
+      if (/unknown pair/.test(r.error)) return null;
+      this.fail(step, `query of pair ${pairId} at storage ${system} failed: ${r.error}`);
+    }
+    return r.pair!;
+  }
+
+  async mustQuery(system: string, pairId: number, step: string): Promise<PairView> {
+    const v = await this.query(system, pairId, step);
+    if (!v) this.fail(step, `storage ${system} has no pair ${pairId}`);
+    return v;
+  }
+
+  /**
+   * Waits until the pair reaches one of `states` as seen at `system`; fails fast on failure suspend
+   * when that is not among them, and after `timeoutUs`.
+   */
+  async waitState(system: string, pairId: number, states: string[], step: string, timeoutUs = 120_000_000): Promise<PairView> {
+    const start = this.world.nowUs();
+    for (;;) {
+      const v = await this.mustQuery(system, pairId, step);
+      if (states.includes(v.state)) return v;
+      if (v.state === 'failure suspend') this.fail(step, `pair ${pairId} at ${system} went to failure suspend (${v.failureCause}) while waiting for ${states.join(' or ')}`);
+      if (this.world.nowUs() - start > timeoutUs) this.fail(step, `pair ${pairId} at ${system} still ${v.state} after ${timeoutUs} µs, waiting for ${states.join(' or ')}`);
+      await this.world.sleep(this.pollUs);
+    }
+  }
+
+  /** Resynchronises a suspended pair from `system` (its source) and waits for duplex (duplex pending → duplex). */
+  async resyncToDuplex(system: string, pairId: number, step: string): Promise<PairView> {
+    await this.command(system, { op: 'resync', pairId, step });
+    const v = await this.waitState(system, pairId, ['duplex'], step);
+    this.step(step, `pair ${pairId} duplex after ${v.lastFormationCopy} formation copy of ${v.lastFormationTracksCopied} track(s)`);
+    return v;
+  }
+
+  /** Suspends a pair and waits until it is suspended. */
+  async suspend(system: string, pairId: number, step: string): Promise<PairView> {
+    await this.command(system, { op: 'suspend', pairId, step });
+    return this.waitState(system, pairId, ['suspend'], step);
+  }
+
+  /**
+   * "Retrieve all log information": drains the source journal to the destination (suspending), ending in
+   * suspend (success) or failure suspend (failure). Returns the final state.
+   */
+  async retrieveAll(system: string, pairId: number, step: string): Promise<PairView> {
+    await this.command(system, { op: 'drain', pairId, step });
+    const start = this.world.nowUs();
+    for (;;) {
+      const v = await this.mustQuery(system, pairId, step);
+      if (v.state === 'suspend' || v.state === 'failure suspend') return v;
+      if (this.world.nowUs() - start > 120_000_000) this.fail(step, `drain of pair ${pairId} did not end`);
+      await this.world.sleep(this.pollUs);
+    }
+  }
+
+  /**
+   * Makes `system` the source of a pair that exists in the other direction (reverse; the pair must be
+   * suspended) and resynchronises it to duplex — a formation copy of the differences only.
+   */
+  async reverseAndResync(system: string, pairId: number, step: string): Promise<PairView> {
+    const v = await this.mustQuery(system, pairId, step);
+    if (v.role === 'destination') {
+      if (v.state !== 'suspend' && v.state !== 'failure suspend') this.fail(step, `pair ${pairId} must be suspended to reverse, is ${v.state}`);
+      await this.command(system, { op: 'reverse', pairId, step });
+    }
+    return this.resyncToDuplex(system, pairId, step);
+  }
+}

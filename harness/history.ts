@@ -1,0 +1,149 @@
+// What every host wrote, independent of the firmware's own bookkeeping, and the checks SPEC §7 asks for.
+// Each written 4 KiB block carries a self-describing pattern (write id, LBA, a fill derived from both), so
+// the checkers can tell from a volume's bytes alone which write every block holds.
+
+import { createHash } from 'node:crypto';
+import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
+import type { IoStatus } from '../firmware/hardware-interface.ts';
+
+const MAGIC = 0x52434c57; // "RCLW"
+
+export interface WriteRecord {
+  id: number;
+  host: string;
+  system: string;
+  lvol: number;
+  lba: number;
+  blocks: number;
+  issuedUs: number;
+  completedUs: number | null;
+  status: IoStatus | null;
+}
+
+/** Fills `blocks` blocks with the pattern of write `id` at `lba`. */
+export function writePattern(id: number, lba: number, blocks: number): Uint8Array {
+  const out = new Uint8Array(blocks * BLOCK_SIZE_BYTES);
+  const v = new DataView(out.buffer);
+  for (let b = 0; b < blocks; b++) {
+    const base = b * BLOCK_SIZE_BYTES;
+    v.setUint32(base, MAGIC);
+    v.setUint32(base + 4, id);
+    v.setUint32(base + 8, lba + b);
+    let x = (Math.imul(id, 0x9e3779b1) ^ Math.imul(lba + b, 0x85ebca6b)) >>> 0;
+    for (let o = 12; o < BLOCK_SIZE_BYTES; o += 4) {
+      x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+      v.setUint32(base + o, x);
+    }
+  }
+  return out;
+}
+
+/** The write id a block holds: 0 for a never-written (zero) block, -1 for bytes that are no write's pattern. */
+export function blockWriteId(volume: Uint8Array, lba: number): number {
+  const base = lba * BLOCK_SIZE_BYTES;
+  const v = new DataView(volume.buffer, volume.byteOffset + base, BLOCK_SIZE_BYTES);
+  if (v.getUint32(0) !== MAGIC) {
+    for (let o = 0; o < BLOCK_SIZE_BYTES; o += 4) if (v.getUint32(o) !== 0) return -1;
+    return 0;
+  }
+  const id = v.getUint32(4);
+  if (v.getUint32(8) !== lba) return -1;
+  const expect = writePattern(id, lba, 1);
+  const got = volume.subarray(base, base + BLOCK_SIZE_BYTES);
+  for (let o = 12; o < BLOCK_SIZE_BYTES; o++) if (got[o] !== expect[o]) return -1;
+  return id;
+}
+
+export interface Violation {
+  check: string;
+  lba: number;
+  message: string;
+}
+
+export class WriteHistory {
+  readonly writes: WriteRecord[] = [];
+  /** Per data volume ("system/lvol" of the volume written) and block: the writes to it, in issue order. */
+  private readonly perBlock = new Map<number, WriteRecord[]>();
+
+  issue(host: string, system: string, lvol: number, lba: number, blocks: number, nowUs: number): WriteRecord {
+    const w: WriteRecord = { id: this.writes.length + 1, host, system, lvol, lba, blocks, issuedUs: nowUs, completedUs: null, status: null };
+    this.writes.push(w);
+    for (let b = lba; b < lba + blocks; b++) {
+      const list = this.perBlock.get(b) ?? [];
+      const prev = list[list.length - 1];
+      if (prev && prev.completedUs === null) throw new Error(`workload bug: block ${b} written again while write ${prev.id} is in flight`);
+      list.push(w);
+      this.perBlock.set(b, list);
+    }
+    return w;
+  }
+
+  complete(w: WriteRecord, status: IoStatus, nowUs: number): void {
+    w.status = status;
+    w.completedUs = nowUs;
+  }
+
+  get acknowledged(): number {
+    return this.writes.reduce((n, w) => n + (w.status === 'ok' ? 1 : 0), 0);
+  }
+
+  blocksWritten(): number[] {
+    return [...this.perBlock.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * SPEC §7.1/§7.3: the volume holds every acknowledged write — each block holds its last acknowledged
+   * write or a write issued after it (one that was in flight or refused may or may not have landed).
+   */
+  missingAcknowledged(volume: Uint8Array, limit = 20): Violation[] {
+    const out: Violation[] = [];
+    for (const [lba, list] of this.perBlock) {
+      const got = blockWriteId(volume, lba);
+      let lastAck = -1;
+      for (let i = list.length - 1; i >= 0; i--) if (list[i]!.status === 'ok') { lastAck = i; break; }
+      if (lastAck < 0) continue;
+      const gotIndex = list.findIndex((w) => w.id === got);
+      if (got === -1 || gotIndex < lastAck) {
+        out.push({ check: 'acknowledged-write-present', lba, message: `block ${lba} holds ${describe(got)}, but write ${list[lastAck]!.id} (acknowledged at ${list[lastAck]!.completedUs} µs) is missing` });
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * SPEC §7.2: the volume is prefix-consistent — it holds no write without every write acknowledged
+   * before that one was issued (the order a host can rely on).
+   */
+  prefixViolations(volume: Uint8Array, limit = 20): Violation[] {
+    const out: Violation[] = [];
+    let newestIssued = -Infinity, newestLba = -1, newestId = 0;
+    const visible = new Map<number, number>();
+    for (const [lba, list] of this.perBlock) {
+      const got = blockWriteId(volume, lba);
+      const idx = got === 0 ? -1 : list.findIndex((w) => w.id === got);
+      if (got === -1 || (got !== 0 && idx < 0)) {
+        out.push({ check: 'prefix-consistent', lba, message: `block ${lba} holds ${describe(got)}, which no host wrote there (corruption)` });
+        continue;
+      }
+      visible.set(lba, idx);
+      if (idx >= 0 && list[idx]!.issuedUs > newestIssued) { newestIssued = list[idx]!.issuedUs; newestLba = lba; newestId = got; }
+    }
+    for (const [lba, idx] of visible) {
+      const next = this.perBlock.get(lba)![idx + 1];
+      if (next && next.status === 'ok' && next.completedUs !== null && next.completedUs < newestIssued) {
+        out.push({ check: 'prefix-consistent', lba, message: `block ${lba} lacks write ${next.id} (acknowledged at ${next.completedUs} µs) although block ${newestLba} holds write ${newestId}, issued later at ${newestIssued} µs` });
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+}
+
+function describe(id: number): string {
+  return id === 0 ? 'nothing (zeros)' : id === -1 ? 'bytes of no write' : `write ${id}`;
+}
+
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,76 @@
+// A world's shape: storage systems with their LVOLs, the links between them, the hosts.
+
+import type { FirmwareTiming } from '../firmware/constants.ts';
+import type { LinkConfig } from '../hardware/link-model.ts';
+import type { LvolSpec } from '../hardware/disk-array.ts';
+
+export interface StorageSystemSpec {
+  /** The source's name: P, I, J or R. */
+  name: string;
+  /** Numeric storage id used in definition information. */
+  id: number;
+  lvols: LvolSpec[];
+  cacheSlots: number;
+  timing?: Partial<FirmwareTiming>;
+}
+
+export interface LinkSpec extends LinkConfig {
+  /** The source's name of the communication circuit: S1, S2, S5 … */
+  name: string;
+  a: string;
+  b: string;
+}
+
+export interface HostSpec {
+  /** 100P, 100R */
+  name: string;
+  /** The storage system this host is attached to (S3, S4). */
+  storage: string;
+  port: number;
+}
+
+export interface Topology {
+  name: string;
+  systems: StorageSystemSpec[];
+  links: LinkSpec[];
+  hosts: HostSpec[];
+  /** Latency of a host's own line to its storage system (S3/S4), one way. */
+  hostLinkUs: number;
+}
+
+export interface Embodiment1Options {
+  s1DistanceKm?: number;
+  s2DistanceKm?: number;
+  bandwidthMBps?: number;
+  dataVolumeBytes?: number;
+  journalVolumeBytes?: number;
+  paths?: number;
+  jitterUs?: number;
+}
+
+export const DATA_LVOL = 0;
+export const JOURNAL_LVOL = 1;
+
+/** P–I–R in series: S1 (P–I, synchronous, 100 km), S2 (I–R, asynchronous, 1000 km). */
+export function embodiment1Topology(o: Embodiment1Options = {}): Topology {
+  const data = o.dataVolumeBytes ?? 16 * 1024 * 1024;
+  const journal = o.journalVolumeBytes ?? 16 * 1024 * 1024;
+  const system = (name: string, id: number): StorageSystemSpec => ({
+    name, id, cacheSlots: 256,
+    lvols: [
+      { name: `231${name}`, kind: 'data', sizeBytes: data },
+      { name: `232${name}`, kind: 'journal', sizeBytes: journal },
+    ],
+  });
+  const paths = Array.from({ length: o.paths ?? 2 }, (_, i) => ({ extraDelayUs: i * 50 }));
+  const link = (name: string, a: string, b: string, distanceKm: number): LinkSpec => ({
+    name, a, b, distanceKm, bandwidthMBps: o.bandwidthMBps ?? 1000, jitterUs: o.jitterUs ?? 20, paths,
+  });
+  return {
+    name: 'embodiment 1 (P–I–R)',
+    systems: [system('P', 0), system('I', 1), system('R', 3)],
+    links: [link('S1', 'P', 'I', o.s1DistanceKm ?? 100), link('S2', 'I', 'R', o.s2DistanceKm ?? 1000)],
+    hosts: [{ name: '100P', storage: 'P', port: 0 }, { name: '100R', storage: 'R', port: 1 }],
+    hostLinkUs: 20,
+  };
+}

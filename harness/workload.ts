@@ -1,0 +1,83 @@
+// The work application: a host writing verifiable blocks to its data volume, queue depth N, never two
+// writes to the same block at once (as a real application's writes to one block are ordered).
+
+import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
+import { writePattern, type WriteHistory } from './history.ts';
+import { hostSpec, systemSpec, type World } from './world.ts';
+
+export interface WorkloadOptions {
+  host: string;
+  lvol: number;
+  /** Stop after this many writes have been issued (whichever of writes/durationUs comes first). */
+  writes?: number;
+  durationUs?: number;
+  queueDepth?: number;
+  blocksPerWrite?: number;
+  /** Blocks 0..regionBlocks-1 of the volume are written. */
+  regionBlocks?: number;
+  /** Pause between a completion and the next issue on each queue slot (think time). */
+  thinkUs?: number;
+}
+
+export interface WorkloadResult {
+  issued: number;
+  acknowledged: number;
+  refused: Record<string, number>;
+  latenciesUs: number[];
+  elapsedUs: number;
+}
+
+export class Workload {
+  private stopped = false;
+  readonly done: Promise<WorkloadResult>;
+
+  constructor(private readonly world: World, private readonly history: WriteHistory, readonly o: WorkloadOptions) {
+    this.done = this.run();
+  }
+
+  stop(): void { this.stopped = true; }
+
+  private async run(): Promise<WorkloadResult> {
+    const w = this.world, o = this.o;
+    const h = hostSpec(w.topology, o.host);
+    const system = systemSpec(w.topology, h.storage);
+    const volBlocks = system.lvols[o.lvol]!.sizeBytes / BLOCK_SIZE_BYTES;
+    const bpw = o.blocksPerWrite ?? 1;
+    const region = Math.min(o.regionBlocks ?? volBlocks, volBlocks);
+    const slots = Math.floor(region / bpw);
+    const busy = new Set<number>();
+    const res: WorkloadResult = { issued: 0, acknowledged: 0, refused: {}, latenciesUs: [], elapsedUs: 0 };
+    const start = w.nowUs();
+    const more = () => !this.stopped && (o.writes === undefined || res.issued < o.writes)
+      && (o.durationUs === undefined || w.nowUs() - start < o.durationUs);
+    const worker = async () => {
+      while (more()) {
+        let slot = Math.floor(w.random() * slots);
+        while (busy.has(slot)) slot = (slot + 1) % slots;
+        busy.add(slot);
+        const lba = slot * bpw;
+        const rec = this.history.issue(o.host, h.storage, o.lvol, lba, bpw, w.nowUs());
+        res.issued++;
+        const r = await w.hostIo(o.host, { op: 'write', lvol: o.lvol, lba, blocks: bpw, data: writePattern(rec.id, lba, bpw) });
+        this.history.complete(rec, r.status, w.nowUs());
+        busy.delete(slot);
+        if (r.status === 'ok') { res.acknowledged++; res.latenciesUs.push(w.nowUs() - rec.issuedUs); }
+        else {
+          res.refused[r.status] = (res.refused[r.status] ?? 0) + 1;
+          if (r.status === 'not-ready') return; // the storage system is gone: this application stops
+          await w.sleep(1000);
+        }
+        if (o.thinkUs) await w.sleep(o.thinkUs);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(o.queueDepth ?? 1, slots) }, worker));
+    res.elapsedUs = w.nowUs() - start;
+    return res;
+  }
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
