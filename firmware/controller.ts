@@ -198,7 +198,6 @@ export class Controller implements FirmwareEntryPoints {
   private pairFailed(rt: PairRuntime, cause: FailureCause): void {
     const state = this.state(rt);
     if (state === PairState.FailureSuspend || state === PairState.Simplex) return;
-    this.log('warn', `${this.label(rt)}: ${pairStateName(state)} → failure suspend (${cause})`, rt.lastStep);
     this.stopCopying(rt);
     this.adoptState(rt, PairState.FailureSuspend, cause);
     if (cause !== 'link down' && cause !== 'partner lost' && cause !== 'power loss') this.sendState(rt);

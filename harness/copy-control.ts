@@ -94,6 +94,21 @@ export class CopyControlProgram {
   }
 
   /**
+   * A query that waits out transitional states (initial copying, duplex pending, suspending): the answer a
+   * routine branches on must be a settled one, and a destination's mirror of its source's state lags by a
+   * link's latency.
+   */
+  async queryStable(system: string, pairId: number, step: string, timeoutUs = 120_000_000): Promise<PairView> {
+    const start = this.world.nowUs();
+    for (;;) {
+      const v = await this.mustQuery(system, pairId, step);
+      if (!['initial copying', 'duplex pending', 'suspending'].includes(v.state)) return v;
+      if (this.world.nowUs() - start > timeoutUs) this.fail(step, `pair ${pairId} at ${system} still ${v.state} after ${timeoutUs} µs`);
+      await this.world.sleep(this.pollUs);
+    }
+  }
+
+  /**
    * Waits until the pair reaches one of `states` as seen at `system`; fails fast on failure suspend
    * when that is not among them, and after `timeoutUs`.
    */
@@ -142,7 +157,7 @@ export class CopyControlProgram {
    * suspended) and resynchronises it to duplex — a formation copy of the differences only.
    */
   async reverseAndResync(system: string, pairId: number, step: string): Promise<PairView> {
-    const v = await this.mustQuery(system, pairId, step);
+    const v = await this.queryStable(system, pairId, step);
     if (v.role === 'destination') {
       if (v.state !== 'suspend' && v.state !== 'failure suspend') this.fail(step, `pair ${pairId} must be suspended to reverse, is ${v.state}`);
       await this.command(system, { op: 'reverse', pairId, step });

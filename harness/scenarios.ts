@@ -12,6 +12,7 @@ import { Workload } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
 import { InterlockMonitor } from './interlock.ts';
+import { pairStateName } from '../firmware/pair-state.ts';
 
 export interface ScenarioOptions {
   runtime: RuntimeName;
@@ -25,7 +26,7 @@ export interface ScenarioOptions {
 export type TimelineEntry =
   | { kind: 'step'; timeUs: number; step: string; host: string; routine: string; message: string }
   | { kind: 'report'; timeUs: number; step: string; host: string; routine: string; dataLoss: boolean; message: string }
-  | { kind: 'event'; timeUs: number; system: string; event: TimedEvent['event']; backlog?: string }
+  | { kind: 'event'; timeUs: number; system: string; event: TimedEvent['event']; backlog?: string; pairLabel?: string }
   | { kind: 'note'; timeUs: number; message: string };
 
 export interface CheckResult {
@@ -44,7 +45,7 @@ export interface ScenarioResult {
   firmwareEvents: number;
   reports: Array<{ routine: string; step: string; dataLoss: boolean; host: string; message: string; timeUs: number }>;
   checks: CheckResult[];
-  pairs: Record<string, ReturnType<typeof readDefinitionInformation>>;
+  pairs: Record<string, Array<ReturnType<typeof readDefinitionInformation>[number] & { stateName: string; remoteStorage: string }>>;
   volumes: Record<string, Record<string, string>>;
   acknowledgedWrites: number;
   issuedWrites: number;
@@ -96,8 +97,12 @@ const embodiment1Cycle: Scenario = {
   async run(ctx) {
     const { world } = ctx;
     await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
-    const wP = workloadP(ctx);
-    await world.sleep(300_000 * ctx.scale);
+    // A fixed sequence of writes (the same on both runtimes); the disaster strikes as the last one is
+    // acknowledged, while I's journal still holds entries not yet shipped over the 1000 km of S2.
+    const wP = new Workload(world, ctx.history, { host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048, writes: Math.round(3000 * ctx.scale), pattern: 'stride' });
+    await wP.done;
+    const backlog = world.journals('I').reduce((n, j) => n + j.entries, 0);
+    ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog} entries not yet applied at R`);
     await siteDisaster(ctx, wP, false);
     ctx.check('R prefix-consistent after the disaster', ctx.history.prefixViolations(world.volume('R', DATA_LVOL)));
 
@@ -106,20 +111,17 @@ const embodiment1Cycle: Scenario = {
     ctx.check('S250 no data loss is true: R holds every acknowledged write', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
 
     // Host R runs the work application; its writes go to 232R and ship to I.
-    const wR1 = new Workload(world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500 });
-    await world.sleep(200_000 * ctx.scale);
+    const rWrites = (n: number) => new Workload(world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' });
+    await rWrites(800).done;
 
     ctx.note('failures cleared: storage P powered on, host P back');
     await world.fault({ kind: 'power-on', system: 'P' });
     ctx.hostP.recover();
-    wR1.stop();
-    await wR1.done;
 
     await reverseCopying(ctx.program(ctx.hostR, 'A4 reverse copying'));
-    const wR2 = new Workload(world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500 });
-    await reverseCopyControl(ctx.program(ctx.hostR, 'A5 reverse copy control'), { cycles: 3, intervalUs: 100_000 * ctx.scale });
-    ctx.note('host R stops its work application');
-    wR2.stop();
+    const wR2 = rWrites(1500);
+    const cycles = await reverseCopyControl(ctx.program(ctx.hostR, 'A5 reverse copy control'), { cycles: 3, intervalUs: 100_000 * ctx.scale });
+    ctx.note(`${cycles} reverse copy control cycles done; host R finishes and stops its work application`);
     await wR2.done;
 
     const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'));
@@ -241,8 +243,10 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   const emit = o.timeline ?? (() => {});
   const interlock = new InterlockMonitor(world, 'I', PAIR_PI, PAIR_IR);
   world.onEvent((e) => {
-    const backlog = e.event.type === 'pair-state' ? backlogOf(world) : undefined;
-    emit({ kind: 'event', timeUs: e.timeUs, system: e.system, event: e.event, backlog });
+    const ev = e.event;
+    const backlog = ev.type === 'pair-state' ? backlogOf(world) : undefined;
+    const pairLabel = ev.type === 'pair-state' ? pairLabelOf(world, e.system, ev.pairId) : undefined;
+    emit({ kind: 'event', timeUs: e.timeUs, system: e.system, event: ev, backlog, pairLabel });
   });
   log.on((x) => emit(x.kind === 'step' ? { kind: 'step', ...x.e } : { kind: 'report', ...x.e }));
   const hostP = new Host(world, '100P');
@@ -284,7 +288,8 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     traceHash: world.traceHash(), firmwareEvents: world.eventCount(),
     reports: log.reports.map((r) => ({ routine: r.routine, step: r.step, dataLoss: r.dataLoss, host: r.host, message: r.message, timeUs: r.timeUs })),
     checks,
-    pairs: Object.fromEntries(world.topology.systems.map((s) => [s.name, world.definitionInformation(s.name)])),
+    pairs: Object.fromEntries(world.topology.systems.map((s) => [s.name, world.definitionInformation(s.name).map((p) => ({
+      ...p, stateName: pairStateName(p.state), remoteStorage: world.topology.systems.find((x) => x.id === p.remoteStorageId)?.name ?? '?' }))])),
     volumes: Object.fromEntries(world.topology.systems.map((s) => [s.name,
       Object.fromEntries(s.lvols.map((l, i) => [l.name, l.kind === 'data' ? sha256(world.volume(s.name, i)) : undefined]).filter(([, v]) => v))])),
     acknowledgedWrites: history.acknowledged,
@@ -295,6 +300,14 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   await world.close();
   result.wallMs = Math.round(performance.now() - wallStart);
   return result;
+}
+
+/** "(sync P→I)" from the definition information of the system that reported the event. */
+function pairLabelOf(world: World, system: string, pairId: number): string | undefined {
+  const r = world.definitionInformation(system).find((p) => p.pairId === pairId);
+  if (!r) return undefined;
+  const remote = world.topology.systems.find((s) => s.id === r.remoteStorageId)?.name ?? `#${r.remoteStorageId}`;
+  return `(${r.copyType} ${r.role === 'source' ? `${system}→${remote}` : `${remote}→${system}`})`;
 }
 
 function backlogOf(world: World): string {

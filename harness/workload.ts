@@ -17,6 +17,12 @@ export interface WorkloadOptions {
   regionBlocks?: number;
   /** Pause between a completion and the next issue on each queue slot (think time). */
   thinkUs?: number;
+  /**
+   * random: each write picks a free block at random (from the world's PRNG).
+   * stride: write k goes to block k × stride mod region — the same writes in the same order on any runtime,
+   * so the final contents do not depend on timing (used to compare runtimes).
+   */
+  pattern?: 'random' | 'stride';
 }
 
 export interface WorkloadResult {
@@ -52,8 +58,12 @@ export class Workload {
       && (o.durationUs === undefined || w.nowUs() - start < o.durationUs);
     const worker = async () => {
       while (more()) {
-        let slot = Math.floor(w.random() * slots);
-        while (busy.has(slot)) slot = (slot + 1) % slots;
+        let slot: number;
+        if (o.pattern === 'stride') slot = (res.issued * strideFor(slots)) % slots;
+        else {
+          slot = Math.floor(w.random() * slots);
+          while (busy.has(slot)) slot = (slot + 1) % slots;
+        }
         busy.add(slot);
         const lba = slot * bpw;
         const rec = this.history.issue(o.host, h.storage, o.lvol, lba, bpw, w.nowUs());
@@ -74,6 +84,14 @@ export class Workload {
     res.elapsedUs = w.nowUs() - start;
     return res;
   }
+}
+
+/** A stride coprime with `slots`, so k × stride mod slots visits every slot before repeating. */
+function strideFor(slots: number): number {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let s = Math.max(1, Math.floor(slots * 0.618));
+  while (gcd(s, slots) !== 1) s++;
+  return s;
 }
 
 export function percentile(values: number[], p: number): number {

@@ -54,14 +54,14 @@ export interface FailoverOptions {
 export async function failover(p: CopyControlProgram, o: FailoverOptions = {}): Promise<Report> {
   const silentUs = await p.host.detectPeerFailure();
   p.step('S200', `heartbeat of host P missing for ${(silentUs / 1000).toFixed(0)} ms: failure at the production site`);
-  const q = await p.mustQuery('R', PAIR_IR, 'S210');
+  const q = await p.queryStable('R', PAIR_IR, 'S210');
   p.step('S210', `async pair I→R at R: ${q.state}`);
   if (q.state !== 'duplex') {
     return p.report('S220', true, `data loss: async pair I→R is ${q.state}${q.failureCause !== 'none' ? ` (${q.failureCause})` : ''}; R holds consistent but not the most recent data`);
   }
   const drained = await p.retrieveAll('R', PAIR_IR, 'S230');
   p.step('S230', `retrieved all log information from 232I: pair ${drained.state}, applied through sequence ${drained.journalAppliedSeq}`);
-  const after = await p.mustQuery('R', PAIR_IR, 'S240');
+  const after = await p.queryStable('R', PAIR_IR, 'S240');
   p.step('S240', `async pair I→R at R: ${after.state}`);
   if (after.state !== 'suspend') {
     return p.report('S220', true, `data loss: log information could not be retrieved (${after.state}, ${after.failureCause})`);
@@ -147,19 +147,19 @@ export interface FailbackOptions {
 
 /** A6 Failback (host P, after host R stopped its work application). Returns the report. */
 export async function failback(p: CopyControlProgram, o: FailbackOptions = {}): Promise<Report> {
-  let q = await p.mustQuery('I', PAIR_IR, 'S500');
+  let q = await p.queryStable('I', PAIR_IR, 'S500');
   p.step('S500', `async pair R→I at I: ${q.state}`);
   if (q.state === 'suspend' && o.variant0106) {
     p.step('S500', '¶0106 variant: resynchronise and suspend I→P, resynchronise R→I to duplex, then retrieve');
     await p.resyncToDuplex('I', PAIR_PI, 'S500');
     await p.suspend('I', PAIR_PI, 'S500');
     await p.resyncToDuplex('I', PAIR_IR, 'S500');
-    q = await p.mustQuery('I', PAIR_IR, 'S500');
+    q = await p.queryStable('I', PAIR_IR, 'S500');
   }
   if (q.state === 'duplex') {
     const drained = await p.retrieveAll('I', PAIR_IR, 'S510');
     p.step('S510', `I retrieved all of 232R: pair ${drained.state}`);
-    const after = await p.mustQuery('I', PAIR_IR, 'S520');
+    const after = await p.queryStable('I', PAIR_IR, 'S520');
     p.step('S520', `async pair R→I at I: ${after.state}`);
     if (after.state === 'suspend') {
       await p.resyncToDuplex('I', PAIR_PI, 'S530');

@@ -1,0 +1,79 @@
+// rclab: the command line. A thin layer over the programmatic API (harness/index.ts).
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { RUNTIMES } from './runtimes.ts';
+import { runScenario, SCENARIOS, findScenario, type ScenarioResult } from './scenarios.ts';
+import { timelineFormatter } from './timeline.ts';
+
+function integer(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number ≥ 0, not '${v}'`);
+    return n;
+  };
+}
+
+function positive(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a number > 0, not '${v}'`);
+    return n;
+  };
+}
+
+function summary(r: ScenarioResult, color: boolean): string {
+  const lines: string[] = [];
+  const mark = (ok: boolean) => (ok ? (color ? '\x1b[32m✔\x1b[0m' : 'ok  ') : color ? '\x1b[31m✘\x1b[0m' : 'FAIL');
+  lines.push('', `scenario ${r.scenario} on the ${r.runtime} runtime, seed ${r.seed}`);
+  for (const rep of r.reports) lines.push(`  report ${rep.step} (${rep.routine}): ${rep.dataLoss ? 'DATA LOSS' : 'no data loss'} — ${rep.message}`);
+  for (const c of r.checks) lines.push(`  ${mark(c.ok)} ${c.name}${c.detail && c.detail !== 'ok' ? ` — ${c.detail}` : ''}`);
+  lines.push(`  volumes: ${Object.entries(r.volumes).map(([s, v]) => `${s} ${Object.values(v)[0]?.slice(0, 12)}`).join('  ')}`);
+  lines.push(`  ${r.acknowledgedWrites} of ${r.issuedWrites} host writes acknowledged; ${r.firmwareEvents} firmware events; ` +
+    `${(r.virtualTimeUs / 1e6).toFixed(3)} s emulated in ${(r.wallMs / 1000).toFixed(2)} s; trace hash ${r.traceHash}`);
+  if (!r.ok) for (const f of r.failures) lines.push(`  ${color ? '\x1b[31m' : ''}${f}${color ? '\x1b[0m' : ''}`);
+  lines.push(r.ok ? `${mark(true)} ${r.scenario}: behaved as designed` : `${mark(false)} ${r.scenario}: did NOT behave as designed`);
+  return lines.join('\n');
+}
+
+const program = new Command();
+program
+  .name('rclab')
+  .description('remote-copy-lab: storage-array controllers replicating volumes between sites (EP1647891), emulated')
+  .showHelpAfterError();
+
+program
+  .command('list')
+  .description('list the scenarios')
+  .option('--json', 'machine-readable output')
+  .action((o: { json?: boolean }) => {
+    if (o.json) return console.log(JSON.stringify(SCENARIOS.map((s) => ({ name: s.name, description: s.description }))));
+    for (const s of SCENARIOS) console.log(`${s.name.padEnd(38)} ${s.description}`);
+  });
+
+program
+  .command('run')
+  .description('run a scenario and check it behaved as designed (exit code 0) or not (1)')
+  .argument('<scenario>', 'scenario name (see rclab list)')
+  .addOption(new Option('--runtime <runtime>', 'threads: one worker per storage system, real time; sim: one thread, virtual time, deterministic').choices(RUNTIMES).default('threads'))
+  .option('--seed <n>', 'seed of the run\'s PRNG', integer('--seed'), 1)
+  .option('--scale <x>', 'scale of workloads and intervals', positive('--scale'), 1)
+  .option('--json', 'print one JSON object with the result instead of the timeline')
+  .option('--quiet', 'no timeline, only the summary')
+  .action(async (name: string, o: { runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean }) => {
+    try {
+      findScenario(name);
+    } catch (e) {
+      program.error((e as Error).message, { exitCode: 2 });
+    }
+    const color = !o.json && process.stdout.isTTY === true;
+    const fmt = timelineFormatter(color);
+    const result = await runScenario(name, {
+      runtime: o.runtime, seed: o.seed, scale: o.scale,
+      timeline: o.json || o.quiet ? undefined : (e) => { const line = fmt(e); if (line) console.log(line); },
+    });
+    if (o.json) console.log(JSON.stringify(result, null, 2));
+    else console.log(summary(result, color));
+    process.exitCode = result.ok ? 0 : 1;
+  });
+
+await program.parseAsync(process.argv);

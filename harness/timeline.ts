@@ -1,0 +1,35 @@
+// The human-readable timeline of a run: time, step number, where, what (pair state changes with the journal
+// backlog, routine steps, reports, notes).
+
+import { styleText } from 'node:util';
+import type { TimelineEntry } from './scenarios.ts';
+
+type Style = Parameters<typeof styleText>[0];
+
+export function timelineFormatter(color: boolean): (e: TimelineEntry) => string | null {
+  const paint = (s: Style, t: string) => (color ? styleText(s, t) : t);
+  return (e) => {
+    const time = paint('dim', `${(e.timeUs / 1000).toFixed(3).padStart(10)} ms`);
+    switch (e.kind) {
+      case 'step':
+        return `${time}  ${paint('cyan', e.step.padEnd(5))} ${e.host.padEnd(5)} ${paint('dim', `${e.routine}:`)} ${e.message}`;
+      case 'report':
+        return `${time}  ${paint('cyan', e.step.padEnd(5))} ${e.host.padEnd(5)} ${paint(['bold', e.dataLoss ? 'red' : 'green'], `*** ${e.dataLoss ? 'DATA LOSS' : 'NO DATA LOSS'} ***`)} ${e.message}`;
+      case 'note':
+        return `${time}  ${paint('yellow', '---- ' + e.message)}`;
+      case 'event': {
+        const ev = e.event;
+        const step = (ev.step ?? '').padEnd(5);
+        if (ev.type === 'pair-state') {
+          const arrow = `${ev.from} → ${ev.to}`;
+          const cause = ev.cause !== 'none' ? paint('red', ` (${ev.cause})`) : '';
+          const backlog = e.backlog ? paint('dim', `  [journal: ${e.backlog}]`) : '';
+          return `${time}  ${paint('cyan', step)} ${e.system.padEnd(5)} pair ${ev.pairId}${e.pairLabel ? ` ${e.pairLabel}` : ''}: ${paint('bold', arrow)}${cause}${backlog}`;
+        }
+        if (ev.type === 'formation-copy-done') return `${time}  ${paint('cyan', step)} ${e.system.padEnd(5)} pair ${ev.pairId}: ${ev.kind} formation copy done, ${ev.tracksCopied} track(s) copied`;
+        if (ev.type === 'log' && ev.level !== 'info') return `${time}  ${paint('cyan', step)} ${e.system.padEnd(5)} ${paint(ev.level === 'error' ? 'red' : 'yellow', ev.message)}`;
+        return null;
+      }
+    }
+  };
+}
