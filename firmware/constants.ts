@@ -32,7 +32,7 @@ export const RESTORE_PENDING_MAX_ENTRIES = JOURNAL_SHIP_WINDOW_ENTRIES * 2;
 export interface FirmwareTiming {
   /** Batching window: journal entries appended within it ship in one frame. */
   journalShipDelayUs: number;
-  /** Go-back-N resend when no application acknowledgement arrives for this long. */
+  /** Go-back-N resend (journal entries, formation copies) when no acknowledgement has arrived for this long. */
   journalResendTimeoutUs: number;
   /** Period of the keepalive a controller sends to the partners of its active pairs. */
   keepaliveIntervalUs: number;
@@ -46,9 +46,9 @@ export interface FirmwareTiming {
 
 export const DEFAULT_FIRMWARE_TIMING: FirmwareTiming = {
   journalShipDelayUs: 200,
-  journalResendTimeoutUs: 250_000,
+  journalResendTimeoutUs: 1_000_000,
   keepaliveIntervalUs: 50_000,
   partnerTimeoutUs: 300_000,
-  syncCopyTimeoutUs: 250_000,
+  syncCopyTimeoutUs: 1_000_000,
   commandTimeoutUs: 2_000_000,
 };

@@ -25,6 +25,7 @@ interface PairRuntime {
   // formation copying (source): track -> serial and send time
   copyInflight: Map<number, { serial: number; sentUs: number }>;
   copyCursor: number;
+  lastCopyAckUs: number;
   // formation copying (destination): newest serial applied per track, so a late duplicate never overwrites
   copySerialApplied?: Uint32Array;
   // journal shipping (source)
@@ -113,7 +114,7 @@ export class Controller implements FirmwareEntryPoints {
       slot, pairId,
       bitmap: new DifferenceBitmap(this.l.bitmap(slot, 'difference'), tracks),
       pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
-      copyInflight: new Map(), copyCursor: 0, shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, activeSinceUs: this.hw.nowUs(),
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
@@ -438,6 +439,7 @@ export class Controller implements FirmwareEntryPoints {
     this.set(rt, P.copyTracksDone, 0);
     rt.copyCursor = 0;
     rt.copyInflight.clear();
+    rt.lastCopyAckUs = this.hw.nowUs();
     this.updateDirty(rt);
     this.pumpFormationCopy(rt);
   }
@@ -517,6 +519,7 @@ export class Controller implements FirmwareEntryPoints {
     const inflight = rt.copyInflight.get(t);
     if (!inflight || inflight.serial !== f.tag) return; // stale (resent since)
     rt.copyInflight.delete(t);
+    rt.lastCopyAckUs = this.hw.nowUs();
     if (f.status !== 0) {
       rt.bitmap.set(t);
       return this.pairFailed(rt, 'copy failed');
@@ -771,8 +774,12 @@ export class Controller implements FirmwareEntryPoints {
       partners.add(partner);
       const heard = Math.max(this.lastHeardUs.get(partner) ?? 0, rt.activeSinceUs);
       if (now - heard > t.partnerTimeoutUs) { this.pairFailed(rt, 'partner lost'); continue; }
-      for (const [track, c] of rt.copyInflight) {
-        if (now - c.sentUs > t.journalResendTimeoutUs) { rt.copyInflight.delete(track); rt.bitmap.set(track); }
+      // Frames lost on the wire: when no formation copy has been acknowledged for the resend timeout, copy
+      // everything in flight again (progress-based, so frames merely queued on a slow link are not resent).
+      if (rt.copyInflight.size > 0 && now - rt.lastCopyAckUs > t.journalResendTimeoutUs) {
+        for (const track of rt.copyInflight.keys()) rt.bitmap.set(track);
+        rt.copyInflight.clear();
+        rt.lastCopyAckUs = now;
       }
       if (rt.copyInflight.size === 0) this.pumpFormationCopy(rt);
       if (rt.journal && this.isSource(rt) && rt.shippedSeq > this.w(rt, P.appliedSeq) && now - rt.lastAckProgressUs > t.journalResendTimeoutUs) {
