@@ -29,14 +29,20 @@ export function writePattern(id: number, lba: number, blocks: number): Uint8Arra
     v.setUint32(base, MAGIC);
     v.setUint32(base + 4, id);
     v.setUint32(base + 8, lba + b);
-    let x = (Math.imul(id, 0x9e3779b1) ^ Math.imul(lba + b, 0x85ebca6b)) >>> 0;
-    for (let o = 12; o < BLOCK_SIZE_BYTES; o += 4) {
-      x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-      v.setUint32(base + o, x);
-    }
+    for (let o = 12; o < BLOCK_SIZE_BYTES; o += 4) v.setUint32(base + o, fillWord(id, lba + b, o));
   }
   return out;
 }
+
+/** Each word of a block's fill depends only on (write id, LBA, offset), so any word can be checked alone. */
+function fillWord(id: number, lba: number, offset: number): number {
+  let x = (Math.imul(id, 0x9e3779b1) ^ Math.imul(lba, 0x85ebca6b) ^ Math.imul(offset, 0xc2b2ae35)) >>> 0;
+  x = Math.imul(x ^ (x >>> 16), 0x7feb352d) >>> 0;
+  return (x ^ (x >>> 15)) >>> 0;
+}
+
+/** Offsets checked in every block (besides the header): spread over the whole block, including its end. */
+const CHECKED_OFFSETS = [12, 16, 512, 1028, 2048, 3072, 4088, 4092];
 
 /** The write id a block holds: 0 for a never-written (zero) block, -1 for bytes that are no write's pattern. */
 export function blockWriteId(volume: Uint8Array, lba: number): number {
@@ -48,9 +54,7 @@ export function blockWriteId(volume: Uint8Array, lba: number): number {
   }
   const id = v.getUint32(4);
   if (v.getUint32(8) !== lba) return -1;
-  const expect = writePattern(id, lba, 1);
-  const got = volume.subarray(base, base + BLOCK_SIZE_BYTES);
-  for (let o = 12; o < BLOCK_SIZE_BYTES; o++) if (got[o] !== expect[o]) return -1;
+  for (const o of CHECKED_OFFSETS) if (v.getUint32(o) !== fillWord(id, lba, o)) return -1;
   return id;
 }
 

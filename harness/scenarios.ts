@@ -90,47 +90,124 @@ function workloadP(ctx: ScenarioContext): Workload {
   return new Workload(ctx.world, ctx.history, { host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048 });
 }
 
+/** A2 and a fixed sequence of host P writes; the disaster strikes as the last one is acknowledged. */
+async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: number; queueDepth?: number } = {}): Promise<void> {
+  const { world } = ctx;
+  await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
+  // The same writes in the same order on both runtimes, so the final volumes do not depend on timing.
+  const wP = new Workload(world, ctx.history, { host: '100P', lvol: DATA_LVOL, queueDepth: o.queueDepth ?? 8, regionBlocks: 2048, writes: Math.round((o.writes ?? 3000) * ctx.scale), pattern: 'stride' });
+  await wP.done;
+  const backlog = world.journals('I').reduce((n, j) => n + j.entries, 0);
+  ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog} entries not yet applied at R`);
+  await siteDisaster(ctx, wP, false);
+  ctx.check('R prefix-consistent after the disaster', ctx.history.prefixViolations(world.volume('R', DATA_LVOL)));
+}
+
+function hostRWrites(ctx: ScenarioContext, n: number): Workload {
+  return new Workload(ctx.world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' });
+}
+
+/** A3 (no data loss expected), work on R, failures cleared, A4, and A5 with host R writing throughout. */
+async function failoverAndReverseOperation(ctx: ScenarioContext): Promise<void> {
+  const { world } = ctx;
+  const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
+  ctx.expectReport(report, 'S250', false);
+  ctx.check('S250 no data loss is true: R holds every acknowledged write', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
+  // Host R runs the work application; its writes go to 232R and ship to I.
+  await hostRWrites(ctx, 800).done;
+  ctx.note('failures cleared: storage P powered on, host P back');
+  await world.fault({ kind: 'power-on', system: 'P' });
+  ctx.hostP.recover();
+  await reverseCopying(ctx.program(ctx.hostR, 'A4 reverse copying'));
+  const wR = hostRWrites(ctx, 1500);
+  const cycles = await reverseCopyControl(ctx.program(ctx.hostR, 'A5 reverse copy control'), { cycles: 3, intervalUs: 100_000 * ctx.scale });
+  ctx.note(`${cycles} reverse copy control cycles done; host R finishes its writes`);
+  await wR.done;
+}
+
+/** A2 again after failback: P → I → R, and every site's data volume the same. */
+async function backToNormal(ctx: ScenarioContext): Promise<void> {
+  await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
+  await settleAsync(ctx);
+  compareSites(ctx, ['P', 'I', 'R']);
+}
+
 const embodiment1Cycle: Scenario = {
   name: 'embodiment1-cycle',
   description: 'A2 initial copying → workload → site P disaster → A3 failover (no data loss) → work on R → failures cleared → A4 reverse copying → A5 reverse copy control cycles → A6 failback (no data loss) → A2 back to normal; all data volumes identical',
   topology: () => embodiment1Topology(),
   async run(ctx) {
-    const { world } = ctx;
-    await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
-    // A fixed sequence of writes (the same on both runtimes); the disaster strikes as the last one is
-    // acknowledged, while I's journal still holds entries not yet shipped over the 1000 km of S2.
-    const wP = new Workload(world, ctx.history, { host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048, writes: Math.round(3000 * ctx.scale), pattern: 'stride' });
-    await wP.done;
-    const backlog = world.journals('I').reduce((n, j) => n + j.entries, 0);
-    ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog} entries not yet applied at R`);
-    await siteDisaster(ctx, wP, false);
-    ctx.check('R prefix-consistent after the disaster', ctx.history.prefixViolations(world.volume('R', DATA_LVOL)));
-
-    const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
-    ctx.expectReport(report, 'S250', false);
-    ctx.check('S250 no data loss is true: R holds every acknowledged write', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
-
-    // Host R runs the work application; its writes go to 232R and ship to I.
-    const rWrites = (n: number) => new Workload(world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' });
-    await rWrites(800).done;
-
-    ctx.note('failures cleared: storage P powered on, host P back');
-    await world.fault({ kind: 'power-on', system: 'P' });
-    ctx.hostP.recover();
-
-    await reverseCopying(ctx.program(ctx.hostR, 'A4 reverse copying'));
-    const wR2 = rWrites(1500);
-    const cycles = await reverseCopyControl(ctx.program(ctx.hostR, 'A5 reverse copy control'), { cycles: 3, intervalUs: 100_000 * ctx.scale });
-    ctx.note(`${cycles} reverse copy control cycles done; host R finishes and stops its work application`);
-    await wR2.done;
-
+    await normalOperationThenDisaster(ctx);
+    await failoverAndReverseOperation(ctx);
+    ctx.note('host R stops its work application');
     const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'));
     ctx.expectReport(fb, 'S540', false);
-    ctx.check('S540 no data loss is true: P holds every acknowledged write', ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL)));
+    ctx.check('S540 no data loss is true: P holds every acknowledged write', ctx.history.missingAcknowledged(ctx.world.volume('P', DATA_LVOL)));
+    await backToNormal(ctx);
+  },
+};
 
-    await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
-    await settleAsync(ctx);
-    compareSites(ctx, ['P', 'I', 'R']);
+const embodiment1FailbackVariant: Scenario = {
+  name: 'embodiment1-failback-variant',
+  description: 'the administrator split R→I (suspend) and host R went on writing; A6 with the ¶0106 variant resynchronises first, so failback still reports no data loss (S540)',
+  topology: () => embodiment1Topology(),
+  async run(ctx) {
+    await normalOperationThenDisaster(ctx);
+    await failoverAndReverseOperation(ctx);
+    ctx.note('administrator suspends the async pair R→I; host R writes on (recorded in R\'s difference bitmap), then stops');
+    await ctx.program(ctx.hostR, 'administrator').suspend('R', PAIR_IR, 'S500');
+    await hostRWrites(ctx, 300).done;
+    const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'), { variant0106: true });
+    ctx.expectReport(fb, 'S540', false);
+    ctx.check('S540 no data loss is true: P holds every acknowledged write', ctx.history.missingAcknowledged(ctx.world.volume('P', DATA_LVOL)));
+    await backToNormal(ctx);
+  },
+};
+
+const embodiment1FailbackDataLoss: Scenario = {
+  name: 'embodiment1-failback-data-loss',
+  description: 'link S2 fails during reverse operation while host R keeps writing: A6 finds R→I in failure suspend (S500) and reports data loss (S570) after copying I\'s data to P',
+  topology: () => embodiment1Topology(),
+  async run(ctx) {
+    const { world } = ctx;
+    await normalOperationThenDisaster(ctx);
+    await failoverAndReverseOperation(ctx);
+    ctx.note('link S2 cut; host R writes on, then stops');
+    await world.fault({ kind: 'cut-link', link: 'S2' });
+    await hostRWrites(ctx, 300).done;
+    const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'));
+    ctx.expectReport(fb, 'S570', true);
+    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000);
+    ctx.check('S570 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
+    ctx.check('S550: P holds I\'s data', sha256(world.volume('P', DATA_LVOL)) === sha256(world.volume('I', DATA_LVOL)));
+    ctx.check('P is prefix-consistent', ctx.history.prefixViolations(world.volume('P', DATA_LVOL)));
+  },
+};
+
+const embodiment1FailoverDrainFails: Scenario = {
+  name: 'embodiment1-failover-drain-fails',
+  description: 'S2 is slow, so 232I holds a backlog at the disaster; S2 fails while R retrieves it (S230): S240 finds failure suspend and reports data loss (S220); R stays prefix-consistent',
+  topology: () => {
+    const t = embodiment1Topology();
+    t.links.find((l) => l.name === 'S2')!.bandwidthMBps = 4;
+    return t;
+  },
+  async run(ctx) {
+    const { world } = ctx;
+    await normalOperationThenDisaster(ctx, { writes: 4000 });
+    // Cut S2 as soon as R's pair is draining.
+    const cutter = (async () => {
+      while (world.definitionInformation('R').find((p) => p.pairId === PAIR_IR)?.state !== 3) await world.sleep(1000);
+      await world.sleep(20_000);
+      ctx.note('link S2 cut while R retrieves the log information');
+      await world.fault({ kind: 'cut-link', link: 'S2' });
+    })();
+    const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
+    await cutter;
+    ctx.expectReport(report, 'S220', true);
+    const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000);
+    ctx.check('S220 data loss is real: R lacks acknowledged writes', missing.length > 0, `${missing.length} block(s)`);
+    ctx.check('R holds a consistent older image (prefix-consistent)', ctx.history.prefixViolations(world.volume('R', DATA_LVOL)));
   },
 };
 
@@ -192,7 +269,10 @@ function rollingDisaster(fence: FenceLevel): Scenario {
   };
 }
 
-export const SCENARIOS: Scenario[] = [embodiment1Cycle, embodiment1DoubleFailure, rollingDisaster('never'), rollingDisaster('data')];
+export const SCENARIOS: Scenario[] = [
+  embodiment1Cycle, embodiment1DoubleFailure, embodiment1FailoverDrainFails, embodiment1FailbackVariant, embodiment1FailbackDataLoss,
+  rollingDisaster('never'), rollingDisaster('data'),
+];
 
 export function findScenario(name: string): Scenario {
   const s = SCENARIOS.find((x) => x.name === name);
