@@ -26,6 +26,8 @@ interface PairRuntime {
   copyInflight: Map<number, { serial: number; sentUs: number }>;
   copyCursor: number;
   lastCopyAckUs: number;
+  /** Writes to tracks whose formation copy is in flight, held until that copy is acknowledged (so they cannot be overtaken by it). */
+  deferred: Map<number, DeferredWrite[]>;
   // formation copying (destination): newest serial applied per track, so a late duplicate never overwrites
   copySerialApplied?: Uint32Array;
   // journal shipping (source)
@@ -38,6 +40,13 @@ interface PairRuntime {
   partnerStateSeq: number;
   activeSinceUs: number;
   lastStep?: string;
+}
+
+interface DeferredWrite {
+  lba: number;
+  data: Uint8Array;
+  /** Synchronous pairs: the host write waiting for this copy. */
+  group?: SyncWriteGroup;
 }
 
 interface SyncWriteGroup {
@@ -62,6 +71,8 @@ interface PendingRequest {
 }
 
 type Reply = (r: CommandReply) => void;
+/** Part of a write: first block, block count, and the in-flight track it waits for (-1: send now). */
+type Segment = [number, number, number];
 
 const TICK_US = 10_000;
 const ACTIVE = (s: PairState) => isCopyingState(s);
@@ -114,7 +125,7 @@ export class Controller implements FirmwareEntryPoints {
       slot, pairId,
       bitmap: new DifferenceBitmap(this.l.bitmap(slot, 'difference'), tracks),
       pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
-      copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, activeSinceUs: this.hw.nowUs(),
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
@@ -205,7 +216,8 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   /** Stops formation copying, synchronous copies and journal shipping, marking what was not confirmed. */
-  private stopCopying(rt: PairRuntime): void {
+  private stopCopying(rt: PairRuntime, failed = true): void {
+    this.dropDeferred(rt, failed);
     for (const t of rt.copyInflight.keys()) rt.bitmap.set(t);
     rt.copyInflight.clear();
     for (const c of [...this.syncCopies.values()]) if (c.pairId === rt.pairId) this.finishSyncCopy(c, false);
@@ -284,8 +296,8 @@ export class Controller implements FirmwareEntryPoints {
   private writeLvol(lvol: number, lba: number, data: Uint8Array, origin: number, io?: HostIo): boolean {
     const pairs = this.pairsByLvol.get(lvol) ?? [];
     const blocks = data.length / BLOCK_SIZE_BYTES;
-    // What each source pair replicates: [lba, blocks] segments (empty: only marked in the bitmap).
-    const plan = new Map<PairRuntime, Array<[number, number]>>();
+    // What each source pair replicates: [lba, blocks, deferredTrack] segments (none: only marked in the bitmap).
+    const plan = new Map<PairRuntime, Segment[]>();
     let syncNeeded = false;
     for (const rt of pairs) {
       if (rt.pairId === origin || !this.isSource(rt)) continue;
@@ -307,34 +319,39 @@ export class Controller implements FirmwareEntryPoints {
       if (io) this.hw.completeHostIo(io, status);
       return false;
     }
-    const syncSends: Array<[PairRuntime, number, number]> = [];
+    const staged = cacheSlot >= 0 ? this.hw.cache.slot(cacheSlot, data.length) : data;
+    if (cacheSlot >= 0) staged.set(data);
+    const part = (src: Uint8Array, sl: number, sb: number) => src.subarray((sl - lba) * BLOCK_SIZE_BYTES, (sl - lba + sb) * BLOCK_SIZE_BYTES);
+    // The group counts the copies this host write waits for; it is completed when they are all over.
+    const group: SyncWriteGroup = { io, cacheSlot, remaining: 1, fenced: false };
     for (const rt of pairs) {
       if (rt.pairId === origin) continue;
       const segs = plan.get(rt);
       if (!segs) {
         // A destination volume written other than through its pair now differs from its source.
         rt.bitmap.markBlocks(lba, blocks);
-      } else {
-        this.markExcept(rt, lba, blocks, segs);
-        for (const [sl, sb] of segs) {
-          if (!this.isAsync(rt) && cacheSlot >= 0) syncSends.push([rt, sl, sb]);
-          else if (!this.isAsync(rt)) rt.bitmap.markBlocks(sl, sb); // no cache for a non-host write: copy later
-          else this.journalAppend(rt, sl, data.subarray((sl - lba) * BLOCK_SIZE_BYTES, (sl - lba + sb) * BLOCK_SIZE_BYTES));
+        this.updateDirty(rt);
+        continue;
+      }
+      this.markExcept(rt, lba, blocks, segs);
+      const sync = !this.isAsync(rt);
+      for (const [sl, sb, track] of segs) {
+        if (sync && cacheSlot < 0) { rt.bitmap.markBlocks(sl, sb); continue; } // no cache for a non-host write: copy later
+        if (track >= 0) {
+          const list = rt.deferred.get(track) ?? [];
+          list.push({ lba: sl, data: sync ? part(staged, sl, sb) : part(data, sl, sb).slice(), group: sync ? group : undefined });
+          rt.deferred.set(track, list);
+          if (sync) group.remaining++;
+        } else if (sync) {
+          group.remaining++;
+          this.sendSyncCopy(rt, sl, sb, part(staged, sl, sb), group);
+        } else {
+          this.journalAppend(rt, sl, part(data, sl, sb));
         }
       }
       this.updateDirty(rt);
     }
-    if (syncSends.length === 0) {
-      if (cacheSlot >= 0) this.hw.cache.release(cacheSlot);
-      if (io) this.hw.completeHostIo(io, 'ok');
-      return true;
-    }
-    const staged = this.hw.cache.slot(cacheSlot, data.length);
-    staged.set(data);
-    const group: SyncWriteGroup = { io, cacheSlot, remaining: syncSends.length, fenced: false };
-    for (const [rt, sl, sb] of syncSends) {
-      this.sendSyncCopy(rt, sl, sb, staged.subarray((sl - lba) * BLOCK_SIZE_BYTES, (sl - lba + sb) * BLOCK_SIZE_BYTES), group);
-    }
+    this.groupCopyOver(group, true, 'never');
     return true;
   }
 
@@ -343,27 +360,53 @@ export class Controller implements FirmwareEntryPoints {
    * parts on tracks already copied and not in flight (a track once clean stays clean, so a later formation
    * copy can never overtake this update); the rest is left to the copier.
    */
-  private replicatedSegments(rt: PairRuntime, lba: number, blocks: number): Array<[number, number]> {
+  private replicatedSegments(rt: PairRuntime, lba: number, blocks: number): Segment[] {
     const s = this.state(rt);
-    if (s === PairState.Duplex) return [[lba, blocks]];
+    if (s === PairState.Duplex) return [[lba, blocks, -1]];
     if (s !== PairState.InitialCopying && s !== PairState.DuplexPending) return [];
-    const segs: Array<[number, number]> = [];
+    const segs: Segment[] = [];
     const end = lba + blocks;
     for (let t = Math.floor(lba / BLOCKS_PER_TRACK); t * BLOCKS_PER_TRACK < end; t++) {
-      if (rt.bitmap.test(t) || rt.copyInflight.has(t)) continue;
+      if (rt.bitmap.test(t)) continue; // not copied yet: the copier will carry this write
       const sl = Math.max(lba, t * BLOCKS_PER_TRACK), se = Math.min(end, (t + 1) * BLOCKS_PER_TRACK);
+      // A track being copied right now: hold the update until its copy is acknowledged, rather than marking
+      // it again — a resynchronisation under steady writes then still converges.
+      const deferTrack = rt.copyInflight.has(t) ? t : -1;
       const last = segs[segs.length - 1];
-      if (last && last[0] + last[1] === sl) last[1] += se - sl;
-      else segs.push([sl, se - sl]);
+      if (last && deferTrack < 0 && last[2] < 0 && last[0] + last[1] === sl) last[1] += se - sl;
+      else segs.push([sl, se - sl, deferTrack]);
     }
     return segs;
   }
 
+  /** Sends the updates held for a track once its formation copy is acknowledged. */
+  private releaseDeferred(rt: PairRuntime, track: number): void {
+    const list = rt.deferred.get(track);
+    if (!list) return;
+    rt.deferred.delete(track);
+    for (const d of list) {
+      const blocks = d.data.length / BLOCK_SIZE_BYTES;
+      if (d.group) this.sendSyncCopy(rt, d.lba, blocks, d.data, d.group);
+      else this.journalAppend(rt, d.lba, d.data);
+    }
+  }
+
+  /** Held updates of a track (or all) fall back to the bitmap: the pair stopped copying, or the track will be copied again. */
+  private dropDeferred(rt: PairRuntime, failed: boolean, track?: number): void {
+    for (const t of track === undefined ? [...rt.deferred.keys()] : [track]) {
+      for (const d of rt.deferred.get(t) ?? []) {
+        rt.bitmap.markBlocks(d.lba, d.data.length / BLOCK_SIZE_BYTES);
+        if (d.group) this.groupCopyOver(d.group, !failed, this.fence(rt));
+      }
+      rt.deferred.delete(t);
+    }
+  }
+
   /** Marks the tracks of a write that are not covered by the replicated segments. */
-  private markExcept(rt: PairRuntime, lba: number, blocks: number, segs: Array<[number, number]>): void {
+  private markExcept(rt: PairRuntime, lba: number, blocks: number, segs: Segment[]): void {
     const end = lba + blocks;
     let at = lba;
-    for (const [sl, sb] of [...segs, [end, 0] as [number, number]]) {
+    for (const [sl, sb] of [...segs, [end, 0, -1] as Segment]) {
       if (sl > at) rt.bitmap.markBlocks(at, sl - at);
       at = sl + sb;
     }
@@ -396,13 +439,17 @@ export class Controller implements FirmwareEntryPoints {
         if (n <= 0) { this.trackInflight.delete(k); rt.pending.clear(t); } else this.trackInflight.set(k, n);
         if (!ok) rt.bitmap.set(t);
       });
-      if (!ok && this.fence(rt) === 'data') c.group.fenced = true;
       if (!ok) this.updateDirty(rt);
     }
-    if (--c.group.remaining === 0) {
-      this.hw.cache.release(c.group.cacheSlot);
-      if (c.group.io) this.hw.completeHostIo(c.group.io, c.group.fenced ? 'fenced' : 'ok');
-    }
+    this.groupCopyOver(c.group, ok, rt ? this.fence(rt) : 'never');
+  }
+
+  /** One copy a host write waited for is over; the last one completes the host write. */
+  private groupCopyOver(group: SyncWriteGroup, ok: boolean, fence: string): void {
+    if (!ok && fence === 'data') group.fenced = true;
+    if (--group.remaining > 0) return;
+    if (group.cacheSlot >= 0) this.hw.cache.release(group.cacheSlot);
+    if (group.io) this.hw.completeHostIo(group.io, group.fenced ? 'fenced' : 'ok');
   }
 
   private forTracks(lba: number, blocks: number, f: (t: number) => void): void {
@@ -525,6 +572,7 @@ export class Controller implements FirmwareEntryPoints {
       return this.pairFailed(rt, 'copy failed');
     }
     this.set(rt, P.copyTracksDone, this.w(rt, P.copyTracksDone) + 1);
+    this.releaseDeferred(rt, t);
     this.pumpFormationCopy(rt);
   }
 
@@ -777,7 +825,7 @@ export class Controller implements FirmwareEntryPoints {
       // Frames lost on the wire: when no formation copy has been acknowledged for the resend timeout, copy
       // everything in flight again (progress-based, so frames merely queued on a slow link are not resent).
       if (rt.copyInflight.size > 0 && now - rt.lastCopyAckUs > t.journalResendTimeoutUs) {
-        for (const track of rt.copyInflight.keys()) rt.bitmap.set(track);
+        for (const track of rt.copyInflight.keys()) { rt.bitmap.set(track); this.dropDeferred(rt, false, track); }
         rt.copyInflight.clear();
         rt.lastCopyAckUs = now;
       }
@@ -878,7 +926,7 @@ export class Controller implements FirmwareEntryPoints {
     if (cmd.op === 'suspend') {
       if (copyType === 'async' && state === PairState.Duplex) this.startSuspending(rt);
       else {
-        this.stopCopying(rt);
+        this.stopCopying(rt, false);
         this.setState(rt, PairState.Suspend);
         this.sendState(rt);
       }
