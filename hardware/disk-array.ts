@@ -1,0 +1,142 @@
+// Disk array: every LVOL lives in ONE SharedArrayBuffer so a controller worker and the harness's
+// checkers see the same bytes without copying; drive health is a separate Int32 word per LVOL so
+// the harness can fail a drive from another thread (Atomics) while the firmware is running.
+
+import { BLOCK_SIZE_BYTES, MAX_LVOLS } from '../firmware/constants.ts';
+import type { DiskArrayPort } from '../firmware/hardware-interface.ts';
+import { AddressError, DiskError } from './errors.ts';
+
+export interface LvolSpec { name: string; kind: 'data' | 'journal'; sizeBytes: number }
+export type LvolLayout = LvolSpec & { offsetBytes: number };
+export interface LvolInfo extends LvolLayout { blocks: number }
+
+/** Plain structured-cloneable data: post it to a worker and `attach` there to share the memory. */
+export interface DiskArrayState {
+  data: SharedArrayBuffer;
+  health: SharedArrayBuffer;
+  lvols: LvolLayout[];
+}
+
+const HEALTHY = 0;
+const FAILED = 1;
+
+function checkSpecs(specs: readonly LvolSpec[]): void {
+  if (specs.length < 1 || specs.length > MAX_LVOLS) throw new Error(`disk array needs 1..${MAX_LVOLS} LVOLs, got ${specs.length}`);
+  specs.forEach((s, i) => {
+    if (!Number.isSafeInteger(s.sizeBytes) || s.sizeBytes <= 0 || s.sizeBytes % BLOCK_SIZE_BYTES !== 0)
+      throw new Error(`LVOL ${i} (${s.name}): sizeBytes ${s.sizeBytes} is not a positive multiple of ${BLOCK_SIZE_BYTES}`);
+    if (s.kind !== 'data' && s.kind !== 'journal') throw new Error(`LVOL ${i} (${s.name}): kind must be 'data' or 'journal'`);
+  });
+}
+
+export class DiskArray implements DiskArrayPort {
+  private readonly layout: LvolLayout[];
+  private readonly health: Int32Array;
+  /** One view per LVOL, built once, so read() only creates the returned subarray. */
+  private readonly views: Uint8Array[];
+  private readonly blocks: number[];
+
+  private constructor(private readonly data: SharedArrayBuffer, private readonly healthSab: SharedArrayBuffer, lvols: LvolLayout[]) {
+    this.layout = lvols.map((l) => ({ ...l }));
+    this.health = new Int32Array(healthSab);
+    if (this.health.length < lvols.length) throw new Error(`health buffer has ${this.health.length} words for ${lvols.length} LVOLs`);
+    this.views = this.layout.map((l) => {
+      if (l.offsetBytes + l.sizeBytes > data.byteLength) throw new Error(`LVOL ${l.name} ends at ${l.offsetBytes + l.sizeBytes}, beyond the ${data.byteLength}-byte data buffer`);
+      return new Uint8Array(data, l.offsetBytes, l.sizeBytes);
+    });
+    this.blocks = this.layout.map((l) => l.sizeBytes / BLOCK_SIZE_BYTES);
+  }
+
+  static bytesNeeded(specs: LvolSpec[]): number {
+    checkSpecs(specs);
+    return specs.reduce((sum, s) => sum + s.sizeBytes, 0);
+  }
+
+  static create(specs: LvolSpec[]): DiskArray {
+    const data = new SharedArrayBuffer(DiskArray.bytesNeeded(specs));
+    const health = new SharedArrayBuffer(specs.length * Int32Array.BYTES_PER_ELEMENT);
+    let offsetBytes = 0;
+    const lvols = specs.map((s) => {
+      const l = { name: s.name, kind: s.kind, sizeBytes: s.sizeBytes, offsetBytes };
+      offsetBytes += s.sizeBytes;
+      return l;
+    });
+    return new DiskArray(data, health, lvols);
+  }
+
+  static attach(state: DiskArrayState): DiskArray {
+    checkSpecs(state.lvols);
+    return new DiskArray(state.data, state.health, state.lvols);
+  }
+
+  get state(): DiskArrayState {
+    return { data: this.data, health: this.healthSab, lvols: this.layout.map((l) => ({ ...l })) };
+  }
+
+  get lvols(): readonly LvolLayout[] {
+    return this.layout;
+  }
+
+  lvolInfo(lvol: number): LvolInfo {
+    this.checkLvol(lvol);
+    return { ...this.layout[lvol]!, blocks: this.blocks[lvol]! };
+  }
+
+  lvolBlocks(lvol: number): number {
+    this.checkLvol(lvol);
+    return this.blocks[lvol]!;
+  }
+
+  read(lvol: number, lba: number, blocks: number): Uint8Array {
+    this.checkRange(lvol, lba, blocks);
+    this.checkHealthy(lvol);
+    return this.views[lvol]!.subarray(lba * BLOCK_SIZE_BYTES, (lba + blocks) * BLOCK_SIZE_BYTES);
+  }
+
+  write(lvol: number, lba: number, data: Uint8Array): void {
+    this.checkLvol(lvol);
+    if (data.length === 0 || data.length % BLOCK_SIZE_BYTES !== 0)
+      throw new AddressError(`LVOL ${lvol}: write of ${data.length} bytes is not a positive whole number of ${BLOCK_SIZE_BYTES}-byte blocks`);
+    this.checkRange(lvol, lba, data.length / BLOCK_SIZE_BYTES);
+    this.checkHealthy(lvol);
+    this.views[lvol]!.set(data, lba * BLOCK_SIZE_BYTES);
+  }
+
+  lvolHealthy(lvol: number): boolean {
+    this.checkLvol(lvol);
+    return Atomics.load(this.health, lvol) === HEALTHY;
+  }
+
+  failDrive(lvol: number): void {
+    this.checkLvol(lvol);
+    Atomics.store(this.health, lvol, FAILED);
+  }
+
+  repairDrive(lvol: number): void {
+    this.checkLvol(lvol);
+    Atomics.store(this.health, lvol, HEALTHY);
+  }
+
+  /** The whole LVOL as a view (for checkers); ignores drive health on purpose. */
+  lvolBytes(lvol: number): Uint8Array {
+    this.checkLvol(lvol);
+    return this.views[lvol]!;
+  }
+
+  private checkLvol(lvol: number): void {
+    if (!Number.isInteger(lvol) || lvol < 0 || lvol >= this.layout.length)
+      throw new AddressError(`unknown LVOL ${lvol} (array has LVOLs 0..${this.layout.length - 1})`);
+  }
+
+  private checkRange(lvol: number, lba: number, blocks: number): void {
+    this.checkLvol(lvol);
+    const n = this.blocks[lvol]!;
+    if (!Number.isInteger(lba) || lba < 0) throw new AddressError(`LVOL ${lvol}: LBA ${lba} is not a non-negative integer`);
+    if (!Number.isInteger(blocks) || blocks < 1) throw new AddressError(`LVOL ${lvol}: block count ${blocks} is not a positive integer`);
+    if (lba + blocks > n) throw new AddressError(`LVOL ${lvol}: blocks ${lba}..${lba + blocks - 1} outside 0..${n - 1}`);
+  }
+
+  private checkHealthy(lvol: number): void {
+    if (Atomics.load(this.health, lvol) !== HEALTHY) throw new DiskError(`LVOL ${lvol} (${this.layout[lvol]!.name}): drives failed`);
+  }
+}

@@ -1,0 +1,90 @@
+// Latency model of one direction of an inter-site link. Pure arithmetic on microseconds, no timers,
+// no threads: the real-time runtime and the virtual-time simulator both ask it "when does this
+// frame arrive?", so they agree on timing and (given the same random()) on every draw.
+
+export const FIBRE_US_PER_KM = 5; // one way, light in glass ≈ 200,000 km/s
+
+export interface LinkPathConfig { extraDelayUs: number }
+export interface LinkConfig {
+  name: string;
+  distanceKm: number;
+  bandwidthMBps: number;
+  jitterUs: number;
+  paths: LinkPathConfig[];
+  lossRate?: number;
+  duplicateRate?: number;
+}
+export interface Delivery { deliverAtUs: number; path: number; drop: boolean; duplicateAtUs?: number }
+
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+export class LinkModel {
+  /** Per path: time its transmitter finishes the last frame handed to it. */
+  private readonly busyUntil: Float64Array;
+  private nextPath = 0;
+  private serialisedUs = 0;
+  private readonly lossRate: number;
+  private readonly duplicateRate: number;
+
+  constructor(readonly config: LinkConfig, private readonly random: () => number) {
+    const c = config, where = `link ${c.name}`;
+    if (!finite(c.distanceKm) || c.distanceKm < 0) throw new Error(`${where}: distanceKm must be >= 0, got ${c.distanceKm}`);
+    if (!finite(c.bandwidthMBps) || c.bandwidthMBps <= 0) throw new Error(`${where}: bandwidthMBps must be > 0, got ${c.bandwidthMBps}`);
+    if (!finite(c.jitterUs) || c.jitterUs < 0) throw new Error(`${where}: jitterUs must be >= 0, got ${c.jitterUs}`);
+    if (!Array.isArray(c.paths) || c.paths.length < 1) throw new Error(`${where}: paths must list at least one path`);
+    c.paths.forEach((p, i) => {
+      if (!finite(p.extraDelayUs) || p.extraDelayUs < 0) throw new Error(`${where}: paths[${i}].extraDelayUs must be >= 0, got ${p.extraDelayUs}`);
+    });
+    for (const f of ['lossRate', 'duplicateRate'] as const) {
+      const v = c[f];
+      if (v !== undefined && (!finite(v) || v < 0 || v >= 1)) throw new Error(`${where}: ${f} must be in [0, 1), got ${v}`);
+    }
+    this.lossRate = c.lossRate ?? 0;
+    this.duplicateRate = c.duplicateRate ?? 0;
+    this.busyUntil = new Float64Array(c.paths.length);
+  }
+
+  propagationUs(): number {
+    return this.config.distanceKm * FIBRE_US_PER_KM;
+  }
+
+  roundTripUs(): number {
+    return 2 * this.propagationUs();
+  }
+
+  /**
+   * One direction of the link. Frames go round-robin over paths; each path serialises at
+   * bandwidthMBps (1 MB/s = 1 byte/µs) behind its own earlier frames, then the frame flies for
+   * propagation + the path's extra delay + jitter in [0, jitterUs). Random numbers are drawn in a
+   * fixed order and only for features that are on (jitter, loss, duplication), so enabling one
+   * feature doesn't shift the others' draws in runs that don't use it.
+   */
+  schedule(nowUs: number, sizeBytes: number): Delivery {
+    if (!finite(nowUs) || !finite(sizeBytes) || sizeBytes < 0) throw new Error(`link ${this.config.name}: bad schedule(${nowUs}, ${sizeBytes})`);
+    const path = this.nextPath;
+    this.nextPath = (path + 1) % this.busyUntil.length;
+    const txUs = sizeBytes / this.config.bandwidthMBps;
+    const sent = Math.max(nowUs, this.busyUntil[path]!) + txUs;
+    this.busyUntil[path] = sent; // a lost frame still used the wire
+    this.serialisedUs += txUs;
+    const jitter = this.config.jitterUs > 0 ? this.random() * this.config.jitterUs : 0;
+    const deliverAtUs = sent + this.propagationUs() + this.config.paths[path]!.extraDelayUs + jitter;
+    const drop = this.lossRate > 0 && this.random() < this.lossRate;
+    const dup = this.duplicateRate > 0 && this.random() < this.duplicateRate;
+    const d: Delivery = { deliverAtUs, path, drop };
+    // The copy trails the original by one serialisation time (e.g. a retransmitting repeater).
+    if (dup && !drop) d.duplicateAtUs = deliverAtUs + txUs;
+    return d;
+  }
+
+  /** How long a frame handed over at nowUs would wait before its path starts sending it. */
+  backlogUs(nowUs: number): number {
+    return Math.max(0, this.busyUntil[this.nextPath]! - nowUs);
+  }
+
+  /** Total serialisation time scheduled so far over all paths; utilisation over a window is
+   *  Δ(busyUs) / (Δt × paths.length). */
+  busyUs(): number {
+    return this.serialisedUs;
+  }
+}
