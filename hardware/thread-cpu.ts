@@ -1,0 +1,827 @@
+// The threads runtime's CPU (runs INSIDE one worker thread per storage system): it attaches the system's
+// shared memory, implements `Hardware` for the firmware, and is the loop that feeds the `Controller` one
+// event at a time — inter-controller frames from shared-memory rings (each stamped with the time it may be
+// delivered), host I/O from the host port's submission ring, and timers. Latency is really waited for:
+// the loop sleeps on its doorbell (Atomics.waitAsync) when the next deadline is far and spins briefly
+// (setImmediate) when it is near. Semantics mirror hardware/sim-machine.ts + harness/runtime-sim.ts.
+//
+// Ring records (all little-endian, read and written through one DataView per ring's SharedArrayBuffer):
+//   link ring (one per direction of a link; the sender produces):
+//     0 f64 deliverAtUs   8 i32 linkEpoch   12 i32 receiver's power epoch   16.. frame bytes
+//   host submission ring (main thread → this CPU):
+//     0 f64 notBeforeUs (submitted + hostLinkUs)   8 u32 tag   12 u8 op (bit0 write, bit7 has data)
+//     16 f64 lvol   24 f64 lba   32 f64 blocks   40.. write data
+//     (lvol/lba/blocks as f64 so whatever number the host passed reaches the firmware's checks unchanged, as on sim)
+//   host completion ring (this CPU → main thread):
+//     0 f64 visibleAtUs (completed + hostLinkUs)   8 u32 tag   12 u8 status code   16.. read data
+
+import { Controller } from '../firmware/controller.ts';
+import type { Command, CommandReply } from '../firmware/commands.ts';
+import { DEFAULT_FIRMWARE_TIMING, type FirmwareTiming } from '../firmware/constants.ts';
+import type { FirmwareEvent, Hardware, HostIo, IoStatus, TimerKind } from '../firmware/hardware-interface.ts';
+import { Prng } from '../harness/prng.ts';
+import type { CacheMemory } from './cache-memory.ts';
+import type { DiskArray } from './disk-array.ts';
+import { Doorbell } from './doorbell.ts';
+import { LinkModel, type LinkConfig } from './link-model.ts';
+import { SPSC_RING_LAYOUT, SpscRing } from './spsc-ring.ts';
+import { StorageSystemMemory, type StorageSystemMemoryState } from './storage-system.ts';
+
+// ───────────────────────────── shared layouts (used by the main thread too) ─────────────────────────────
+
+export const FRAME_RECORD_HEADER_BYTES = 16;
+export const SUBMISSION_HEADER_BYTES = 40;
+export const COMPLETION_HEADER_BYTES = 16;
+export const SUB_OP_WRITE = 0x01;
+export const SUB_HAS_DATA = 0x80;
+
+/** Status codes on the completion ring. */
+export const IO_STATUS_CODES: readonly IoStatus[] = [
+  'ok', 'out-of-range', 'unknown-lvol', 'write-protected', 'fenced', 'busy', 'medium-error', 'not-ready',
+];
+const STATUS_CODE = new Map<IoStatus, number>(IO_STATUS_CODES.map((s, i) => [s, i]));
+
+/** World-wide Int32 words per storage system (index i): [2i] power epoch, [2i+1] 1 while a controller runs. */
+export const SYSTEM_WORDS_PER_SYSTEM = 2;
+/** World-wide Int32 words per link (index l): [2l] 1 while up, [2l+1] epoch (bumped at every cut and heal). */
+export const LINK_WORDS_PER_LINK = 2;
+
+/** Per-CPU counters in a shared Float64Array, readable by the main thread at any time without asking. */
+export const STAT = {
+  eventsDispatched: 0, framesIn: 1, framesOut: 2, framesLost: 3, hostIos: 4, hostCompletions: 5,
+  timersFired: 6, commands: 7, loopTurns: 8, waits: 9, ringFullRetries: 10,
+  /** Sum and maximum of (dispatch time − due time) of frames, timers and host I/Os: how late the CPU was. */
+  frameLateUsSum: 11, frameLateUsMax: 12, timerLateUsSum: 13, hostLateUsSum: 14, lateUsMax: 15,
+} as const;
+export const STAT_WORDS = 16;
+export type ThreadCpuStats = { -readonly [K in keyof typeof STAT]: number };
+
+export function readStats(stats: Float64Array): ThreadCpuStats {
+  const out = {} as ThreadCpuStats;
+  for (const [k, i] of Object.entries(STAT)) out[k as keyof typeof STAT] = stats[i]!;
+  return out;
+}
+
+/**
+ * The world clock: microseconds since `originNs` on CLOCK_MONOTONIC (process.hrtime), which every thread
+ * of the process shares. (performance.now() is as cheap, ~90 ns, but drifts from hrtime by ~15 ppm.)
+ */
+export function worldClock(originNs: bigint): () => number {
+  return () => Number(process.hrtime.bigint() - originNs) / 1000;
+}
+
+const { headIndex: RING_HEAD, tailIndex: RING_TAIL } = SPSC_RING_LAYOUT;
+
+/**
+ * A producer's handle on an SpscRing with a DataView over its whole buffer (ring payload views carry their
+ * absolute byteOffset, so headers are read/written without allocating).
+ *
+ * Works around a bug in SpscRing.reserve(): when head is 0 and a record would end exactly at the end of
+ * the data region, tail wraps to 0 == head and the whole ring's contents look empty (records silently
+ * lost). We refuse such a push (report "full") unless head is known to be in (0, tail], where it cannot
+ * move to 0 before reserve() reads it; the caller retries later, when head has moved on.
+ */
+export class RingPort {
+  readonly ring: SpscRing;
+  readonly dv: DataView;
+  private readonly ctl: Int32Array;
+  private readonly cap: number;
+
+  constructor(sab: SharedArrayBuffer) {
+    this.ring = SpscRing.attach(sab);
+    this.dv = new DataView(sab);
+    this.ctl = new Int32Array(sab, 0, 32);
+    this.cap = this.ring.capacityBytes;
+  }
+
+  /** header ++ body as one record; false when the ring is (or must be treated as) full. */
+  push(header: Uint8Array, body: Uint8Array | undefined): boolean {
+    const len = header.length + (body ? body.length : 0);
+    const need = (4 + len + 7) & ~7;
+    const t = Atomics.load(this.ctl, RING_TAIL);
+    if (t + need === this.cap) {
+      const h = Atomics.load(this.ctl, RING_HEAD);
+      if (!(h > 0 && h <= t)) return false; // see the class comment
+    }
+    return this.ring.tryPushParts(header, body);
+  }
+}
+
+// ───────────────────────────── configuration (posted from the main thread) ─────────────────────────────
+
+export interface ThreadTuning {
+  /** A deadline nearer than this is spun for (setImmediate turns, each of which also serves management messages). */
+  spinUs: number;
+  /**
+   * A deadline nearer than this (but beyond spinUs) is slept for with a blocking Atomics.wait on the doorbell until
+   * spinUs before it (it lands ~70–120 µs late, 2 vCPU VM), in slices of at most this long, yielding to the event
+   * loop after each; farther deadlines are slept for with Atomics.waitAsync, whose timeouts are whole milliseconds
+   * (rounded) plus ~0.2 ms, so it is asked to wake about nearUs/2 early.
+   */
+  nearUs: number;
+  /** After a turn that did work, keep spinning this long before sleeping (saves the 40–70 µs wake when traffic is steady). */
+  idleSpinUs: number;
+  /** Longest sleep when nothing at all is due (the doorbell ends it earlier). */
+  maxIdleWaitMs: number;
+  /** Work done per loop turn before doorbells are rung and management messages get a chance. */
+  maxTurnEvents: number;
+  maxTurnUs: number;
+  /** Frames held in the local delivery heap; beyond this the inbound rings back-pressure the sender. */
+  maxQueuedFrames: number;
+}
+
+export const DEFAULT_THREAD_TUNING: ThreadTuning = {
+  spinUs: 150,
+  nearUs: 2500,
+  idleSpinUs: 0,
+  maxIdleWaitMs: 100,
+  maxTurnEvents: 512,
+  maxTurnUs: 1000,
+  maxQueuedFrames: 65536,
+};
+
+export interface OutboundLinkConfig {
+  peerStorageId: number;
+  /** World index of the peer (its words in systemWords). */
+  peerIndex: number;
+  linkIndex: number;
+  ring: SharedArrayBuffer;
+  peerDoorbell: SharedArrayBuffer;
+  link: LinkConfig;
+  /** Seed of this direction's PRNG (jitter, loss, duplication draws). */
+  seed: number;
+}
+
+export interface InboundLinkConfig {
+  peerStorageId: number;
+  linkIndex: number;
+  ring: SharedArrayBuffer;
+}
+
+export interface HostPortConfig {
+  host: string;
+  port: number;
+  submission: SharedArrayBuffer;
+  completion: SharedArrayBuffer;
+}
+
+export interface ThreadCpuConfig {
+  name: string;
+  /** This system's world index (its words in systemWords). */
+  index: number;
+  memory: StorageSystemMemoryState;
+  timing?: Partial<FirmwareTiming>;
+  originNs: bigint;
+  hostLinkUs: number;
+  doorbell: SharedArrayBuffer;
+  mainDoorbell: SharedArrayBuffer;
+  systemWords: SharedArrayBuffer;
+  linkWords: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  outbound: OutboundLinkConfig[];
+  inbound: InboundLinkConfig[];
+  hosts: HostPortConfig[];
+  tuning?: Partial<ThreadTuning>;
+}
+
+/** What the CPU reports to the main thread (batched per loop turn over the management plane). */
+export type CpuReport =
+  | { timeUs: number; event: FirmwareEvent }
+  | { timeUs: number; error: string };
+
+// ───────────────────────────── local due-time heap ─────────────────────────────
+
+/**
+ * Min-heap on (timeUs, insertion order) over preallocated slots: each entry carries a number lane (a), two
+ * int32 lanes (b, c) and one reference, so pushing a frame or a timer allocates nothing (arrays grow by doubling when full).
+ */
+export class DueHeap<R> {
+  private time: Float64Array;
+  private order: Float64Array;
+  private a: Float64Array;
+  private b: Int32Array;
+  private c: Int32Array;
+  private refs: Array<R | undefined>;
+  private heap: Int32Array;
+  private free: Int32Array;
+  private freeTop: number;
+  private seq = 0;
+  size = 0;
+  // The entry pop() removed (valid until the next push).
+  outTimeUs = 0; outA = 0; outB = 0; outC = 0;
+  outRef: R | undefined = undefined;
+
+  constructor(private capacity = 256) {
+    this.time = new Float64Array(capacity);
+    this.order = new Float64Array(capacity);
+    this.a = new Float64Array(capacity);
+    this.b = new Int32Array(capacity);
+    this.c = new Int32Array(capacity);
+    this.refs = new Array<R | undefined>(capacity).fill(undefined);
+    this.heap = new Int32Array(capacity);
+    this.free = new Int32Array(capacity);
+    for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    this.freeTop = capacity;
+  }
+
+  topTimeUs(): number {
+    return this.size === 0 ? Infinity : this.time[this.heap[0]!]!;
+  }
+
+  push(timeUs: number, a: number, b: number, c: number, ref: R | undefined): void {
+    if (this.freeTop === 0) this.grow();
+    const s = this.free[--this.freeTop]!;
+    this.time[s] = timeUs;
+    this.order[s] = this.seq++;
+    this.a[s] = a; this.b[s] = b; this.c[s] = c;
+    this.refs[s] = ref;
+    const h = this.heap;
+    let i = this.size++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.less(s, h[p]!)) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = s;
+  }
+
+  /** Removes the earliest entry into out*; false when empty. */
+  pop(): boolean {
+    if (this.size === 0) return false;
+    const h = this.heap;
+    const top = h[0]!;
+    this.outTimeUs = this.time[top]!;
+    this.outA = this.a[top]!; this.outB = this.b[top]!; this.outC = this.c[top]!;
+    this.outRef = this.refs[top];
+    this.refs[top] = undefined;
+    this.free[this.freeTop++] = top;
+    const last = h[--this.size]!;
+    if (this.size > 0) {
+      let i = 0;
+      const n = this.size;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const m = r < n && this.less(h[r]!, h[l]!) ? r : l;
+        if (!this.less(h[m]!, last)) break;
+        h[i] = h[m]!;
+        i = m;
+      }
+      h[i] = last;
+    }
+    return true;
+  }
+
+  clear(): void {
+    while (this.pop()) { /* releases slots and references */ }
+    this.outRef = undefined;
+  }
+
+  private less(x: number, y: number): boolean {
+    const tx = this.time[x]!, ty = this.time[y]!;
+    return tx < ty || (tx === ty && this.order[x]! < this.order[y]!);
+  }
+
+  private grow(): void {
+    const old = this.capacity, cap = old * 2;
+    const g = <T extends Float64Array | Int32Array>(src: T, make: (n: number) => T): T => { const d = make(cap); d.set(src); return d; };
+    this.time = g(this.time, (n) => new Float64Array(n));
+    this.order = g(this.order, (n) => new Float64Array(n));
+    this.a = g(this.a, (n) => new Float64Array(n));
+    this.b = g(this.b, (n) => new Int32Array(n));
+    this.c = g(this.c, (n) => new Int32Array(n));
+    this.heap = g(this.heap, (n) => new Int32Array(n));
+    this.refs.length = cap;
+    this.refs.fill(undefined, old);
+    const free = new Int32Array(cap);
+    free.set(this.free.subarray(0, this.freeTop));
+    for (let s = cap - 1; s >= old; s--) free[this.freeTop++] = s;
+    this.free = free;
+    this.capacity = cap;
+  }
+}
+
+// ───────────────────────────── the CPU ─────────────────────────────
+
+interface Outbound {
+  peerStorageId: number;
+  peerIndex: number;
+  linkIndex: number;
+  port: RingPort;
+  peerDoorbell: Doorbell;
+  model: LinkModel;
+  header: Uint8Array;
+  headerView: DataView;
+  dirty: boolean;
+  /** Frames the ring had no room for, oldest first (they are on the wire: never dropped silently). */
+  backlog: Array<{ atUs: number; linkEpoch: number; peerPower: number; frame: Uint8Array }>;
+  backlogHead: number;
+}
+
+interface Inbound {
+  peerStorageId: number;
+  linkIndex: number;
+  ring: SpscRing;
+  dv: DataView;
+}
+
+interface HostPort {
+  host: string;
+  port: number;
+  submission: SpscRing;
+  subDv: DataView;
+  completion: RingPort;
+  header: Uint8Array;
+  headerView: DataView;
+  /** The submission ring's oldest record, peeked but not yet due. */
+  headView: Uint8Array | null;
+  headTimeUs: number;
+  backlog: Array<{ visibleAtUs: number; tag: number; code: number; data: Uint8Array | undefined }>;
+  backlogHead: number;
+}
+
+const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+const SOURCE_NONE = 0, SOURCE_FRAME = 1, SOURCE_TIMER = 2, SOURCE_HOST = 3;
+
+export class ThreadCpu implements Hardware {
+  readonly storageId: number;
+  readonly name: string;
+  readonly disk: DiskArray;
+  readonly cache: CacheMemory;
+  readonly controlMemory: Int32Array;
+  readonly timing: FirmwareTiming;
+  readonly nowUs: () => number;
+
+  private controller: Controller | null = null;
+  private powerEpoch = 0;
+  private readonly index: number;
+  private readonly hostLinkUs: number;
+  private readonly tuning: ThreadTuning;
+  private readonly doorbell: Doorbell;
+  private readonly mainDoorbell: Doorbell;
+  private mainDirty = false;
+  private readonly systemWords: Int32Array;
+  private readonly linkWords: Int32Array;
+  private readonly stats: Float64Array;
+  private readonly outbound: Outbound[];
+  private readonly outboundByPeer = new Map<number, Outbound>();
+  private readonly inbound: Inbound[];
+  private readonly hosts: HostPort[];
+  private readonly hostsByPort = new Map<number, HostPort>();
+  private readonly frames = new DueHeap<Uint8Array>(1024);
+  private readonly timers = new DueHeap<TimerKind>(64);
+  /** Host I/Os handed to the firmware and not yet completed (failed with 'not-ready' when the controller stops). */
+  private readonly outstanding = new Map<number, HostIo>();
+  private readonly pendingCommands = new Map<number, (r: CommandReply) => void>();
+  private reports: CpuReport[] = [];
+  private inboundFull = false;
+  private backlogged = 0;
+  private stopped = false;
+  private loopDone: Promise<void> | null = null;
+
+  constructor(config: ThreadCpuConfig, private readonly report: (batch: CpuReport[]) => void) {
+    const memory = StorageSystemMemory.attach(config.memory);
+    this.storageId = memory.storageId;
+    this.name = config.name;
+    this.disk = memory.disk;
+    this.cache = memory.cache;
+    this.controlMemory = memory.controlMemory;
+    this.timing = { ...DEFAULT_FIRMWARE_TIMING, ...config.timing };
+    this.nowUs = worldClock(config.originNs);
+    this.index = config.index;
+    this.hostLinkUs = config.hostLinkUs;
+    this.tuning = { ...DEFAULT_THREAD_TUNING, ...config.tuning };
+    this.doorbell = Doorbell.attach(config.doorbell);
+    this.mainDoorbell = Doorbell.attach(config.mainDoorbell);
+    this.systemWords = new Int32Array(config.systemWords);
+    this.linkWords = new Int32Array(config.linkWords);
+    this.stats = new Float64Array(config.stats);
+    this.outbound = config.outbound.map((o) => {
+      const prng = new Prng(o.seed);
+      const header = new Uint8Array(FRAME_RECORD_HEADER_BYTES);
+      const ob: Outbound = {
+        peerStorageId: o.peerStorageId, peerIndex: o.peerIndex, linkIndex: o.linkIndex, port: new RingPort(o.ring),
+        peerDoorbell: Doorbell.attach(o.peerDoorbell), model: new LinkModel(o.link, () => prng.next()),
+        header, headerView: new DataView(header.buffer), dirty: false, backlog: [], backlogHead: 0,
+      };
+      this.outboundByPeer.set(o.peerStorageId, ob);
+      return ob;
+    });
+    this.inbound = config.inbound.map((i) => {
+      const ring = SpscRing.attach(i.ring);
+      return { peerStorageId: i.peerStorageId, linkIndex: i.linkIndex, ring, dv: new DataView(i.ring) };
+    });
+    this.hosts = config.hosts.map((h) => {
+      const header = new Uint8Array(COMPLETION_HEADER_BYTES);
+      const hp: HostPort = {
+        host: h.host, port: h.port, submission: SpscRing.attach(h.submission), subDv: new DataView(h.submission),
+        completion: new RingPort(h.completion), header, headerView: new DataView(header.buffer),
+        headView: null, headTimeUs: 0, backlog: [], backlogHead: 0,
+      };
+      this.hostsByPort.set(h.port, hp);
+      return hp;
+    });
+    this.powerEpoch = Atomics.load(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM);
+  }
+
+  get up(): boolean { return this.controller !== null; }
+
+  // ───────────── Hardware (what the firmware calls) ─────────────
+
+  setTimer(delayUs: number, kind: TimerKind, arg: number): void {
+    this.timers.push(this.nowUs() + delayUs, arg, 0, 0, kind);
+  }
+
+  send(destStorageId: number, frame: Uint8Array): boolean {
+    const ob = this.outboundByPeer.get(destStorageId);
+    if (!ob) return false;
+    const lw = ob.linkIndex * LINK_WORDS_PER_LINK;
+    if (Atomics.load(this.linkWords, lw) !== 1) return false;
+    const d = ob.model.schedule(this.nowUs(), frame.length);
+    this.stats[STAT.framesOut]!++;
+    if (d.drop) return true; // lost on the wire: only the sender's timeouts will tell
+    const linkEpoch = Atomics.load(this.linkWords, lw + 1);
+    const peerPower = Atomics.load(this.systemWords, ob.peerIndex * SYSTEM_WORDS_PER_SYSTEM);
+    this.enqueueFrame(ob, d.deliverAtUs, linkEpoch, peerPower, frame);
+    if (d.duplicateAtUs !== undefined) this.enqueueFrame(ob, d.duplicateAtUs, linkEpoch, peerPower, frame);
+    return true;
+  }
+
+  completeHostIo(io: HostIo, status: IoStatus, data?: Uint8Array): void {
+    if (!this.outstanding.delete(io.tag)) return; // already failed (controller stopped) or not ours
+    const hp = this.hostsByPort.get(io.port);
+    if (!hp) return;
+    this.pushCompletion(hp, io.tag, STATUS_CODE.get(status) ?? STATUS_CODE.get('medium-error')!, data);
+  }
+
+  replyCommand(requestId: number, reply: CommandReply): void {
+    const resolve = this.pendingCommands.get(requestId);
+    if (!resolve) return;
+    this.pendingCommands.delete(requestId);
+    resolve(reply);
+  }
+
+  emit(event: FirmwareEvent): void {
+    this.reports.push({ timeUs: this.nowUs(), event });
+  }
+
+  // ───────────── management plane (called by thread-worker.ts) ─────────────
+
+  start(): void {
+    if (this.loopDone) return;
+    this.loopDone = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.doorbell.ring();
+    await this.loopDone;
+    this.flush();
+  }
+
+  powerOn(): void {
+    if (this.controller) throw new Error(`storage system ${this.name} is already powered on`);
+    this.setPowerEpoch(this.powerEpoch + 1);
+    try {
+      this.controller = new Controller(this);
+      Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + 1, 1);
+      this.stats[STAT.eventsDispatched]!++;
+      this.controller.boot();
+    } catch (e) {
+      this.fail('boot', e);
+    }
+    this.afterManagement();
+  }
+
+  /** Power loss: the controller stops; cache memory (volatile) is lost; disks and control memory survive. */
+  powerOff(): void {
+    if (this.controller) this.stopController(null);
+    this.afterManagement();
+  }
+
+  command(requestId: number, cmd: Command): Promise<CommandReply> {
+    const c = this.controller;
+    if (!c) return Promise.resolve({ ok: false, error: `storage system ${this.name} does not answer: it is powered off` });
+    const p = new Promise<CommandReply>((resolve) => this.pendingCommands.set(requestId, resolve));
+    this.stats[STAT.commands]!++;
+    this.stats[STAT.eventsDispatched]!++;
+    try {
+      c.onCommand(requestId, cmd);
+    } catch (e) {
+      this.fail(`command ${requestId} ${(cmd as { op?: string })?.op}`, e);
+    }
+    this.afterManagement();
+    return p;
+  }
+
+  linkState(peerStorageId: number, up: boolean): void {
+    const c = this.controller;
+    if (c) {
+      this.stats[STAT.eventsDispatched]!++;
+      try {
+        c.onLinkState(peerStorageId, up);
+      } catch (e) {
+        this.fail(`link ${up ? 'up' : 'down'}`, e);
+      }
+    }
+    this.afterManagement();
+  }
+
+  snapshotStats(): ThreadCpuStats {
+    return readStats(this.stats);
+  }
+
+  /** A management call may have sent frames or set timers: ring doorbells, report, and wake our own loop. */
+  private afterManagement(): void {
+    this.flush();
+    this.doorbell.ring();
+  }
+
+  // ───────────── stopping the controller ─────────────
+
+  private setPowerEpoch(e: number): void {
+    this.powerEpoch = e;
+    Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM, e);
+  }
+
+  /** A firmware exception (a broken invariant …) stops this controller loudly, like a power loss. */
+  private fail(what: string, e: unknown): void {
+    const err = e instanceof Error ? e : new Error(String(e));
+    this.stopController(`${what}: ${err.message}`);
+    this.reports.push({ timeUs: this.nowUs(), error: err.message });
+  }
+
+  private stopController(reason: string | null): void {
+    this.controller = null;
+    Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + 1, 0);
+    this.setPowerEpoch(this.powerEpoch + 1);
+    this.cache.clear();
+    this.frames.clear();
+    this.timers.clear();
+    // Requests the stopped controller will never answer fail, as a host's timeout would.
+    for (const io of this.outstanding.values()) {
+      const hp = this.hostsByPort.get(io.port);
+      if (hp) this.pushCompletion(hp, io.tag, STATUS_CODE.get('not-ready')!, undefined);
+    }
+    this.outstanding.clear();
+    const error = `storage system ${this.name} lost power before answering`;
+    for (const resolve of this.pendingCommands.values()) resolve({ ok: false, error: reason ? `${error} (controller stopped: ${reason})` : error });
+    this.pendingCommands.clear();
+  }
+
+  // ───────────── the loop ─────────────
+
+  private async loop(): Promise<void> {
+    const t = this.tuning;
+    let lastWorkUs = -Infinity;
+    while (!this.stopped) {
+      const seen = this.doorbell.value();
+      this.stats[STAT.loopTurns]!++;
+      const didWork = this.turn();
+      let now = this.nowUs();
+      if (didWork) lastWorkUs = now;
+      const deadline = this.nextDeadlineUs(now);
+      let waitUs = deadline - now;
+      if (waitUs > t.spinUs && now - lastWorkUs >= t.idleSpinUs) {
+        this.stats[STAT.waits]!++;
+        if (waitUs > t.nearUs) {
+          // Far: sleep without blocking the event loop; a doorbell (frame, host I/O, management call) ends it early.
+          const ms = Number.isFinite(waitUs) ? Math.min(t.maxIdleWaitMs, Math.floor((waitUs - t.nearUs / 2) / 1000)) : t.maxIdleWaitMs;
+          await this.doorbell.waitAsync(seen, ms);
+          continue;
+        }
+        // Near: block (no spinning, so no stealing a core from the thread we wait for) until just before the deadline.
+        this.doorbell.waitSync(seen, (waitUs - t.spinUs) / 1000);
+        now = this.nowUs();
+        waitUs = deadline - now;
+      }
+      await immediate(); // a short spin turn; management messages get through here
+    }
+  }
+
+  private nextDeadlineUs(now: number): number {
+    if (this.inboundFull || this.backlogged > 0) return now + 50; // retry soon
+    let d = Math.min(this.frames.topTimeUs(), this.timers.topTimeUs());
+    for (const hp of this.hosts) {
+      const h = this.hostHeadTimeUs(hp);
+      if (h < d) d = h;
+    }
+    return d;
+  }
+
+  /** One loop turn: move ring records in, dispatch what is due (earliest first), push backlogs, ring doorbells once. */
+  private turn(): boolean {
+    let work = this.drainInbound();
+    if (this.backlogged > 0) this.retryBacklogs();
+    const t = this.tuning;
+    const start = this.nowUs();
+    let budget = t.maxTurnEvents;
+    while (budget-- > 0) {
+      const now = this.nowUs();
+      if (now - start > t.maxTurnUs) break;
+      let source = SOURCE_NONE, best = Infinity, host: HostPort | null = null;
+      const ft = this.frames.topTimeUs();
+      if (ft < best) { best = ft; source = SOURCE_FRAME; }
+      const tt = this.timers.topTimeUs();
+      if (tt < best) { best = tt; source = SOURCE_TIMER; }
+      for (const hp of this.hosts) {
+        const ht = this.hostHeadTimeUs(hp);
+        if (ht < best) { best = ht; source = SOURCE_HOST; host = hp; }
+      }
+      if (best > now) break;
+      work = true;
+      if (source === SOURCE_FRAME) this.deliverFrame();
+      else if (source === SOURCE_TIMER) this.fireTimer();
+      else this.takeHostIo(host!);
+      if (this.frames.size === 0 && this.inboundFull) break; // go refill from the rings
+    }
+    this.flush();
+    return work;
+  }
+
+  private drainInbound(): boolean {
+    let moved = false;
+    this.inboundFull = false;
+    const limit = this.tuning.maxQueuedFrames;
+    for (const ib of this.inbound) {
+      const lw = ib.linkIndex * LINK_WORDS_PER_LINK;
+      for (;;) {
+        if (this.frames.size >= limit) { this.inboundFull = true; break; }
+        const v = ib.ring.peek();
+        if (!v) break;
+        moved = true;
+        const off = v.byteOffset, dv = ib.dv;
+        const atUs = dv.getFloat64(off, true);
+        const linkEpoch = dv.getInt32(off + 8, true);
+        const power = dv.getInt32(off + 12, true);
+        if (this.controller && power === this.powerEpoch && linkEpoch === Atomics.load(this.linkWords, lw + 1)
+          && Atomics.load(this.linkWords, lw) === 1) {
+          this.frames.push(atUs, ib.peerStorageId, linkEpoch, lw, v.slice(FRAME_RECORD_HEADER_BYTES));
+        } else {
+          this.stats[STAT.framesLost]!++; // cut link, or sent to a powered-off controller
+        }
+        ib.ring.pop();
+      }
+    }
+    return moved;
+  }
+
+  private late(sumIndex: number, dueUs: number): void {
+    const late = this.nowUs() - dueUs;
+    this.stats[sumIndex]! += late;
+    if (late > this.stats[STAT.lateUsMax]!) this.stats[STAT.lateUsMax] = late;
+    if (sumIndex === STAT.frameLateUsSum && late > this.stats[STAT.frameLateUsMax]!) this.stats[STAT.frameLateUsMax] = late;
+  }
+
+  private deliverFrame(): void {
+    const f = this.frames;
+    f.pop();
+    this.late(STAT.frameLateUsSum, f.outTimeUs);
+    const from = f.outA, linkEpoch = f.outB, lw = f.outC, frame = f.outRef!;
+    f.outRef = undefined;
+    // Frames in flight when the link was cut are lost (as on sim).
+    if (linkEpoch !== Atomics.load(this.linkWords, lw + 1) || Atomics.load(this.linkWords, lw) !== 1) {
+      this.stats[STAT.framesLost]!++;
+      return;
+    }
+    const c = this.controller;
+    if (!c) return;
+    this.stats[STAT.framesIn]!++;
+    this.stats[STAT.eventsDispatched]!++;
+    try {
+      c.onFrame(from, frame);
+    } catch (e) {
+      this.fail('frame', e);
+    }
+  }
+
+  private fireTimer(): void {
+    const t = this.timers;
+    t.pop();
+    this.late(STAT.timerLateUsSum, t.outTimeUs);
+    const kind = t.outRef!, arg = t.outA;
+    t.outRef = undefined;
+    const c = this.controller;
+    if (!c) return;
+    this.stats[STAT.timersFired]!++;
+    this.stats[STAT.eventsDispatched]!++;
+    try {
+      c.onTimer(kind, arg);
+    } catch (e) {
+      this.fail(`timer ${kind} ${arg}`, e);
+    }
+  }
+
+  /** Due time of the host port's oldest submission (Infinity when none); stays peeked until taken. */
+  private hostHeadTimeUs(hp: HostPort): number {
+    if (!hp.headView) {
+      const v = hp.submission.peek();
+      if (!v) return Infinity;
+      hp.headView = v;
+      hp.headTimeUs = hp.subDv.getFloat64(v.byteOffset, true);
+    }
+    // Powered off: answer at once ('not-ready' after the line latency, as on sim).
+    return this.controller ? hp.headTimeUs : -Infinity;
+  }
+
+  private takeHostIo(hp: HostPort): void {
+    const v = hp.headView!;
+    hp.headView = null;
+    this.late(STAT.hostLateUsSum, hp.headTimeUs);
+    const dv = hp.subDv, off = v.byteOffset;
+    const tag = dv.getUint32(off + 8, true);
+    const opBits = dv.getUint8(off + 12);
+    const lvol = dv.getFloat64(off + 16, true), lba = dv.getFloat64(off + 24, true), blocks = dv.getFloat64(off + 32, true);
+    const data = opBits & SUB_HAS_DATA ? v.slice(SUBMISSION_HEADER_BYTES) : undefined;
+    hp.submission.pop();
+    this.stats[STAT.hostIos]!++;
+    const c = this.controller;
+    if (!c) {
+      this.pushCompletion(hp, tag, STATUS_CODE.get('not-ready')!, undefined);
+      return;
+    }
+    const io: HostIo = { tag, op: opBits & SUB_OP_WRITE ? 'write' : 'read', lvol, lba, blocks, data, port: hp.port };
+    this.outstanding.set(tag, io);
+    this.stats[STAT.eventsDispatched]!++;
+    try {
+      c.onHostIo(io);
+    } catch (e) {
+      this.fail(`io ${tag} ${io.op} ${lvol}:${lba}+${blocks}`, e);
+    }
+  }
+
+  // ───────────── rings out ─────────────
+
+  private enqueueFrame(ob: Outbound, atUs: number, linkEpoch: number, peerPower: number, frame: Uint8Array): void {
+    if (ob.backlog.length === ob.backlogHead && this.pushFrame(ob, atUs, linkEpoch, peerPower, frame)) return;
+    this.stats[STAT.ringFullRetries]!++;
+    ob.backlog.push({ atUs, linkEpoch, peerPower, frame });
+    this.backlogged++;
+  }
+
+  private pushFrame(ob: Outbound, atUs: number, linkEpoch: number, peerPower: number, frame: Uint8Array): boolean {
+    const h = ob.headerView;
+    h.setFloat64(0, atUs, true);
+    h.setInt32(8, linkEpoch, true);
+    h.setInt32(12, peerPower, true);
+    if (!ob.port.push(ob.header, frame)) return false;
+    ob.dirty = true;
+    return true;
+  }
+
+  private pushCompletion(hp: HostPort, tag: number, code: number, data: Uint8Array | undefined): void {
+    const visibleAtUs = this.nowUs() + this.hostLinkUs;
+    this.stats[STAT.hostCompletions]!++;
+    if (hp.backlog.length === hp.backlogHead && this.writeCompletion(hp, visibleAtUs, tag, code, data)) return;
+    this.stats[STAT.ringFullRetries]!++;
+    hp.backlog.push({ visibleAtUs, tag, code, data: data ? data.slice() : undefined }); // read data: a copy, the disk may change
+    this.backlogged++;
+  }
+
+  private writeCompletion(hp: HostPort, visibleAtUs: number, tag: number, code: number, data: Uint8Array | undefined): boolean {
+    const h = hp.headerView;
+    h.setFloat64(0, visibleAtUs, true);
+    h.setUint32(8, tag, true);
+    h.setUint8(12, code);
+    if (!hp.completion.push(hp.header, data)) return false;
+    this.mainDirty = true;
+    return true;
+  }
+
+  private retryBacklogs(): void {
+    for (const ob of this.outbound) {
+      while (ob.backlogHead < ob.backlog.length) {
+        const e = ob.backlog[ob.backlogHead]!;
+        if (!this.pushFrame(ob, e.atUs, e.linkEpoch, e.peerPower, e.frame)) break;
+        ob.backlog[ob.backlogHead++] = undefined as never;
+        this.backlogged--;
+      }
+      if (ob.backlogHead === ob.backlog.length) { ob.backlog.length = 0; ob.backlogHead = 0; }
+    }
+    for (const hp of this.hosts) {
+      while (hp.backlogHead < hp.backlog.length) {
+        const e = hp.backlog[hp.backlogHead]!;
+        if (!this.writeCompletion(hp, e.visibleAtUs, e.tag, e.code, e.data)) break;
+        hp.backlog[hp.backlogHead++] = undefined as never;
+        this.backlogged--;
+      }
+      if (hp.backlogHead === hp.backlog.length) { hp.backlog.length = 0; hp.backlogHead = 0; }
+    }
+  }
+
+  /** Rings each peer's doorbell once (not per frame), the main thread's once, and posts the reports. */
+  private flush(): void {
+    for (const ob of this.outbound) {
+      if (ob.dirty) { ob.dirty = false; ob.peerDoorbell.ring(); }
+    }
+    if (this.mainDirty) { this.mainDirty = false; this.mainDoorbell.ring(); }
+    if (this.reports.length > 0) {
+      const batch = this.reports;
+      this.reports = [];
+      this.report(batch);
+    }
+  }
+}

@@ -1,0 +1,511 @@
+// The threads runtime as a World: one worker thread per storage system (hardware/thread-worker.ts running
+// hardware/thread-cpu.ts), real time, latency really waited for. Mirrors SimWorld method by method.
+//
+// Memory: every system's disks, cache and control memory are built here (SharedArrayBuffers) and attached
+// by its worker; the harness reads volumes and definition information straight from them. Data path:
+// shared-memory rings with Atomics doorbells — a ring per direction of every link (frames stamped with
+// their delivery time by the sender's link model), and per host a submission ring and a completion ring.
+// Management plane (commands, faults, stats): comlink over each worker's port; firmware events come back
+// in batches on a separate MessagePort.
+
+import { createHash, type Hash } from 'node:crypto';
+import { setTimeout as sleepMs } from 'node:timers/promises';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import * as nodeAdapter from 'comlink/dist/umd/node-adapter.js';
+import type { Command, CommandReply } from '../firmware/commands.ts';
+import { MAX_IO_BYTES } from '../firmware/constants.ts';
+import { readDefinitionInformation as readDefinition, readJournalRecords as readJournals } from '../firmware/definition-info.ts';
+import type { FirmwareEvent } from '../firmware/hardware-interface.ts';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES } from '../firmware/frames.ts';
+import { Doorbell } from '../hardware/doorbell.ts';
+import { SpscRing } from '../hardware/spsc-ring.ts';
+import { StorageSystemMemory } from '../hardware/storage-system.ts';
+import {
+  COMPLETION_HEADER_BYTES, FRAME_RECORD_HEADER_BYTES, IO_STATUS_CODES, LINK_WORDS_PER_LINK, readStats, RingPort, STAT,
+  STAT_WORDS, SUB_HAS_DATA, SUB_OP_WRITE, SUBMISSION_HEADER_BYTES, SYSTEM_WORDS_PER_SYSTEM, worldClock,
+  type CpuReport, type HostPortConfig, type InboundLinkConfig, type OutboundLinkConfig, type ThreadCpuConfig,
+  type ThreadCpuStats, type ThreadTuning,
+} from '../hardware/thread-cpu.ts';
+import type { ThreadWorkerApi } from '../hardware/thread-worker.ts';
+import { Prng } from './prng.ts';
+import type { HostSpec, StorageSystemSpec, Topology } from './topology.ts';
+import { hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
+
+const adapter: unknown = nodeAdapter.default;
+const nodeEndpoint = (typeof adapter === 'function' ? adapter : (adapter as { default: unknown }).default) as (w: Worker) => Comlink.Endpoint;
+
+const WORKER_ENTRY = new URL('../hardware/worker-entry.mjs', import.meta.url);
+
+const roundUpPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
+/** A link ring holds at least two of the largest frames (a full journal batch): maxRecordBytes is half the ring. */
+const DEFAULT_LINK_RING_BYTES = roundUpPow2(2 * (FRAME_RECORD_HEADER_BYTES + FRAME_HEADER_BYTES + MAX_FRAME_BODY_BYTES + 16));
+/** Host rings hold at least two of the largest I/Os (MAX_IO_BYTES). */
+const DEFAULT_HOST_RING_BYTES = roundUpPow2(2 * (SUBMISSION_HEADER_BYTES + MAX_IO_BYTES + 16));
+
+export interface ThreadsWorldOptions {
+  /** Bytes of each direction's frame ring (default fits two largest frames). */
+  linkRingBytes?: number;
+  /** Bytes of each host's submission and completion rings. */
+  hostRingBytes?: number;
+  /** CPU loop tuning of every worker. */
+  tuning?: Partial<ThreadTuning>;
+  /** Main thread: keep polling completions this long after the last one before sleeping on the doorbell. */
+  hostIdleSpinUs?: number;
+  /** How long close() waits for a worker to stop its loop before terminating it anyway. */
+  stopTimeoutMs?: number;
+}
+
+interface SystemRt {
+  spec: StorageSystemSpec;
+  index: number;
+  memory: StorageSystemMemory;
+  doorbell: Doorbell;
+  stats: Float64Array;
+  worker: Worker;
+  api: Comlink.Remote<ThreadWorkerApi>;
+  reports: MessagePort;
+  alive: boolean;
+  exited: Promise<void>;
+}
+
+interface Submission {
+  notBeforeUs: number;
+  tag: number;
+  opBits: number;
+  lvol: number;
+  lba: number;
+  blocks: number;
+  data: Uint8Array | undefined;
+}
+
+interface HostRt {
+  spec: HostSpec;
+  system: SystemRt;
+  submission: RingPort;
+  completion: SpscRing;
+  compDv: DataView;
+  header: Uint8Array;
+  headerView: DataView;
+  backlog: Submission[];
+  dirty: boolean;
+}
+
+const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+export class ThreadsWorld implements World {
+  readonly runtime = 'threads' as const;
+  readonly prng: Prng;
+  readonly controllerErrors: Array<{ system: string; message: string }> = [];
+  /** The world's clock origin on CLOCK_MONOTONIC (process.hrtime.bigint()), shared with every worker. */
+  readonly originNs: bigint;
+  private readonly clock: () => number;
+  private readonly systems = new Map<string, SystemRt>();
+  private readonly hosts = new Map<string, HostRt>();
+  private readonly hostList: HostRt[] = [];
+  private readonly linkIndex = new Map<string, number>();
+  private readonly systemWords: Int32Array;
+  private readonly linkWords: Int32Array;
+  private readonly mainDoorbell = Doorbell.create();
+  private readonly listeners = new Set<(e: TimedEvent) => void>();
+  private readonly hash: Hash = createHash('sha256');
+  private readonly pendingIo = new Map<number, { host: HostRt; resolve: (r: HostIoResult) => void }>();
+  private readonly linkRingBytes: number;
+  private readonly hostRingBytes: number;
+  private readonly hostIdleSpinUs: number;
+  private readonly stopTimeoutMs: number;
+  private nextRequestId = 1;
+  private tagSeq = 0;
+  private pumping = false;
+  private flushScheduled = false;
+  private closed = false;
+
+  private constructor(readonly topology: Topology, readonly seed: number, private readonly options: ThreadsWorldOptions) {
+    this.prng = new Prng(seed);
+    this.originNs = process.hrtime.bigint();
+    this.clock = worldClock(this.originNs);
+    this.linkRingBytes = options.linkRingBytes ?? DEFAULT_LINK_RING_BYTES;
+    this.hostRingBytes = options.hostRingBytes ?? DEFAULT_HOST_RING_BYTES;
+    this.hostIdleSpinUs = options.hostIdleSpinUs ?? 0;
+    this.stopTimeoutMs = options.stopTimeoutMs ?? 2000;
+    this.systemWords = new Int32Array(new SharedArrayBuffer(Math.max(1, topology.systems.length) * SYSTEM_WORDS_PER_SYSTEM * 4));
+    this.linkWords = new Int32Array(new SharedArrayBuffer(Math.max(1, topology.links.length) * LINK_WORDS_PER_LINK * 4));
+    topology.links.forEach((l, i) => {
+      this.linkIndex.set(l.name, i);
+      Atomics.store(this.linkWords, i * LINK_WORDS_PER_LINK, 1);
+    });
+  }
+
+  /** Builds the hardware, starts one worker per storage system and boots every controller. */
+  static async create(topology: Topology, seed: number, options: ThreadsWorldOptions = {}): Promise<ThreadsWorld> {
+    const w = new ThreadsWorld(topology, seed, options);
+    try {
+      await w.start();
+    } catch (e) {
+      await w.close();
+      throw e;
+    }
+    return w;
+  }
+
+  private async start(): Promise<void> {
+    const t = this.topology;
+    const configs: ThreadCpuConfig[] = [];
+    const channels: MessagePort[] = [];
+    t.systems.forEach((spec, index) => {
+      const memory = StorageSystemMemory.build(spec.id, spec.name, spec.lvols, spec.cacheSlots);
+      const doorbell = Doorbell.create();
+      const stats = new Float64Array(new SharedArrayBuffer(STAT_WORDS * 8));
+      const worker = new Worker(WORKER_ENTRY);
+      worker.setMaxListeners(0); // comlink listens once per call in flight
+      const api = Comlink.wrap<ThreadWorkerApi>(nodeEndpoint(worker));
+      const { port1, port2 } = new MessageChannel();
+      const sys: SystemRt = { spec, index, memory, doorbell, stats, worker, api, reports: port1, alive: true, exited: Promise.resolve() };
+      sys.exited = new Promise<void>((resolve) => worker.once('exit', () => { sys.alive = false; resolve(); }));
+      worker.on('error', (e: Error) => this.workerFailed(sys, e));
+      worker.once('exit', () => { if (!this.closed) this.failPendingIo(sys); });
+      port1.on('message', (batch: CpuReport[]) => this.onReports(sys, batch));
+      this.systems.set(spec.name, sys);
+      channels.push(port2);
+      configs.push({
+        name: spec.name, index, memory: memory.state, timing: spec.timing, originNs: this.originNs, hostLinkUs: t.hostLinkUs,
+        doorbell: doorbell.sab, mainDoorbell: this.mainDoorbell.sab, systemWords: this.systemWords.buffer as SharedArrayBuffer,
+        linkWords: this.linkWords.buffer as SharedArrayBuffer, stats: stats.buffer as SharedArrayBuffer,
+        outbound: [], inbound: [], hosts: [], tuning: this.options.tuning,
+      });
+    });
+    const config = (name: string) => configs[this.system(name).index]!;
+    t.links.forEach((l, linkIndex) => {
+      const a = this.system(l.a), b = this.system(l.b);
+      const { a: _a, b: _b, ...link } = l;
+      const directions: Array<[SystemRt, SystemRt]> = [[a, b], [b, a]];
+      directions.forEach(([from, to], dir) => {
+        const ring = SpscRing.create(this.linkRingBytes).sab;
+        const out: OutboundLinkConfig = {
+          peerStorageId: to.spec.id, peerIndex: to.index, linkIndex, ring, peerDoorbell: to.doorbell.sab, link: { ...link, name: l.name },
+          seed: (this.seed ^ Math.imul(linkIndex * 2 + dir + 1, 0x9e3779b1)) >>> 0,
+        };
+        const inb: InboundLinkConfig = { peerStorageId: from.spec.id, linkIndex, ring };
+        config(from.spec.name).outbound.push(out);
+        config(to.spec.name).inbound.push(inb);
+      });
+    });
+    for (const h of t.hosts) {
+      const sys = this.system(h.storage);
+      const submission = SpscRing.create(this.hostRingBytes).sab;
+      const completion = SpscRing.create(this.hostRingBytes).sab;
+      const cfg: HostPortConfig = { host: h.name, port: h.port, submission, completion };
+      config(h.storage).hosts.push(cfg);
+      const header = new Uint8Array(SUBMISSION_HEADER_BYTES);
+      const hr: HostRt = {
+        spec: h, system: sys, submission: new RingPort(submission), completion: SpscRing.attach(completion), compDv: new DataView(completion),
+        header, headerView: new DataView(header.buffer), backlog: [], dirty: false,
+      };
+      this.hosts.set(h.name, hr);
+      this.hostList.push(hr);
+    }
+    // Workers start concurrently (each compiles the firmware through tsx); controllers boot once all are attached.
+    await Promise.all([...this.systems.values()].map((s, i) =>
+      this.call(s, () => s.api.init(configs[i]!, Comlink.transfer(channels[i]!, [channels[i]] as unknown as Parameters<typeof Comlink.transfer>[1])),
+        () => { throw new Error(`storage system ${s.spec.name}: worker exited during start`); })));
+    await Promise.all([...this.systems.values()].map((s) => this.call(s, () => s.api.powerOn(), () => undefined)));
+  }
+
+  private system(name: string): SystemRt {
+    systemSpec(this.topology, name);
+    return this.systems.get(name)!;
+  }
+
+  /** A management call that also ends (with `dead()`) if the worker exits before answering. */
+  private call<T>(s: SystemRt, f: () => Promise<T>, dead: () => T): Promise<T> {
+    if (!s.alive) return Promise.resolve().then(dead);
+    return Promise.race([f(), s.exited.then(dead)]);
+  }
+
+  // ───────────────────────────── clock, randomness ─────────────────────────────
+
+  nowUs(): number { return this.clock(); }
+  random(): number { return this.prng.next(); }
+
+  /** Real sleep: setTimeout until about 1 ms before the deadline, then setImmediate turns until it has passed. */
+  async sleep(us: number): Promise<void> {
+    if (this.closed) throw new Error('world is closed');
+    const until = this.clock() + us;
+    const coarseMs = Math.floor((us - 1000) / 1000);
+    if (coarseMs >= 1) await sleepMs(coarseMs);
+    while (this.clock() < until) await immediate();
+  }
+
+  // ───────────────────────────── management ─────────────────────────────
+
+  command(system: string, cmd: Command): Promise<CommandReply> {
+    const s = this.system(system);
+    if (this.closed) return Promise.reject(new Error('world is closed'));
+    if (!this.isUp(system)) return Promise.resolve({ ok: false, error: `storage system ${system} does not answer: it is powered off` });
+    const id = this.nextRequestId++;
+    return this.call<CommandReply>(s, () => s.api.command(id, cmd),
+      () => ({ ok: false, error: `storage system ${system} lost power before answering (its worker exited)` }));
+  }
+
+  /** Counters of one system's CPU, read from shared memory (no round trip). */
+  stats(system: string): ThreadCpuStats {
+    return readStats(this.system(system).stats);
+  }
+
+  /** Workers that have not exited yet. */
+  runningWorkers(): number {
+    let n = 0;
+    for (const s of this.systems.values()) if (s.alive) n++;
+    return n;
+  }
+
+  // ───────────────────────────── host I/O ─────────────────────────────
+
+  hostIo(host: string, req: HostIoRequest): Promise<HostIoResult> {
+    const spec = hostSpec(this.topology, host);
+    const h = this.hosts.get(spec.name)!;
+    if (this.closed) return Promise.reject(new Error('world is closed'));
+    const lineUs = this.topology.hostLinkUs;
+    const tooBig = req.data !== undefined && SUBMISSION_HEADER_BYTES + req.data.length > h.submission.ring.maxRecordBytes;
+    if (!this.isUp(h.system.spec.name) || tooBig) {
+      // Powered off: 'not-ready' after the line's latency (as on sim). Larger than any legal I/O: the firmware would refuse it.
+      const status = tooBig ? 'out-of-range' : 'not-ready';
+      return this.sleep(tooBig ? 2 * lineUs : lineUs).then(() => ({ status }));
+    }
+    let tag = (this.tagSeq = (this.tagSeq + 1) >>> 0 || 1);
+    while (this.pendingIo.has(tag)) tag = this.tagSeq = (this.tagSeq + 1) >>> 0 || 1;
+    return new Promise<HostIoResult>((resolve) => {
+      this.pendingIo.set(tag, { host: h, resolve });
+      const sub: Submission = {
+        notBeforeUs: this.clock() + lineUs, tag, opBits: (req.op === 'write' ? SUB_OP_WRITE : 0) | (req.data ? SUB_HAS_DATA : 0),
+        lvol: req.lvol, lba: req.lba, blocks: req.blocks, data: req.data,
+      };
+      if (h.backlog.length > 0 || !this.pushSubmission(h, sub)) {
+        if (sub.data) sub.data = sub.data.slice(); // the host may reuse its buffer once we return
+        h.backlog.push(sub);
+      }
+      this.scheduleFlush();
+      if (!this.pumping) void this.pump();
+    });
+  }
+
+  private pushSubmission(h: HostRt, s: Submission): boolean {
+    const v = h.headerView;
+    v.setFloat64(0, s.notBeforeUs, true);
+    v.setUint32(8, s.tag, true);
+    v.setUint8(12, s.opBits);
+    v.setFloat64(16, s.lvol, true);
+    v.setFloat64(24, s.lba, true);
+    v.setFloat64(32, s.blocks, true);
+    if (!h.submission.push(h.header, s.data)) return false;
+    h.dirty = true;
+    return true;
+  }
+
+  /** Rings each system's doorbell once per batch of submissions made in one tick. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      for (const h of this.hostList) {
+        if (h.dirty) { h.dirty = false; h.system.doorbell.ring(); }
+      }
+    });
+  }
+
+  /** Polls the completion rings while host I/Os are outstanding; sleeps on the main doorbell in between. */
+  private async pump(): Promise<void> {
+    this.pumping = true;
+    try {
+      let lastWorkUs = this.clock();
+      while (!this.closed && this.pendingIo.size > 0) {
+        const seen = this.mainDoorbell.value();
+        let next = Infinity, backlog = false, work = false;
+        const now = this.clock();
+        for (const h of this.hostList) {
+          if (h.backlog.length > 0) {
+            let n = 0;
+            while (n < h.backlog.length && this.pushSubmission(h, h.backlog[n]!)) n++;
+            if (n > 0) { h.backlog.splice(0, n); this.scheduleFlush(); }
+            backlog ||= h.backlog.length > 0;
+          }
+          const before = this.pendingIo.size;
+          const due = this.drainCompletions(h, now);
+          work ||= this.pendingIo.size !== before;
+          if (due < next) next = due;
+        }
+        if (this.pendingIo.size === 0) break;
+        if (work) lastWorkUs = now;
+        const waitUs = next - now;
+        if (backlog || waitUs < 2000 || now - lastWorkUs < this.hostIdleSpinUs) {
+          await immediate();
+        } else {
+          await this.mainDoorbell.waitAsync(seen, Number.isFinite(waitUs) ? Math.min(50, (waitUs - 1000) / 1000) : 50);
+        }
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Resolves the completions already visible to the host; returns when the next one becomes visible (Infinity: none queued). */
+  private drainCompletions(h: HostRt, now: number): number {
+    const ring = h.completion, dv = h.compDv;
+    for (;;) {
+      const v = ring.peek();
+      if (!v) return Infinity;
+      const off = v.byteOffset;
+      const visibleAtUs = dv.getFloat64(off, true);
+      if (visibleAtUs > now) return visibleAtUs;
+      const tag = dv.getUint32(off + 8, true);
+      const status = IO_STATUS_CODES[dv.getUint8(off + 12)] ?? 'medium-error';
+      const data = v.length > COMPLETION_HEADER_BYTES ? v.slice(COMPLETION_HEADER_BYTES) : undefined;
+      ring.pop();
+      const p = this.pendingIo.get(tag);
+      if (!p) continue;
+      this.pendingIo.delete(tag);
+      p.resolve(data ? { status, data } : { status });
+    }
+  }
+
+  /** Host I/Os a dead worker will never answer fail, as a host's timeout would. */
+  private failPendingIo(s: SystemRt): void {
+    for (const [tag, p] of [...this.pendingIo]) {
+      if (p.host.system !== s) continue;
+      this.pendingIo.delete(tag);
+      p.resolve({ status: 'not-ready' });
+    }
+  }
+
+  // ───────────────────────────── hardware reads ─────────────────────────────
+
+  volume(system: string, lvol: number): Uint8Array {
+    return this.system(system).memory.disk.lvolBytes(lvol);
+  }
+
+  definitionInformation(system: string) {
+    return readDefinition(this.system(system).memory.controlMemory);
+  }
+
+  journals(system: string) {
+    return readJournals(this.system(system).memory.controlMemory);
+  }
+
+  isUp(system: string): boolean {
+    const s = this.system(system);
+    return s.alive && Atomics.load(this.systemWords, s.index * SYSTEM_WORDS_PER_SYSTEM + 1) === 1;
+  }
+
+  // ───────────────────────────── faults ─────────────────────────────
+
+  async fault(f: Fault): Promise<void> {
+    this.record(`fault ${JSON.stringify(f)}`);
+    switch (f.kind) {
+      case 'power-loss': {
+        const s = this.system(f.system);
+        // The CPU stops the controller, clears the cache and fails what it had outstanding ('not-ready', commands with an error).
+        await this.call(s, () => s.api.powerOff(), () => undefined);
+        this.publish(f.system, { type: 'log', level: 'warn', message: 'power loss: controller stopped, cache lost' }, this.clock());
+        return;
+      }
+      case 'power-on': {
+        const s = this.system(f.system);
+        this.publish(f.system, { type: 'log', level: 'info', message: 'power on' }, this.clock());
+        return this.call(s, () => s.api.powerOn(), () => { throw new Error(`storage system ${f.system}: its worker has exited`); });
+      }
+      case 'cut-link':
+      case 'heal-link': {
+        const spec = linkSpec(this.topology, f.link);
+        const i = this.linkIndex.get(f.link)!;
+        const up = f.kind === 'heal-link';
+        if ((Atomics.load(this.linkWords, i * LINK_WORDS_PER_LINK) === 1) === up) return;
+        // New epoch first: frames stamped with the old one are lost wherever they are.
+        Atomics.add(this.linkWords, i * LINK_WORDS_PER_LINK + 1, 1);
+        Atomics.store(this.linkWords, i * LINK_WORDS_PER_LINK, up ? 1 : 0);
+        const a = this.system(spec.a), b = this.system(spec.b);
+        await Promise.all([
+          this.call(a, () => a.api.linkState(b.spec.id, up), () => undefined),
+          this.call(b, () => b.api.linkState(a.spec.id, up), () => undefined),
+        ]);
+        return;
+      }
+      case 'drive-failure':
+        return this.system(f.system).memory.disk.failDrive(f.lvol);
+      case 'drive-repair':
+        return this.system(f.system).memory.disk.repairDrive(f.lvol);
+    }
+  }
+
+  // ───────────────────────────── events ─────────────────────────────
+
+  onEvent(listener: (e: TimedEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private onReports(s: SystemRt, batch: CpuReport[]): void {
+    for (const r of batch) {
+      if ('error' in r) {
+        this.controllerErrors.push({ system: s.spec.name, message: r.error });
+        this.publish(s.spec.name, { type: 'log', level: 'error', message: `controller stopped: ${r.error}` }, r.timeUs);
+      } else {
+        this.publish(s.spec.name, r.event, r.timeUs);
+      }
+    }
+  }
+
+  private workerFailed(s: SystemRt, e: Error): void {
+    const message = `worker thread of storage system ${s.spec.name} failed: ${e.message}`;
+    this.controllerErrors.push({ system: s.spec.name, message });
+    this.publish(s.spec.name, { type: 'log', level: 'error', message }, this.clock());
+  }
+
+  private record(line: string): void {
+    this.hash.update(line);
+    this.hash.update('\n');
+  }
+
+  private publish(system: string, event: FirmwareEvent, timeUs: number): void {
+    this.record(`${system} ${JSON.stringify(event)}`);
+    const e = { timeUs, system, event };
+    for (const l of this.listeners) l(e);
+  }
+
+  /** Hash of the firmware events received so far (not reproducible on threads: real time decides the order). */
+  traceHash(): string {
+    return this.hash.copy().digest('hex').slice(0, 16);
+  }
+
+  /** Firmware events dispatched by all CPUs (host I/Os, frames, timers, commands, link changes, boots). */
+  eventCount(): number {
+    let n = 0;
+    for (const s of this.systems.values()) n += s.stats[STAT.eventsDispatched]!;
+    return n;
+  }
+
+  // ───────────────────────────── shutdown ─────────────────────────────
+
+  /** Stops every CPU loop, terminates the workers and closes the ports: nothing is left to keep the process alive. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pendingIo.values()) p.resolve({ status: 'not-ready' });
+    this.pendingIo.clear();
+    await Promise.all([...this.systems.values()].map(async (s) => {
+      if (s.alive) {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<void>((r) => { timer = setTimeout(r, this.stopTimeoutMs); });
+        try {
+          await Promise.race([this.call(s, () => s.api.stop(), () => undefined), timeout]);
+        } catch {
+          // stopping is best effort: terminate() below ends the thread regardless
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+      await s.worker.terminate();
+      s.reports.close();
+    }));
+  }
+}

@@ -1,0 +1,32 @@
+// Embodiment 1 on the threads runtime — one worker thread per storage system, latency really waited for —
+// and the two runtimes agreeing: the full cycle ends with the same volume digests on both.
+
+import { describe, expect, it } from 'vitest';
+import { runScenario } from '../harness/scenarios.ts';
+
+describe('embodiment 1 on the threads runtime', () => {
+  it('embodiment1-cycle: S250 and S540 no data loss, all checks pass, and the same digests as on sim', async () => {
+    const threads = await runScenario('embodiment1-cycle', { runtime: 'threads', seed: 1 });
+    expect(threads.failures).toEqual([]);
+    expect(threads.reports.map((r) => `${r.step} ${r.dataLoss}`)).toEqual(['S250 false', 'S540 false']);
+    const sim = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1 });
+    expect(sim.ok).toBe(true);
+    expect(threads.volumes).toEqual(sim.volumes);
+    expect(new Set(Object.values(threads.volumes).map((v) => Object.values(v)[0])).size).toBe(1); // P = I = R
+    expect(threads.acknowledgedWrites).toBe(sim.acknowledgedWrites);
+  });
+
+  it('embodiment1-double-failure: S220 data loss and R prefix-consistent', async () => {
+    const r = await runScenario('embodiment1-double-failure', { runtime: 'threads', seed: 2 });
+    expect(r.failures).toEqual([]);
+    expect(r.reports.map((x) => `${x.step} ${x.dataLoss}`)).toEqual(['S220 true']);
+  });
+
+  for (const name of ['embodiment1-rolling-disaster', 'embodiment1-failback-data-loss']) {
+    it(`${name} behaves as designed on real threads`, async () => {
+      const r = await runScenario(name, { runtime: 'threads', seed: 3 });
+      expect(r.failures).toEqual([]);
+      expect(r.ok).toBe(true);
+    });
+  }
+});
