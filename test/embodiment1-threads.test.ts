@@ -22,10 +22,18 @@ describe('embodiment 1 on the threads runtime', () => {
     expect(r.reports.map((x) => `${x.step} ${x.dataLoss}`)).toEqual(['S220 true']);
   });
 
-  for (const name of ['embodiment1-rolling-disaster', 'embodiment1-failback-data-loss']) {
-    it(`${name} behaves as designed on real threads`, async () => {
+  const others: Record<string, string[]> = {
+    'embodiment1-failover-drain-fails': ['S220 true'],
+    'embodiment1-failback-variant': ['S250 false', 'S540 false'],
+    'embodiment1-failback-data-loss': ['S250 false', 'S570 true'],
+    'embodiment1-rolling-disaster': ['S220 true'],
+    'embodiment1-rolling-disaster-fenced': ['S250 false'],
+  };
+  for (const [name, reports] of Object.entries(others)) {
+    it(`${name}: ${reports.join(', ')} on real threads, every check passing`, async () => {
       const r = await runScenario(name, { runtime: 'threads', seed: 3 });
       expect(r.failures).toEqual([]);
+      expect(r.reports.map((x) => `${x.step} ${x.dataLoss}`)).toEqual(reports);
       expect(r.ok).toBe(true);
     });
   }
