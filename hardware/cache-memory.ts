@@ -65,7 +65,11 @@ export class CacheMemory implements CacheMemoryPort {
 
   /** Power loss: every slot freed and its bytes zeroed. */
   clear(): void {
-    this.bytes.fill(0);
+    // Only slots in use hold data anyone could miss; zeroing all of them would touch every page of a cache
+    // that is mostly never used.
+    for (let i = 0; i < this.slotCount; i++) {
+      if (this.used[i]) this.bytes.fill(0, i * this.slotBytes, (i + 1) * this.slotBytes);
+    }
     this.used.fill(0);
     this.resetFree();
   }
