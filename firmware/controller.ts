@@ -5,7 +5,7 @@
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
   JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES } from './constants.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
-import { ControlMemoryLayout, P, readPairRecord, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
+import { ControlMemoryLayout, NOT_CONSISTENT, P, readPairRecord, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
   type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
 import { DifferenceBitmap } from './difference-bitmap.ts';
 import { decodeControl, decodeFrame, decodeJournalBatch, encodeControl, encodeFrame, encodeJournalBatch, FrameType,
@@ -71,6 +71,16 @@ interface PendingRequest {
 }
 
 type Reply = (r: CommandReply) => void;
+
+/** A value from a command, printable whatever it is (an error message must name the problem, never fail itself). */
+function show(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  try {
+    return typeof v === 'object' && v !== null ? JSON.stringify(v) ?? String(typeof v) : String(v);
+  } catch {
+    return `(${typeof v})`;
+  }
+}
 /** Part of a write: first block, block count, and the in-flight track it waits for (-1: send now). */
 type Segment = [number, number, number];
 
@@ -199,10 +209,10 @@ export class Controller implements FirmwareEntryPoints {
     };
   }
 
-  private sendState(rt: PairRuntime, baseSeq = -1): void {
+  private sendState(rt: PairRuntime, baseSeq = -1, consistentSeq = -1): void {
     this.sendControl(this.partner(rt), rt.pairId, {
       op: 'state', def: this.wireDefinition(rt), state: this.state(rt), cause: this.w(rt, P.failureCause), stateSeq: this.w(rt, P.stateChanges),
-      baseSeq, drainTargetSeq: this.w(rt, P.drainTargetSeq), step: rt.lastStep,
+      baseSeq, drainTargetSeq: this.w(rt, P.drainTargetSeq), consistentSeq, step: rt.lastStep,
     });
   }
 
@@ -250,6 +260,11 @@ export class Controller implements FirmwareEntryPoints {
         return this.hw.completeHostIo(io, this.ioError(e));
       }
     }
+    const journalOf = [...this.pairs.values()].find((rt) => rt.journal?.journalLvol === io.lvol);
+    if (journalOf) {
+      this.log('warn', `host write to LVOL ${io.lvol} refused: it is the journal volume of pair ${journalOf.pairId}`);
+      return this.hw.completeHostIo(io, 'write-protected');
+    }
     const pairs = this.pairsByLvol.get(io.lvol) ?? [];
     for (const rt of pairs) {
       const s = this.state(rt);
@@ -266,6 +281,7 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private checkHostIo(io: HostIo): IoStatus {
+    if (io.op !== 'read' && io.op !== 'write') return 'invalid-request';
     let blocks: number;
     try {
       blocks = this.hw.disk.lvolBlocks(io.lvol);
@@ -452,15 +468,33 @@ export class Controller implements FirmwareEntryPoints {
     if (group.io) this.hw.completeHostIo(group.io, group.fenced ? 'fenced' : 'ok');
   }
 
+  /**
+   * The pair a data-carrying or acknowledging frame names, if the frame comes from that pair's partner and
+   * (for data) addresses blocks inside the volume; otherwise the frame is dropped with a log line.
+   */
+  private framePair(from: number, f: DecodedFrame, role: 'source' | 'destination', what: string): PairRuntime | null {
+    const rt = this.pairs.get(f.pairId);
+    let why: string | null = null;
+    if (!rt) why = `unknown pair ${f.pairId}`;
+    else if (this.partner(rt) !== from) why = `storage ${from} is not the partner of pair ${f.pairId}`;
+    else if (this.isSource(rt) !== (role === 'source')) why = `pair ${f.pairId} is not ${role === 'source' ? 'a source' : 'a destination'} here`;
+    else if (f.blocks > 0 && f.lba + f.blocks > this.hw.disk.lvolBlocks(this.w(rt, P.localLvol))) {
+      why = `blocks ${f.lba}..${f.lba + f.blocks - 1} are outside LVOL ${this.w(rt, P.localLvol)}`;
+    }
+    if (why) { this.log('info', `${what} from storage ${from} dropped: ${why}`); return null; }
+    return rt!;
+  }
+
   private forTracks(lba: number, blocks: number, f: (t: number) => void): void {
     const last = Math.floor((lba + blocks - 1) / BLOCKS_PER_TRACK);
     for (let t = Math.floor(lba / BLOCKS_PER_TRACK); t <= last; t++) f(t);
   }
 
   private onSyncWrite(from: number, f: DecodedFrame): void {
-    const rt = this.pairs.get(f.pairId);
+    const rt = this.framePair(from, f, 'destination', 'synchronous copy');
+    if (!rt) return;
     let status = 1;
-    if (rt && !this.isSource(rt) && this.partner(rt) === from) {
+    if (!this.isAsync(rt)) {
       const s = this.state(rt);
       if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
         status = this.writeLvol(this.w(rt, P.localLvol), f.lba, f.body, rt.pairId) ? 0 : 2;
@@ -469,9 +503,14 @@ export class Controller implements FirmwareEntryPoints {
     this.hw.send(from, encodeFrame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
   }
 
-  private onSyncAck(f: DecodedFrame): void {
+  private onSyncAck(from: number, f: DecodedFrame): void {
     const c = this.syncCopies.get(f.tag);
     if (!c) return; // already given up on
+    const owner = this.pairs.get(c.pairId);
+    if (c.pairId !== f.pairId || !owner || this.partner(owner) !== from) {
+      this.log('info', `synchronous copy acknowledgement from storage ${from} dropped: tag ${f.tag} was not sent to it for pair ${f.pairId}`);
+      return;
+    }
     this.finishSyncCopy(c, f.status === 0);
     const rt = this.pairs.get(c.pairId);
     if (f.status !== 0 && rt) this.pairFailed(rt, 'copy failed');
@@ -536,13 +575,15 @@ export class Controller implements FirmwareEntryPoints {
     this.set(rt, P.formationKind, 0);
     this.hw.emit({ type: 'formation-copy-done', pairId: rt.pairId, kind, tracksCopied: copied, step: rt.lastStep });
     this.setState(rt, PairState.Duplex);
-    this.sendState(rt);
+    // The destination is consistent once it has applied every entry journaled while the copy ran.
+    this.sendState(rt, -1, rt.journal ? rt.journal.newestSeq : 0);
   }
 
   private onFormationCopy(from: number, f: DecodedFrame): void {
-    const rt = this.pairs.get(f.pairId);
+    const rt = this.framePair(from, f, 'destination', 'formation copy');
+    if (!rt) return;
     let status = 1;
-    if (rt && !this.isSource(rt) && this.partner(rt) === from) {
+    {
       const s = this.state(rt);
       if (s === PairState.Simplex || s === PairState.InitialCopying || s === PairState.DuplexPending) {
         const lvol = this.w(rt, P.localLvol);
@@ -559,8 +600,8 @@ export class Controller implements FirmwareEntryPoints {
     this.hw.send(from, encodeFrame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
   }
 
-  private onFormationAck(f: DecodedFrame): void {
-    const rt = this.pairs.get(f.pairId);
+  private onFormationAck(from: number, f: DecodedFrame): void {
+    const rt = this.framePair(from, f, 'source', 'formation copy acknowledgement');
     if (!rt) return;
     const t = Math.floor(f.lba / BLOCKS_PER_TRACK);
     const inflight = rt.copyInflight.get(t);
@@ -616,9 +657,9 @@ export class Controller implements FirmwareEntryPoints {
     }
   }
 
-  private onJournalAck(f: DecodedFrame): void {
-    const rt = this.pairs.get(f.pairId);
-    if (!rt || !rt.journal || !this.isSource(rt)) return;
+  private onJournalAck(from: number, f: DecodedFrame): void {
+    const rt = this.framePair(from, f, 'source', 'journal acknowledgement');
+    if (!rt || !rt.journal) return;
     const applied = f.tag;
     if (applied > this.w(rt, P.appliedSeq) && applied <= rt.journal.newestSeq) {
       rt.journal.freeThrough(applied);
@@ -630,11 +671,17 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private onJournalBatch(from: number, f: DecodedFrame): void {
-    const rt = this.pairs.get(f.pairId);
-    if (!rt || this.isSource(rt) || this.partner(rt) !== from || !rt.journal) return;
+    const rt = this.framePair(from, f, 'destination', 'journal batch');
+    if (!rt || !rt.journal) return;
     const s = this.state(rt);
     if (!isCopyingState(s)) return;
     const batch = decodeJournalBatch(f);
+    const volBlocks = this.hw.disk.lvolBlocks(this.w(rt, P.localLvol));
+    const outside = batch.entries.find((e) => e.lba + e.data.length / BLOCK_SIZE_BYTES > volBlocks);
+    if (outside) {
+      this.log('info', `journal batch from storage ${from} dropped: entry ${outside.seq} addresses blocks beyond LVOL ${this.w(rt, P.localLvol)}`);
+      return;
+    }
     for (const e of batch.entries) {
       const applied = this.w(rt, P.appliedSeq);
       if (e.seq <= applied || rt.restorePending.has(e.seq)) continue; // duplicate
@@ -706,11 +753,11 @@ export class Controller implements FirmwareEntryPoints {
     try {
       switch (f.type) {
         case FrameType.SyncWrite: return this.onSyncWrite(fromStorageId, f);
-        case FrameType.SyncAck: return this.onSyncAck(f);
+        case FrameType.SyncAck: return this.onSyncAck(fromStorageId, f);
         case FrameType.FormationCopy: return this.onFormationCopy(fromStorageId, f);
-        case FrameType.FormationAck: return this.onFormationAck(f);
+        case FrameType.FormationAck: return this.onFormationAck(fromStorageId, f);
         case FrameType.JournalBatch: return this.onJournalBatch(fromStorageId, f);
-        case FrameType.JournalAck: return this.onJournalAck(f);
+        case FrameType.JournalAck: return this.onJournalAck(fromStorageId, f);
         case FrameType.Control: return this.onControl(fromStorageId, f.pairId, decodeControl(f));
         case FrameType.Keepalive: return;
       }
@@ -744,12 +791,13 @@ export class Controller implements FirmwareEntryPoints {
         }
         rt.lastStep = b.step;
         this.adoptDefinition(rt, b.def);
-        if (b.op === 'state') return this.adoptSourceState(rt, b.state as PairState, FAILURE_CAUSES[b.cause] ?? 'none', b.baseSeq, b.drainTargetSeq);
+        if (b.op === 'state') return this.adoptSourceState(rt, b.state as PairState, FAILURE_CAUSES[b.cause] ?? 'none', b.baseSeq, b.drainTargetSeq, b.consistentSeq);
         // Resynchronisation begins: hand our own differences to the source and start mirroring its copy.
         const words = new Uint8Array(rt.bitmap.words.slice().buffer);
         rt.bitmap.clearAll();
         rt.copySerialApplied = undefined;
         rt.restorePending.clear();
+        this.set(rt, P.consistentSeq, NOT_CONSISTENT);
         this.adoptState(rt, b.state as PairState);
         this.updateDirty(rt);
         this.sendControl(from, pairId, { op: 'bitmap-reply', reqId: b.reqId, words, newestSeq: rt.journal ? rt.journal.newestSeq : 0 });
@@ -763,8 +811,16 @@ export class Controller implements FirmwareEntryPoints {
         this.requests.delete(b.reqId);
         return req.onReply(b);
       }
-      case 'forward-command':
+      case 'forward-command': {
+        // Only the partner of the pair the command names may relay it, and only for that pair.
+        const cmd = b.command as { pairId?: unknown };
+        const rt = this.pairs.get(pairId);
+        if (!rt || this.partner(rt) !== from || !cmd || typeof cmd !== 'object' || cmd.pairId !== pairId) {
+          this.log('info', `relayed command from storage ${from} dropped: not the partner of pair ${pairId}, or the command names another pair`);
+          return;
+        }
         return this.execute(b.command as Command, (reply) => this.sendControl(from, pairId, { op: 'command-reply', reqId: b.reqId, reply }), from);
+      }
       case 'delete': {
         const rt = this.pairs.get(pairId);
         if (rt && this.partner(rt) === from) this.deleteLocal(rt);
@@ -775,6 +831,7 @@ export class Controller implements FirmwareEntryPoints {
 
   private adoptDefinition(rt: PairRuntime, d: WireDefinition): void {
     const wasSource = this.isSource(rt);
+    if (wasSource && d.role === 'destination') this.set(rt, P.consistentSeq, 0);
     this.set(rt, P.role, d.role === 'source' ? 0 : 1);
     this.set(rt, P.direction, d.direction === 'forward' ? 0 : 1);
     this.set(rt, P.fence, FENCE_LEVELS.indexOf(d.fence));
@@ -785,7 +842,9 @@ export class Controller implements FirmwareEntryPoints {
     }
   }
 
-  private adoptSourceState(rt: PairRuntime, state: PairState, cause: FailureCause, baseSeq: number, drainTarget: number): void {
+  private adoptSourceState(rt: PairRuntime, state: PairState, cause: FailureCause, baseSeq: number, drainTarget: number, consistentSeq: number): void {
+    if (consistentSeq >= 0) this.set(rt, P.consistentSeq, consistentSeq);
+    if (state === PairState.InitialCopying || state === PairState.DuplexPending) this.set(rt, P.consistentSeq, NOT_CONSISTENT);
     if (rt.journal && baseSeq >= 0) {
       // Restore (re)starts after this sequence number: entries up to it are covered by formation copying.
       this.set(rt, P.appliedSeq, baseSeq);
@@ -893,9 +952,9 @@ export class Controller implements FirmwareEntryPoints {
     if (cmd.op === 'status') return reply({ ok: true, outcome: 'done', message: 'status', pairs: [...this.pairs.values()].map((rt) => this.view(rt)) });
     if (cmd.op === 'create') return this.create(cmd, reply);
     const known = ['suspend', 'drain', 'resync', 'reverse', 'delete', 'query'];
-    if (!known.includes(cmd.op)) throw new Error(`unknown command '${(cmd as { op: string }).op}'`);
+    if (!known.includes(cmd.op)) throw new Error(`unknown command ${show((cmd as { op: unknown }).op)}`);
     const rt = this.pairs.get(cmd.pairId);
-    if (!rt) throw new Error(`${cmd.op}: unknown pair ${cmd.pairId} on storage ${this.hw.storageId}`);
+    if (!rt) throw new Error(`${cmd.op}: unknown pair ${show(cmd.pairId)} on storage ${this.hw.storageId}`);
     if (cmd.op === 'query') return reply({ ok: true, outcome: 'done', message: pairStateName(this.state(rt)), pair: this.view(rt) });
     const copyType = this.isAsync(rt) ? 'async' : 'sync';
     const state = this.state(rt);
@@ -969,7 +1028,7 @@ export class Controller implements FirmwareEntryPoints {
       return reply({ ok: true, outcome: 'no-op', message: `create: pair ${d.pairId} already ${pairStateName(this.state(existing))}`, pair: this.view(existing) });
     }
     this.validateDefinition(d, 'source');
-    if (!['full', 'none', 'defer'].includes(cmd.initialCopy)) throw new Error(`create: initialCopy must be full, none or defer, not '${cmd.initialCopy}'`);
+    if (!['full', 'none', 'defer'].includes(cmd.initialCopy)) throw new Error(`create: initialCopy must be full, none or defer, not ${show(cmd.initialCopy)}`);
     if (this.l.freePairSlot() < 0) throw new Error(`create: definition information is full on storage ${this.hw.storageId}`);
     const def: WireDefinition = {
       pairId: d.pairId, role: 'destination', localLvol: d.remoteLvol, remoteLvol: d.localLvol, direction: 'forward',
@@ -999,12 +1058,12 @@ export class Controller implements FirmwareEntryPoints {
 
   private validateDefinition(d: PairDefinitionInput, role: 'source' | 'destination'): void {
     if (!d || typeof d !== 'object') throw new Error('create: missing pair definition');
-    if (!Number.isInteger(d.pairId) || d.pairId < 1 || d.pairId > 0xffff) throw new Error(`create: pair id must be 1..65535, not ${d.pairId}`);
-    if (d.copyType !== 'sync' && d.copyType !== 'async') throw new Error(`create: copy type must be sync or async, not '${d.copyType}'`);
-    if (!FENCE_LEVELS.includes(d.fence)) throw new Error(`create: fence level must be data, status or never, not '${d.fence}'`);
-    if (!Number.isInteger(d.remoteStorageId) || d.remoteStorageId === this.hw.storageId) throw new Error(`create: bad destination storage ${d.remoteStorageId}`);
+    if (!Number.isInteger(d.pairId) || d.pairId < 1 || d.pairId > 0xffff) throw new Error(`create: pair id must be 1..65535, not ${show(d.pairId)}`);
+    if (d.copyType !== 'sync' && d.copyType !== 'async') throw new Error(`create: copy type must be sync or async, not ${show(d.copyType)}`);
+    if (!FENCE_LEVELS.includes(d.fence)) throw new Error(`create: fence level must be data, status or never, not ${show(d.fence)}`);
+    if (!Number.isInteger(d.remoteStorageId) || d.remoteStorageId === this.hw.storageId) throw new Error(`create: bad destination storage ${show(d.remoteStorageId)}`);
     this.checkLvol(d.localLvol, `${role} LVOL`);
-    if (!Number.isInteger(d.remoteLvol) || d.remoteLvol < 0) throw new Error(`create: bad destination LVOL ${d.remoteLvol}`);
+    if (!Number.isInteger(d.remoteLvol) || d.remoteLvol < 0) throw new Error(`create: bad destination LVOL ${show(d.remoteLvol)}`);
     if (d.copyType === 'async') {
       if (d.journalLvol === undefined || d.remoteJournalLvol === undefined) throw new Error('create: an asynchronous pair needs a journal volume on both sides');
       this.checkLvol(d.journalLvol, 'journal LVOL');
@@ -1019,7 +1078,7 @@ export class Controller implements FirmwareEntryPoints {
     try {
       this.hw.disk.lvolBlocks(lvol as number);
     } catch (e) {
-      throw new Error(`create: ${what} ${lvol} does not exist on storage ${this.hw.storageId} (${(e as Error).message})`);
+      throw new Error(`create: ${what} ${show(lvol)} does not exist on storage ${this.hw.storageId} (${(e as Error).message})`);
     }
   }
 
@@ -1054,6 +1113,7 @@ export class Controller implements FirmwareEntryPoints {
     s(P.fence, FENCE_LEVELS.indexOf(def.fence));
     s(P.journalLvol, def.journalLvol);
     s(P.remoteJournalLvol, def.remoteJournalLvol);
+    s(P.consistentSeq, NOT_CONSISTENT); // a destination that was never copied holds nothing of its source
     s(P.inUse, 1);
     const rt = this.attach(slot);
     if (rt.journal) {
@@ -1068,6 +1128,7 @@ export class Controller implements FirmwareEntryPoints {
 
   private reverse(rt: PairRuntime, reply: Reply): void {
     // The direction flips; each side keeps its own difference bitmap, merged at the next resync.
+    if (this.isSource(rt)) this.set(rt, P.consistentSeq, 0); // the new destination's image is its own, consistent
     this.set(rt, P.role, this.isSource(rt) ? 1 : 0);
     this.set(rt, P.direction, this.w(rt, P.direction) === 0 ? 1 : 0);
     if (rt.journal) {

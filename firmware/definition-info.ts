@@ -21,8 +21,11 @@ export const P = {
   copyType: 7, state: 8, fence: 9, journalLvol: 10, remoteJournalLvol: 11,
   copyTracksTotal: 12, copyTracksDone: 13, formationKind: 14, lastFormationTracksCopied: 15,
   appliedSeq: 16, failureCause: 17, drainTargetSeq: 18, dirtyTracks: 19, stateChanges: 20,
-  lastFormationKind: 21,
+  lastFormationKind: 21, consistentSeq: 22,
 } as const;
+
+/** consistentSeq of a destination whose image is not consistent (a formation copy is under way or never ran). */
+export const NOT_CONSISTENT = 0x7fffffff;
 
 // Journal slot word offsets.
 export const J = {
@@ -162,6 +165,14 @@ export interface PairRecord {
   appliedSeq: number;
   drainTargetSeq: number;
   dirtyTracks: number;
+  /** Destination: its image is prefix-consistent once appliedSeq ≥ consistentSeq (NOT_CONSISTENT during a formation copy). */
+  consistentSeq: number;
+}
+
+/** A destination volume that holds a prefix-consistent image (no formation copy in progress or unfinished). */
+export function isConsistentDestination(r: PairRecord): boolean {
+  return r.role === 'destination' && r.state !== PairState.Simplex && r.state !== PairState.InitialCopying
+    && r.state !== PairState.DuplexPending && r.appliedSeq >= r.consistentSeq;
 }
 
 export function readPairRecord(l: ControlMemoryLayout, slot: number): PairRecord {
@@ -188,6 +199,7 @@ export function readPairRecord(l: ControlMemoryLayout, slot: number): PairRecord
     appliedSeq: w(P.appliedSeq),
     drainTargetSeq: w(P.drainTargetSeq),
     dirtyTracks: w(P.dirtyTracks),
+    consistentSeq: w(P.consistentSeq),
   };
 }
 

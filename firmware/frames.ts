@@ -63,7 +63,7 @@ export interface WireDefinition {
 export type ControlBody =
   | { op: 'create'; reqId: number; def: WireDefinition }
   | { op: 'create-reply'; reqId: number; error?: string }
-  | { op: 'state'; def: WireDefinition; state: number; cause: number; stateSeq: number; baseSeq: number; drainTargetSeq: number; step?: string }
+  | { op: 'state'; def: WireDefinition; state: number; cause: number; stateSeq: number; baseSeq: number; drainTargetSeq: number; consistentSeq: number; step?: string }
   | { op: 'bitmap-request'; reqId: number; def: WireDefinition; state: number; step?: string }
   | { op: 'bitmap-reply'; reqId: number; words: Uint8Array; newestSeq: number; error?: string }
   | { op: 'forward-command'; reqId: number; command: unknown }
@@ -110,6 +110,7 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
   if (frame.length < FRAME_HEADER_BYTES) throw new FrameError(`frame of ${frame.length} bytes is shorter than its ${FRAME_HEADER_BYTES}-byte header`);
   const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const type = v.getUint8(0);
+  if (v.getUint16(2) !== 0) throw new FrameError('frame header: reserved bytes are not zero');
   if (!(type in FrameType) || typeof FrameType[type] !== 'string') throw new FrameError(`unknown frame type ${type}`);
   const bodyBytes = v.getUint32(20);
   if (bodyBytes > MAX_FRAME_BODY_BYTES) throw new FrameError(`frame body of ${bodyBytes} bytes exceeds the limit of ${MAX_FRAME_BODY_BYTES}`);
@@ -167,10 +168,11 @@ function checkDefinition(d: unknown): asserts d is WireDefinition {
 export function decodeControl(f: DecodedFrame): ControlBody {
   const b = unpack(f.body, 'control frame') as ControlBody;
   if (!b || typeof b !== 'object' || !CONTROL_OPS.has((b as { op: string }).op)) throw new FrameError('control frame: unknown op');
-  if ('def' in b) checkDefinition(b.def);
-  if ('reqId' in b && !isU32(b.reqId)) throw new FrameError('control frame: bad reqId');
+  // Every field an op needs must be there: the firmware trusts a decoded body's shape.
+  if (b.op === 'create' || b.op === 'state' || b.op === 'bitmap-request') checkDefinition((b as { def?: unknown }).def);
+  if (b.op !== 'state' && b.op !== 'delete' && !isU32((b as { reqId?: unknown }).reqId)) throw new FrameError(`${b.op}: bad or missing reqId`);
   if (b.op === 'bitmap-reply' && !(b.words instanceof Uint8Array)) throw new FrameError('bitmap-reply: words missing');
   if ((b.op === 'state' || b.op === 'bitmap-request') && !(isU32(b.state) && b.state <= 6)) throw new FrameError(`${b.op}: bad state`);
-  if (b.op === 'state' && !(isU32(b.stateSeq) && isU32(b.cause) && typeof b.baseSeq === 'number' && typeof b.drainTargetSeq === 'number')) throw new FrameError('state: malformed');
+  if (b.op === 'state' && !(isU32(b.stateSeq) && isU32(b.cause) && typeof b.baseSeq === 'number' && typeof b.drainTargetSeq === 'number' && typeof b.consistentSeq === 'number')) throw new FrameError('state: malformed');
   return b;
 }

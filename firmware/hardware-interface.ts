@@ -30,6 +30,7 @@ export interface CacheMemoryPort {
 export type IoStatus =
   | 'ok'
   | 'out-of-range'      // LBA or length outside the LVOL, or not whole blocks
+  | 'invalid-request'   // neither a read nor a write
   | 'unknown-lvol'
   | 'write-protected'   // destination volume of a pair that is copying (S-VOL is read-only)
   | 'fenced'            // fence level data: the synchronous copy cannot be made

@@ -16,6 +16,18 @@ export interface LinkConfig {
 }
 export interface Delivery { deliverAtUs: number; path: number; drop: boolean; duplicateAtUs?: number }
 
+/**
+ * What a fault can change on one direction of a link while it runs (a latency spike, jitter, loss,
+ * duplication, a bandwidth drop); unset fields keep the link's configured value.
+ */
+export interface LinkConditions {
+  extraLatencyUs?: number;
+  jitterUs?: number;
+  lossRate?: number;
+  duplicateRate?: number;
+  bandwidthMBps?: number;
+}
+
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 export class LinkModel {
@@ -23,8 +35,13 @@ export class LinkModel {
   private readonly busyUntil: Float64Array;
   private nextPath = 0;
   private serialisedUs = 0;
-  private readonly lossRate: number;
-  private readonly duplicateRate: number;
+  private lossRate: number;
+  private duplicateRate: number;
+  private jitterUs: number;
+  private bandwidthMBps: number;
+  private extraLatencyUs = 0;
+  /** Per path: false while that path is cut (frames go round-robin over the paths that are up). */
+  readonly pathUp: boolean[];
 
   constructor(readonly config: LinkConfig, private readonly random: () => number) {
     const c = config, where = `link ${c.name}`;
@@ -41,7 +58,31 @@ export class LinkModel {
     }
     this.lossRate = c.lossRate ?? 0;
     this.duplicateRate = c.duplicateRate ?? 0;
+    this.jitterUs = c.jitterUs;
+    this.bandwidthMBps = c.bandwidthMBps;
     this.busyUntil = new Float64Array(c.paths.length);
+    this.pathUp = c.paths.map(() => true);
+  }
+
+  /** Applies a fault's conditions (validated like the configuration); `reset` restores the configured link. */
+  setConditions(k: LinkConditions | 'reset'): void {
+    const c = this.config, where = `link ${c.name}`;
+    if (k === 'reset') k = { extraLatencyUs: 0, jitterUs: c.jitterUs, lossRate: c.lossRate ?? 0, duplicateRate: c.duplicateRate ?? 0, bandwidthMBps: c.bandwidthMBps };
+    for (const [f, v] of Object.entries(k)) {
+      const ok = finite(v) && v >= 0 && (f === 'lossRate' || f === 'duplicateRate' ? v < 1 : true) && (f === 'bandwidthMBps' ? v > 0 : true);
+      if (!['extraLatencyUs', 'jitterUs', 'lossRate', 'duplicateRate', 'bandwidthMBps'].includes(f) || !ok) throw new Error(`${where}: bad condition ${f}=${v}`);
+    }
+    if (k.extraLatencyUs !== undefined) this.extraLatencyUs = k.extraLatencyUs;
+    if (k.jitterUs !== undefined) this.jitterUs = k.jitterUs;
+    if (k.lossRate !== undefined) this.lossRate = k.lossRate;
+    if (k.duplicateRate !== undefined) this.duplicateRate = k.duplicateRate;
+    if (k.bandwidthMBps !== undefined) this.bandwidthMBps = k.bandwidthMBps;
+  }
+
+  /** Cuts or heals one path of this direction. */
+  setPathUp(path: number, up: boolean): void {
+    if (!Number.isInteger(path) || path < 0 || path >= this.pathUp.length) throw new Error(`link ${this.config.name}: no path ${path} (has ${this.pathUp.length})`);
+    this.pathUp[path] = up;
   }
 
   propagationUs(): number {
@@ -61,14 +102,16 @@ export class LinkModel {
    */
   schedule(nowUs: number, sizeBytes: number): Delivery {
     if (!finite(nowUs) || !finite(sizeBytes) || sizeBytes < 0) throw new Error(`link ${this.config.name}: bad schedule(${nowUs}, ${sizeBytes})`);
-    const path = this.nextPath;
+    let path = this.nextPath;
+    for (let i = 0; i < this.pathUp.length && !this.pathUp[path]; i++) path = (path + 1) % this.pathUp.length;
     this.nextPath = (path + 1) % this.busyUntil.length;
-    const txUs = sizeBytes / this.config.bandwidthMBps;
+    if (!this.pathUp[path]) return { deliverAtUs: nowUs, path, drop: true }; // every path of this direction is cut
+    const txUs = sizeBytes / this.bandwidthMBps;
     const sent = Math.max(nowUs, this.busyUntil[path]!) + txUs;
     this.busyUntil[path] = sent; // a lost frame still used the wire
     this.serialisedUs += txUs;
-    const jitter = this.config.jitterUs > 0 ? this.random() * this.config.jitterUs : 0;
-    const deliverAtUs = sent + this.propagationUs() + this.config.paths[path]!.extraDelayUs + jitter;
+    const jitter = this.jitterUs > 0 ? this.random() * this.jitterUs : 0;
+    const deliverAtUs = sent + this.propagationUs() + this.extraLatencyUs + this.config.paths[path]!.extraDelayUs + jitter;
     const drop = this.lossRate > 0 && this.random() < this.lossRate;
     const dup = this.duplicateRate > 0 && this.random() < this.duplicateRate;
     const d: Delivery = { deliverAtUs, path, drop };

@@ -94,8 +94,12 @@ export interface SimMachineHooks {
 export class SimLink {
   readonly ab: LinkModel;
   readonly ba: LinkModel;
+  /** Both fibres: false after a cut both ways (loss of light, which both ends' ports notice). */
   up = true;
   epoch = 0;
+  /** Per direction (0: a→b, 1: b→a): false while one fibre is cut — frames vanish and only timeouts tell. */
+  readonly dirUp: [boolean, boolean] = [true, true];
+  readonly dirEpoch: [number, number] = [0, 0];
   constructor(readonly config: LinkConfig & { a: string; b: string }, random: () => number) {
     this.ab = new LinkModel(config, random);
     this.ba = new LinkModel(config, random);
@@ -108,7 +112,7 @@ export class SimStorageSystem implements Hardware {
   readonly cache;
   readonly controlMemory: Int32Array;
   readonly timing: FirmwareTiming;
-  readonly links = new Map<number, { link: SimLink; model: LinkModel; peer: SimStorageSystem }>();
+  readonly links = new Map<number, { link: SimLink; model: LinkModel; peer: SimStorageSystem; dir: 0 | 1 }>();
   controller: Controller | null = null;
   powerEpoch = 0;
   stoppedBy: string | null = null;
@@ -174,13 +178,14 @@ export class SimStorageSystem implements Hardware {
   send(destStorageId: number, frame: Uint8Array): boolean {
     const l = this.links.get(destStorageId);
     if (!l || !l.link.up) return false;
+    if (!l.link.dirUp[l.dir]) return true; // this fibre is cut: the sender cannot tell
     const d = l.model.schedule(this.sched.nowUs, frame.length);
     if (d.drop) return true; // lost on the wire: only the sender's timeouts will tell
-    const epoch = l.link.epoch;
+    const epoch = l.link.epoch, dir = l.dir, dirEpoch = l.link.dirEpoch[dir];
     const from = this.storageId;
     const label = `frame ${this.name}>${l.peer.name} t${frame[0]} ${frame.length}B p${d.path}`;
     const arrive = () => {
-      if (l.link.epoch === epoch && l.link.up) l.peer.guard('frame', (c) => c.onFrame(from, frame));
+      if (l.link.epoch === epoch && l.link.up && l.link.dirEpoch[dir] === dirEpoch && l.link.dirUp[dir]) l.peer.guard('frame', (c) => c.onFrame(from, frame));
     };
     const peerEpoch = l.peer.powerEpoch;
     this.sched.at(d.deliverAtUs, label, () => { if (l.peer.powerEpoch === peerEpoch) arrive(); });

@@ -7,7 +7,8 @@
 //
 // Ring records (all little-endian, read and written through one DataView per ring's SharedArrayBuffer):
 //   link ring (one per direction of a link; the sender produces):
-//     0 f64 deliverAtUs   8 i32 linkEpoch   12 i32 receiver's power epoch   16.. frame bytes
+//     0 f64 deliverAtUs   8 i32 link epoch   12 i32 this direction's epoch   16 i32 receiver's power epoch
+//     20 (pad)   24.. frame bytes
 //   host submission ring (main thread → this CPU):
 //     0 f64 notBeforeUs (submitted + hostLinkUs)   8 u32 tag   12 u8 op (bit0 write, bit7 has data)
 //     16 f64 lvol   24 f64 lba   32 f64 blocks   40.. write data
@@ -23,13 +24,13 @@ import { Prng } from '../harness/prng.ts';
 import type { CacheMemory } from './cache-memory.ts';
 import type { DiskArray } from './disk-array.ts';
 import { Doorbell } from './doorbell.ts';
-import { LinkModel, type LinkConfig } from './link-model.ts';
-import { SPSC_RING_LAYOUT, SpscRing } from './spsc-ring.ts';
+import { LinkModel, type LinkConditions, type LinkConfig } from './link-model.ts';
+import { SpscRing } from './spsc-ring.ts';
 import { StorageSystemMemory, type StorageSystemMemoryState } from './storage-system.ts';
 
 // ───────────────────────────── shared layouts (used by the main thread too) ─────────────────────────────
 
-export const FRAME_RECORD_HEADER_BYTES = 16;
+export const FRAME_RECORD_HEADER_BYTES = 24;
 export const SUBMISSION_HEADER_BYTES = 40;
 export const COMPLETION_HEADER_BYTES = 16;
 export const SUB_OP_WRITE = 0x01;
@@ -41,10 +42,29 @@ export const IO_STATUS_CODES: readonly IoStatus[] = [
 ];
 const STATUS_CODE = new Map<IoStatus, number>(IO_STATUS_CODES.map((s, i) => [s, i]));
 
-/** World-wide Int32 words per storage system (index i): [2i] power epoch, [2i+1] 1 while a controller runs. */
-export const SYSTEM_WORDS_PER_SYSTEM = 2;
-/** World-wide Int32 words per link (index l): [2l] 1 while up, [2l+1] epoch (bumped at every cut and heal). */
-export const LINK_WORDS_PER_LINK = 2;
+/**
+ * World-wide Int32 words per storage system i, at i × SYSTEM_WORDS_PER_SYSTEM (a 64-byte line each, so threads
+ * don't false-share): +0 power epoch, +1 1 while a controller runs, +2 1 while its CPU sleeps on its doorbell.
+ * After the last system's words, the main thread's own "asleep" word (the main doorbell's consumer).
+ */
+export const SYSTEM_WORDS_PER_SYSTEM = 16;
+export const SW_POWER_EPOCH = 0, SW_UP = 1, SW_ASLEEP = 2;
+export const systemWordsLength = (systems: number): number => (systems + 1) * SYSTEM_WORDS_PER_SYSTEM;
+export const mainAsleepIndex = (systems: number): number => systems * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP;
+/**
+ * World-wide Int32 words per link l, at l × LINK_WORDS_PER_LINK: +0 1 while up (both fibres: a cut both ways is
+ * loss of light that both ports notice), +1 its epoch (bumped at every cut and heal: frames stamped with an older
+ * one are lost), then per direction d (0: a→b, 1: b→a) +2+2d 1 while that fibre is up, +3+2d its epoch.
+ */
+export const LINK_WORDS_PER_LINK = 8;
+export const LW_UP = 0, LW_EPOCH = 1;
+export const lwDirUp = (dir: 0 | 1): number => 2 + 2 * dir;
+export const lwDirEpoch = (dir: 0 | 1): number => 3 + 2 * dir;
+
+/** A change to the latency model of one direction of a link, made in the sending worker that owns it. */
+export type LinkModelChange =
+  | { kind: 'path'; path: number; up: boolean }
+  | { kind: 'conditions'; conditions: LinkConditions | 'reset' };
 
 /** Per-CPU counters in a shared Float64Array, readable by the main thread at any time without asking. */
 export const STAT = {
@@ -70,39 +90,67 @@ export function worldClock(originNs: bigint): () => number {
   return () => Number(process.hrtime.bigint() - originNs) / 1000;
 }
 
-const { headIndex: RING_HEAD, tailIndex: RING_TAIL } = SPSC_RING_LAYOUT;
+
+/**
+ * A doorbell with its consumer's "asleep" word. Producers ring after every record they publish: that is an
+ * Atomics.add, plus an Atomics.notify (a futex wake or a task posted to the sleeping isolate: 10–50 µs) only
+ * when the consumer has said it is going to sleep — and then only by the one producer that flips the word
+ * back (compare-exchange 1 → 0), so a sleep costs one notify however many records arrive. The consumer sets
+ * the word before waiting on the value it saw before its last look at the rings: a record published after
+ * that look either changes the value (the wait returns at once) or finds the word set (and notifies).
+ */
+export class WakeLine {
+  private readonly bell: Int32Array;
+
+  constructor(readonly doorbell: Doorbell, private readonly words: Int32Array, private readonly asleepIndex: number) {
+    this.bell = new Int32Array(doorbell.sab, 0, 1);
+  }
+
+  value(): number {
+    return Atomics.load(this.bell, 0);
+  }
+
+  /** Producer side: call after publishing records. */
+  ring(): void {
+    Atomics.add(this.bell, 0, 1);
+    if (Atomics.load(this.words, this.asleepIndex) === 1 && Atomics.compareExchange(this.words, this.asleepIndex, 1, 0) === 1) {
+      Atomics.notify(this.bell, 0);
+    }
+  }
+
+  /** Consumer side: sleeps (without blocking the event loop) until rung or timeoutMs. */
+  async sleepAsync(seen: number, timeoutMs: number): Promise<void> {
+    Atomics.store(this.words, this.asleepIndex, 1);
+    try {
+      await this.doorbell.waitAsync(seen, timeoutMs);
+    } finally {
+      Atomics.store(this.words, this.asleepIndex, 0);
+    }
+  }
+
+  /** Consumer side, worker threads only: blocks the thread until rung or timeoutMs. */
+  sleepSync(seen: number, timeoutMs: number): void {
+    Atomics.store(this.words, this.asleepIndex, 1);
+    this.doorbell.waitSync(seen, timeoutMs);
+    Atomics.store(this.words, this.asleepIndex, 0);
+  }
+}
 
 /**
  * A producer's handle on an SpscRing with a DataView over its whole buffer (ring payload views carry their
- * absolute byteOffset, so headers are read/written without allocating).
- *
- * Works around a bug in SpscRing.reserve(): when head is 0 and a record would end exactly at the end of
- * the data region, tail wraps to 0 == head and the whole ring's contents look empty (records silently
- * lost). We refuse such a push (report "full") unless head is known to be in (0, tail], where it cannot
- * move to 0 before reserve() reads it; the caller retries later, when head has moved on.
+ * absolute byteOffset, so record headers are read and written without allocating).
  */
 export class RingPort {
   readonly ring: SpscRing;
   readonly dv: DataView;
-  private readonly ctl: Int32Array;
-  private readonly cap: number;
 
   constructor(sab: SharedArrayBuffer) {
     this.ring = SpscRing.attach(sab);
     this.dv = new DataView(sab);
-    this.ctl = new Int32Array(sab, 0, 32);
-    this.cap = this.ring.capacityBytes;
   }
 
-  /** header ++ body as one record; false when the ring is (or must be treated as) full. */
+  /** header ++ body as one record; false when the ring is full. */
   push(header: Uint8Array, body: Uint8Array | undefined): boolean {
-    const len = header.length + (body ? body.length : 0);
-    const need = (4 + len + 7) & ~7;
-    const t = Atomics.load(this.ctl, RING_TAIL);
-    if (t + need === this.cap) {
-      const h = Atomics.load(this.ctl, RING_HEAD);
-      if (!(h > 0 && h <= t)) return false; // see the class comment
-    }
     return this.ring.tryPushParts(header, body);
   }
 }
@@ -145,6 +193,8 @@ export interface OutboundLinkConfig {
   /** World index of the peer (its words in systemWords). */
   peerIndex: number;
   linkIndex: number;
+  /** 0: the topology's a→b, 1: b→a. */
+  dir: 0 | 1;
   ring: SharedArrayBuffer;
   peerDoorbell: SharedArrayBuffer;
   link: LinkConfig;
@@ -155,6 +205,7 @@ export interface OutboundLinkConfig {
 export interface InboundLinkConfig {
   peerStorageId: number;
   linkIndex: number;
+  dir: 0 | 1;
   ring: SharedArrayBuffer;
 }
 
@@ -169,6 +220,8 @@ export interface ThreadCpuConfig {
   name: string;
   /** This system's world index (its words in systemWords). */
   index: number;
+  /** Number of storage systems in the world (the main thread's words follow theirs in systemWords). */
+  systems: number;
   memory: StorageSystemMemoryState;
   timing?: Partial<FirmwareTiming>;
   originNs: bigint;
@@ -192,8 +245,8 @@ export type CpuReport =
 // ───────────────────────────── local due-time heap ─────────────────────────────
 
 /**
- * Min-heap on (timeUs, insertion order) over preallocated slots: each entry carries a number lane (a), two
- * int32 lanes (b, c) and one reference, so pushing a frame or a timer allocates nothing (arrays grow by doubling when full).
+ * Min-heap on (timeUs, insertion order) over preallocated slots: each entry carries a number lane (a), three
+ * int32 lanes (b, c, d) and one reference, so pushing a frame or a timer allocates nothing (arrays grow by doubling when full).
  */
 export class DueHeap<R> {
   private time: Float64Array;
@@ -201,6 +254,7 @@ export class DueHeap<R> {
   private a: Float64Array;
   private b: Int32Array;
   private c: Int32Array;
+  private d: Int32Array;
   private refs: Array<R | undefined>;
   private heap: Int32Array;
   private free: Int32Array;
@@ -208,7 +262,7 @@ export class DueHeap<R> {
   private seq = 0;
   size = 0;
   // The entry pop() removed (valid until the next push).
-  outTimeUs = 0; outA = 0; outB = 0; outC = 0;
+  outTimeUs = 0; outA = 0; outB = 0; outC = 0; outD = 0;
   outRef: R | undefined = undefined;
 
   constructor(private capacity = 256) {
@@ -217,6 +271,7 @@ export class DueHeap<R> {
     this.a = new Float64Array(capacity);
     this.b = new Int32Array(capacity);
     this.c = new Int32Array(capacity);
+    this.d = new Int32Array(capacity);
     this.refs = new Array<R | undefined>(capacity).fill(undefined);
     this.heap = new Int32Array(capacity);
     this.free = new Int32Array(capacity);
@@ -228,12 +283,12 @@ export class DueHeap<R> {
     return this.size === 0 ? Infinity : this.time[this.heap[0]!]!;
   }
 
-  push(timeUs: number, a: number, b: number, c: number, ref: R | undefined): void {
+  push(timeUs: number, a: number, b: number, c: number, d: number, ref: R | undefined): void {
     if (this.freeTop === 0) this.grow();
     const s = this.free[--this.freeTop]!;
     this.time[s] = timeUs;
     this.order[s] = this.seq++;
-    this.a[s] = a; this.b[s] = b; this.c[s] = c;
+    this.a[s] = a; this.b[s] = b; this.c[s] = c; this.d[s] = d;
     this.refs[s] = ref;
     const h = this.heap;
     let i = this.size++;
@@ -252,7 +307,7 @@ export class DueHeap<R> {
     const h = this.heap;
     const top = h[0]!;
     this.outTimeUs = this.time[top]!;
-    this.outA = this.a[top]!; this.outB = this.b[top]!; this.outC = this.c[top]!;
+    this.outA = this.a[top]!; this.outB = this.b[top]!; this.outC = this.c[top]!; this.outD = this.d[top]!;
     this.outRef = this.refs[top];
     this.refs[top] = undefined;
     this.free[this.freeTop++] = top;
@@ -292,6 +347,7 @@ export class DueHeap<R> {
     this.a = g(this.a, (n) => new Float64Array(n));
     this.b = g(this.b, (n) => new Int32Array(n));
     this.c = g(this.c, (n) => new Int32Array(n));
+    this.d = g(this.d, (n) => new Int32Array(n));
     this.heap = g(this.heap, (n) => new Int32Array(n));
     this.refs.length = cap;
     this.refs.fill(undefined, old);
@@ -308,21 +364,25 @@ export class DueHeap<R> {
 interface Outbound {
   peerStorageId: number;
   peerIndex: number;
-  linkIndex: number;
+  /** Indexes into linkWords: the link's words, this direction's up flag and epoch. */
+  lw: number;
+  dirUp: number;
+  dirEpoch: number;
   port: RingPort;
-  peerDoorbell: Doorbell;
+  peerWake: WakeLine;
   model: LinkModel;
   header: Uint8Array;
   headerView: DataView;
-  dirty: boolean;
   /** Frames the ring had no room for, oldest first (they are on the wire: never dropped silently). */
-  backlog: Array<{ atUs: number; linkEpoch: number; peerPower: number; frame: Uint8Array }>;
+  backlog: Array<{ atUs: number; linkEpoch: number; dirEpoch: number; peerPower: number; frame: Uint8Array }>;
   backlogHead: number;
 }
 
 interface Inbound {
   peerStorageId: number;
-  linkIndex: number;
+  lw: number;
+  dirUp: number;
+  dirEpoch: number;
   ring: SpscRing;
   dv: DataView;
 }
@@ -360,9 +420,8 @@ export class ThreadCpu implements Hardware {
   private readonly index: number;
   private readonly hostLinkUs: number;
   private readonly tuning: ThreadTuning;
-  private readonly doorbell: Doorbell;
-  private readonly mainDoorbell: Doorbell;
-  private mainDirty = false;
+  private readonly wake: WakeLine;
+  private readonly mainWake: WakeLine;
   private readonly systemWords: Int32Array;
   private readonly linkWords: Int32Array;
   private readonly stats: Float64Array;
@@ -394,25 +453,28 @@ export class ThreadCpu implements Hardware {
     this.index = config.index;
     this.hostLinkUs = config.hostLinkUs;
     this.tuning = { ...DEFAULT_THREAD_TUNING, ...config.tuning };
-    this.doorbell = Doorbell.attach(config.doorbell);
-    this.mainDoorbell = Doorbell.attach(config.mainDoorbell);
     this.systemWords = new Int32Array(config.systemWords);
+    this.wake = new WakeLine(Doorbell.attach(config.doorbell), this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
+    this.mainWake = new WakeLine(Doorbell.attach(config.mainDoorbell), this.systemWords, mainAsleepIndex(config.systems));
     this.linkWords = new Int32Array(config.linkWords);
     this.stats = new Float64Array(config.stats);
     this.outbound = config.outbound.map((o) => {
       const prng = new Prng(o.seed);
       const header = new Uint8Array(FRAME_RECORD_HEADER_BYTES);
       const ob: Outbound = {
-        peerStorageId: o.peerStorageId, peerIndex: o.peerIndex, linkIndex: o.linkIndex, port: new RingPort(o.ring),
-        peerDoorbell: Doorbell.attach(o.peerDoorbell), model: new LinkModel(o.link, () => prng.next()),
-        header, headerView: new DataView(header.buffer), dirty: false, backlog: [], backlogHead: 0,
+        peerStorageId: o.peerStorageId, peerIndex: o.peerIndex, port: new RingPort(o.ring),
+        lw: o.linkIndex * LINK_WORDS_PER_LINK, dirUp: o.linkIndex * LINK_WORDS_PER_LINK + lwDirUp(o.dir),
+        dirEpoch: o.linkIndex * LINK_WORDS_PER_LINK + lwDirEpoch(o.dir),
+        peerWake: new WakeLine(Doorbell.attach(o.peerDoorbell), this.systemWords, o.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP),
+        model: new LinkModel(o.link, () => prng.next()), header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0,
       };
       this.outboundByPeer.set(o.peerStorageId, ob);
       return ob;
     });
     this.inbound = config.inbound.map((i) => {
       const ring = SpscRing.attach(i.ring);
-      return { peerStorageId: i.peerStorageId, linkIndex: i.linkIndex, ring, dv: new DataView(i.ring) };
+      const lw = i.linkIndex * LINK_WORDS_PER_LINK;
+      return { peerStorageId: i.peerStorageId, lw, dirUp: lw + lwDirUp(i.dir), dirEpoch: lw + lwDirEpoch(i.dir), ring, dv: new DataView(i.ring) };
     });
     this.hosts = config.hosts.map((h) => {
       const header = new Uint8Array(COMPLETION_HEADER_BYTES);
@@ -424,7 +486,7 @@ export class ThreadCpu implements Hardware {
       this.hostsByPort.set(h.port, hp);
       return hp;
     });
-    this.powerEpoch = Atomics.load(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM);
+    this.powerEpoch = Atomics.load(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH);
   }
 
   get up(): boolean { return this.controller !== null; }
@@ -432,21 +494,22 @@ export class ThreadCpu implements Hardware {
   // ───────────── Hardware (what the firmware calls) ─────────────
 
   setTimer(delayUs: number, kind: TimerKind, arg: number): void {
-    this.timers.push(this.nowUs() + delayUs, arg, 0, 0, kind);
+    this.timers.push(this.nowUs() + delayUs, arg, 0, 0, 0, kind);
   }
 
   send(destStorageId: number, frame: Uint8Array): boolean {
     const ob = this.outboundByPeer.get(destStorageId);
     if (!ob) return false;
-    const lw = ob.linkIndex * LINK_WORDS_PER_LINK;
-    if (Atomics.load(this.linkWords, lw) !== 1) return false;
-    const d = ob.model.schedule(this.nowUs(), frame.length);
+    const lwords = this.linkWords;
+    if (Atomics.load(lwords, ob.lw + LW_UP) !== 1) return false;
     this.stats[STAT.framesOut]!++;
+    if (Atomics.load(lwords, ob.dirUp) !== 1) return true; // this fibre is cut: the sender cannot tell
+    const d = ob.model.schedule(this.nowUs(), frame.length);
     if (d.drop) return true; // lost on the wire: only the sender's timeouts will tell
-    const linkEpoch = Atomics.load(this.linkWords, lw + 1);
-    const peerPower = Atomics.load(this.systemWords, ob.peerIndex * SYSTEM_WORDS_PER_SYSTEM);
-    this.enqueueFrame(ob, d.deliverAtUs, linkEpoch, peerPower, frame);
-    if (d.duplicateAtUs !== undefined) this.enqueueFrame(ob, d.duplicateAtUs, linkEpoch, peerPower, frame);
+    const linkEpoch = Atomics.load(lwords, ob.lw + LW_EPOCH), dirEpoch = Atomics.load(lwords, ob.dirEpoch);
+    const peerPower = Atomics.load(this.systemWords, ob.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH);
+    this.enqueueFrame(ob, d.deliverAtUs, linkEpoch, dirEpoch, peerPower, frame);
+    if (d.duplicateAtUs !== undefined) this.enqueueFrame(ob, d.duplicateAtUs, linkEpoch, dirEpoch, peerPower, frame);
     return true;
   }
 
@@ -472,12 +535,19 @@ export class ThreadCpu implements Hardware {
 
   start(): void {
     if (this.loopDone) return;
-    this.loopDone = this.loop();
+    this.loopDone = this.loop().catch((e: unknown) => {
+      // A fault in this CPU loop itself (not the firmware's): stop the controller loudly, keep the
+      // management plane alive so the harness can see it and close the world.
+      const message = `CPU loop of storage system ${this.name} failed: ${(e as Error)?.stack ?? String(e)}`;
+      if (this.controller) this.stopController(message);
+      this.reports.push({ timeUs: this.nowUs(), error: message });
+      this.flush();
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.doorbell.ring();
+    this.wake.ring();
     await this.loopDone;
     this.flush();
   }
@@ -487,7 +557,7 @@ export class ThreadCpu implements Hardware {
     this.setPowerEpoch(this.powerEpoch + 1);
     try {
       this.controller = new Controller(this);
-      Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + 1, 1);
+      Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_UP, 1);
       this.stats[STAT.eventsDispatched]!++;
       this.controller.boot();
     } catch (e) {
@@ -530,21 +600,29 @@ export class ThreadCpu implements Hardware {
     this.afterManagement();
   }
 
+  /** Cuts/heals a path of, or sets conditions on, this CPU's outbound direction towards `peerStorageId`. */
+  changeLinkModel(peerStorageId: number, change: LinkModelChange): void {
+    const ob = this.outboundByPeer.get(peerStorageId);
+    if (!ob) throw new Error(`storage system ${this.name} has no link to storage ${peerStorageId}`);
+    if (change.kind === 'path') ob.model.setPathUp(change.path, change.up);
+    else ob.model.setConditions(change.conditions);
+  }
+
   snapshotStats(): ThreadCpuStats {
     return readStats(this.stats);
   }
 
-  /** A management call may have sent frames or set timers: ring doorbells, report, and wake our own loop. */
+  /** A management call may have set timers or changed the deadline: report, and wake our own loop to recompute it. */
   private afterManagement(): void {
     this.flush();
-    this.doorbell.ring();
+    this.wake.ring();
   }
 
   // ───────────── stopping the controller ─────────────
 
   private setPowerEpoch(e: number): void {
     this.powerEpoch = e;
-    Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM, e);
+    Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH, e);
   }
 
   /** A firmware exception (a broken invariant …) stops this controller loudly, like a power loss. */
@@ -556,7 +634,7 @@ export class ThreadCpu implements Hardware {
 
   private stopController(reason: string | null): void {
     this.controller = null;
-    Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + 1, 0);
+    Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_UP, 0);
     this.setPowerEpoch(this.powerEpoch + 1);
     this.cache.clear();
     this.frames.clear();
@@ -578,7 +656,7 @@ export class ThreadCpu implements Hardware {
     const t = this.tuning;
     let lastWorkUs = -Infinity;
     while (!this.stopped) {
-      const seen = this.doorbell.value();
+      const seen = this.wake.value();
       this.stats[STAT.loopTurns]!++;
       const didWork = this.turn();
       let now = this.nowUs();
@@ -590,11 +668,11 @@ export class ThreadCpu implements Hardware {
         if (waitUs > t.nearUs) {
           // Far: sleep without blocking the event loop; a doorbell (frame, host I/O, management call) ends it early.
           const ms = Number.isFinite(waitUs) ? Math.min(t.maxIdleWaitMs, Math.floor((waitUs - t.nearUs / 2) / 1000)) : t.maxIdleWaitMs;
-          await this.doorbell.waitAsync(seen, ms);
+          await this.wake.sleepAsync(seen, ms);
           continue;
         }
         // Near: block (no spinning, so no stealing a core from the thread we wait for) until just before the deadline.
-        this.doorbell.waitSync(seen, (waitUs - t.spinUs) / 1000);
+        this.wake.sleepSync(seen, (waitUs - t.spinUs) / 1000);
         now = this.nowUs();
         waitUs = deadline - now;
       }
@@ -646,8 +724,8 @@ export class ThreadCpu implements Hardware {
     let moved = false;
     this.inboundFull = false;
     const limit = this.tuning.maxQueuedFrames;
-    for (const ib of this.inbound) {
-      const lw = ib.linkIndex * LINK_WORDS_PER_LINK;
+    for (let ii = 0; ii < this.inbound.length; ii++) {
+      const ib = this.inbound[ii]!;
       for (;;) {
         if (this.frames.size >= limit) { this.inboundFull = true; break; }
         const v = ib.ring.peek();
@@ -655,11 +733,10 @@ export class ThreadCpu implements Hardware {
         moved = true;
         const off = v.byteOffset, dv = ib.dv;
         const atUs = dv.getFloat64(off, true);
-        const linkEpoch = dv.getInt32(off + 8, true);
-        const power = dv.getInt32(off + 12, true);
-        if (this.controller && power === this.powerEpoch && linkEpoch === Atomics.load(this.linkWords, lw + 1)
-          && Atomics.load(this.linkWords, lw) === 1) {
-          this.frames.push(atUs, ib.peerStorageId, linkEpoch, lw, v.slice(FRAME_RECORD_HEADER_BYTES));
+        const linkEpoch = dv.getInt32(off + 8, true), dirEpoch = dv.getInt32(off + 12, true);
+        const power = dv.getInt32(off + 16, true);
+        if (this.controller && power === this.powerEpoch && this.linkCarries(ib, linkEpoch, dirEpoch)) {
+          this.frames.push(atUs, ib.peerStorageId, linkEpoch, dirEpoch, ii, v.slice(FRAME_RECORD_HEADER_BYTES));
         } else {
           this.stats[STAT.framesLost]!++; // cut link, or sent to a powered-off controller
         }
@@ -676,14 +753,21 @@ export class ThreadCpu implements Hardware {
     if (sumIndex === STAT.frameLateUsSum && late > this.stats[STAT.frameLateUsMax]!) this.stats[STAT.frameLateUsMax] = late;
   }
 
+  /** True while the link and this direction's fibre are up and have not been cut since the frame was sent. */
+  private linkCarries(ib: Inbound, linkEpoch: number, dirEpoch: number): boolean {
+    const w = this.linkWords;
+    return Atomics.load(w, ib.lw + LW_UP) === 1 && Atomics.load(w, ib.lw + LW_EPOCH) === linkEpoch
+      && Atomics.load(w, ib.dirUp) === 1 && Atomics.load(w, ib.dirEpoch) === dirEpoch;
+  }
+
   private deliverFrame(): void {
     const f = this.frames;
     f.pop();
     this.late(STAT.frameLateUsSum, f.outTimeUs);
-    const from = f.outA, linkEpoch = f.outB, lw = f.outC, frame = f.outRef!;
+    const from = f.outA, frame = f.outRef!;
     f.outRef = undefined;
-    // Frames in flight when the link was cut are lost (as on sim).
-    if (linkEpoch !== Atomics.load(this.linkWords, lw + 1) || Atomics.load(this.linkWords, lw) !== 1) {
+    // Frames in flight when the link (or their fibre) was cut are lost (as on sim).
+    if (!this.linkCarries(this.inbound[f.outD]!, f.outB, f.outC)) {
       this.stats[STAT.framesLost]!++;
       return;
     }
@@ -755,20 +839,21 @@ export class ThreadCpu implements Hardware {
 
   // ───────────── rings out ─────────────
 
-  private enqueueFrame(ob: Outbound, atUs: number, linkEpoch: number, peerPower: number, frame: Uint8Array): void {
-    if (ob.backlog.length === ob.backlogHead && this.pushFrame(ob, atUs, linkEpoch, peerPower, frame)) return;
+  private enqueueFrame(ob: Outbound, atUs: number, linkEpoch: number, dirEpoch: number, peerPower: number, frame: Uint8Array): void {
+    if (ob.backlog.length === ob.backlogHead && this.pushFrame(ob, atUs, linkEpoch, dirEpoch, peerPower, frame)) return;
     this.stats[STAT.ringFullRetries]!++;
-    ob.backlog.push({ atUs, linkEpoch, peerPower, frame });
+    ob.backlog.push({ atUs, linkEpoch, dirEpoch, peerPower, frame });
     this.backlogged++;
   }
 
-  private pushFrame(ob: Outbound, atUs: number, linkEpoch: number, peerPower: number, frame: Uint8Array): boolean {
+  private pushFrame(ob: Outbound, atUs: number, linkEpoch: number, dirEpoch: number, peerPower: number, frame: Uint8Array): boolean {
     const h = ob.headerView;
     h.setFloat64(0, atUs, true);
     h.setInt32(8, linkEpoch, true);
-    h.setInt32(12, peerPower, true);
+    h.setInt32(12, dirEpoch, true);
+    h.setInt32(16, peerPower, true);
     if (!ob.port.push(ob.header, frame)) return false;
-    ob.dirty = true;
+    ob.peerWake.ring();
     return true;
   }
 
@@ -787,7 +872,7 @@ export class ThreadCpu implements Hardware {
     h.setUint32(8, tag, true);
     h.setUint8(12, code);
     if (!hp.completion.push(hp.header, data)) return false;
-    this.mainDirty = true;
+    this.mainWake.ring();
     return true;
   }
 
@@ -795,7 +880,7 @@ export class ThreadCpu implements Hardware {
     for (const ob of this.outbound) {
       while (ob.backlogHead < ob.backlog.length) {
         const e = ob.backlog[ob.backlogHead]!;
-        if (!this.pushFrame(ob, e.atUs, e.linkEpoch, e.peerPower, e.frame)) break;
+        if (!this.pushFrame(ob, e.atUs, e.linkEpoch, e.dirEpoch, e.peerPower, e.frame)) break;
         ob.backlog[ob.backlogHead++] = undefined as never;
         this.backlogged--;
       }
@@ -812,12 +897,8 @@ export class ThreadCpu implements Hardware {
     }
   }
 
-  /** Rings each peer's doorbell once (not per frame), the main thread's once, and posts the reports. */
+  /** Posts the reports gathered (doorbells were rung as records were pushed: see WakeLine). */
   private flush(): void {
-    for (const ob of this.outbound) {
-      if (ob.dirty) { ob.dirty = false; ob.peerDoorbell.ring(); }
-    }
-    if (this.mainDirty) { this.mainDirty = false; this.mainDoorbell.ring(); }
     if (this.reports.length > 0) {
       const batch = this.reports;
       this.reports = [];
@@ -825,3 +906,4 @@ export class ThreadCpu implements Hardware {
     }
   }
 }
+

@@ -9,7 +9,7 @@ import { parentPort, type MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import * as nodeAdapter from 'comlink/dist/umd/node-adapter.js';
 import type { Command, CommandReply } from '../firmware/commands.ts';
-import { ThreadCpu, type CpuReport, type ThreadCpuConfig, type ThreadCpuStats } from './thread-cpu.ts';
+import { ThreadCpu, type CpuReport, type LinkModelChange, type ThreadCpuConfig, type ThreadCpuStats } from './thread-cpu.ts';
 
 // comlink has no "exports" map: its Node adapter is the UMD build, a CommonJS module whose module.exports
 // is the function, which Node's ESM interop exposes as `default` (the typings see one `default` more).
@@ -44,6 +44,10 @@ const api = {
   linkState(peerStorageId: number, up: boolean): void {
     theCpu().linkState(peerStorageId, up);
   },
+  /** Path cuts and link conditions change the latency model of the direction this worker sends on. */
+  changeLinkModel(peerStorageId: number, change: LinkModelChange): void {
+    theCpu().changeLinkModel(peerStorageId, change);
+  },
   stats(): ThreadCpuStats {
     return theCpu().snapshotStats();
   },
@@ -62,3 +66,4 @@ export type ThreadWorkerApi = typeof api;
 
 if (!parentPort) throw new Error('thread-worker.ts must run in a worker thread');
 Comlink.expose(api, nodeEndpoint(parentPort));
+

@@ -22,15 +22,17 @@ import { Doorbell } from '../hardware/doorbell.ts';
 import { SpscRing } from '../hardware/spsc-ring.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import {
-  COMPLETION_HEADER_BYTES, FRAME_RECORD_HEADER_BYTES, IO_STATUS_CODES, LINK_WORDS_PER_LINK, readStats, RingPort, STAT,
-  STAT_WORDS, SUB_HAS_DATA, SUB_OP_WRITE, SUBMISSION_HEADER_BYTES, SYSTEM_WORDS_PER_SYSTEM, worldClock,
-  type CpuReport, type HostPortConfig, type InboundLinkConfig, type OutboundLinkConfig, type ThreadCpuConfig,
+  COMPLETION_HEADER_BYTES, FRAME_RECORD_HEADER_BYTES, IO_STATUS_CODES, LINK_WORDS_PER_LINK, LW_EPOCH, LW_UP, lwDirEpoch, lwDirUp,
+  readStats, RingPort, STAT,
+  STAT_WORDS, SUB_HAS_DATA, SUB_OP_WRITE, SUBMISSION_HEADER_BYTES, SW_ASLEEP, SW_UP, SYSTEM_WORDS_PER_SYSTEM, WakeLine, mainAsleepIndex,
+  systemWordsLength, worldClock,
+  type CpuReport, type HostPortConfig, type InboundLinkConfig, type LinkModelChange, type OutboundLinkConfig, type ThreadCpuConfig,
   type ThreadCpuStats, type ThreadTuning,
 } from '../hardware/thread-cpu.ts';
 import type { ThreadWorkerApi } from '../hardware/thread-worker.ts';
 import { Prng } from './prng.ts';
 import type { HostSpec, StorageSystemSpec, Topology } from './topology.ts';
-import { hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
+import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
 
 const adapter: unknown = nodeAdapter.default;
 const nodeEndpoint = (typeof adapter === 'function' ? adapter : (adapter as { default: unknown }).default) as (w: Worker) => Comlink.Endpoint;
@@ -61,10 +63,14 @@ interface SystemRt {
   index: number;
   memory: StorageSystemMemory;
   doorbell: Doorbell;
+  /** Rung by the main thread after pushing submissions (notifies only when the CPU sleeps). */
+  wake: WakeLine;
   stats: Float64Array;
   worker: Worker;
   api: Comlink.Remote<ThreadWorkerApi>;
   reports: MessagePort;
+  /** Resolves when the report channel has closed (either end may close it). */
+  reportsClosed: Promise<void>;
   alive: boolean;
   exited: Promise<void>;
 }
@@ -88,7 +94,6 @@ interface HostRt {
   header: Uint8Array;
   headerView: DataView;
   backlog: Submission[];
-  dirty: boolean;
 }
 
 const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
@@ -107,6 +112,7 @@ export class ThreadsWorld implements World {
   private readonly systemWords: Int32Array;
   private readonly linkWords: Int32Array;
   private readonly mainDoorbell = Doorbell.create();
+  private readonly mainWake: WakeLine;
   private readonly listeners = new Set<(e: TimedEvent) => void>();
   private readonly hash: Hash = createHash('sha256');
   private readonly pendingIo = new Map<number, { host: HostRt; resolve: (r: HostIoResult) => void }>();
@@ -117,7 +123,6 @@ export class ThreadsWorld implements World {
   private nextRequestId = 1;
   private tagSeq = 0;
   private pumping = false;
-  private flushScheduled = false;
   private closed = false;
 
   private constructor(readonly topology: Topology, readonly seed: number, private readonly options: ThreadsWorldOptions) {
@@ -128,11 +133,13 @@ export class ThreadsWorld implements World {
     this.hostRingBytes = options.hostRingBytes ?? DEFAULT_HOST_RING_BYTES;
     this.hostIdleSpinUs = options.hostIdleSpinUs ?? 0;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 2000;
-    this.systemWords = new Int32Array(new SharedArrayBuffer(Math.max(1, topology.systems.length) * SYSTEM_WORDS_PER_SYSTEM * 4));
+    this.systemWords = new Int32Array(new SharedArrayBuffer(systemWordsLength(topology.systems.length) * 4));
+    this.mainWake = new WakeLine(this.mainDoorbell, this.systemWords, mainAsleepIndex(topology.systems.length));
     this.linkWords = new Int32Array(new SharedArrayBuffer(Math.max(1, topology.links.length) * LINK_WORDS_PER_LINK * 4));
     topology.links.forEach((l, i) => {
       this.linkIndex.set(l.name, i);
-      Atomics.store(this.linkWords, i * LINK_WORDS_PER_LINK, 1);
+      const lw = i * LINK_WORDS_PER_LINK;
+      for (const up of [LW_UP, lwDirUp(0), lwDirUp(1)]) Atomics.store(this.linkWords, lw + up, 1);
     });
   }
 
@@ -160,7 +167,9 @@ export class ThreadsWorld implements World {
       worker.setMaxListeners(0); // comlink listens once per call in flight
       const api = Comlink.wrap<ThreadWorkerApi>(nodeEndpoint(worker));
       const { port1, port2 } = new MessageChannel();
-      const sys: SystemRt = { spec, index, memory, doorbell, stats, worker, api, reports: port1, alive: true, exited: Promise.resolve() };
+      const wake = new WakeLine(doorbell, this.systemWords, index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
+      const reportsClosed = new Promise<void>((r) => port1.once('close', () => r()));
+      const sys: SystemRt = { spec, index, memory, doorbell, wake, stats, worker, api, reports: port1, reportsClosed, alive: true, exited: Promise.resolve() };
       sys.exited = new Promise<void>((resolve) => worker.once('exit', () => { sys.alive = false; resolve(); }));
       worker.on('error', (e: Error) => this.workerFailed(sys, e));
       worker.once('exit', () => { if (!this.closed) this.failPendingIo(sys); });
@@ -168,7 +177,7 @@ export class ThreadsWorld implements World {
       this.systems.set(spec.name, sys);
       channels.push(port2);
       configs.push({
-        name: spec.name, index, memory: memory.state, timing: spec.timing, originNs: this.originNs, hostLinkUs: t.hostLinkUs,
+        name: spec.name, index, systems: t.systems.length, memory: memory.state, timing: spec.timing, originNs: this.originNs, hostLinkUs: t.hostLinkUs,
         doorbell: doorbell.sab, mainDoorbell: this.mainDoorbell.sab, systemWords: this.systemWords.buffer as SharedArrayBuffer,
         linkWords: this.linkWords.buffer as SharedArrayBuffer, stats: stats.buffer as SharedArrayBuffer,
         outbound: [], inbound: [], hosts: [], tuning: this.options.tuning,
@@ -179,13 +188,14 @@ export class ThreadsWorld implements World {
       const a = this.system(l.a), b = this.system(l.b);
       const { a: _a, b: _b, ...link } = l;
       const directions: Array<[SystemRt, SystemRt]> = [[a, b], [b, a]];
-      directions.forEach(([from, to], dir) => {
+      directions.forEach(([from, to], d) => {
+        const dir = d as 0 | 1;
         const ring = SpscRing.create(this.linkRingBytes).sab;
         const out: OutboundLinkConfig = {
-          peerStorageId: to.spec.id, peerIndex: to.index, linkIndex, ring, peerDoorbell: to.doorbell.sab, link: { ...link, name: l.name },
+          peerStorageId: to.spec.id, peerIndex: to.index, linkIndex, dir, ring, peerDoorbell: to.doorbell.sab, link: { ...link, name: l.name },
           seed: (this.seed ^ Math.imul(linkIndex * 2 + dir + 1, 0x9e3779b1)) >>> 0,
         };
-        const inb: InboundLinkConfig = { peerStorageId: from.spec.id, linkIndex, ring };
+        const inb: InboundLinkConfig = { peerStorageId: from.spec.id, linkIndex, dir, ring };
         config(from.spec.name).outbound.push(out);
         config(to.spec.name).inbound.push(inb);
       });
@@ -199,7 +209,7 @@ export class ThreadsWorld implements World {
       const header = new Uint8Array(SUBMISSION_HEADER_BYTES);
       const hr: HostRt = {
         spec: h, system: sys, submission: new RingPort(submission), completion: SpscRing.attach(completion), compDv: new DataView(completion),
-        header, headerView: new DataView(header.buffer), backlog: [], dirty: false,
+        header, headerView: new DataView(header.buffer), backlog: [],
       };
       this.hosts.set(h.name, hr);
       this.hostList.push(hr);
@@ -209,6 +219,10 @@ export class ThreadsWorld implements World {
       this.call(s, () => s.api.init(configs[i]!, Comlink.transfer(channels[i]!, [channels[i]] as unknown as Parameters<typeof Comlink.transfer>[1])),
         () => { throw new Error(`storage system ${s.spec.name}: worker exited during start`); })));
     await Promise.all([...this.systems.values()].map((s) => this.call(s, () => s.api.powerOn(), () => undefined)));
+    const dead = [...this.systems.values()].filter((s) => !s.alive).map((s) => s.spec.name);
+    if (dead.length > 0) {
+      throw new Error(`storage system(s) ${dead.join(', ')}: worker exited during start${this.controllerErrors.length ? ` (${this.controllerErrors.map((e) => e.message).join('; ')})` : ''}`);
+    }
   }
 
   private system(name: string): SystemRt {
@@ -284,7 +298,6 @@ export class ThreadsWorld implements World {
         if (sub.data) sub.data = sub.data.slice(); // the host may reuse its buffer once we return
         h.backlog.push(sub);
       }
-      this.scheduleFlush();
       if (!this.pumping) void this.pump();
     });
   }
@@ -298,20 +311,8 @@ export class ThreadsWorld implements World {
     v.setFloat64(24, s.lba, true);
     v.setFloat64(32, s.blocks, true);
     if (!h.submission.push(h.header, s.data)) return false;
-    h.dirty = true;
+    h.system.wake.ring();
     return true;
-  }
-
-  /** Rings each system's doorbell once per batch of submissions made in one tick. */
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      for (const h of this.hostList) {
-        if (h.dirty) { h.dirty = false; h.system.doorbell.ring(); }
-      }
-    });
   }
 
   /** Polls the completion rings while host I/Os are outstanding; sleeps on the main doorbell in between. */
@@ -320,14 +321,14 @@ export class ThreadsWorld implements World {
     try {
       let lastWorkUs = this.clock();
       while (!this.closed && this.pendingIo.size > 0) {
-        const seen = this.mainDoorbell.value();
+        const seen = this.mainWake.value();
         let next = Infinity, backlog = false, work = false;
         const now = this.clock();
         for (const h of this.hostList) {
           if (h.backlog.length > 0) {
             let n = 0;
             while (n < h.backlog.length && this.pushSubmission(h, h.backlog[n]!)) n++;
-            if (n > 0) { h.backlog.splice(0, n); this.scheduleFlush(); }
+            if (n > 0) h.backlog.splice(0, n);
             backlog ||= h.backlog.length > 0;
           }
           const before = this.pendingIo.size;
@@ -341,7 +342,7 @@ export class ThreadsWorld implements World {
         if (backlog || waitUs < 2000 || now - lastWorkUs < this.hostIdleSpinUs) {
           await immediate();
         } else {
-          await this.mainDoorbell.waitAsync(seen, Number.isFinite(waitUs) ? Math.min(50, (waitUs - 1000) / 1000) : 50);
+          await this.mainWake.sleepAsync(seen, Number.isFinite(waitUs) ? Math.min(50, Math.floor((waitUs - 1000) / 1000)) : 50);
         }
       }
     } finally {
@@ -394,7 +395,7 @@ export class ThreadsWorld implements World {
 
   isUp(system: string): boolean {
     const s = this.system(system);
-    return s.alive && Atomics.load(this.systemWords, s.index * SYSTEM_WORDS_PER_SYSTEM + 1) === 1;
+    return s.alive && Atomics.load(this.systemWords, s.index * SYSTEM_WORDS_PER_SYSTEM + SW_UP) === 1;
   }
 
   // ───────────────────────────── faults ─────────────────────────────
@@ -417,12 +418,23 @@ export class ThreadsWorld implements World {
       case 'cut-link':
       case 'heal-link': {
         const spec = linkSpec(this.topology, f.link);
-        const i = this.linkIndex.get(f.link)!;
+        const lw = this.linkIndex.get(f.link)! * LINK_WORDS_PER_LINK;
         const up = f.kind === 'heal-link';
-        if ((Atomics.load(this.linkWords, i * LINK_WORDS_PER_LINK) === 1) === up) return;
+        const dirs = directionsOf(f.direction);
+        if (dirs.length === 1) {
+          // One fibre: frames in that direction vanish; no port notices, only the firmware's timeouts.
+          const d = dirs[0]!;
+          if ((Atomics.load(this.linkWords, lw + lwDirUp(d)) === 1) !== up) {
+            Atomics.add(this.linkWords, lw + lwDirEpoch(d), 1);
+            Atomics.store(this.linkWords, lw + lwDirUp(d), up ? 1 : 0);
+          }
+          return;
+        }
+        if ((Atomics.load(this.linkWords, lw + LW_UP) === 1) === up) return;
         // New epoch first: frames stamped with the old one are lost wherever they are.
-        Atomics.add(this.linkWords, i * LINK_WORDS_PER_LINK + 1, 1);
-        Atomics.store(this.linkWords, i * LINK_WORDS_PER_LINK, up ? 1 : 0);
+        Atomics.add(this.linkWords, lw + LW_EPOCH, 1);
+        Atomics.store(this.linkWords, lw + LW_UP, up ? 1 : 0);
+        // Both ports notice loss (or return) of light.
         const a = this.system(spec.a), b = this.system(spec.b);
         await Promise.all([
           this.call(a, () => a.api.linkState(b.spec.id, up), () => undefined),
@@ -430,11 +442,30 @@ export class ThreadsWorld implements World {
         ]);
         return;
       }
+      case 'cut-path':
+      case 'heal-path':
+        return this.changeLinkModel(f.link, f.direction, { kind: 'path', path: f.path, up: f.kind === 'heal-path' });
+      case 'link-conditions':
+        return this.changeLinkModel(f.link, f.direction, { kind: 'conditions', conditions: f.conditions });
       case 'drive-failure':
         return this.system(f.system).memory.disk.failDrive(f.lvol);
       case 'drive-repair':
         return this.system(f.system).memory.disk.repairDrive(f.lvol);
+      default: {
+        const unknown: never = f;
+        throw new Error(`unknown fault kind '${(unknown as { kind: string }).kind}'`);
+      }
     }
+  }
+
+  /** A direction's latency model lives in the worker that sends on it (a→b: a's, b→a: b's). */
+  private async changeLinkModel(link: string, direction: Parameters<typeof directionsOf>[0], change: LinkModelChange): Promise<void> {
+    const spec = linkSpec(this.topology, link);
+    const ends = [this.system(spec.a), this.system(spec.b)];
+    await Promise.all(directionsOf(direction).map((d) => {
+      const from = ends[d]!, to = ends[1 - d]!;
+      return this.call(from, () => from.api.changeLinkModel(to.spec.id, change), () => undefined);
+    }));
   }
 
   // ───────────────────────────── events ─────────────────────────────
@@ -506,6 +537,7 @@ export class ThreadsWorld implements World {
       }
       await s.worker.terminate();
       s.reports.close();
+      await s.reportsClosed;
     }));
   }
 }

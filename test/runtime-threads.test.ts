@@ -1,0 +1,178 @@
+// The threads runtime on embodiment 1 (P–I–R): one worker thread per storage system, real time, latency
+// really waited for. Replication end to end (S1 synchronous, S2 asynchronous), the S1 round trip in a
+// synchronous write's latency, partner loss after a power loss, a cut link, and a clean shutdown.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
+import type { PairRecord } from '../firmware/definition-info.ts';
+import { PairState } from '../firmware/pair-state.ts';
+import { FIBRE_US_PER_KM } from '../hardware/link-model.ts';
+import { ThreadsWorld } from '../harness/runtime-threads.ts';
+import { DATA_LVOL, embodiment1Topology, JOURNAL_LVOL } from '../harness/topology.ts';
+import type { TimedEvent } from '../harness/world.ts';
+
+const P_ID = 0, I_ID = 1, R_ID = 3;
+const topology = embodiment1Topology();
+const s1RoundTripUs = 2 * topology.links.find((l) => l.name === 'S1')!.distanceKm * FIBRE_US_PER_KM;
+
+const pair = (w: ThreadsWorld, system: string, pairId: number): PairRecord | undefined =>
+  w.definitionInformation(system).find((p) => p.pairId === pairId);
+
+/** Polls shared memory (no round trip to the firmware) until `cond` holds or `timeoutMs` passes. */
+async function until(w: ThreadsWorld, what: string, cond: () => boolean, timeoutMs: number): Promise<number> {
+  const start = w.nowUs();
+  while (!cond()) {
+    if (w.nowUs() - start > timeoutMs * 1000) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await w.sleep(5_000);
+  }
+  return (w.nowUs() - start) / 1000;
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+
+function block(i: number): Uint8Array {
+  const b = new Uint8Array(BLOCK_SIZE_BYTES);
+  const v = new DataView(b.buffer);
+  for (let o = 0; o < BLOCK_SIZE_BYTES; o += 4) v.setUint32(o, (i + 1) * 2654435761 + o, true);
+  return b;
+}
+
+describe.sequential('threads runtime on embodiment 1 (P–I–R)', () => {
+  let w: ThreadsWorld;
+  const events: TimedEvent[] = [];
+
+  beforeAll(async () => {
+    w = await ThreadsWorld.create(topology, 7);
+    w.onEvent((e) => events.push(e));
+    const r1 = await w.command('P', {
+      op: 'create', initialCopy: 'full', step: 'S100',
+      pair: { pairId: 1, localLvol: DATA_LVOL, remoteStorageId: I_ID, remoteLvol: DATA_LVOL, copyType: 'sync', fence: 'data' },
+    });
+    expect(r1).toMatchObject({ ok: true });
+    const r2 = await w.command('I', {
+      op: 'create', initialCopy: 'full', step: 'S110',
+      pair: { pairId: 2, localLvol: DATA_LVOL, remoteStorageId: R_ID, remoteLvol: DATA_LVOL, copyType: 'async', fence: 'never',
+        journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL },
+    });
+    expect(r2).toMatchObject({ ok: true });
+    await until(w, 'pairs 1 and 2 duplex on P, I and R', () =>
+      pair(w, 'P', 1)?.state === PairState.Duplex && pair(w, 'I', 1)?.state === PairState.Duplex
+      && pair(w, 'I', 2)?.state === PairState.Duplex && pair(w, 'R', 2)?.state === PairState.Duplex, 8_000);
+  }, 20_000);
+
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('runs one worker per storage system and boots every controller', () => {
+    expect(w.runtime).toBe('threads');
+    expect(w.runningWorkers()).toBe(3);
+    expect(['P', 'I', 'R'].map((s) => w.isUp(s))).toEqual([true, true, true]);
+    expect(w.controllerErrors).toEqual([]);
+    expect(events.some((e) => e.system === 'P' && e.event.type === 'formation-copy-done')).toBe(true);
+    expect(w.eventCount()).toBeGreaterThan(0);
+  });
+
+  it('S1 copies 200 writes (QD 8) synchronously to I and S2 asynchronously to R', async () => {
+    const n = 200, qd = 8;
+    const statuses: string[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: qd }, async () => {
+      while (next < n) {
+        const i = next++;
+        const r = await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: i * 3, blocks: 1, data: block(i) });
+        statuses.push(r.status);
+      }
+    }));
+    expect(statuses).toHaveLength(n);
+    expect(statuses.filter((s) => s !== 'ok')).toEqual([]);
+    // Synchronous: every acknowledged write is already on I.
+    const pVol = w.volume('P', DATA_LVOL), iVol = w.volume('I', DATA_LVOL);
+    expect(sameBytes(pVol, iVol)).toBe(true);
+    for (const i of [0, 77, 199]) expect(sameBytes(pVol.subarray(i * 3 * BLOCK_SIZE_BYTES, (i * 3 + 1) * BLOCK_SIZE_BYTES), block(i))).toBe(true);
+    // Asynchronous: R catches up from I's journal within a few seconds.
+    await until(w, 'R to match I', () => sameBytes(w.volume('I', DATA_LVOL), w.volume('R', DATA_LVOL)), 5_000);
+    expect(pair(w, 'R', 2)!.appliedSeq).toBeGreaterThanOrEqual(n);
+    // A read comes back over the host line with the data.
+    const read = await w.hostIo('100P', { op: 'read', lvol: DATA_LVOL, lba: 3, blocks: 1 });
+    expect(read.status).toBe('ok');
+    expect(sameBytes(read.data!, block(1))).toBe(true);
+  }, 10_000);
+
+  it(`a QD-1 synchronous write waits at least the S1 round trip (${s1RoundTripUs} µs)`, async () => {
+    const latencies: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = w.nowUs();
+      const r = await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: 1000 + i, blocks: 1, data: block(1000 + i) });
+      latencies.push(w.nowUs() - t0);
+      expect(r.status).toBe('ok');
+    }
+    latencies.sort((a, b) => a - b);
+    expect(latencies[0]).toBeGreaterThanOrEqual(s1RoundTripUs + 2 * topology.hostLinkUs);
+    expect(latencies[10]).toBeLessThan(50 * s1RoundTripUs); // really waited, not stuck
+  }, 10_000);
+
+  it('link conditions on S1 add their latency to a synchronous write; a cut path leaves the link working', async () => {
+    const qd1 = async (lba: number) => {
+      const t0 = w.nowUs();
+      expect((await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba, blocks: 1, data: block(lba) })).status).toBe('ok');
+      return w.nowUs() - t0;
+    };
+    await w.fault({ kind: 'link-conditions', link: 'S1', conditions: { extraLatencyUs: 2_000 } });
+    const slow = Math.min(await qd1(1100), await qd1(1101), await qd1(1102));
+    expect(slow).toBeGreaterThanOrEqual(s1RoundTripUs + 4_000);
+    await w.fault({ kind: 'link-conditions', link: 'S1', conditions: 'reset' });
+    await w.fault({ kind: 'cut-path', link: 'S1', path: 0 });
+    for (let i = 0; i < 6; i++) await qd1(1110 + i);
+    await w.fault({ kind: 'heal-path', link: 'S1', path: 0 });
+    await expect(w.fault({ kind: 'cut-path', link: 'S1', path: 9 })).rejects.toThrow(/no path 9/);
+    expect(pair(w, 'P', 1)!.state).toBe(PairState.Duplex);
+    expect(sameBytes(w.volume('P', DATA_LVOL), w.volume('I', DATA_LVOL))).toBe(true);
+  }, 5_000);
+
+  it('cut-link S2 moves pair 2 to failure suspend on both I and R', async () => {
+    await w.fault({ kind: 'cut-link', link: 'S2' });
+    const ms = await until(w, 'pair 2 failure suspend on I and R', () =>
+      pair(w, 'I', 2)?.state === PairState.FailureSuspend && pair(w, 'R', 2)?.state === PairState.FailureSuspend, 2_000);
+    expect(ms).toBeLessThan(1_000);
+    expect(pair(w, 'I', 2)!.failureCause).toBe('link down');
+    expect(pair(w, 'R', 2)!.failureCause).toBe('link down');
+    expect(pair(w, 'I', 1)!.state).toBe(PairState.Duplex); // S1 untouched
+  }, 5_000);
+
+  it('power loss of P: in-flight and later host I/O get not-ready, and I loses its partner within a second', async () => {
+    const inFlight = Array.from({ length: 16 }, (_, i) =>
+      w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: 2000 + i, blocks: 1, data: block(2000 + i) }));
+    await w.fault({ kind: 'power-loss', system: 'P' });
+    const t0 = w.nowUs();
+    expect(w.isUp('P')).toBe(false);
+    for (const r of await Promise.all(inFlight)) expect(['ok', 'not-ready']).toContain(r.status);
+    expect((await w.hostIo('100P', { op: 'read', lvol: DATA_LVOL, lba: 0, blocks: 1 })).status).toBe('not-ready');
+    expect(await w.command('P', { op: 'status' })).toMatchObject({ ok: false });
+    await until(w, "I's pair 1 in failure suspend", () => pair(w, 'I', 1)?.state === PairState.FailureSuspend, 2_000);
+    expect((w.nowUs() - t0) / 1000).toBeLessThan(1_000);
+    expect(pair(w, 'I', 1)!.failureCause).toBe('partner lost');
+    // Power on: P boots from control memory; its pair 1 was active, so it comes back suspended.
+    await w.fault({ kind: 'power-on', system: 'P' });
+    expect(w.isUp('P')).toBe(true);
+    expect(pair(w, 'P', 1)!.state).toBe(PairState.FailureSuspend);
+    const status = await w.command('P', { op: 'status' });
+    expect(status.ok).toBe(true);
+    expect(w.controllerErrors).toEqual([]);
+  }, 6_000);
+});
+
+describe('threads runtime shutdown', () => {
+  it('close() terminates every worker and leaves nothing to keep the process alive', async () => {
+    const baseline = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
+    const w = await ThreadsWorld.create(embodiment1Topology({ dataVolumeBytes: 1024 * 1024, journalVolumeBytes: 1024 * 1024 }), 1);
+    expect(w.runningWorkers()).toBe(3);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length).toBeGreaterThan(baseline);
+    expect((await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: 0, blocks: 1, data: block(0) })).status).toBe('ok');
+    await w.close();
+    expect(w.runningWorkers()).toBe(0);
+    expect(process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length).toBe(baseline);
+    await expect(w.hostIo('100P', { op: 'read', lvol: DATA_LVOL, lba: 0, blocks: 1 })).rejects.toThrow(/closed/);
+    await w.close(); // idempotent
+  }, 10_000);
+});
