@@ -4,6 +4,21 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { RUNTIMES } from './runtimes.ts';
 import { runScenario, SCENARIOS, findScenario, type ScenarioResult } from './scenarios.ts';
 import { timelineFormatter } from './timeline.ts';
+import { FAULT_PROFILES, type FaultProfile, type ScheduledFault } from './nemesis.ts';
+
+function parseSchedule(v: string): ScheduledFault[] {
+  let x: unknown;
+  try {
+    x = JSON.parse(v);
+  } catch (e) {
+    throw new InvalidArgumentError(`--fault-schedule is not JSON: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(x) || !x.every((f) => f && typeof f === 'object' && 'fault' in f && typeof f.fault?.kind === 'string'
+    && (typeof f.atUs === 'number' || typeof f.atStep === 'string') && typeof f.repairAfterUs === 'number')) {
+    throw new InvalidArgumentError('--fault-schedule must be a JSON array of {atUs or atStep, fault: {kind, …}, repairAfterUs}');
+  }
+  return x as ScheduledFault[];
+}
 
 function integer(name: string) {
   return (v: string) => {
@@ -30,7 +45,9 @@ function summary(r: ScenarioResult, color: boolean): string {
   lines.push(`  volumes: ${Object.entries(r.volumes).map(([s, v]) => `${s} ${Object.values(v)[0]?.slice(0, 12)}`).join('  ')}`);
   lines.push(`  ${r.acknowledgedWrites} of ${r.issuedWrites} host writes acknowledged; ${r.firmwareEvents} firmware events; ` +
     `${(r.virtualTimeUs / 1e6).toFixed(3)} s emulated in ${(r.wallMs / 1000).toFixed(2)} s; trace hash ${r.traceHash}`);
+  if (r.faults.injected.length) lines.push(`  faults injected: ${r.faults.injected.map((f) => `${(f.atUs / 1000).toFixed(1)} ms ${f.fault}`).join('; ')}`);
   if (!r.ok) for (const f of r.failures) lines.push(`  ${color ? '\x1b[31m' : ''}${f}${color ? '\x1b[0m' : ''}`);
+  if (!r.ok) lines.push(`  replay: ${r.replay}`);
   lines.push(r.ok ? `${mark(true)} ${r.scenario}: behaved as designed` : `${mark(false)} ${r.scenario}: did NOT behave as designed`);
   return lines.join('\n');
 }
@@ -57,9 +74,11 @@ program
   .addOption(new Option('--runtime <runtime>', 'threads: one worker per storage system, real time; sim: one thread, virtual time, deterministic').choices(RUNTIMES).default('threads'))
   .option('--seed <n>', 'seed of the run\'s PRNG', integer('--seed'), 1)
   .option('--scale <x>', 'scale of workloads and intervals', positive('--scale'), 1)
+  .addOption(new Option('--faults <profile>', 'inject faults drawn from the seed (links, default, aggressive); checks stay binding, expectations do not, and a liveness phase follows').choices([...FAULT_PROFILES]).default('none'))
+  .option('--fault-schedule <json>', 'inject exactly this schedule (a JSON array of {atUs|atStep, fault, repairAfterUs}), e.g. from a failed sweep', parseSchedule)
   .option('--json', 'print one JSON object with the result instead of the timeline')
   .option('--quiet', 'no timeline, only the summary')
-  .action(async (name: string, o: { runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean }) => {
+  .action(async (name: string, o: { runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile; faultSchedule?: ScheduledFault[] }) => {
     try {
       findScenario(name);
     } catch (e) {
@@ -68,7 +87,7 @@ program
     const color = !o.json && process.stdout.isTTY === true;
     const fmt = timelineFormatter(color);
     const result = await runScenario(name, {
-      runtime: o.runtime, seed: o.seed, scale: o.scale,
+      runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule,
       timeline: o.json || o.quiet ? undefined : (e) => { const line = fmt(e); if (line) console.log(line); },
     });
     if (o.json) console.log(JSON.stringify(result, null, 2));

@@ -21,6 +21,8 @@ export interface Report {
   step: string;
   dataLoss: boolean;
   message: string;
+  /** The surviving volume the report speaks of (R's after failover, P's after failback). */
+  subject: { system: string; lvol: number };
 }
 
 export class RoutineError extends Error {
@@ -33,6 +35,8 @@ export class RoutineError extends Error {
 /** Where every routine writes its step log and reports; the timeline and the JSON result read it. */
 export class OperationsLog {
   readonly steps: StepLog[] = [];
+  /** Set when a checker found a violation: every routine stops at its next command. */
+  abortReason: string | null = null;
   readonly reports: Report[] = [];
   private readonly listeners = new Set<(e: { kind: 'step'; e: StepLog } | { kind: 'report'; e: Report }) => void>();
   on(l: (e: { kind: 'step'; e: StepLog } | { kind: 'report'; e: Report }) => void) { this.listeners.add(l); }
@@ -58,8 +62,8 @@ export class CopyControlProgram {
     this.log.step({ timeUs: this.world.nowUs(), host: this.host.name, routine: this.routine, step, message });
   }
 
-  report(step: string, dataLoss: boolean, message: string): Report {
-    const r: Report = { timeUs: this.world.nowUs(), host: this.host.name, routine: this.routine, step, dataLoss, message };
+  report(step: string, dataLoss: boolean, message: string, subject: Report['subject']): Report {
+    const r: Report = { timeUs: this.world.nowUs(), host: this.host.name, routine: this.routine, step, dataLoss, message, subject };
     this.log.report(r);
     return r;
   }
@@ -71,6 +75,7 @@ export class CopyControlProgram {
   /** Issues a command; a refusal ends the routine with the storage system's own error. */
   async command(system: string, cmd: Command): Promise<PairView | undefined> {
     const step = cmd.step ?? '?';
+    if (this.log.abortReason) this.fail(step, `stopped: ${this.log.abortReason}`);
     const r = await this.world.command(system, cmd);
     if (!r.ok) this.fail(step, `storage ${system} refused ${cmd.op}: ${r.error}`);
     this.step(step, `${system}: ${cmd.op}${'pairId' in cmd ? ` pair ${cmd.pairId}` : ''} — ${r.outcome}: ${r.message}`);
@@ -157,8 +162,13 @@ export class CopyControlProgram {
    * suspended) and resynchronises it to duplex — a formation copy of the differences only.
    */
   async reverseAndResync(system: string, pairId: number, step: string): Promise<PairView> {
-    const v = await this.queryStable(system, pairId, step);
+    let v = await this.queryStable(system, pairId, step);
     if (v.role === 'destination') {
+      if (v.state === 'duplex') {
+        // Copying the other way: split it first (an asynchronous pair drains its journal on the way).
+        await this.command(system, { op: v.copyType === 'async' ? 'drain' : 'suspend', pairId, step });
+        v = await this.queryStable(system, pairId, step);
+      }
       if (v.state !== 'suspend' && v.state !== 'failure suspend') this.fail(step, `pair ${pairId} must be suspended to reverse, is ${v.state}`);
       await this.command(system, { op: 'reverse', pairId, step });
     }

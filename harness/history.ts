@@ -66,6 +66,10 @@ export interface Violation {
 
 export class WriteHistory {
   readonly writes: WriteRecord[] = [];
+  /** Called after every completion (checkers hook in here). */
+  readonly onComplete: Array<(w: WriteRecord) => void> = [];
+  /** Writes declared lost by a data-loss report: no later check expects them anywhere. */
+  readonly lost = new Set<number>();
   /** Per data volume ("system/lvol" of the volume written) and block: the writes to it, in issue order. */
   private readonly perBlock = new Map<number, WriteRecord[]>();
 
@@ -85,6 +89,31 @@ export class WriteHistory {
   complete(w: WriteRecord, status: IoStatus, nowUs: number): void {
     w.status = status;
     w.completedUs = nowUs;
+    for (const f of this.onComplete) f(w);
+  }
+
+  /** True when `volume` holds write `w` (or a later write to the same blocks) in every block it wrote. */
+  holds(volume: Uint8Array, w: WriteRecord): boolean {
+    for (let b = w.lba; b < w.lba + w.blocks; b++) {
+      const list = this.perBlock.get(b)!;
+      const got = blockWriteId(volume, b);
+      if (list.findIndex((x) => x.id === got) < list.indexOf(w)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * After a data-loss report, the acknowledged writes the surviving volume lacks are gone for good: they are
+   * marked lost, so later checks (prefix consistency of the new history on top) do not expect them.
+   */
+  markLost(volume: Uint8Array): number {
+    let n = 0;
+    for (const [lba, list] of this.perBlock) {
+      const got = blockWriteId(volume, lba);
+      const idx = list.findIndex((w) => w.id === got);
+      for (let i = idx + 1; i < list.length; i++) if (!this.lost.has(list[i]!.id)) { this.lost.add(list[i]!.id); n++; }
+    }
+    return n;
   }
 
   get acknowledged(): number {
@@ -99,12 +128,12 @@ export class WriteHistory {
    * SPEC §7.1/§7.3: the volume holds every acknowledged write — each block holds its last acknowledged
    * write or a write issued after it (one that was in flight or refused may or may not have landed).
    */
-  missingAcknowledged(volume: Uint8Array, limit = 20): Violation[] {
+  missingAcknowledged(volume: Uint8Array, limit = 20, o: { includeLost?: boolean } = {}): Violation[] {
     const out: Violation[] = [];
     for (const [lba, list] of this.perBlock) {
       const got = blockWriteId(volume, lba);
       let lastAck = -1;
-      for (let i = list.length - 1; i >= 0; i--) if (list[i]!.status === 'ok') { lastAck = i; break; }
+      for (let i = list.length - 1; i >= 0; i--) if (list[i]!.status === 'ok' && (o.includeLost || !this.lost.has(list[i]!.id))) { lastAck = i; break; }
       if (lastAck < 0) continue;
       const gotIndex = list.findIndex((w) => w.id === got);
       if (got === -1 || gotIndex < lastAck) {
@@ -134,7 +163,7 @@ export class WriteHistory {
       if (idx >= 0 && list[idx]!.issuedUs > newestIssued) { newestIssued = list[idx]!.issuedUs; newestLba = lba; newestId = got; }
     }
     for (const [lba, idx] of visible) {
-      const next = this.perBlock.get(lba)![idx + 1];
+      const next = this.perBlock.get(lba)!.slice(idx + 1).find((w) => !this.lost.has(w.id));
       if (next && next.status === 'ok' && next.completedUs !== null && next.completedUs < newestIssued) {
         out.push({ check: 'prefix-consistent', lba, message: `block ${lba} lacks write ${next.id} (acknowledged at ${next.completedUs} µs) although block ${newestLba} holds write ${newestId}, issued later at ${newestIssued} µs` });
         if (out.length >= limit) break;

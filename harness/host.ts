@@ -14,6 +14,8 @@ export const DEFAULT_HEARTBEAT: HeartbeatOptions = { intervalUs: 100_000, timeou
 
 export class Host {
   alive = true;
+  /** Alive but cut off from the heartbeat network: the peer thinks it failed while it runs on. */
+  partitioned = false;
   lastHeardUs: number;
   private running = true;
   private peer: Host | null = null;
@@ -33,7 +35,7 @@ export class Host {
   private async beat(): Promise<void> {
     while (this.running) {
       await this.world.sleep(this.hb.intervalUs);
-      if (this.alive && this.running && this.peer) this.peer.hear(this.world.nowUs() + this.hb.networkUs);
+      if (this.alive && !this.partitioned && this.running && this.peer && !this.peer.partitioned) this.peer.hear(this.world.nowUs() + this.hb.networkUs);
     }
   }
 
@@ -44,6 +46,9 @@ export class Host {
   /** The host crashes (or is cut off): it stops sending heartbeats and running applications. */
   crash(): void { this.alive = false; }
   recover(): void { this.alive = true; this.lastHeardUs = this.world.nowUs(); }
+  partition(): void { this.partitioned = true; }
+  /** Every host fault repaired: up and on the heartbeat network again. */
+  heal(): void { this.partitioned = false; if (!this.alive) this.recover(); }
 
   peerSilentUs(): number { return this.world.nowUs() - this.lastHeardUs; }
 

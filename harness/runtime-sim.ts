@@ -9,7 +9,7 @@ import { SimLink, SimScheduler, SimStorageSystem } from '../hardware/sim-machine
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import { Prng } from './prng.ts';
 import type { Topology } from './topology.ts';
-import { hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
+import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
 
 /** Latency of a command on a storage system's maintenance port, one way. */
 const MANAGEMENT_US = 100;
@@ -47,8 +47,8 @@ export class SimWorld implements World {
     for (const l of topology.links) {
       const link = new SimLink(l, random);
       const a = this.system(l.a), b = this.system(l.b);
-      a.links.set(b.storageId, { link, model: link.ab, peer: b });
-      b.links.set(a.storageId, { link, model: link.ba, peer: a });
+      a.links.set(b.storageId, { link, model: link.ab, peer: b, dir: 0 });
+      b.links.set(a.storageId, { link, model: link.ba, peer: a, dir: 1 });
       this.links.set(l.name, link);
     }
     for (const s of this.systems.values()) s.powerOn();
@@ -193,12 +193,32 @@ export class SimWorld implements World {
         const spec = linkSpec(this.topology, f.link);
         const link = this.links.get(f.link)!;
         const up = f.kind === 'heal-link';
+        const dirs = directionsOf(f.direction);
+        if (dirs.length === 1) {
+          // One fibre: frames in that direction vanish; no port notices, only the firmware's timeouts.
+          const d = dirs[0]!;
+          if (link.dirUp[d] !== up) { link.dirUp[d] = up; link.dirEpoch[d]++; }
+          return;
+        }
         if (link.up === up) return;
         link.up = up;
         link.epoch++;
         const a = this.system(spec.a), b = this.system(spec.b);
         a.deliver(this.sched.nowUs, `link ${f.link} ${up ? 'up' : 'down'}`, (c) => c.onLinkState(b.storageId, up));
         b.deliver(this.sched.nowUs, `link ${f.link} ${up ? 'up' : 'down'}`, (c) => c.onLinkState(a.storageId, up));
+        return;
+      }
+      case 'cut-path':
+      case 'heal-path': {
+        linkSpec(this.topology, f.link);
+        const link = this.links.get(f.link)!;
+        for (const d of directionsOf(f.direction)) (d === 0 ? link.ab : link.ba).setPathUp(f.path, f.kind === 'heal-path');
+        return;
+      }
+      case 'link-conditions': {
+        linkSpec(this.topology, f.link);
+        const link = this.links.get(f.link)!;
+        for (const d of directionsOf(f.direction)) (d === 0 ? link.ab : link.ba).setConditions(f.conditions);
         return;
       }
       case 'drive-failure':

@@ -11,7 +11,9 @@ import { embodiment1Topology, DATA_LVOL, type Topology } from './topology.ts';
 import { Workload } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
-import { InterlockMonitor } from './interlock.ts';
+import { Checkers } from './checkers.ts';
+import { describeFault, drawSchedule, Nemesis, type FaultProfile, type ScheduledFault } from './nemesis.ts';
+import { isConsistentDestination } from '../firmware/definition-info.ts';
 import { pairStateName } from '../firmware/pair-state.ts';
 
 export interface ScenarioOptions {
@@ -21,6 +23,11 @@ export interface ScenarioOptions {
   timeline?: (line: TimelineEntry) => void;
   /** Scale of the workloads (1 = default). */
   scale?: number;
+  /** Faults drawn from the seed by profile, or an exact schedule (replays, shrunk schedules). */
+  faults?: FaultProfile;
+  schedule?: ScheduledFault[];
+  /** Period of the prefix-consistency sampler on the sim runtime (µs). */
+  sampleUs?: number;
 }
 
 export type TimelineEntry =
@@ -45,6 +52,11 @@ export interface ScenarioResult {
   firmwareEvents: number;
   reports: Array<{ routine: string; step: string; dataLoss: boolean; host: string; message: string; timeUs: number }>;
   checks: CheckResult[];
+  notes: string[];
+  faults: { profile: FaultProfile; schedule: ScheduledFault[]; injected: Array<{ atUs: number; fault: string }>; byKind: Record<string, number> };
+  checksPerformed: Record<string, number>;
+  /** The exact command that replays this run. */
+  replay: string;
   pairs: Record<string, Array<ReturnType<typeof readDefinitionInformation>[number] & { stateName: string; remoteStorage: string }>>;
   volumes: Record<string, Record<string, string>>;
   acknowledgedWrites: number;
@@ -61,9 +73,16 @@ export interface ScenarioContext {
   hostR: Host;
   checks: CheckResult[];
   scale: number;
+  /** True when a nemesis injects faults: expectations are then not binding, truths still are. */
+  faulty: boolean;
   note(message: string): void;
   program(host: Host, routine: string): CopyControlProgram;
+  /** A truth that must hold whatever faults happened (a violated one fails the run). */
   check(name: string, violations: Violation[] | boolean, detail?: string): void;
+  /** What the scenario is designed to show; binding only without faults. */
+  expect(name: string, ok: boolean, detail: string): void;
+  /** `system`'s data volume is prefix-consistent (if the firmware says it holds a consistent image). */
+  checkConsistent(system: string, name: string): void;
   expectReport(r: Report, step: string, dataLoss: boolean): void;
 }
 
@@ -100,7 +119,7 @@ async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: n
   const backlog = world.journals('I').reduce((n, j) => n + j.entries, 0);
   ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog} entries not yet applied at R`);
   await siteDisaster(ctx, wP, false);
-  ctx.check('R prefix-consistent after the disaster', ctx.history.prefixViolations(world.volume('R', DATA_LVOL)));
+  ctx.checkConsistent('R', 'R prefix-consistent after the disaster');
 }
 
 function hostRWrites(ctx: ScenarioContext, n: number): Workload {
@@ -112,7 +131,6 @@ async function failoverAndReverseOperation(ctx: ScenarioContext): Promise<void> 
   const { world } = ctx;
   const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
   ctx.expectReport(report, 'S250', false);
-  ctx.check('S250 no data loss is true: R holds every acknowledged write', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
   // Host R runs the work application; its writes go to 232R and ship to I.
   await hostRWrites(ctx, 800).done;
   ctx.note('failures cleared: storage P powered on, host P back');
@@ -142,7 +160,6 @@ const embodiment1Cycle: Scenario = {
     ctx.note('host R stops its work application');
     const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'));
     ctx.expectReport(fb, 'S540', false);
-    ctx.check('S540 no data loss is true: P holds every acknowledged write', ctx.history.missingAcknowledged(ctx.world.volume('P', DATA_LVOL)));
     await backToNormal(ctx);
   },
 };
@@ -159,7 +176,6 @@ const embodiment1FailbackVariant: Scenario = {
     await hostRWrites(ctx, 300).done;
     const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'), { variant0106: true });
     ctx.expectReport(fb, 'S540', false);
-    ctx.check('S540 no data loss is true: P holds every acknowledged write', ctx.history.missingAcknowledged(ctx.world.volume('P', DATA_LVOL)));
     await backToNormal(ctx);
   },
 };
@@ -177,10 +193,10 @@ const embodiment1FailbackDataLoss: Scenario = {
     await hostRWrites(ctx, 300).done;
     const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'));
     ctx.expectReport(fb, 'S570', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000);
-    ctx.check('S570 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
-    ctx.check('S550: P holds I\'s data', sha256(world.volume('P', DATA_LVOL)) === sha256(world.volume('I', DATA_LVOL)));
-    ctx.check('P is prefix-consistent', ctx.history.prefixViolations(world.volume('P', DATA_LVOL)));
+    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
+    ctx.expect('S570 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
+    ctx.expect('S550: P holds I\'s data', sha256(world.volume('P', DATA_LVOL)) === sha256(world.volume('I', DATA_LVOL)), 'P and I data volumes compared');
+    ctx.checkConsistent('P', 'P prefix-consistent');
   },
 };
 
@@ -205,9 +221,9 @@ const embodiment1FailoverDrainFails: Scenario = {
     const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
     await cutter;
     ctx.expectReport(report, 'S220', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000);
-    ctx.check('S220 data loss is real: R lacks acknowledged writes', missing.length > 0, `${missing.length} block(s)`);
-    ctx.check('R holds a consistent older image (prefix-consistent)', ctx.history.prefixViolations(world.volume('R', DATA_LVOL)));
+    const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
+    ctx.expect('S220 data loss is real: R lacks acknowledged writes', missing.length > 0, `${missing.length} block(s)`);
+    ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
   },
 };
 
@@ -223,21 +239,17 @@ const embodiment1DoubleFailure: Scenario = {
     await siteDisaster(ctx, wP, true);
     const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
     ctx.expectReport(report, 'S220', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000);
+    const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
     ctx.note(`R lacks ${missing.length} block(s) of acknowledged writes (the data loss S220 reported)`);
-    ctx.check('R holds a consistent older image (prefix-consistent)', ctx.history.prefixViolations(world.volume('R', DATA_LVOL)));
+    ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
     ctx.note('work resumes on R');
     const wR = new Workload(world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, writes: 500, regionBlocks: 2048 });
     const r = await wR.done;
-    ctx.check('host R can write to R after the data-loss failover', r.acknowledged === r.issued, `${r.acknowledged}/${r.issued} acknowledged`);
-    ctx.check('R holds every write acknowledged to host R', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)).filter((v) => isWriteOfHost(ctx, v, '100R')));
+    ctx.expect('host R can write to R after the data-loss failover', r.acknowledged === r.issued, `${r.acknowledged}/${r.issued} acknowledged`);
+    ctx.check('R holds every write acknowledged since the data loss', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
   },
 };
 
-function isWriteOfHost(ctx: ScenarioContext, v: Violation, host: string): boolean {
-  const m = /write (\d+) \(acknowledged/.exec(v.message);
-  return !!m && ctx.history.writes[Number(m[1]) - 1]?.host === host;
-}
 
 function rollingDisaster(fence: FenceLevel): Scenario {
   return {
@@ -256,14 +268,13 @@ function rollingDisaster(fence: FenceLevel): Scenario {
       await world.sleep(150_000 * ctx.scale);
       await siteDisaster(ctx, wP, false);
       const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
-      const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL));
+      const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 20, { includeLost: true });
       if (fence === 'data') {
         ctx.expectReport(report, 'S250', false);
-        ctx.check('fence data: R holds every acknowledged write', missing);
-        ctx.check('fence data: P refused writes after the cut', ctx.history.writes.some((w) => w.status === 'fenced'), 'some writes were refused with status fenced');
+        ctx.expect('fence data: P refused writes after the cut', ctx.history.writes.some((w) => w.status === 'fenced'), 'some writes were refused with status fenced');
       } else {
         ctx.expectReport(report, 'S220', true);
-        ctx.check('fence never: writes acknowledged after the cut are really missing at R', missing.length > 0, `${missing.length} block(s) missing`);
+        ctx.expect('fence never: writes acknowledged after the cut are really missing at R', missing.length > 0, `${missing.length} block(s) missing`);
       }
     },
   };
@@ -296,6 +307,13 @@ export async function settleAsync(ctx: ScenarioContext, timeoutUs = 30_000_000):
         const pair = ctx.world.definitionInformation(s.name).find((p) => p.pairId === j.pairId);
         if (pair && pair.role === 'source' && pair.state === 2 && j.entries > 0) busy = true;
       }
+      // A destination mirrors its source's state one link latency later.
+      for (const p of ctx.world.definitionInformation(s.name)) {
+        if (p.role !== 'source') continue;
+        const dest = ctx.world.topology.systems.find((x) => x.id === p.remoteStorageId);
+        const mirror = dest && ctx.world.isUp(dest.name) ? ctx.world.definitionInformation(dest.name).find((q) => q.pairId === p.pairId) : undefined;
+        if (mirror && mirror.state !== p.state) busy = true;
+      }
     }
     if (!busy) return;
     if (ctx.world.nowUs() - start > timeoutUs) throw new Error('asynchronous copying did not settle');
@@ -304,6 +322,7 @@ export async function settleAsync(ctx: ScenarioContext, timeoutUs = 30_000_000):
 }
 
 export function compareSites(ctx: ScenarioContext, systems: string[]): void {
+  if (ctx.faulty) return; // under faults the liveness phase compares, after every fault is repaired
   const digests = systems.map((s) => sha256(ctx.world.volume(s, DATA_LVOL)));
   const same = digests.every((d) => d === digests[0]);
   ctx.check(`data volumes of ${systems.join(', ')} identical`, same, systems.map((s, i) => `${s} ${digests[i]!.slice(0, 12)}`).join(' '));
@@ -320,8 +339,12 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   const history = new WriteHistory();
   const checks: CheckResult[] = [];
   const failures: string[] = [];
+  const notes: string[] = [];
   const emit = o.timeline ?? (() => {});
-  const interlock = new InterlockMonitor(world, 'I', PAIR_PI, PAIR_IR);
+  const profile = o.faults ?? 'none';
+  const schedule = o.schedule ?? drawSchedule(world.topology, profile, o.seed);
+  const faulty = schedule.length > 0;
+  const checkers = new Checkers(world, history, log, { sampleUs: o.sampleUs ?? 2000 });
   world.onEvent((e) => {
     const ev = e.event;
     const backlog = ev.type === 'pair-state' ? backlogOf(world) : undefined;
@@ -333,9 +356,17 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   const hostR = new Host(world, '100R');
   hostP.pairWith(hostR);
   hostR.pairWith(hostP);
+  const note = (message: string) => { notes.push(message); emit({ kind: 'note', timeUs: world.nowUs(), message }); };
+  const nemesis = faulty ? new Nemesis(world, { '100P': hostP, '100R': hostR }, schedule, log, note) : null;
+  // Under faults the scenario's expectations (which report, which refusal) may legitimately change; only the
+  // checks of truth stay binding, and a liveness phase follows.
+  const expectation = (name: string, ok: boolean, detail: string) => {
+    checks.push({ name, ok, detail: ok || !faulty ? detail : `${detail} (not binding under faults)` });
+    if (!ok && !faulty) failures.push(`expectation failed: ${name}: ${detail}`);
+  };
   const ctx: ScenarioContext = {
-    world, log, history, hostP, hostR, checks, scale: o.scale ?? 1,
-    note: (message) => emit({ kind: 'note', timeUs: world.nowUs(), message }),
+    world, log, history, hostP, hostR, checks, scale: o.scale ?? 1, faulty,
+    note,
     program: (host, routine) => new CopyControlProgram(world, host, log, routine),
     check(name, v, detail) {
       const ok = typeof v === 'boolean' ? v : v.length === 0;
@@ -343,31 +374,43 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
       checks.push({ name, ok, detail: d });
       if (!ok) failures.push(`check failed: ${name}: ${d}`);
     },
+    expect: expectation,
+    checkConsistent(system, name) {
+      const pair = world.definitionInformation(system).find((p) => p.role === 'destination' && p.copyType === 'async');
+      if (pair && !isConsistentDestination(pair)) return expectation(name, false, `${system} holds no consistent image (a formation copy did not finish)`);
+      ctx.check(name, history.prefixViolations(world.volume(system, DATA_LVOL)));
+    },
     expectReport(r, step, dataLoss) {
-      const ok = r.step === step && r.dataLoss === dataLoss;
-      checks.push({ name: `report ${step} (${dataLoss ? 'data loss' : 'no data loss'})`, ok, detail: `${r.step}: ${r.message}` });
-      if (!ok) failures.push(`expected report ${step} ${dataLoss ? 'data loss' : 'no data loss'}, got ${r.step} ${r.dataLoss ? 'data loss' : 'no data loss'}: ${r.message}`);
+      expectation(`report ${step} (${dataLoss ? 'data loss' : 'no data loss'})`, r.step === step && r.dataLoss === dataLoss, `${r.step}: ${r.message}`);
     },
   };
   let virtualTimeUs = 0;
   try {
     await scenario.run(ctx);
   } catch (e) {
-    failures.push(e instanceof RoutineError ? `routine failed: ${e.message}` : `scenario failed: ${(e as Error).stack ?? e}`);
-  } finally {
-    await hostP.stop();
-    await hostR.stop();
-    virtualTimeUs = world.nowUs();
+    if (!(e instanceof RoutineError)) failures.push(`scenario failed: ${(e as Error).stack ?? e}`);
+    else if (!faulty || log.abortReason) failures.push(`routine failed: ${e.message}`);
+    else note(`routine did not complete under faults: ${e.message}`);
   }
-  const interlockViolations = interlock.violations();
-  checks.push({ name: 'claim 3 interlock never broken', ok: interlockViolations.length === 0, detail: interlockViolations.join('; ') || `${interlock.samples} state changes at I checked` });
-  if (interlockViolations.length) failures.push(`interlock broken: ${interlockViolations[0]}`);
+  if (nemesis && !log.abortReason) await liveness(ctx, nemesis, checkers);
+  await checkers.stop();
+  await hostP.stop();
+  await hostR.stop();
+  virtualTimeUs = world.nowUs();
+  for (const v of checkers.violations) failures.push(`${v.check} violated at ${Math.round(v.timeUs)} µs: ${v.message}`);
+  checks.push({ name: 'checkers (acknowledged writes on destination, prefix consistency, true reports, interlock)', ok: checkers.violations.length === 0,
+    detail: Object.entries(checkers.performed).map(([k, n]) => `${k} ×${n}`).join(', ') });
   for (const e of world.controllerErrors) failures.push(`controller ${e.system} stopped: ${e.message}`);
   const result: ScenarioResult = {
     scenario: name, runtime: o.runtime, seed: o.seed, ok: failures.length === 0, failures,
+    faults: { profile, schedule, injected: nemesis ? nemesis.injected.map((i) => ({ atUs: Math.round(i.atUs), fault: describeFault(i.fault) })) : [],
+      byKind: nemesis ? nemesis.countsByKind() : {} },
+    checksPerformed: { ...checkers.performed },
+    replay: replayCommand(name, o, schedule),
     traceHash: world.traceHash(), firmwareEvents: world.eventCount(),
     reports: log.reports.map((r) => ({ routine: r.routine, step: r.step, dataLoss: r.dataLoss, host: r.host, message: r.message, timeUs: r.timeUs })),
     checks,
+    notes,
     pairs: Object.fromEntries(world.topology.systems.map((s) => [s.name, world.definitionInformation(s.name).map((p) => ({
       ...p, stateName: pairStateName(p.state), remoteStorage: world.topology.systems.find((x) => x.id === p.remoteStorageId)?.name ?? '?' }))])),
     volumes: Object.fromEntries(world.topology.systems.map((s) => [s.name,
@@ -380,6 +423,47 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   await world.close();
   result.wallMs = Math.round(performance.now() - wallStart);
   return result;
+}
+
+/** The command that reruns exactly this run (the sim runtime replays it event for event). */
+export function replayCommand(name: string, o: ScenarioOptions, schedule: ScheduledFault[]): string {
+  const base = `npx rclab run ${name} --runtime sim --seed ${o.seed}${o.scale && o.scale !== 1 ? ` --scale ${o.scale}` : ''}`;
+  if (o.schedule) return `${base} --fault-schedule '${JSON.stringify(schedule)}'`;
+  return o.faults && o.faults !== 'none' ? `${base} --faults ${o.faults}` : base;
+}
+
+/**
+ * Check 5 (liveness, as TigerBeetle's liveness mode): stop the nemesis, repair everything, bring the system
+ * back to normal operation with A2 from host P, and demand within a bound that every pair is duplex and
+ * every data volume identical.
+ */
+async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checkers, boundUs = 60_000_000): Promise<void> {
+  const { world } = ctx;
+  await nemesis.healAll();
+  ctx.note('liveness: every fault repaired; A2 from host P must bring every pair to duplex');
+  const start = world.nowUs();
+  try {
+    await world.sleep(1_000_000); // let partners hear each other again
+    const program = ctx.program(ctx.hostP, 'liveness');
+    const rSide = world.definitionInformation('R').find((p) => p.pairId === PAIR_IR);
+    if (rSide?.role === 'source') {
+      // Reverse operation was under way: R holds the newest data. Bring it home before A2 (as an operator
+      // would: a resynchronised R→I, then failback), or A2 would silently discard it.
+      const v = await program.queryStable('R', PAIR_IR, 'S500');
+      if (v.state !== 'duplex') await program.resyncToDuplex('R', PAIR_IR, 'S500');
+      await failback(ctx.program(ctx.hostP, 'liveness A6 failback'), { variant0106: true });
+    }
+    await initialCopying(ctx.program(ctx.hostP, 'liveness A2'));
+    await settleAsync(ctx, boundUs);
+  } catch (e) {
+    return checkers.recordLiveness(false, `did not converge: ${(e as Error).message}`);
+  }
+  const states = world.topology.systems.flatMap((s) => world.definitionInformation(s.name).map((p) => `${s.name}:${p.pairId}=${pairStateName(p.state)}`));
+  const digests = world.topology.systems.map((s) => sha256(world.volume(s.name, DATA_LVOL)));
+  const allDuplex = world.topology.systems.every((s) => world.definitionInformation(s.name).every((p) => p.state === 2));
+  const same = digests.every((d) => d === digests[0]);
+  checkers.recordLiveness(allDuplex && same && world.nowUs() - start <= boundUs,
+    `after repair: ${states.join(' ')}; volumes ${same ? 'identical' : world.topology.systems.map((s, i) => `${s.name} ${digests[i]!.slice(0, 12)}`).join(' ')}`);
 }
 
 /** "(sync P→I)" from the definition information of the system that reported the event. */

@@ -6,6 +6,7 @@ import type { Command, CommandReply } from '../firmware/commands.ts';
 import type { PairRecord, JournalRecord } from '../firmware/definition-info.ts';
 import type { FirmwareEvent, IoStatus } from '../firmware/hardware-interface.ts';
 import type { Topology } from './topology.ts';
+import type { LinkConditions } from '../hardware/link-model.ts';
 
 export type RuntimeName = 'threads' | 'sim';
 
@@ -15,13 +16,29 @@ export interface TimedEvent {
   event: FirmwareEvent;
 }
 
+/** Which fibre of a link: a→b, b→a (a and b as the topology names them), or both. */
+export type LinkDirection = 'both' | 'a-to-b' | 'b-to-a';
+
 export type Fault =
   | { kind: 'power-loss'; system: string }   // controller stops, volatile cache is lost; disks and control memory survive
   | { kind: 'power-on'; system: string }     // controller boots again from control memory
-  | { kind: 'cut-link'; link: string }       // both directions; frames in flight are lost
-  | { kind: 'heal-link'; link: string }
+  /** Both ways: loss of light that both ports notice (link down). One way: frames vanish silently. In flight: lost. */
+  | { kind: 'cut-link'; link: string; direction?: LinkDirection }
+  | { kind: 'heal-link'; link: string; direction?: LinkDirection }
+  /** One path of a multi-path link: frames use the remaining paths (all cut: they are lost). */
+  | { kind: 'cut-path'; link: string; path: number; direction?: LinkDirection }
+  | { kind: 'heal-path'; link: string; path: number; direction?: LinkDirection }
+  /** Latency spike, jitter, loss, duplication, bandwidth drop; 'reset' restores the configured link. */
+  | { kind: 'link-conditions'; link: string; conditions: LinkConditions | 'reset'; direction?: LinkDirection }
   | { kind: 'drive-failure'; system: string; lvol: number }
   | { kind: 'drive-repair'; system: string; lvol: number };
+
+export function directionsOf(d: LinkDirection | undefined): Array<0 | 1> {
+  if (d === undefined || d === 'both') return [0, 1];
+  if (d === 'a-to-b') return [0];
+  if (d === 'b-to-a') return [1];
+  throw new Error(`unknown link direction '${d as string}' (use both, a-to-b or b-to-a)`);
+}
 
 export interface HostIoRequest {
   op: 'read' | 'write';

@@ -6,6 +6,8 @@ import type { FenceLevel } from '../../firmware/commands.ts';
 import { DATA_LVOL, JOURNAL_LVOL } from '../topology.ts';
 import type { CopyControlProgram, Report } from '../copy-control.ts';
 
+const AT_R = { system: 'R', lvol: DATA_LVOL }, AT_P = { system: 'P', lvol: DATA_LVOL };
+
 /** Pair ids of embodiment 1: the synchronous pair between P and I, the asynchronous pair between I and R. */
 export const PAIR_PI = 1;
 export const PAIR_IR = 2;
@@ -57,23 +59,23 @@ export async function failover(p: CopyControlProgram, o: FailoverOptions = {}): 
   const q = await p.queryStable('R', PAIR_IR, 'S210');
   p.step('S210', `async pair I→R at R: ${q.state}`);
   if (q.state !== 'duplex') {
-    return p.report('S220', true, `data loss: async pair I→R is ${q.state}${q.failureCause !== 'none' ? ` (${q.failureCause})` : ''}; R holds consistent but not the most recent data`);
+    return p.report('S220', true, `data loss: async pair I→R is ${q.state}${q.failureCause !== 'none' ? ` (${q.failureCause})` : ''}; R holds consistent but not the most recent data`, AT_R);
   }
   const drained = await p.retrieveAll('R', PAIR_IR, 'S230');
   p.step('S230', `retrieved all log information from 232I: pair ${drained.state}, applied through sequence ${drained.journalAppliedSeq}`);
   const after = await p.queryStable('R', PAIR_IR, 'S240');
   p.step('S240', `async pair I→R at R: ${after.state}`);
   if (after.state !== 'suspend') {
-    return p.report('S220', true, `data loss: log information could not be retrieved (${after.state}, ${after.failureCause})`);
+    return p.report('S220', true, `data loss: log information could not be retrieved (${after.state}, ${after.failureCause})`, AT_R);
   }
   // I is current with P only if P could not acknowledge a write that I lacks. With fence level data P refuses
   // such writes. With status or never, I cannot tell a crash of P from a cut of S1 after which P went on
   // acknowledging (a rolling disaster), so a failure-suspended sync pair means possible data loss.
   const sync = await p.query('I', PAIR_PI, 'S240');
   if (sync && sync.state === 'failure suspend' && sync.fence !== 'data') {
-    return p.report('S220', true, `data loss: sync pair P→I was in failure suspend (${sync.failureCause}) with fence level ${sync.fence}; storage P may have acknowledged writes that never reached I`);
+    return p.report('S220', true, `data loss: sync pair P→I was in failure suspend (${sync.failureCause}) with fence level ${sync.fence}; storage P may have acknowledged writes that never reached I`, AT_R);
   }
-  const report = p.report('S250', false, 'no data loss: R holds every write acknowledged to host P');
+  const report = p.report('S250', false, 'no data loss: R holds every write acknowledged to host P', AT_R);
   if (o.reverseToIntermediate !== false) {
     await p.command('R', { op: 'reverse', pairId: PAIR_IR, step: 'S260' });
     await p.resyncToDuplex('R', PAIR_IR, 'S270');
@@ -164,10 +166,10 @@ export async function failback(p: CopyControlProgram, o: FailbackOptions = {}): 
     if (after.state === 'suspend') {
       await p.resyncToDuplex('I', PAIR_PI, 'S530');
       await p.suspend('I', PAIR_PI, 'S530');
-      return p.report('S540', false, 'no data loss: P holds the most recent data written at R');
+      return p.report('S540', false, 'no data loss: P holds the most recent data written at R', AT_P);
     }
   }
   await p.resyncToDuplex('I', PAIR_PI, 'S550');
   await p.suspend('I', PAIR_PI, 'S560');
-  return p.report('S570', true, `data loss: the async pair R→I was ${q.state === 'duplex' ? 'not drained' : q.state}; P holds I's data, not necessarily R's newest`);
+  return p.report('S570', true, `data loss: the async pair R→I was ${q.state === 'duplex' ? 'not drained' : q.state}; P holds I's data, not necessarily R's newest`, AT_P);
 }

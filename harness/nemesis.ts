@@ -1,0 +1,197 @@
+// The nemesis: faults on a schedule — at a virtual time or when a routine reaches a step number — each with
+// its repair, drawn at random from a seed or given exactly (for replays and shrunk schedules). It acts only
+// through the world's hardware faults and the hosts.
+
+import type { LinkConditions } from '../hardware/link-model.ts';
+import type { OperationsLog } from './copy-control.ts';
+import type { Host } from './host.ts';
+import { Prng } from './prng.ts';
+import type { Topology } from './topology.ts';
+import type { Fault, LinkDirection, World } from './world.ts';
+
+/** A fault the nemesis can inject: a hardware fault, or one of the hosts'. */
+export type NemesisFault = Fault | { kind: 'host-crash'; host: string } | { kind: 'host-partition'; host: string };
+
+export interface ScheduledFault {
+  /** Virtual time after the scenario's start (µs), or a step number that triggers it (e.g. "S230"). */
+  atUs?: number;
+  atStep?: string;
+  fault: NemesisFault;
+  /** Repaired this long after it was injected (always before the liveness phase). */
+  repairAfterUs: number;
+}
+
+export const FAULT_PROFILES = ['none', 'links', 'default', 'aggressive'] as const;
+export type FaultProfile = (typeof FAULT_PROFILES)[number];
+
+export function parseProfile(p: string): FaultProfile {
+  if (!(FAULT_PROFILES as readonly string[]).includes(p)) throw new Error(`unknown fault profile '${p}' (use ${FAULT_PROFILES.join(', ')})`);
+  return p as FaultProfile;
+}
+
+/** The repair of a fault (what puts the hardware back as it was). */
+export function repairOf(f: NemesisFault): NemesisFault | null {
+  switch (f.kind) {
+    case 'cut-link': return { kind: 'heal-link', link: f.link, direction: f.direction };
+    case 'cut-path': return { kind: 'heal-path', link: f.link, path: f.path, direction: f.direction };
+    case 'link-conditions': return { kind: 'link-conditions', link: f.link, conditions: 'reset', direction: f.direction };
+    case 'power-loss': return { kind: 'power-on', system: f.system };
+    case 'drive-failure': return { kind: 'drive-repair', system: f.system, lvol: f.lvol };
+    case 'host-crash': return null; // a crashed host stays down for the rest of the scenario's phase; recovered before liveness
+    case 'host-partition': return null;
+    default: return null;
+  }
+}
+
+export function describeFault(f: NemesisFault): string {
+  switch (f.kind) {
+    case 'cut-link': case 'heal-link': return `${f.kind} ${f.link}${f.direction && f.direction !== 'both' ? ` ${f.direction}` : ''}`;
+    case 'cut-path': case 'heal-path': return `${f.kind} ${f.link} path ${f.path}${f.direction && f.direction !== 'both' ? ` ${f.direction}` : ''}`;
+    case 'link-conditions': return `link-conditions ${f.link} ${f.conditions === 'reset' ? 'reset' : Object.entries(f.conditions).map(([k, v]) => `${k}=${v}`).join(',')}`;
+    case 'power-loss': case 'power-on': return `${f.kind} ${f.system}`;
+    case 'drive-failure': case 'drive-repair': return `${f.kind} ${f.system} LVOL ${f.lvol}`;
+    case 'host-crash': case 'host-partition': return `${f.kind} ${f.host}`;
+  }
+}
+
+/**
+ * Draws a schedule from a seed. The nemesis has its own PRNG stream (derived from the seed), so a schedule
+ * can be shrunk or replaced without changing the run's other random choices.
+ *  links:      link flaps (both ways, one way), path cuts, loss, duplication, jitter, latency spikes, bandwidth drops
+ *  default:    links + controller crash and restart of I or R, drive failures
+ *  aggressive: default + a partitioned host P (heartbeat lost while P runs on: split brain)
+ */
+export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, windowUs = 1_400_000, startUs = 100_000): ScheduledFault[] {
+  if (profile === 'none') return [];
+  const r = new Prng((seed ^ 0x5bd1e995) >>> 0);
+  const pick = <T>(xs: readonly T[]): T => xs[r.int(xs.length)]!;
+  const between = (lo: number, hi: number) => Math.round(lo + r.next() * (hi - lo));
+  const out: ScheduledFault[] = [];
+  const count = 1 + r.int(4);
+  for (let i = 0; i < count; i++) {
+    const link = pick(t.links);
+    const dir: LinkDirection = pick(['both', 'a-to-b', 'b-to-a'] as const);
+    const kinds = ['flap', 'one-way', 'path', 'loss', 'duplicate', 'jitter', 'latency', 'bandwidth'];
+    if (profile !== 'links') kinds.push('crash', 'crash', 'drive');
+    if (profile === 'aggressive') kinds.push('partition-host');
+    const kind = pick(kinds);
+    let fault: NemesisFault;
+    let repairAfterUs = between(20_000, 400_000);
+    switch (kind) {
+      case 'flap': fault = { kind: 'cut-link', link: link.name }; break;
+      case 'one-way': fault = { kind: 'cut-link', link: link.name, direction: dir === 'both' ? 'a-to-b' : dir }; break;
+      case 'path': fault = { kind: 'cut-path', link: link.name, path: r.int(link.paths.length), direction: dir }; break;
+      case 'loss': fault = cond(link.name, { lossRate: round(0.02 + r.next() * 0.2) }, dir); break;
+      case 'duplicate': fault = cond(link.name, { duplicateRate: round(0.05 + r.next() * 0.3) }, dir); break;
+      case 'jitter': fault = cond(link.name, { jitterUs: between(200, 5000) }, dir); break;
+      case 'latency': fault = cond(link.name, { extraLatencyUs: between(1000, 40_000) }, dir); break;
+      case 'bandwidth': fault = cond(link.name, { bandwidthMBps: between(2, 40) }, dir); repairAfterUs = between(100_000, 800_000); break;
+      case 'crash': fault = { kind: 'power-loss', system: pick(t.systems.filter((s) => s.name !== 'P')).name }; break;
+      case 'drive': {
+        const s = pick(t.systems.filter((x) => x.name !== 'P'));
+        fault = { kind: 'drive-failure', system: s.name, lvol: r.int(s.lvols.length) };
+        break;
+      }
+      default: fault = { kind: 'host-partition', host: t.hosts[0]!.name }; break;
+    }
+    out.push({ atUs: startUs + between(0, windowUs), fault, repairAfterUs });
+  }
+  return out.sort((a, b) => (a.atUs ?? 0) - (b.atUs ?? 0));
+}
+
+function cond(link: string, conditions: LinkConditions, direction: LinkDirection): NemesisFault {
+  return { kind: 'link-conditions', link, conditions, direction };
+}
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+export interface InjectedFault {
+  atUs: number;
+  fault: NemesisFault;
+  repairedAtUs: number | null;
+}
+
+/** Runs a schedule against a world: injects each fault at its time or step, repairs it after its duration. */
+export class Nemesis {
+  readonly injected: InjectedFault[] = [];
+  private readonly active = new Set<InjectedFault>();
+  private readonly tasks: Promise<void>[] = [];
+  private stopped = false;
+  private readonly startUs: number;
+
+  constructor(private readonly world: World, private readonly hosts: Record<string, Host>, readonly schedule: ScheduledFault[],
+    log: OperationsLog, private readonly note: (m: string) => void) {
+    this.startUs = world.nowUs();
+    for (const s of schedule) {
+      if (s.atStep !== undefined) {
+        let fired = false;
+        log.on((e) => {
+          if (fired || e.kind !== 'step' || e.e.step !== s.atStep || this.stopped) return;
+          fired = true;
+          this.tasks.push(this.run(s, 0));
+        });
+      } else {
+        this.tasks.push(this.run(s, s.atUs ?? 0));
+      }
+    }
+  }
+
+  private async run(s: ScheduledFault, atUs: number): Promise<void> {
+    const wait = this.startUs + atUs - this.world.nowUs();
+    if (wait > 0) await this.world.sleep(wait);
+    if (this.stopped) return;
+    const rec: InjectedFault = { atUs: this.world.nowUs(), fault: s.fault, repairedAtUs: null };
+    this.injected.push(rec);
+    this.active.add(rec);
+    this.note(`nemesis: ${describeFault(s.fault)}${s.atStep ? ` (at ${s.atStep})` : ''}`);
+    await this.apply(s.fault);
+    if (repairOf(s.fault)) {
+      await this.world.sleep(s.repairAfterUs);
+      await this.repair(rec);
+    }
+  }
+
+  private async apply(f: NemesisFault): Promise<void> {
+    if (f.kind === 'host-crash') return this.host(f.host).crash();
+    if (f.kind === 'host-partition') return this.host(f.host).partition();
+    await this.world.fault(f);
+  }
+
+  private host(name: string): Host {
+    const h = this.hosts[name];
+    if (!h) throw new Error(`nemesis: unknown host '${name}'`);
+    return h;
+  }
+
+  private async repair(rec: InjectedFault): Promise<void> {
+    if (!this.active.delete(rec)) return;
+    const r = repairOf(rec.fault);
+    rec.repairedAtUs = this.world.nowUs();
+    if (!r) return;
+    this.note(`nemesis: repair — ${describeFault(r)}`);
+    await this.apply(r);
+  }
+
+  /** Stops injecting and repairs everything still broken (the liveness phase starts from a healed world). */
+  async healAll(): Promise<void> {
+    this.stopped = true;
+    for (const rec of [...this.active]) await this.repair(rec);
+    for (const [, h] of Object.entries(this.hosts)) h.heal();
+    for (const s of this.world.topology.systems) if (!this.world.isUp(s.name)) await this.world.fault({ kind: 'power-on', system: s.name });
+    for (const l of this.world.topology.links) {
+      await this.world.fault({ kind: 'heal-link', link: l.name });
+      await this.world.fault({ kind: 'link-conditions', link: l.name, conditions: 'reset' });
+      for (let p = 0; p < l.paths.length; p++) await this.world.fault({ kind: 'heal-path', link: l.name, path: p });
+      for (const d of ['a-to-b', 'b-to-a'] as const) await this.world.fault({ kind: 'heal-link', link: l.name, direction: d });
+    }
+    for (const s of this.world.topology.systems) for (let v = 0; v < s.lvols.length; v++) await this.world.fault({ kind: 'drive-repair', system: s.name, lvol: v });
+  }
+
+  countsByKind(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const i of this.injected) {
+      const k = i.fault.kind === 'link-conditions' && i.fault.conditions !== 'reset' ? `link-conditions:${Object.keys(i.fault.conditions).join('+')}` : i.fault.kind;
+      out[k] = (out[k] ?? 0) + 1;
+    }
+    return out;
+  }
+}
