@@ -52,3 +52,16 @@ export const DEFAULT_FIRMWARE_TIMING: FirmwareTiming = {
   syncCopyTimeoutUs: 1_000_000,
   commandTimeoutUs: 2_000_000,
 };
+
+/**
+ * Test-only build flags: deliberately broken behaviour, so a test can prove the checkers and sweeps find it.
+ * Never set outside such a test.
+ *  sync-ack-before-copy: a host write on a duplex synchronous pair is acknowledged before the destination stored it;
+ *  restore-out-of-order: journal entries that arrive early are written to the destination at once.
+ */
+export type PlantedBug = 'sync-ack-before-copy' | 'restore-out-of-order';
+export const PLANTED_BUGS: PlantedBug[] = ['sync-ack-before-copy', 'restore-out-of-order'];
+
+export interface FirmwareOptions {
+  plantedBug?: PlantedBug;
+}

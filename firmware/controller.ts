@@ -236,12 +236,33 @@ export class Controller implements FirmwareEntryPoints {
     this.updateDirty(rt);
   }
 
+  /**
+   * Runs journal-volume I/O; when the journal's drives have failed, the pair fails (drive failure) and every
+   * track is marked, because which tracks the unreadable entries covered is no longer known.
+   */
+  private journalIo<T>(rt: PairRuntime, f: () => T): T | undefined {
+    try {
+      return f();
+    } catch (e) {
+      if ((e as Error).name !== 'DiskError') throw e;
+      this.log('warn', `${this.label(rt)}: journal volume ${rt.journal?.journalLvol} unusable (${(e as Error).message})`, rt.lastStep);
+      rt.bitmap.setAll();
+      this.pairFailed(rt, 'drive failure');
+      return undefined;
+    }
+  }
+
   /** Entries not yet applied at the destination become bitmap marks; the journal is freed (as real arrays do). */
   private journalToBitmap(rt: PairRuntime): void {
     const j = rt.journal!;
-    for (let s = j.oldestSeq; j.entries > 0 && s <= j.newestSeq; s++) {
-      const e = j.entryAt(s);
-      rt.bitmap.markBlocks(e.lba, e.blocks);
+    try {
+      for (let s = j.oldestSeq; j.entries > 0 && s <= j.newestSeq; s++) {
+        const e = j.entryAt(s);
+        rt.bitmap.markBlocks(e.lba, e.blocks);
+      }
+    } catch (e) {
+      if ((e as Error).name !== 'DiskError') throw e;
+      rt.bitmap.setAll(); // the entries cannot be read: copy everything
     }
     j.reset();
     rt.shippedSeq = j.newestSeq;
@@ -361,6 +382,10 @@ export class Controller implements FirmwareEntryPoints {
         } else if (sync) {
           group.remaining++;
           this.sendSyncCopy(rt, sl, sb, part(staged, sl, sb), group);
+          if (this.hw.options?.plantedBug === 'sync-ack-before-copy' && group.io) {
+            this.hw.completeHostIo(group.io, 'ok'); // PLANTED BUG (test-only): acknowledged before the destination stored it
+            group.io = undefined;
+          }
         } else {
           this.journalAppend(rt, sl, part(data, sl, sb));
         }
@@ -621,7 +646,9 @@ export class Controller implements FirmwareEntryPoints {
 
   private journalAppend(rt: PairRuntime, lba: number, data: Uint8Array): void {
     const j = rt.journal!;
-    if (!j.append(j.newestSeq + 1, this.hw.nowUs(), this.w(rt, P.localLvol), lba, data)) {
+    const appended = this.journalIo(rt, () => j.append(j.newestSeq + 1, this.hw.nowUs(), this.w(rt, P.localLvol), lba, data));
+    if (appended === undefined) return; // journal drives failed: the pair failed with every track marked
+    if (!appended) {
       // Journal full: the pair suspends and the bitmap takes over; no acknowledged write is dropped.
       rt.bitmap.markBlocks(lba, data.length / BLOCK_SIZE_BYTES);
       this.log('warn', `${this.label(rt)}: journal ${j.journalLvol} full (${j.entries} entries, ${j.usedBytes} bytes)`, rt.lastStep);
@@ -648,7 +675,8 @@ export class Controller implements FirmwareEntryPoints {
       const entries: JournalEntryWire[] = [];
       let bytes = 0;
       for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < JOURNAL_BATCH_MAX_BYTES; seq++) {
-        const e = j.entryAt(seq);
+        const e = this.journalIo(rt, () => j.entryAt(seq));
+        if (!e) return;
         entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
         bytes += e.data.length;
       }
@@ -662,7 +690,7 @@ export class Controller implements FirmwareEntryPoints {
     if (!rt || !rt.journal) return;
     const applied = f.tag;
     if (applied > this.w(rt, P.appliedSeq) && applied <= rt.journal.newestSeq) {
-      rt.journal.freeThrough(applied);
+      if (this.journalIo(rt, () => rt.journal!.freeThrough(applied)) === undefined) return;
       this.set(rt, P.appliedSeq, applied);
       rt.lastAckProgressUs = this.hw.nowUs();
     }
@@ -689,6 +717,8 @@ export class Controller implements FirmwareEntryPoints {
         if (!this.restore(rt, e)) return;
       } else if (rt.restorePending.size < RESTORE_PENDING_MAX_ENTRIES) {
         rt.restorePending.set(e.seq, { seq: e.seq, tsUs: e.tsUs, lba: e.lba, data: e.data.slice() });
+        // PLANTED BUG (test-only): an entry that arrived early is written at once, ahead of its predecessors.
+        if (this.hw.options?.plantedBug === 'restore-out-of-order') this.hw.disk.write(this.w(rt, P.localLvol), e.lba, e.data);
       }
     }
     this.restorePendingInOrder(rt);
@@ -717,7 +747,11 @@ export class Controller implements FirmwareEntryPoints {
     // The destination keeps the applied entries as its own log information (232R), oldest overwritten first.
     const j = rt.journal!;
     if (e.seq > j.newestSeq) {
-      while (!j.append(e.seq, e.tsUs, this.w(rt, P.localLvol), e.lba, e.data) && j.entries > 0) j.freeOldest();
+      const logged = this.journalIo(rt, () => {
+        while (!j.append(e.seq, e.tsUs, this.w(rt, P.localLvol), e.lba, e.data) && j.entries > 0) j.freeOldest();
+        return true;
+      });
+      if (!logged) return false;
     }
     this.set(rt, P.appliedSeq, e.seq);
     return true;
@@ -836,9 +870,10 @@ export class Controller implements FirmwareEntryPoints {
     this.set(rt, P.direction, d.direction === 'forward' ? 0 : 1);
     this.set(rt, P.fence, FENCE_LEVELS.indexOf(d.fence));
     if (wasSource !== this.isSource(rt) && rt.journal) {
-      rt.journal.reset();
-      rt.shippedSeq = rt.journal.newestSeq;
-      this.set(rt, P.appliedSeq, rt.journal.newestSeq);
+      // Reversed by the partner: entries it never applied mark their tracks, so the next resync copies them.
+      if (wasSource) this.journalToBitmap(rt);
+      else { rt.journal.reset(); rt.shippedSeq = rt.journal.newestSeq; this.set(rt, P.appliedSeq, rt.journal.newestSeq); }
+      this.updateDirty(rt);
     }
   }
 
@@ -1128,13 +1163,15 @@ export class Controller implements FirmwareEntryPoints {
 
   private reverse(rt: PairRuntime, reply: Reply): void {
     // The direction flips; each side keeps its own difference bitmap, merged at the next resync.
-    if (this.isSource(rt)) this.set(rt, P.consistentSeq, 0); // the new destination's image is its own, consistent
-    this.set(rt, P.role, this.isSource(rt) ? 1 : 0);
+    const wasSource = this.isSource(rt);
+    if (wasSource) this.set(rt, P.consistentSeq, 0); // the new destination's image is its own, consistent
+    this.set(rt, P.role, wasSource ? 1 : 0);
     this.set(rt, P.direction, this.w(rt, P.direction) === 0 ? 1 : 0);
     if (rt.journal) {
-      rt.journal.reset();
-      rt.shippedSeq = rt.journal.newestSeq;
-      this.set(rt, P.appliedSeq, rt.journal.newestSeq);
+      // Entries the old destination never applied mark their tracks; a destination's log is simply restarted.
+      if (wasSource) this.journalToBitmap(rt);
+      else { rt.journal.reset(); rt.shippedSeq = rt.journal.newestSeq; this.set(rt, P.appliedSeq, rt.journal.newestSeq); }
+      this.updateDirty(rt);
     }
     rt.restorePending.clear();
     this.sendState(rt);
@@ -1167,7 +1204,11 @@ export class Controller implements FirmwareEntryPoints {
     let oldestUnappliedUs = 0;
     if (j && src && j.entries > 0 && r.appliedSeq < j.newestSeq) {
       const seq = Math.max(j.oldestSeq, r.appliedSeq + 1);
-      oldestUnappliedUs = this.hw.nowUs() - j.entryAt(seq).tsUs;
+      try {
+        oldestUnappliedUs = this.hw.nowUs() - j.entryAt(seq).tsUs;
+      } catch {
+        oldestUnappliedUs = -1; // journal unreadable (drive failure)
+      }
     }
     return {
       pairId: r.pairId, storageId: this.hw.storageId, role: r.role, localLvol: r.localLvol, remoteStorageId: r.remoteStorageId, remoteLvol: r.remoteLvol,

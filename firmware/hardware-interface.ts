@@ -2,7 +2,7 @@
 // the firmware cannot tell them apart. Nothing here may name a thread, a timer API or the harness.
 
 import type { Command, CommandReply } from './commands.ts';
-import type { FirmwareTiming } from './constants.ts';
+import type { FirmwareOptions, FirmwareTiming } from './constants.ts';
 
 /** Disk array 230x as the firmware sees it: LVOLs addressed in 4 KiB blocks. */
 export interface DiskArrayPort {
@@ -66,6 +66,8 @@ export interface Hardware {
   /** Memory 220: definition information, journal metadata and bitmaps, as 32-bit words. Survives a controller restart. */
   readonly controlMemory: Int32Array;
   readonly timing: FirmwareTiming;
+  /** Test-only build flags (planted bugs); absent in normal runs. */
+  readonly options?: FirmwareOptions;
   /** The runtime's clock, microseconds since the world started. */
   nowUs(): number;
   /** One-shot timer; the firmware receives onTimer(kind, arg) no earlier than delayUs from now. */

@@ -137,6 +137,6 @@ export class DiskArray implements DiskArrayPort {
   }
 
   private checkHealthy(lvol: number): void {
-    if (Atomics.load(this.health, lvol) !== HEALTHY) throw new DiskError(`LVOL ${lvol} (${this.layout[lvol]!.name}): drives failed`);
+    if (Atomics.load(this.health, lvol) !== HEALTHY) throw new DiskError(`LVOL ${lvol} (${this.layout[lvol]!.name}): drives failed`, lvol);
   }
 }

@@ -11,7 +11,7 @@ export class AddressError extends Error {
 
 /** The drives behind an LVOL have failed. */
 export class DiskError extends Error {
-  constructor(message: string) {
+  constructor(message: string, readonly lvol?: number) {
     super(message);
     this.name = 'DiskError';
   }

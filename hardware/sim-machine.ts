@@ -3,7 +3,7 @@
 // threads runtime, drawing from the run's one PRNG, so the same seed gives the same run event for event.
 
 import { createHash, type Hash } from 'node:crypto';
-import { DEFAULT_FIRMWARE_TIMING, type FirmwareTiming } from '../firmware/constants.ts';
+import { DEFAULT_FIRMWARE_TIMING, type FirmwareOptions, type FirmwareTiming } from '../firmware/constants.ts';
 import { Controller } from '../firmware/controller.ts';
 import type { Command, CommandReply } from '../firmware/commands.ts';
 import type { FirmwareEvent, Hardware, HostIo, IoStatus, TimerKind } from '../firmware/hardware-interface.ts';
@@ -123,6 +123,7 @@ export class SimStorageSystem implements Hardware {
     private readonly sched: SimScheduler,
     private readonly hooks: SimMachineHooks,
     timing: Partial<FirmwareTiming> = {},
+    readonly options: FirmwareOptions = {},
   ) {
     this.storageId = memory.storageId;
     this.disk = memory.disk;

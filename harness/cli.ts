@@ -5,6 +5,8 @@ import { RUNTIMES } from './runtimes.ts';
 import { runScenario, SCENARIOS, findScenario, type ScenarioResult } from './scenarios.ts';
 import { timelineFormatter } from './timeline.ts';
 import { FAULT_PROFILES, type FaultProfile, type ScheduledFault } from './nemesis.ts';
+import { allScenarioNames, defaultWorkers, formatSummary, sweep, type SweepOptions } from './sweep.ts';
+import { PLANTED_BUGS, type PlantedBug } from '../firmware/constants.ts';
 
 function parseSchedule(v: string): ScheduledFault[] {
   let x: unknown;
@@ -76,9 +78,10 @@ program
   .option('--scale <x>', 'scale of workloads and intervals', positive('--scale'), 1)
   .addOption(new Option('--faults <profile>', 'inject faults drawn from the seed (links, default, aggressive); checks stay binding, expectations do not, and a liveness phase follows').choices([...FAULT_PROFILES]).default('none'))
   .option('--fault-schedule <json>', 'inject exactly this schedule (a JSON array of {atUs|atStep, fault, repairAfterUs}), e.g. from a failed sweep', parseSchedule)
+  .addOption(new Option('--planted-bug <bug>', 'test-only: run firmware with a deliberately planted bug (sim)').choices(PLANTED_BUGS))
   .option('--json', 'print one JSON object with the result instead of the timeline')
   .option('--quiet', 'no timeline, only the summary')
-  .action(async (name: string, o: { runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile; faultSchedule?: ScheduledFault[] }) => {
+  .action(async (name: string, o: { runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile; faultSchedule?: ScheduledFault[]; plantedBug?: PlantedBug }) => {
     try {
       findScenario(name);
     } catch (e) {
@@ -87,12 +90,39 @@ program
     const color = !o.json && process.stdout.isTTY === true;
     const fmt = timelineFormatter(color);
     const result = await runScenario(name, {
-      runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule,
+      runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug,
       timeline: o.json || o.quiet ? undefined : (e) => { const line = fmt(e); if (line) console.log(line); },
     });
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else console.log(summary(result, color));
     process.exitCode = result.ok ? 0 : 1;
+  });
+
+program
+  .command('sweep')
+  .description('run many seeds of the sim runtime with the nemesis and every checker, in a pool of workers; exit 1 on any violation')
+  .option('--scenario <name>', 'one scenario (default: all)')
+  .option('--all', 'every scenario (the default)')
+  .option('--seeds <n>', 'how many seeds', integer('--seeds'), 100)
+  .option('--from <k>', 'first seed', integer('--from'), 1)
+  .option('--workers <w>', 'worker threads', integer('--workers'), defaultWorkers())
+  .addOption(new Option('--faults <profile>', 'fault profile').choices([...FAULT_PROFILES]).default('default'))
+  .option('--scale <x>', 'scale of workloads and intervals', positive('--scale'), 0.5)
+  .addOption(new Option('--planted-bug <bug>', 'test-only: run firmware with a deliberately planted bug').choices(PLANTED_BUGS))
+  .option('--stop-on-failure', 'stop scheduling seeds after the first violation')
+  .option('--json', 'print the summary as JSON')
+  .action(async (o: { scenario?: string; seeds: number; from: number; workers: number; faults: FaultProfile; scale: number; plantedBug?: PlantedBug; stopOnFailure?: boolean; json?: boolean }) => {
+    if (o.scenario) {
+      try { findScenario(o.scenario); } catch (e) { program.error((e as Error).message, { exitCode: 2 }); }
+    }
+    if (o.seeds < 1) program.error('--seeds must be at least 1', { exitCode: 2 });
+    if (o.workers < 1) program.error('--workers must be at least 1', { exitCode: 2 });
+    const opts: SweepOptions = { scenarios: o.scenario ? [o.scenario] : allScenarioNames(), seeds: o.seeds, from: o.from, workers: o.workers,
+      faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, stopOnFailure: o.stopOnFailure, progress: !o.json && process.stderr.isTTY === true };
+    const summary = await sweep(opts);
+    if (o.json) console.log(JSON.stringify(summary, null, 2));
+    else console.log(formatSummary(summary, opts));
+    process.exitCode = summary.failures.length === 0 ? 0 : 1;
   });
 
 await program.parseAsync(process.argv);

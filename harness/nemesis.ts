@@ -153,6 +153,9 @@ export class Nemesis {
   private async apply(f: NemesisFault): Promise<void> {
     if (f.kind === 'host-crash') return this.host(f.host).crash();
     if (f.kind === 'host-partition') return this.host(f.host).partition();
+    // The scenario's own script may have powered a system on or off meanwhile: nothing left to do then.
+    if (f.kind === 'power-on' && this.world.isUp(f.system)) return;
+    if (f.kind === 'power-loss' && !this.world.isUp(f.system)) return;
     await this.world.fault(f);
   }
 

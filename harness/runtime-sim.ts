@@ -5,6 +5,7 @@
 import type { Command, CommandReply } from '../firmware/commands.ts';
 import { readDefinitionInformation as readDefinition, readJournalRecords as readJournals } from '../firmware/definition-info.ts';
 import type { HostIo } from '../firmware/hardware-interface.ts';
+import type { FirmwareOptions } from '../firmware/constants.ts';
 import { SimLink, SimScheduler, SimStorageSystem } from '../hardware/sim-machine.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import { Prng } from './prng.ts';
@@ -30,9 +31,11 @@ export class SimWorld implements World {
   private resolvedSinceYield = false;
   private wake: (() => void) | null = null;
   private closed = false;
+  private expired = false;
   private readonly loopDone: Promise<void>;
 
-  constructor(readonly topology: Topology, readonly seed: number) {
+  /** `maxVirtualUs`: past it every wait on the world fails, so a run that would go on forever unwinds. */
+  constructor(readonly topology: Topology, readonly seed: number, readonly maxVirtualUs = Infinity, readonly firmwareOptions: FirmwareOptions = {}) {
     this.prng = new Prng(seed);
     const random = () => this.prng.next();
     for (const s of topology.systems) {
@@ -42,7 +45,7 @@ export class SimWorld implements World {
         replyCommand: (sys, id, reply) => this.settleCommand(id, reply),
         emit: (sys, event) => this.publish(sys.name, event),
         controllerStopped: (sys, error) => this.controllerStopped(sys.name, error),
-      }, s.timing));
+      }, s.timing, firmwareOptions));
     }
     for (const l of topology.links) {
       const link = new SimLink(l, random);
@@ -74,6 +77,7 @@ export class SimWorld implements World {
         this.wake = null;
         continue;
       }
+      if (!this.expired && this.sched.peekTimeUs() > this.maxVirtualUs) this.expired = true;
       this.sched.step();
       if (this.resolvedSinceYield) {
         this.resolvedSinceYield = false;
@@ -86,6 +90,7 @@ export class SimWorld implements World {
   /** Wraps a host-side wait so the scheduler knows someone is waiting, and yields after it resolves. */
   private wait<T>(register: (resolve: (v: T) => void) => void): Promise<T> {
     if (this.closed) return Promise.reject(new Error('world is closed'));
+    if (this.expired) return Promise.reject(new Error(`virtual time limit of ${this.maxVirtualUs} µs reached`));
     this.waiting++;
     const p = new Promise<T>((resolve) => register((v) => {
       this.waiting--;

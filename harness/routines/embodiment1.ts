@@ -116,7 +116,7 @@ export async function reverseCopyControl(p: CopyControlProgram, o: ReverseCopyCo
     if (drained.state !== 'suspend') p.fail('S410', `async pair R→I ended ${drained.state} (${drained.failureCause})`);
     p.step('S410', `cycle ${cycles + 1}: 232R shipped to I through sequence ${drained.journalAppliedSeq}; pair R→I suspend`);
     await assertNotCopying(p, 'R', PAIR_IR, 'S420');
-    await p.resyncToDuplex('I', PAIR_PI, 'S420');
+    await p.reverseAndResync('I', PAIR_PI, 'S420');
     await p.suspend('I', PAIR_PI, 'S430');
     await assertNotCopying(p, 'I', PAIR_PI, 'S430');
     await p.resyncToDuplex('R', PAIR_IR, 'S430');
@@ -147,13 +147,17 @@ export interface FailbackOptions {
   variant0106?: boolean;
 }
 
-/** A6 Failback (host P, after host R stopped its work application). Returns the report. */
+/**
+ * A6 Failback (host P, after host R stopped its work application). Returns the report. Every resynchronisation
+ * of the sync pair makes I its source first: if A4 never got as far as reversing it (S330), resynchronising it
+ * as it stands would copy P's old data over R's (found by a seed sweep).
+ */
 export async function failback(p: CopyControlProgram, o: FailbackOptions = {}): Promise<Report> {
   let q = await p.queryStable('I', PAIR_IR, 'S500');
   p.step('S500', `async pair R→I at I: ${q.state}`);
   if (q.state === 'suspend' && o.variant0106) {
     p.step('S500', '¶0106 variant: resynchronise and suspend I→P, resynchronise R→I to duplex, then retrieve');
-    await p.resyncToDuplex('I', PAIR_PI, 'S500');
+    await p.reverseAndResync('I', PAIR_PI, 'S500');
     await p.suspend('I', PAIR_PI, 'S500');
     await p.resyncToDuplex('I', PAIR_IR, 'S500');
     q = await p.queryStable('I', PAIR_IR, 'S500');
@@ -164,12 +168,12 @@ export async function failback(p: CopyControlProgram, o: FailbackOptions = {}): 
     const after = await p.queryStable('I', PAIR_IR, 'S520');
     p.step('S520', `async pair R→I at I: ${after.state}`);
     if (after.state === 'suspend') {
-      await p.resyncToDuplex('I', PAIR_PI, 'S530');
+      await p.reverseAndResync('I', PAIR_PI, 'S530');
       await p.suspend('I', PAIR_PI, 'S530');
       return p.report('S540', false, 'no data loss: P holds the most recent data written at R', AT_P);
     }
   }
-  await p.resyncToDuplex('I', PAIR_PI, 'S550');
+  await p.reverseAndResync('I', PAIR_PI, 'S550');
   await p.suspend('I', PAIR_PI, 'S560');
   return p.report('S570', true, `data loss: the async pair R→I was ${q.state === 'duplex' ? 'not drained' : q.state}; P holds I's data, not necessarily R's newest`, AT_P);
 }
