@@ -226,9 +226,14 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   /** Stops formation copying, synchronous copies and journal shipping, marking what was not confirmed. */
+  /** A track's pending bit goes once neither a synchronous copy nor a formation copy of it is in flight. */
+  private clearPendingTrack(rt: PairRuntime, t: number): void {
+    if (!this.trackInflight.has(rt.slot * 0x1000000 + t) && !rt.copyInflight.has(t)) rt.pending.clear(t);
+  }
+
   private stopCopying(rt: PairRuntime, failed = true): void {
     this.dropDeferred(rt, failed);
-    for (const t of rt.copyInflight.keys()) rt.bitmap.set(t);
+    for (const t of rt.copyInflight.keys()) { rt.bitmap.set(t); rt.copyInflight.delete(t); this.clearPendingTrack(rt, t); }
     rt.copyInflight.clear();
     for (const c of [...this.syncCopies.values()]) if (c.pairId === rt.pairId) this.finishSyncCopy(c, false);
     if (rt.journal && this.isSource(rt)) this.journalToBitmap(rt);
@@ -477,7 +482,7 @@ export class Controller implements FirmwareEntryPoints {
       this.forTracks(c.lba, c.blocks, (t) => {
         const k = rt.slot * 0x1000000 + t;
         const n = (this.trackInflight.get(k) ?? 1) - 1;
-        if (n <= 0) { this.trackInflight.delete(k); rt.pending.clear(t); } else this.trackInflight.set(k, n);
+        if (n <= 0) { this.trackInflight.delete(k); this.clearPendingTrack(rt, t); } else this.trackInflight.set(k, n);
         if (!ok) rt.bitmap.set(t);
       });
       if (!ok) this.updateDirty(rt);
@@ -574,6 +579,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       const serial = this.nextCopySerial++;
       rt.copyInflight.set(t, { serial, sentUs: this.hw.nowUs() });
+      rt.pending.set(t); // in control memory: a power loss before the acknowledgement must not forget this track
       rt.copyCursor = t + 1;
       if (!this.hw.send(this.partner(rt), encodeFrame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
         return this.pairFailed(rt, 'link down');
@@ -632,6 +638,7 @@ export class Controller implements FirmwareEntryPoints {
     const inflight = rt.copyInflight.get(t);
     if (!inflight || inflight.serial !== f.tag) return; // stale (resent since)
     rt.copyInflight.delete(t);
+    this.clearPendingTrack(rt, t);
     rt.lastCopyAckUs = this.hw.nowUs();
     if (f.status !== 0) {
       rt.bitmap.set(t);
@@ -826,9 +833,9 @@ export class Controller implements FirmwareEntryPoints {
         rt.lastStep = b.step;
         this.adoptDefinition(rt, b.def);
         if (b.op === 'state') return this.adoptSourceState(rt, b.state as PairState, FAILURE_CAUSES[b.cause] ?? 'none', b.baseSeq, b.drainTargetSeq, b.consistentSeq);
-        // Resynchronisation begins: hand our own differences to the source and start mirroring its copy.
+        // Resynchronisation begins: hand our own differences to the source and start mirroring its copy. They stay
+        // marked here until the source reports duplex: if this reply is lost, the next request sends them again.
         const words = new Uint8Array(rt.bitmap.words.slice().buffer);
-        rt.bitmap.clearAll();
         rt.copySerialApplied = undefined;
         rt.restorePending.clear();
         this.set(rt, P.consistentSeq, NOT_CONSISTENT);
@@ -888,6 +895,8 @@ export class Controller implements FirmwareEntryPoints {
     }
     this.set(rt, P.drainTargetSeq, drainTarget);
     if (state === PairState.FailureSuspend || state === PairState.Suspend) rt.restorePending.clear();
+    // The source finished a formation copy that included our differences: they are no longer differences.
+    if (state === PairState.Duplex && consistentSeq >= 0) { rt.bitmap.clearAll(); this.updateDirty(rt); }
     this.adoptState(rt, state, cause);
     this.restorePendingInOrder(rt);
   }
@@ -919,8 +928,12 @@ export class Controller implements FirmwareEntryPoints {
       // Frames lost on the wire: when no formation copy has been acknowledged for the resend timeout, copy
       // everything in flight again (progress-based, so frames merely queued on a slow link are not resent).
       if (rt.copyInflight.size > 0 && now - rt.lastCopyAckUs > t.journalResendTimeoutUs) {
-        for (const track of rt.copyInflight.keys()) { rt.bitmap.set(track); this.dropDeferred(rt, false, track); }
-        rt.copyInflight.clear();
+        for (const track of [...rt.copyInflight.keys()]) {
+          rt.bitmap.set(track);
+          this.dropDeferred(rt, false, track);
+          rt.copyInflight.delete(track);
+          this.clearPendingTrack(rt, track);
+        }
         rt.lastCopyAckUs = now;
       }
       if (rt.copyInflight.size === 0) this.pumpFormationCopy(rt);
