@@ -25,6 +25,11 @@ export interface Report {
   subject: { system: string; lvol: number };
 }
 
+/** A routine stopped half-way (its host crashed, or the nemesis interrupted it); the wrapper runs it again. */
+export class RoutineInterrupted extends Error {
+  override name = 'RoutineInterrupted';
+}
+
 export class RoutineError extends Error {
   override name = 'RoutineError';
   constructor(readonly routine: string, readonly step: string, message: string) {
@@ -37,6 +42,8 @@ export class OperationsLog {
   readonly steps: StepLog[] = [];
   /** Set when a checker found a violation: every routine stops at its next command. */
   abortReason: string | null = null;
+  /** Set by the nemesis: the running routine stops before its next command (and is run again). */
+  interruptRequested = false;
   readonly reports: Report[] = [];
   private readonly listeners = new Set<(e: { kind: 'step'; e: StepLog } | { kind: 'report'; e: Report }) => void>();
   on(l: (e: { kind: 'step'; e: StepLog } | { kind: 'report'; e: Report }) => void) { this.listeners.add(l); }
@@ -76,6 +83,11 @@ export class CopyControlProgram {
   async command(system: string, cmd: Command): Promise<PairView | undefined> {
     const step = cmd.step ?? '?';
     if (this.log.abortReason) this.fail(step, `stopped: ${this.log.abortReason}`);
+    if (!this.host.alive) throw new RoutineInterrupted(`${this.routine} ${step}: host ${this.host.name} crashed`);
+    if (this.log.interruptRequested) {
+      this.log.interruptRequested = false;
+      throw new RoutineInterrupted(`${this.routine} ${step}: interrupted before ${cmd.op}`);
+    }
     const r = await this.world.command(system, cmd);
     if (!r.ok) this.fail(step, `storage ${system} refused ${cmd.op}: ${r.error}`);
     this.step(step, `${system}: ${cmd.op}${'pairId' in cmd ? ` pair ${cmd.pairId}` : ''} — ${r.outcome}: ${r.message}`);

@@ -43,8 +43,11 @@ export class Host {
     if (this.alive) this.lastHeardUs = Math.max(this.lastHeardUs, atUs);
   }
 
+  /** Counts crashes, so whoever crashed a host can tell whether someone crashed it again since. */
+  crashes = 0;
+
   /** The host crashes (or is cut off): it stops sending heartbeats and running applications. */
-  crash(): void { this.alive = false; }
+  crash(): void { this.alive = false; this.crashes++; }
   recover(): void { this.alive = true; this.lastHeardUs = this.world.nowUs(); }
   partition(): void { this.partitioned = true; }
   /** Every host fault repaired: up and on the heartbeat network again. */

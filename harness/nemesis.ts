@@ -10,7 +10,11 @@ import type { Topology } from './topology.ts';
 import type { Fault, LinkDirection, World } from './world.ts';
 
 /** A fault the nemesis can inject: a hardware fault, or one of the hosts'. */
-export type NemesisFault = Fault | { kind: 'host-crash'; host: string } | { kind: 'host-partition'; host: string };
+export type NemesisFault = Fault
+  | { kind: 'host-crash'; host: string } | { kind: 'host-recover'; host: string }
+  | { kind: 'host-partition'; host: string }
+  /** The routine running now stops before its next command and is run again from the start. */
+  | { kind: 'interrupt-routine' };
 
 export interface ScheduledFault {
   /** Virtual time after the scenario's start (µs), or a step number that triggers it (e.g. "S230"). */
@@ -37,7 +41,7 @@ export function repairOf(f: NemesisFault): NemesisFault | null {
     case 'link-conditions': return { kind: 'link-conditions', link: f.link, conditions: 'reset', direction: f.direction };
     case 'power-loss': return { kind: 'power-on', system: f.system };
     case 'drive-failure': return { kind: 'drive-repair', system: f.system, lvol: f.lvol };
-    case 'host-crash': return null; // a crashed host stays down for the rest of the scenario's phase; recovered before liveness
+    case 'host-crash': return { kind: 'host-recover', host: f.host };
     case 'host-partition': return null;
     default: return null;
   }
@@ -50,7 +54,8 @@ export function describeFault(f: NemesisFault): string {
     case 'link-conditions': return `link-conditions ${f.link} ${f.conditions === 'reset' ? 'reset' : Object.entries(f.conditions).map(([k, v]) => `${k}=${v}`).join(',')}`;
     case 'power-loss': case 'power-on': return `${f.kind} ${f.system}`;
     case 'drive-failure': case 'drive-repair': return `${f.kind} ${f.system} LVOL ${f.lvol}`;
-    case 'host-crash': case 'host-partition': return `${f.kind} ${f.host}`;
+    case 'host-crash': case 'host-recover': case 'host-partition': return `${f.kind} ${f.host}`;
+    case 'interrupt-routine': return 'interrupt-routine';
   }
 }
 
@@ -58,7 +63,8 @@ export function describeFault(f: NemesisFault): string {
  * Draws a schedule from a seed. The nemesis has its own PRNG stream (derived from the seed), so a schedule
  * can be shrunk or replaced without changing the run's other random choices.
  *  links:      link flaps (both ways, one way), path cuts, loss, duplication, jitter, latency spikes, bandwidth drops
- *  default:    links + controller crash and restart of I or R, drive failures
+ *  default:    links + controller crash and restart of I or R, drive failures, host crash and recovery,
+ *              a routine interrupted half-way and run again
  *  aggressive: default + a partitioned host P (heartbeat lost while P runs on: split brain)
  */
 export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, windowUs = 1_400_000, startUs = 100_000): ScheduledFault[] {
@@ -72,7 +78,7 @@ export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, w
     const link = pick(t.links);
     const dir: LinkDirection = pick(['both', 'a-to-b', 'b-to-a'] as const);
     const kinds = ['flap', 'one-way', 'path', 'loss', 'duplicate', 'jitter', 'latency', 'bandwidth'];
-    if (profile !== 'links') kinds.push('crash', 'crash', 'drive');
+    if (profile !== 'links') kinds.push('crash', 'crash', 'drive', 'host-crash', 'interrupt');
     if (profile === 'aggressive') kinds.push('partition-host');
     const kind = pick(kinds);
     let fault: NemesisFault;
@@ -92,6 +98,8 @@ export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, w
         fault = { kind: 'drive-failure', system: s.name, lvol: r.int(s.lvols.length) };
         break;
       }
+      case 'host-crash': fault = { kind: 'host-crash', host: pick(t.hosts).name }; repairAfterUs = between(20_000, 300_000); break;
+      case 'interrupt': fault = { kind: 'interrupt-routine' }; break;
       default: fault = { kind: 'host-partition', host: t.hosts[0]!.name }; break;
     }
     out.push({ atUs: startUs + between(0, windowUs), fault, repairAfterUs });
@@ -117,9 +125,10 @@ export class Nemesis {
   private readonly tasks: Promise<void>[] = [];
   private stopped = false;
   private readonly startUs: number;
+  private readonly crashedAt = new Map<string, number>();
 
   constructor(private readonly world: World, private readonly hosts: Record<string, Host>, readonly schedule: ScheduledFault[],
-    log: OperationsLog, private readonly note: (m: string) => void) {
+    private readonly log: OperationsLog, private readonly note: (m: string) => void) {
     this.startUs = world.nowUs();
     for (const s of schedule) {
       if (s.atStep !== undefined) {
@@ -151,7 +160,14 @@ export class Nemesis {
   }
 
   private async apply(f: NemesisFault): Promise<void> {
-    if (f.kind === 'host-crash') return this.host(f.host).crash();
+    if (f.kind === 'host-crash') { const h = this.host(f.host); h.crash(); this.crashedAt.set(f.host, h.crashes); return; }
+    if (f.kind === 'host-recover') {
+      // Only undo our own crash: a host the scenario crashed since (a site disaster) stays down.
+      const h = this.host(f.host);
+      if (!h.alive && this.crashedAt.get(f.host) === h.crashes) h.recover();
+      return;
+    }
+    if (f.kind === 'interrupt-routine') { this.log.interruptRequested = true; return; }
     if (f.kind === 'host-partition') return this.host(f.host).partition();
     // The scenario's own script may have powered a system on or off meanwhile: nothing left to do then.
     if (f.kind === 'power-on' && this.world.isUp(f.system)) return;
@@ -177,6 +193,7 @@ export class Nemesis {
   /** Stops injecting and repairs everything still broken (the liveness phase starts from a healed world). */
   async healAll(): Promise<void> {
     this.stopped = true;
+    this.log.interruptRequested = false;
     for (const rec of [...this.active]) await this.repair(rec);
     for (const [, h] of Object.entries(this.hosts)) h.heal();
     for (const s of this.world.topology.systems) if (!this.world.isUp(s.name)) await this.world.fault({ kind: 'power-on', system: s.name });

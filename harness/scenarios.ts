@@ -2,13 +2,13 @@
 // `runScenario` is what `rclab run` and `npm start` call; the result is what `--json` prints.
 
 import { readDefinitionInformation } from '../firmware/definition-info.ts';
-import { OperationsLog, CopyControlProgram, RoutineError, type Report } from './copy-control.ts';
+import { OperationsLog, CopyControlProgram, RoutineError, RoutineInterrupted, type Report } from './copy-control.ts';
 import { WriteHistory, sha256, type Violation } from './history.ts';
 import { Host } from './host.ts';
 import { failback, failover, initialCopying, reverseCopyControl, reverseCopying, PAIR_IR, PAIR_PI } from './routines/embodiment1.ts';
 import { createWorld } from './runtimes.ts';
 import { embodiment1Topology, DATA_LVOL, type Topology } from './topology.ts';
-import { Workload } from './workload.ts';
+import { Workload, type WorkloadOptions } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
 import { Checkers } from './checkers.ts';
@@ -82,6 +82,10 @@ export interface ScenarioContext {
   faulty: boolean;
   note(message: string): void;
   program(host: Host, routine: string): CopyControlProgram;
+  /** Runs a routine on a host; if it is interrupted half-way (host crash, nemesis) it is run again once the host is up. */
+  routine<T>(host: Host, name: string, run: (p: CopyControlProgram) => Promise<T>): Promise<T>;
+  /** A work application on a host (it stops issuing writes when its host crashes). */
+  workload(o: WorkloadOptions): Workload;
   /** A truth that must hold whatever faults happened (a violated one fails the run). */
   check(name: string, violations: Violation[] | boolean, detail?: string): void;
   /** What the scenario is designed to show; binding only without faults. */
@@ -111,15 +115,15 @@ async function siteDisaster(ctx: ScenarioContext, workload: Workload, alsoInterm
 }
 
 function workloadP(ctx: ScenarioContext): Workload {
-  return new Workload(ctx.world, ctx.history, { host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048 });
+  return ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048 });
 }
 
 /** A2 and a fixed sequence of host P writes; the disaster strikes as the last one is acknowledged. */
 async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: number; queueDepth?: number } = {}): Promise<void> {
   const { world } = ctx;
-  await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
+  await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => initialCopying(p));
   // The same writes in the same order on both runtimes, so the final volumes do not depend on timing.
-  const wP = new Workload(world, ctx.history, { host: '100P', lvol: DATA_LVOL, queueDepth: o.queueDepth ?? 8, regionBlocks: 2048, writes: Math.round((o.writes ?? 3000) * ctx.scale), pattern: 'stride' });
+  const wP = ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: o.queueDepth ?? 8, regionBlocks: 2048, writes: Math.round((o.writes ?? 3000) * ctx.scale), pattern: 'stride' });
   await wP.done;
   const backlog = world.journals('I').reduce((n, j) => n + j.entries, 0);
   ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog} entries not yet applied at R`);
@@ -128,29 +132,29 @@ async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: n
 }
 
 function hostRWrites(ctx: ScenarioContext, n: number): Workload {
-  return new Workload(ctx.world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' });
+  return ctx.workload({ host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' });
 }
 
 /** A3 (no data loss expected), work on R, failures cleared, A4, and A5 with host R writing throughout. */
 async function failoverAndReverseOperation(ctx: ScenarioContext): Promise<void> {
   const { world } = ctx;
-  const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
+  const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p));
   ctx.expectReport(report, 'S250', false);
   // Host R runs the work application; its writes go to 232R and ship to I.
   await hostRWrites(ctx, 800).done;
   ctx.note('failures cleared: storage P powered on, host P back');
   await world.fault({ kind: 'power-on', system: 'P' });
   ctx.hostP.recover();
-  await reverseCopying(ctx.program(ctx.hostR, 'A4 reverse copying'));
+  await ctx.routine(ctx.hostR, 'A4 reverse copying', (p) => reverseCopying(p));
   const wR = hostRWrites(ctx, 1500);
-  const cycles = await reverseCopyControl(ctx.program(ctx.hostR, 'A5 reverse copy control'), { cycles: 3, intervalUs: 100_000 * ctx.scale });
+  const cycles = await ctx.routine(ctx.hostR, 'A5 reverse copy control', (p) => reverseCopyControl(p, { cycles: 3, intervalUs: 100_000 * ctx.scale }));
   ctx.note(`${cycles} reverse copy control cycles done; host R finishes its writes`);
   await wR.done;
 }
 
 /** A2 again after failback: P → I → R, and every site's data volume the same. */
 async function backToNormal(ctx: ScenarioContext): Promise<void> {
-  await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
+  await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => initialCopying(p));
   await settleAsync(ctx);
   compareSites(ctx, ['P', 'I', 'R']);
 }
@@ -163,7 +167,7 @@ const embodiment1Cycle: Scenario = {
     await normalOperationThenDisaster(ctx);
     await failoverAndReverseOperation(ctx);
     ctx.note('host R stops its work application');
-    const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'));
+    const fb = await ctx.routine(ctx.hostP, 'A6 failback', (p) => failback(p));
     ctx.expectReport(fb, 'S540', false);
     await backToNormal(ctx);
   },
@@ -179,7 +183,7 @@ const embodiment1FailbackVariant: Scenario = {
     ctx.note('administrator suspends the async pair R→I; host R writes on (recorded in R\'s difference bitmap), then stops');
     await ctx.program(ctx.hostR, 'administrator').suspend('R', PAIR_IR, 'S500');
     await hostRWrites(ctx, 300).done;
-    const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'), { variant0106: true });
+    const fb = await ctx.routine(ctx.hostP, 'A6 failback', (p) => failback(p, { variant0106: true }));
     ctx.expectReport(fb, 'S540', false);
     await backToNormal(ctx);
   },
@@ -196,7 +200,7 @@ const embodiment1FailbackDataLoss: Scenario = {
     ctx.note('link S2 cut; host R writes on, then stops');
     await world.fault({ kind: 'cut-link', link: 'S2' });
     await hostRWrites(ctx, 300).done;
-    const fb = await failback(ctx.program(ctx.hostP, 'A6 failback'));
+    const fb = await ctx.routine(ctx.hostP, 'A6 failback', (p) => failback(p));
     ctx.expectReport(fb, 'S570', true);
     const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
     ctx.expect('S570 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
@@ -225,7 +229,7 @@ const embodiment1FailoverDrainFails: Scenario = {
       ctx.note('link S2 cut while R retrieves the log information');
       await world.fault({ kind: 'cut-link', link: 'S2' });
     })();
-    const report = await failover(ctx.program(ctx.hostR, 'A3 failover')).finally(() => { failoverDone = true; });
+    const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p)).finally(() => { failoverDone = true; });
     await cutter;
     ctx.expectReport(report, 'S220', true);
     const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
@@ -240,17 +244,17 @@ const embodiment1DoubleFailure: Scenario = {
   topology: () => embodiment1Topology(),
   async run(ctx) {
     const { world } = ctx;
-    await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'));
+    await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => initialCopying(p));
     const wP = workloadP(ctx);
     await world.sleep(300_000 * ctx.scale);
     await siteDisaster(ctx, wP, true);
-    const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
+    const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p));
     ctx.expectReport(report, 'S220', true);
     const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
     ctx.note(`R lacks ${missing.length} block(s) of acknowledged writes (the data loss S220 reported)`);
     ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
     ctx.note('work resumes on R');
-    const wR = new Workload(world, ctx.history, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, writes: 500, regionBlocks: 2048 });
+    const wR = ctx.workload({ host: '100R', lvol: DATA_LVOL, queueDepth: 4, writes: 500, regionBlocks: 2048 });
     const r = await wR.done;
     ctx.expect('host R can write to R after the data-loss failover', r.acknowledged === r.issued, `${r.acknowledged}/${r.issued} acknowledged`);
     ctx.check('R holds every write acknowledged since the data loss', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
@@ -267,14 +271,14 @@ function rollingDisaster(fence: FenceLevel): Scenario {
     topology: () => embodiment1Topology(),
     async run(ctx) {
       const { world } = ctx;
-      await initialCopying(ctx.program(ctx.hostP, 'A2 initial copying'), { syncFence: fence });
+      await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => initialCopying(p, { syncFence: fence }));
       const wP = workloadP(ctx);
       await world.sleep(150_000 * ctx.scale);
       ctx.note('link S1 cut (first stage of a rolling disaster)');
       await world.fault({ kind: 'cut-link', link: 'S1' });
       await world.sleep(150_000 * ctx.scale);
       await siteDisaster(ctx, wP, false);
-      const report = await failover(ctx.program(ctx.hostR, 'A3 failover'));
+      const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p));
       const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 20, { includeLost: true });
       if (fence === 'data') {
         ctx.expectReport(report, 'S250', false);
@@ -376,6 +380,18 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     world, log, history, hostP, hostR, checks, scale: o.scale ?? 1, faulty,
     note,
     program: (host, routine) => new CopyControlProgram(world, host, log, routine),
+    async routine(host, name, run) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await run(new CopyControlProgram(world, host, log, attempt === 1 ? name : `${name} (run ${attempt})`));
+        } catch (e) {
+          if (!(e instanceof RoutineInterrupted) || attempt >= 4) throw e;
+          note(`${e.message}: ${name} will be run again`);
+          while (!host.alive) await world.sleep(10_000);
+        }
+      }
+    },
+    workload: (wo) => new Workload(world, history, { ...wo, alive: () => (wo.host === '100P' ? hostP : hostR).alive }),
     check(name, v, detail) {
       const ok = typeof v === 'boolean' ? v : v.length === 0;
       const d = typeof v === 'boolean' ? detail ?? '' : v.length === 0 ? detail ?? 'ok' : v.slice(0, 3).map((x) => x.message).join('; ');

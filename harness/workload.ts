@@ -23,6 +23,8 @@ export interface WorkloadOptions {
    * so the final contents do not depend on timing (used to compare runtimes).
    */
   pattern?: 'random' | 'stride';
+  /** The host is up (a crashed host's application stops issuing writes). */
+  alive?: () => boolean;
 }
 
 export interface WorkloadResult {
@@ -54,7 +56,7 @@ export class Workload {
     const busy = new Set<number>();
     const res: WorkloadResult = { issued: 0, acknowledged: 0, refused: {}, latenciesUs: [], elapsedUs: 0 };
     const start = w.nowUs();
-    const more = () => !this.stopped && (o.writes === undefined || res.issued < o.writes)
+    const more = () => !this.stopped && (o.alive === undefined || o.alive()) && (o.writes === undefined || res.issued < o.writes)
       && (o.durationUs === undefined || w.nowUs() - start < o.durationUs);
     const worker = async () => {
       while (more()) {
