@@ -209,9 +209,16 @@ export class Controller implements FirmwareEntryPoints {
     };
   }
 
+  /** Every state frame carries a number larger than the last one's (in control memory, so across restarts too). */
+  private bumpStateSeq(rt: PairRuntime): number {
+    const n = this.w(rt, P.stateChanges) + 1;
+    this.set(rt, P.stateChanges, n);
+    return n;
+  }
+
   private sendState(rt: PairRuntime, baseSeq = -1, consistentSeq = -1): void {
     this.sendControl(this.partner(rt), rt.pairId, {
-      op: 'state', def: this.wireDefinition(rt), state: this.state(rt), cause: this.w(rt, P.failureCause), stateSeq: this.w(rt, P.stateChanges),
+      op: 'state', def: this.wireDefinition(rt), state: this.state(rt), cause: this.w(rt, P.failureCause), stateSeq: this.bumpStateSeq(rt),
       baseSeq, drainTargetSeq: this.w(rt, P.drainTargetSeq), consistentSeq, step: rt.lastStep,
     });
   }
@@ -1063,7 +1070,11 @@ export class Controller implements FirmwareEntryPoints {
         this.startFormationCopy(rt, kind);
         reply({ ok: true, outcome: 'done', message: `pair ${rt.pairId} ${pairStateName(this.state(rt))}`, pair: this.view(rt) });
       },
-      (why) => reply({ ok: false, error: `resync of pair ${rt.pairId} not done: ${why}` }));
+      (why) => {
+        // The destination may have started mirroring a copy that never began: tell it what we really are.
+        this.sendState(rt);
+        reply({ ok: false, error: `resync of pair ${rt.pairId} not done: ${why}` });
+      });
   }
 
   private create(cmd: Extract<Command, { op: 'create' }>, reply: Reply): void {

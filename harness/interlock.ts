@@ -1,12 +1,12 @@
 // Claim 3 interlock, checked independently of the routines: R must never copy to I while I copies to P, and
-// I never to P while R copies to I. Whether a pair copies is decided by its source, so each pair's state is
-// taken from the pair-state events of the system that is its source at that moment.
+// I never to P while R copies to I. A pair copies while both its sides say so (from their pair-state events).
 
 import { isCopyingState, parsePairState } from '../firmware/pair-state.ts';
 import type { World } from './world.ts';
 
 export class InterlockMonitor {
-  private readonly sourceState = new Map<number, { source: string; state: string }>();
+  /** Latest state of each pair as each storage system reports it: pairId → system → state. */
+  private readonly states = new Map<number, Map<string, string>>();
   private readonly found: string[] = [];
   samples = 0;
 
@@ -15,18 +15,27 @@ export class InterlockMonitor {
     world.onEvent((e) => {
       const ev = e.event;
       if (ev.type !== 'pair-state' || (ev.pairId !== syncPair && ev.pairId !== asyncPair)) return;
-      if (ev.to === 'deleted') { this.sourceState.delete(ev.pairId); return; }
-      const rec = world.definitionInformation(e.system).find((p) => p.pairId === ev.pairId);
-      if (!rec || rec.role !== 'source') return;
-      this.sourceState.set(ev.pairId, { source: e.system, state: ev.to });
+      const m = this.states.get(ev.pairId) ?? new Map<string, string>();
+      if (ev.to === 'deleted') m.delete(e.system); else m.set(e.system, ev.to);
+      this.states.set(ev.pairId, m);
       this.samples++;
       this.evaluate(e.timeUs, ev.step);
     });
   }
 
+  /**
+   * A pair copies only while both its sides are in a copying state: the source sends and the destination
+   * applies (a destination in failure suspend refuses what its source still sends). Returns its source.
+   */
   private copying(pairId: number): { source: string; state: string } | null {
-    const s = this.sourceState.get(pairId);
-    return s && s.state !== 'none' && isCopyingState(parsePairState(s.state)) ? s : null;
+    const m = this.states.get(pairId);
+    if (!m || m.size < 2) return null;
+    let source: string | null = null;
+    for (const [system, state] of m) {
+      if (state === 'none' || !isCopyingState(parsePairState(state))) return null;
+      if (this.world.definitionInformation(system).find((p) => p.pairId === pairId)?.role === 'source') source = system;
+    }
+    return source ? { source, state: m.get(source)! } : null;
   }
 
   private evaluate(timeUs: number, step?: string): void {

@@ -327,7 +327,7 @@ export async function settleAsync(ctx: ScenarioContext, timeoutUs = 30_000_000):
       }
     }
     if (!busy) return;
-    if (ctx.world.nowUs() - start > timeoutUs) throw new Error('asynchronous copying did not settle');
+    if (ctx.world.nowUs() - start > timeoutUs) throw new RoutineError('settle', 'S110', `copying did not settle within ${timeoutUs} µs`);
     await ctx.world.sleep(5_000);
   }
 }
