@@ -100,6 +100,7 @@ export class Controller implements FirmwareEntryPoints {
   private nextTag = 1;
   private nextReqId = 1;
   private nextCopySerial = 1;
+  private lastAnnounceUs = 0;
   private booted = false;
 
   constructor(private readonly hw: Hardware) {
@@ -216,9 +217,27 @@ export class Controller implements FirmwareEntryPoints {
     return n;
   }
 
+  /**
+   * Sends this side's state. A source records what it announced (restore base, consistency point), so the
+   * periodic re-announcement in tick() repeats it exactly: a state frame lost on the wire heals itself.
+   */
   private sendState(rt: PairRuntime, baseSeq = -1, consistentSeq = -1): void {
+    if (this.isSource(rt)) {
+      if (baseSeq >= 0) this.set(rt, P.announcedBaseSeq, baseSeq);
+      if (consistentSeq >= 0) this.set(rt, P.consistentSeq, consistentSeq);
+    }
+    this.sendStateFrame(rt, baseSeq, consistentSeq);
+  }
+
+  private announceState(rt: PairRuntime): void {
+    const s = this.state(rt);
+    const copying = s === PairState.InitialCopying || s === PairState.DuplexPending;
+    this.sendStateFrame(rt, copying ? this.w(rt, P.announcedBaseSeq) : -1, s === PairState.Duplex ? this.w(rt, P.consistentSeq) : -1);
+  }
+
+  private sendStateFrame(rt: PairRuntime, baseSeq: number, consistentSeq: number): void {
     this.sendControl(this.partner(rt), rt.pairId, {
-      op: 'state', def: this.wireDefinition(rt), state: this.state(rt), cause: this.w(rt, P.failureCause), stateSeq: this.bumpStateSeq(rt),
+      op: 'state', def: this.wireDefinition(rt), epoch: this.w(rt, P.epoch), state: this.state(rt), cause: this.w(rt, P.failureCause), stateSeq: this.bumpStateSeq(rt),
       baseSeq, drainTargetSeq: this.w(rt, P.drainTargetSeq), consistentSeq, step: rt.lastStep,
     });
   }
@@ -833,10 +852,17 @@ export class Controller implements FirmwareEntryPoints {
           if (b.op === 'bitmap-request') this.sendControl(from, pairId, { op: 'bitmap-reply', reqId: b.reqId, words: new Uint8Array(0), newestSeq: 0, error: `pair ${pairId} unknown at storage ${this.hw.storageId}` });
           return;
         }
+        // A definition older than ours (the partner has not heard of a reverse we made) is ignored whole.
+        if (b.epoch < this.w(rt, P.epoch)) {
+          if (b.op === 'bitmap-request') this.sendControl(from, pairId, { op: 'bitmap-reply', reqId: b.reqId, words: new Uint8Array(0), newestSeq: 0, error: `pair ${pairId} was reversed since (definition epoch ${this.w(rt, P.epoch)} > ${b.epoch})` });
+          this.log('info', `${b.op} of pair ${pairId} from storage ${from} ignored: definition epoch ${b.epoch} < ${this.w(rt, P.epoch)}`);
+          return;
+        }
         if (b.op === 'state') {
           if (b.stateSeq <= rt.partnerStateSeq) return; // overtaken by a newer state frame
           rt.partnerStateSeq = b.stateSeq;
         }
+        this.set(rt, P.epoch, b.epoch);
         rt.lastStep = b.step;
         this.adoptDefinition(rt, b.def);
         if (b.op === 'state') return this.adoptSourceState(rt, b.state as PairState, FAILURE_CAUSES[b.cause] ?? 'none', b.baseSeq, b.drainTargetSeq, b.consistentSeq);
@@ -894,8 +920,9 @@ export class Controller implements FirmwareEntryPoints {
   private adoptSourceState(rt: PairRuntime, state: PairState, cause: FailureCause, baseSeq: number, drainTarget: number, consistentSeq: number): void {
     if (consistentSeq >= 0) this.set(rt, P.consistentSeq, consistentSeq);
     if (state === PairState.InitialCopying || state === PairState.DuplexPending) this.set(rt, P.consistentSeq, NOT_CONSISTENT);
-    if (rt.journal && baseSeq >= 0) {
+    if (rt.journal && baseSeq > this.w(rt, P.appliedSeq)) {
       // Restore (re)starts after this sequence number: entries up to it are covered by formation copying.
+      // (Only ever forward: the announcement is repeated, and applied entries are never un-applied.)
       this.set(rt, P.appliedSeq, baseSeq);
       if (baseSeq > rt.journal.newestSeq) rt.journal.reset(baseSeq);
       for (const seq of rt.restorePending.keys()) if (seq <= baseSeq) rt.restorePending.delete(seq);
@@ -955,6 +982,13 @@ export class Controller implements FirmwareEntryPoints {
         const rt = this.pairs.get(c.pairId);
         this.finishSyncCopy(c, false);
         if (rt) this.pairFailed(rt, 'copy failed');
+      }
+    }
+    // Sources re-announce their state every keepalive period, so a lost state frame cannot leave a mirror stale.
+    if (now - this.lastAnnounceUs >= t.keepaliveIntervalUs) {
+      this.lastAnnounceUs = now;
+      for (const rt of this.pairs.values()) {
+        if (this.isSource(rt) && !this.linkDown.has(this.partner(rt)) && this.state(rt) !== PairState.Simplex) this.announceState(rt);
       }
     }
     for (const p of partners) {
@@ -1053,7 +1087,7 @@ export class Controller implements FirmwareEntryPoints {
     // resync: fetch the destination's own differences first, so nothing it changed is missed.
     const target = state === PairState.Simplex ? PairState.InitialCopying : PairState.DuplexPending;
     const kind: FormationKind = state === PairState.Simplex ? 'initial' : cmd.full ? 'full' : 'differential';
-    this.request(this.partner(rt), rt.pairId, (reqId) => ({ op: 'bitmap-request', reqId, def: this.wireDefinition(rt), state: target, step: cmd.step }),
+    this.request(this.partner(rt), rt.pairId, (reqId) => ({ op: 'bitmap-request', reqId, def: this.wireDefinition(rt), epoch: this.w(rt, P.epoch), state: target, step: cmd.step }),
       (b) => {
         const r = b as Extract<ControlBody, { op: 'bitmap-reply' }>;
         if (r.error) return reply({ ok: false, error: `resync of pair ${rt.pairId} not done: ${r.error}` });
@@ -1188,6 +1222,7 @@ export class Controller implements FirmwareEntryPoints {
   private reverse(rt: PairRuntime, reply: Reply): void {
     // The direction flips; each side keeps its own difference bitmap, merged at the next resync.
     const wasSource = this.isSource(rt);
+    this.set(rt, P.epoch, this.w(rt, P.epoch) + 1); // a newer definition: the partner's older announcements lose
     if (wasSource) this.set(rt, P.consistentSeq, 0); // the new destination's image is its own, consistent
     this.set(rt, P.role, wasSource ? 1 : 0);
     this.set(rt, P.direction, this.w(rt, P.direction) === 0 ? 1 : 0);

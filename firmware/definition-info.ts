@@ -21,7 +21,7 @@ export const P = {
   copyType: 7, state: 8, fence: 9, journalLvol: 10, remoteJournalLvol: 11,
   copyTracksTotal: 12, copyTracksDone: 13, formationKind: 14, lastFormationTracksCopied: 15,
   appliedSeq: 16, failureCause: 17, drainTargetSeq: 18, dirtyTracks: 19, stateChanges: 20,
-  lastFormationKind: 21, consistentSeq: 22,
+  lastFormationKind: 21, consistentSeq: 22, announcedBaseSeq: 23, epoch: 24,
 } as const;
 
 /** consistentSeq of a destination whose image is not consistent (a formation copy is under way or never ran). */

@@ -21,7 +21,7 @@ function destination() {
   const reply = decodeControl(decodeFrame(hw.sent.pop()!.frame));
   expect(reply).toMatchObject({ op: 'create-reply', reqId: 1 });
   expect((reply as { error?: string }).error).toBeUndefined();
-  c.onFrame(SOURCE, encodeControl(PAIR, { op: 'state', def, state: PairState.Duplex, cause: 0, stateSeq: 1, baseSeq: 0, drainTargetSeq: 0 }));
+  c.onFrame(SOURCE, encodeControl(PAIR, { op: 'state', def, epoch: 0, state: PairState.Duplex, cause: 0, stateSeq: 1, baseSeq: 0, drainTargetSeq: 0, consistentSeq: 0 }));
   return { hw, c };
 }
 
