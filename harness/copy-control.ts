@@ -174,15 +174,20 @@ export class CopyControlProgram {
    * suspended) and resynchronises it to duplex — a formation copy of the differences only.
    */
   async reverseAndResync(system: string, pairId: number, step: string): Promise<PairView> {
-    let v = await this.queryStable(system, pairId, step);
-    if (v.role === 'destination') {
+    for (let attempt = 1; ; attempt++) {
+      let v = await this.queryStable(system, pairId, step);
+      if (v.role !== 'destination') break;
       if (v.state === 'duplex') {
         // Copying the other way: split it first (an asynchronous pair drains its journal on the way).
         await this.command(system, { op: v.copyType === 'async' ? 'drain' : 'suspend', pairId, step });
         v = await this.queryStable(system, pairId, step);
       }
       if (v.state !== 'suspend' && v.state !== 'failure suspend') this.fail(step, `pair ${pairId} must be suspended to reverse, is ${v.state}`);
-      await this.command(system, { op: 'reverse', pairId, step });
+      const r = await this.world.command(system, { op: 'reverse', pairId, step });
+      if (r.ok) { this.step(step, `${system}: reverse pair ${pairId} — ${r.outcome}: ${r.message}`); break; }
+      // The state moved between the query and the command (the source went on copying): split again.
+      if (attempt >= 3 || !/reverse refused/.test(r.error)) this.fail(step, `storage ${system} refused reverse: ${r.error}`);
+      this.step(step, `${system}: reverse of pair ${pairId} refused (${r.error}); splitting it again`);
     }
     return this.resyncToDuplex(system, pairId, step);
   }
