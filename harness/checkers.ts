@@ -10,7 +10,7 @@
 
 import { isConsistentDestination } from '../firmware/definition-info.ts';
 import { PairState } from '../firmware/pair-state.ts';
-import { OperationsLog, type Report } from './copy-control.ts';
+import type { OperationsLog, Report } from './copy-control.ts';
 import type { WriteHistory, WriteRecord } from './history.ts';
 import { InterlockMonitor } from './interlock.ts';
 import type { World } from './world.ts';
@@ -114,4 +114,3 @@ function stateName(s: PairState): string {
   return ['simplex', 'initial copying', 'duplex', 'suspending', 'suspend', 'failure suspend', 'duplex pending'][s]!;
 }
 
-export { OperationsLog };
