@@ -38,6 +38,8 @@ interface PairRuntime {
   restorePending: Map<number, JournalEntryWire>;
   /** Newest state-change counter seen from the partner: state frames overtaken on another path are ignored. */
   partnerStateSeq: number;
+  /** A resync request (bitmap-request) is out and not yet answered. */
+  resyncPending: boolean;
   activeSinceUs: number;
   lastStep?: string;
 }
@@ -137,7 +139,7 @@ export class Controller implements FirmwareEntryPoints {
       bitmap: new DifferenceBitmap(this.l.bitmap(slot, 'difference'), tracks),
       pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
       copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
-      restorePending: new Map(), partnerStateSeq: 0, activeSinceUs: this.hw.nowUs(),
+      restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, activeSinceUs: this.hw.nowUs(),
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
       rt.journal = Journal.open(this.hw.disk, this.l, this.l.pairWord(slot, P.journalLvol), pairId);
@@ -859,9 +861,10 @@ export class Controller implements FirmwareEntryPoints {
           return;
         }
         if (b.op === 'state') {
-          if (b.stateSeq <= rt.partnerStateSeq) return; // overtaken by a newer state frame
-          rt.partnerStateSeq = b.stateSeq;
+          if (b.stateSeq <= rt.partnerStateSeq) return; // overtaken by a newer state frame (or resync request)
         }
+        // A resync request always starts the copy here, but state frames older than it are void from now on.
+        rt.partnerStateSeq = Math.max(rt.partnerStateSeq, b.stateSeq);
         this.set(rt, P.epoch, b.epoch);
         rt.lastStep = b.step;
         this.adoptDefinition(rt, b.def);
@@ -988,7 +991,8 @@ export class Controller implements FirmwareEntryPoints {
     if (now - this.lastAnnounceUs >= t.keepaliveIntervalUs) {
       this.lastAnnounceUs = now;
       for (const rt of this.pairs.values()) {
-        if (this.isSource(rt) && !this.linkDown.has(this.partner(rt)) && this.state(rt) !== PairState.Simplex) this.announceState(rt);
+        // (Not while a resync request is out: the state it is about to leave would race the request.)
+        if (this.isSource(rt) && !rt.resyncPending && !this.linkDown.has(this.partner(rt)) && this.state(rt) !== PairState.Simplex) this.announceState(rt);
       }
     }
     for (const p of partners) {
@@ -1087,8 +1091,9 @@ export class Controller implements FirmwareEntryPoints {
     // resync: fetch the destination's own differences first, so nothing it changed is missed.
     const target = state === PairState.Simplex ? PairState.InitialCopying : PairState.DuplexPending;
     const kind: FormationKind = state === PairState.Simplex ? 'initial' : cmd.full ? 'full' : 'differential';
-    this.request(this.partner(rt), rt.pairId, (reqId) => ({ op: 'bitmap-request', reqId, def: this.wireDefinition(rt), epoch: this.w(rt, P.epoch), state: target, step: cmd.step }),
+    this.request(this.partner(rt), rt.pairId, (reqId) => { rt.resyncPending = true; return { op: 'bitmap-request', reqId, def: this.wireDefinition(rt), epoch: this.w(rt, P.epoch), state: target, stateSeq: this.bumpStateSeq(rt), step: cmd.step }; },
       (b) => {
+        rt.resyncPending = false;
         const r = b as Extract<ControlBody, { op: 'bitmap-reply' }>;
         if (r.error) return reply({ ok: false, error: `resync of pair ${rt.pairId} not done: ${r.error}` });
         if (this.state(rt) !== state) return reply({ ok: false, error: `resync of pair ${rt.pairId} not done: state changed to ${pairStateName(this.state(rt))}` });
@@ -1105,6 +1110,7 @@ export class Controller implements FirmwareEntryPoints {
         reply({ ok: true, outcome: 'done', message: `pair ${rt.pairId} ${pairStateName(this.state(rt))}`, pair: this.view(rt) });
       },
       (why) => {
+        rt.resyncPending = false;
         // The destination may have started mirroring a copy that never began: tell it what we really are.
         this.sendState(rt);
         reply({ ok: false, error: `resync of pair ${rt.pairId} not done: ${why}` });

@@ -64,7 +64,7 @@ export type ControlBody =
   | { op: 'create'; reqId: number; def: WireDefinition }
   | { op: 'create-reply'; reqId: number; error?: string }
   | { op: 'state'; def: WireDefinition; epoch: number; state: number; cause: number; stateSeq: number; baseSeq: number; drainTargetSeq: number; consistentSeq: number; step?: string }
-  | { op: 'bitmap-request'; reqId: number; def: WireDefinition; epoch: number; state: number; step?: string }
+  | { op: 'bitmap-request'; reqId: number; def: WireDefinition; epoch: number; state: number; stateSeq: number; step?: string }
   | { op: 'bitmap-reply'; reqId: number; words: Uint8Array; newestSeq: number; error?: string }
   | { op: 'forward-command'; reqId: number; command: unknown }
   | { op: 'command-reply'; reqId: number; reply: unknown }
@@ -173,7 +173,7 @@ export function decodeControl(f: DecodedFrame): ControlBody {
   if (b.op !== 'state' && b.op !== 'delete' && !isU32((b as { reqId?: unknown }).reqId)) throw new FrameError(`${b.op}: bad or missing reqId`);
   if (b.op === 'bitmap-reply' && !(b.words instanceof Uint8Array)) throw new FrameError('bitmap-reply: words missing');
   if ((b.op === 'state' || b.op === 'bitmap-request') && !(isU32(b.state) && b.state <= 6)) throw new FrameError(`${b.op}: bad state`);
-  if ((b.op === 'state' || b.op === 'bitmap-request') && !isU32(b.epoch)) throw new FrameError(`${b.op}: bad or missing epoch`);
+  if ((b.op === 'state' || b.op === 'bitmap-request') && (!isU32(b.epoch) || !isU32(b.stateSeq))) throw new FrameError(`${b.op}: bad or missing epoch or stateSeq`);
   if (b.op === 'state' && !(isU32(b.stateSeq) && isU32(b.cause) && typeof b.baseSeq === 'number' && typeof b.drainTargetSeq === 'number' && typeof b.consistentSeq === 'number')) throw new FrameError('state: malformed');
   return b;
 }

@@ -232,7 +232,7 @@ const arbControlBody: fc.Arbitrary<ControlBody> = fc.oneof(
   fc.record({ op: fc.constant('create-reply' as const), reqId: U32, error: fc.option(fc.string(), { nil: undefined }) }, { requiredKeys: ['op', 'reqId'] }),
   fc.record({ op: fc.constant('state' as const), def: arbDef, epoch: U32, state: fc.integer({ min: 0, max: 6 }), cause: fc.integer({ min: 0, max: 7 }), stateSeq: U32,
     baseSeq: fc.integer({ min: -1, max: 100 }), drainTargetSeq: fc.nat(100), consistentSeq: fc.integer({ min: -1, max: 100 }) }),
-  fc.record({ op: fc.constant('bitmap-request' as const), reqId: U32, def: arbDef, epoch: U32, state: fc.integer({ min: 0, max: 6 }) }),
+  fc.record({ op: fc.constant('bitmap-request' as const), reqId: U32, def: arbDef, epoch: U32, stateSeq: U32, state: fc.integer({ min: 0, max: 6 }) }),
   fc.record({ op: fc.constant('bitmap-reply' as const), reqId: U32, words: fc.uint8Array({ maxLength: 16 }), newestSeq: fc.nat() }),
   fc.record({ op: fc.constant('forward-command' as const), reqId: U32, command: fc.constantFrom<unknown>({ op: 'status' }, { op: 'suspend', pairId: 3 }) }),
   fc.record({ op: fc.constant('command-reply' as const), reqId: U32, reply: fc.constantFrom<unknown>({ ok: false, error: 'x' }) }),
@@ -472,7 +472,7 @@ const arbRigFrame: fc.Arbitrary<{ from: number; frame: Uint8Array }> = fc.oneof(
   fc.constantFrom<[number, number, ControlBody]>(
     [D_SOURCE, PAIR_D, stateOfD(2, PairState.Suspend)],
     [D_SOURCE, PAIR_D, { op: 'delete' }],
-    [D_SOURCE, PAIR_D, { op: 'bitmap-request', reqId: 9, def: DEF_D, epoch: 0, state: PairState.DuplexPending }],
+    [D_SOURCE, PAIR_D, { op: 'bitmap-request', reqId: 9, def: DEF_D, epoch: 0, stateSeq: 1, state: PairState.DuplexPending }],
     [S_DEST, PAIR_S, { op: 'delete' }],
     [S_DEST, PAIR_S, { op: 'forward-command', reqId: 9, command: { op: 'suspend', pairId: PAIR_S } }],
     [4, 30, { op: 'create', reqId: 9, def: { ...DEF_D, pairId: 30, localLvol: LVOL_FREE, copyType: 'sync' } }],
@@ -515,7 +515,7 @@ const arbGarbageFrame: fc.Arbitrary<Garbage> = fc.oneof(
       .map((x) => (p: number) => encodeFrame(header(x.type, p, x))),
     fc.constantFrom<(p: number) => ControlBody>(
       (p) => (p === PAIR_D ? stateOfD(50, PairState.Suspend) : { op: 'state', def: { ...DEF_D, pairId: p, role: 'source' }, epoch: 0, state: 4, cause: 0, stateSeq: 50, baseSeq: -1, drainTargetSeq: 0, consistentSeq: 0 }),
-      (p) => ({ op: 'bitmap-request', reqId: 9, def: { ...DEF_D, pairId: p }, epoch: 0, state: PairState.DuplexPending }),
+      (p) => ({ op: 'bitmap-request', reqId: 9, def: { ...DEF_D, pairId: p }, epoch: 0, stateSeq: 1, state: PairState.DuplexPending }),
       () => ({ op: 'delete' }),
     ).map((mk) => (p: number) => encodeControl(p, mk(p))),
   )).filter(([p, from]) => from !== partnerOf(p)).map(([p, from, mk]) => ({ kind: 'wrong sender', from, frame: mk(p) })),
