@@ -43,6 +43,17 @@ async function formPair(p: CopyControlProgram, step: string, pairId: number, sou
 
 /** A2 Initial copying (host P): S100 sync pair P→I, S110 async pair I→R (instruction through P). */
 export async function initialCopying(p: CopyControlProgram, o: Embodiment1Options = {}): Promise<void> {
+  // A formation copy into I while the async pair at I copies would be journaled onward to its destination in
+  // track order, breaking that destination's consistency: split the async pair first (S110 resynchronises it).
+  const pi = await p.query('P', PAIR_PI, 'S100');
+  if (!pi || pi.role !== 'source' || pi.state !== 'duplex') {
+    const ir = await p.query('I', PAIR_IR, 'S100');
+    if (ir && ['duplex', 'duplex pending', 'initial copying', 'suspending'].includes(ir.state)) {
+      p.step('S100', `async pair ${PAIR_IR} at I is ${ir.state}: split it before copying into I`);
+      if (ir.state === 'duplex') await p.retrieveAll('I', PAIR_IR, 'S100');
+      else await p.suspend('I', PAIR_IR, 'S100');
+    }
+  }
   await formPair(p, 'S100', PAIR_PI, 'P', 'I', 'sync', o.syncFence ?? 'data');
   await formPair(p, 'S110', PAIR_IR, 'I', 'R', 'async', 'never');
 }
