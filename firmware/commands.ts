@@ -67,17 +67,6 @@ export interface PairView {
   journalOldestUnappliedUs: number;
 }
 
-export interface JournalView {
-  journalLvol: number;
-  pairId: number;
-  state: 'normal' | 'almost full' | 'full' | 'suspended';
-  usagePercent: number;
-  bytesUsed: number;
-  entries: number;
-  newestSeq: number;
-  oldestSeq: number;
-}
-
 export type CommandReply =
   | { ok: true; outcome: 'done' | 'no-op'; message: string; pair?: PairView; pairs?: PairView[] }
   | { ok: false; error: string };

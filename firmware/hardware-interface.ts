@@ -56,7 +56,6 @@ export type TimerKind = 'journal-ship' | 'tick' | 'command-timeout';
 export type FirmwareEvent =
   | { type: 'pair-state'; pairId: number; from: string; to: string; cause: string; step?: string }
   | { type: 'formation-copy-done'; pairId: number; kind: string; tracksCopied: number; step?: string }
-  | { type: 'journal'; pairId: number; what: string; seq: number; step?: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string; step?: string };
 
 export interface Hardware {

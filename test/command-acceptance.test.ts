@@ -43,7 +43,11 @@ describe('command acceptance table, walked live on the sim runtime', () => {
             if (r.ok) expect(r.outcome).toBe(expected === 'ok' ? 'done' : 'no-op');
             if (expected === 'noop') expect(w.definitionInformation('A')[0]!.state).toBe(state);
             else if (op === 'delete') expect(w.definitionInformation('A')).toEqual([]);
-            else expect(w.definitionInformation('A')[0]?.state).not.toBe(op === 'reverse' ? -1 : state);
+            else if (op === 'reverse') {
+              // The direction flips at once on the side that was told; the state stays until a resync.
+              expect(w.definitionInformation('A')[0]!.role).toBe('destination');
+              expect(w.definitionInformation('A')[0]!.direction).toBe('reverse');
+            } else expect(w.definitionInformation('A')[0]!.state).not.toBe(state);
           }
           await w.close();
         });
