@@ -35,11 +35,14 @@ export class DiskArray implements DiskArrayPort {
   /** One view per LVOL, built once, so read() only creates the returned subarray. */
   private readonly views: Uint8Array[];
   private readonly blocks: number[];
+  private readonly writesBase: number;
 
   private constructor(private readonly data: SharedArrayBuffer, private readonly healthSab: SharedArrayBuffer, lvols: LvolLayout[]) {
     this.layout = lvols.map((l) => ({ ...l }));
     this.health = new Int32Array(healthSab);
-    if (this.health.length < lvols.length) throw new Error(`health buffer has ${this.health.length} words for ${lvols.length} LVOLs`);
+    // Word lvol: drive health; word lvols.length + lvol: writes completed (like a drive's write counter).
+    if (this.health.length < 2 * lvols.length) throw new Error(`health buffer has ${this.health.length} words for ${lvols.length} LVOLs (needs 2 per LVOL)`);
+    this.writesBase = lvols.length;
     this.views = this.layout.map((l) => {
       if (l.offsetBytes + l.sizeBytes > data.byteLength) throw new Error(`LVOL ${l.name} ends at ${l.offsetBytes + l.sizeBytes}, beyond the ${data.byteLength}-byte data buffer`);
       return new Uint8Array(data, l.offsetBytes, l.sizeBytes);
@@ -54,7 +57,7 @@ export class DiskArray implements DiskArrayPort {
 
   static create(specs: LvolSpec[]): DiskArray {
     const data = new SharedArrayBuffer(DiskArray.bytesNeeded(specs));
-    const health = new SharedArrayBuffer(specs.length * Int32Array.BYTES_PER_ELEMENT);
+    const health = new SharedArrayBuffer(2 * specs.length * Int32Array.BYTES_PER_ELEMENT);
     let offsetBytes = 0;
     const lvols = specs.map((s) => {
       const l = { name: s.name, kind: s.kind, sizeBytes: s.sizeBytes, offsetBytes };
@@ -100,6 +103,13 @@ export class DiskArray implements DiskArrayPort {
     this.checkRange(lvol, lba, data.length / BLOCK_SIZE_BYTES);
     this.checkHealthy(lvol);
     this.views[lvol]!.set(data, lba * BLOCK_SIZE_BYTES);
+    Atomics.add(this.health, this.writesBase + lvol, 1);
+  }
+
+  /** Writes completed to an LVOL since the array was built (wraps at 2^32): a checker skips an unchanged volume. */
+  lvolWriteCount(lvol: number): number {
+    this.checkLvol(lvol);
+    return Atomics.load(this.health, this.writesBase + lvol) >>> 0;
   }
 
   lvolHealthy(lvol: number): boolean {

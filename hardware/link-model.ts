@@ -3,6 +3,12 @@
 // frame arrive?", so they agree on timing and (given the same random()) on every draw.
 
 export const FIBRE_US_PER_KM = 5; // one way, light in glass ≈ 200,000 km/s
+/**
+ * A path's transmit queue holds at most this much serialisation time: a frame handed over while more is
+ * queued is tail-dropped, as a switch with finite buffers does. Without the bound a bandwidth drop would
+ * queue frames for minutes and every go-back-N resend would add to the queue.
+ */
+export const TRANSMIT_QUEUE_MAX_US = 250_000;
 
 export interface LinkPathConfig { extraDelayUs: number }
 export interface LinkConfig {
@@ -107,6 +113,7 @@ export class LinkModel {
     this.nextPath = (path + 1) % this.busyUntil.length;
     if (!this.pathUp[path]) return { deliverAtUs: nowUs, path, drop: true }; // every path of this direction is cut
     const txUs = sizeBytes / this.bandwidthMBps;
+    if (this.busyUntil[path]! - nowUs > TRANSMIT_QUEUE_MAX_US) return { deliverAtUs: nowUs, path, drop: true }; // queue full: tail drop
     const sent = Math.max(nowUs, this.busyUntil[path]!) + txUs;
     this.busyUntil[path] = sent; // a lost frame still used the wire
     this.serialisedUs += txUs;

@@ -86,6 +86,15 @@ export class WriteHistory {
     return w;
   }
 
+  /** True while a write to any of these blocks is in flight (an application never overlaps two). */
+  inFlight(lba: number, blocks: number): boolean {
+    for (let b = lba; b < lba + blocks; b++) {
+      const list = this.perBlock.get(b);
+      if (list && list[list.length - 1]!.completedUs === null) return true;
+    }
+    return false;
+  }
+
   complete(w: WriteRecord, status: IoStatus, nowUs: number): void {
     w.status = status;
     w.completedUs = nowUs;
@@ -149,24 +158,28 @@ export class WriteHistory {
    * before that one was issued (the order a host can rely on).
    */
   prefixViolations(volume: Uint8Array, limit = 20): Violation[] {
+    // Sampled every few ms of a run, so written for speed: a block usually holds one of its newest writes,
+    // hence the search from the end, and no arrays are built per block.
     const out: Violation[] = [];
     let newestIssued = -Infinity, newestLba = -1, newestId = 0;
-    const visible = new Map<number, number>();
+    const lists: WriteRecord[][] = [], lbas: number[] = [], held: number[] = [];
     for (const [lba, list] of this.perBlock) {
       const got = blockWriteId(volume, lba);
-      const idx = got === 0 ? -1 : list.findIndex((w) => w.id === got);
+      let idx = -1;
+      if (got > 0) for (let i = list.length - 1; i >= 0; i--) if (list[i]!.id === got) { idx = i; break; }
       if (got === -1 || (got !== 0 && idx < 0)) {
         out.push({ check: 'prefix-consistent', lba, message: `block ${lba} holds ${describe(got)}, which no host wrote there (corruption)` });
         continue;
       }
-      visible.set(lba, idx);
+      lists.push(list); lbas.push(lba); held.push(idx);
       if (idx >= 0 && list[idx]!.issuedUs > newestIssued) { newestIssued = list[idx]!.issuedUs; newestLba = lba; newestId = got; }
     }
-    for (const [lba, idx] of visible) {
-      const next = this.perBlock.get(lba)!.slice(idx + 1).find((w) => !this.lost.has(w.id));
+    for (let k = 0; k < lists.length && out.length < limit; k++) {
+      const list = lists[k]!;
+      let next: WriteRecord | undefined;
+      for (let i = held[k]! + 1; i < list.length; i++) if (!this.lost.has(list[i]!.id)) { next = list[i]; break; }
       if (next && next.status === 'ok' && next.completedUs !== null && next.completedUs < newestIssued) {
-        out.push({ check: 'prefix-consistent', lba, message: `block ${lba} lacks write ${next.id} (acknowledged at ${next.completedUs} µs) although block ${newestLba} holds write ${newestId}, issued later at ${newestIssued} µs` });
-        if (out.length >= limit) break;
+        out.push({ check: 'prefix-consistent', lba: lbas[k]!, message: `block ${lbas[k]} lacks write ${next.id} (${next.host} to ${next.system}, acknowledged at ${next.completedUs} µs) although block ${newestLba} holds write ${newestId} (${this.writes[newestId - 1]!.host} to ${this.writes[newestId - 1]!.system}), issued later at ${newestIssued} µs` });
       }
     }
     return out;

@@ -7,14 +7,27 @@ import type { OperationsLog } from './copy-control.ts';
 import type { Host } from './host.ts';
 import { Prng } from './prng.ts';
 import type { Topology } from './topology.ts';
-import type { Fault, LinkDirection, World } from './world.ts';
+import { directionsOf, linkSpec, systemSpec, type Fault, type LinkDirection, type World } from './world.ts';
 
 /** A fault the nemesis can inject: a hardware fault, or one of the hosts'. */
 export type NemesisFault = Fault
   | { kind: 'host-crash'; host: string } | { kind: 'host-recover'; host: string }
   | { kind: 'host-partition'; host: string }
   /** The routine running now stops before its next command and is run again from the start. */
-  | { kind: 'interrupt-routine' };
+  | { kind: 'interrupt-routine' }
+  /** Every inter-site link of a storage system's site cut both ways (the site is an island); heal-site undoes it. */
+  | { kind: 'partition-site'; system: string } | { kind: 'heal-site'; system: string }
+  /**
+   * A journal volume filling up, as it does in the field: the link throttled to a trickle
+   * (JOURNAL_FILL_BANDWIDTH_MBPS) while the hosts write a burst larger than the journal volumes at its ends.
+   * Its repair restores the link's bandwidth.
+   */
+  | { kind: 'journal-fill'; link: string };
+
+/** The trickle a journal-fill fault leaves of a link (1 MB/s: a 20 MiB burst needs 20 s to drain). */
+export const JOURNAL_FILL_BANDWIDTH_MBPS = 1;
+/** The burst of a journal-fill fault, as a multiple of the bigger journal volume at the link's ends. */
+export const JOURNAL_FILL_BURST_FACTOR = 1.25;
 
 export interface ScheduledFault {
   /** Virtual time after the scenario's start (µs), or a step number that triggers it (e.g. "S230"). */
@@ -43,7 +56,35 @@ export function repairOf(f: NemesisFault): NemesisFault | null {
     case 'drive-failure': return { kind: 'drive-repair', system: f.system, lvol: f.lvol };
     case 'host-crash': return { kind: 'host-recover', host: f.host };
     case 'host-partition': return null;
+    case 'partition-site': return { kind: 'heal-site', system: f.system };
+    case 'journal-fill': return { kind: 'link-conditions', link: f.link, conditions: 'reset' };
     default: return null;
+  }
+}
+
+/** Throws an error naming the problem when a fault names no storage system, link, path, LVOL or host of `t`. */
+export function validateFault(t: Topology, f: NemesisFault): void {
+  const hostNames = t.hosts.map((h) => h.name);
+  switch (f.kind) {
+    case 'cut-link': case 'heal-link': case 'link-conditions': directionsOf(f.direction); linkSpec(t, f.link); return;
+    case 'journal-fill': linkSpec(t, f.link); return;
+    case 'cut-path': case 'heal-path': {
+      directionsOf(f.direction);
+      const l = linkSpec(t, f.link);
+      if (!Number.isInteger(f.path) || f.path < 0 || f.path >= l.paths.length) throw new Error(`link ${l.name} has no path ${f.path} (it has ${l.paths.length})`);
+      return;
+    }
+    case 'power-loss': case 'power-on': case 'partition-site': case 'heal-site': systemSpec(t, f.system); return;
+    case 'drive-failure': case 'drive-repair': {
+      const s = systemSpec(t, f.system);
+      if (!Number.isInteger(f.lvol) || f.lvol < 0 || f.lvol >= s.lvols.length) throw new Error(`storage system ${s.name} has no LVOL ${f.lvol} (it has ${s.lvols.length})`);
+      return;
+    }
+    case 'host-crash': case 'host-recover': case 'host-partition':
+      if (!hostNames.includes(f.host)) throw new Error(`unknown host '${f.host}' (this topology has ${hostNames.join(', ')})`);
+      return;
+    case 'interrupt-routine': return;
+    default: throw new Error(`unknown fault kind '${(f as { kind: unknown }).kind}'`);
   }
 }
 
@@ -56,14 +97,17 @@ export function describeFault(f: NemesisFault): string {
     case 'drive-failure': case 'drive-repair': return `${f.kind} ${f.system} LVOL ${f.lvol}`;
     case 'host-crash': case 'host-recover': case 'host-partition': return `${f.kind} ${f.host}`;
     case 'interrupt-routine': return 'interrupt-routine';
+    case 'partition-site': case 'heal-site': return `${f.kind} ${f.system}`;
+    case 'journal-fill': return `journal-fill over ${f.link} (${JOURNAL_FILL_BANDWIDTH_MBPS} MB/s and a burst of ${JOURNAL_FILL_BURST_FACTOR}× the journal)`;
   }
 }
 
 /**
  * Draws a schedule from a seed. The nemesis has its own PRNG stream (derived from the seed), so a schedule
  * can be shrunk or replaced without changing the run's other random choices.
- *  links:      link flaps (both ways, one way), path cuts, loss, duplication, jitter, latency spikes, bandwidth drops
- *  default:    links + controller crash and restart of I or R, drive failures
+ *  links:      link flaps (both ways, one way), path cuts, a partitioned site, loss, duplication, jitter (which
+ *              reorders frames across paths), latency spikes, bandwidth drops
+ *  default:    links + controller crash and restart of I or R, drive failures, a journal volume filling up
  *  aggressive: default + host crash and recovery, a routine interrupted half-way and run again, and a
  *              partitioned host P (heartbeat lost while P runs on: split brain) — known to find violations still
  *              open (see the README)
@@ -78,8 +122,8 @@ export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, w
   for (let i = 0; i < count; i++) {
     const link = pick(t.links);
     const dir: LinkDirection = pick(['both', 'a-to-b', 'b-to-a'] as const);
-    const kinds = ['flap', 'one-way', 'path', 'loss', 'duplicate', 'jitter', 'latency', 'bandwidth'];
-    if (profile !== 'links') kinds.push('crash', 'crash', 'drive');
+    const kinds = ['flap', 'one-way', 'path', 'partition-site', 'loss', 'duplicate', 'jitter', 'latency', 'bandwidth'];
+    if (profile !== 'links') kinds.push('crash', 'crash', 'drive', 'journal-fill');
     if (profile === 'aggressive') kinds.push('host-crash', 'interrupt', 'partition-host');
     const kind = pick(kinds);
     let fault: NemesisFault;
@@ -93,6 +137,8 @@ export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, w
       case 'jitter': fault = cond(link.name, { jitterUs: between(200, 5000) }, dir); break;
       case 'latency': fault = cond(link.name, { extraLatencyUs: between(1000, 40_000) }, dir); break;
       case 'bandwidth': fault = cond(link.name, { bandwidthMBps: between(2, 40) }, dir); repairAfterUs = between(100_000, 800_000); break;
+      case 'partition-site': fault = { kind: 'partition-site', system: pick(t.systems).name }; break;
+      case 'journal-fill': fault = { kind: 'journal-fill', link: link.name }; repairAfterUs = between(200_000, 800_000); break;
       case 'crash': fault = { kind: 'power-loss', system: pick(t.systems.filter((s) => s.name !== 'P')).name }; break;
       case 'drive': {
         const s = pick(t.systems.filter((x) => x.name !== 'P'));
@@ -128,9 +174,15 @@ export class Nemesis {
   private readonly startUs: number;
   private readonly crashedAt = new Map<string, number>();
 
+  /**
+   * @param burst has the host running the application write `bytes` as fast as it can (recorded in the
+   *   run's history like any write); a journal-fill fault calls it.
+   */
   constructor(private readonly world: World, private readonly hosts: Record<string, Host>, readonly schedule: ScheduledFault[],
-    private readonly log: OperationsLog, private readonly note: (m: string) => void) {
+    private readonly log: OperationsLog, private readonly note: (m: string) => void,
+    private readonly burst: (bytes: number) => Promise<unknown> = async () => {}) {
     this.startUs = world.nowUs();
+    for (const s of schedule) validateFault(world.topology, s.fault); // all or nothing: a bad schedule injects no fault
     for (const s of schedule) {
       if (s.atStep !== undefined) {
         let fired = false;
@@ -170,6 +222,23 @@ export class Nemesis {
     }
     if (f.kind === 'interrupt-routine') { this.log.interruptRequested = true; return; }
     if (f.kind === 'host-partition') return this.host(f.host).partition();
+    if (f.kind === 'partition-site' || f.kind === 'heal-site') {
+      systemSpec(this.world.topology, f.system);
+      for (const l of this.world.topology.links) {
+        if (l.a === f.system || l.b === f.system) await this.world.fault({ kind: f.kind === 'partition-site' ? 'cut-link' : 'heal-link', link: l.name });
+      }
+      return;
+    }
+    if (f.kind === 'journal-fill') {
+      const l = linkSpec(this.world.topology, f.link);
+      await this.world.fault({ kind: 'link-conditions', link: l.name, conditions: { bandwidthMBps: JOURNAL_FILL_BANDWIDTH_MBPS } });
+      const journalBytes = Math.max(...[l.a, l.b].map((n) => systemSpec(this.world.topology, n).lvols
+        .filter((v) => v.kind === 'journal').reduce((m, v) => Math.max(m, v.sizeBytes), 0)));
+      const bytes = Math.ceil(journalBytes * JOURNAL_FILL_BURST_FACTOR);
+      // The burst runs on while the fault lasts; it is not awaited so the repair comes on time.
+      this.burst(bytes).catch((e: unknown) => this.note(`nemesis: burst failed: ${(e as Error).message}`));
+      return;
+    }
     // The scenario's own script may have powered a system on or off meanwhile: nothing left to do then.
     if (f.kind === 'power-on' && this.world.isUp(f.system)) return;
     if (f.kind === 'power-loss' && !this.world.isUp(f.system)) return;

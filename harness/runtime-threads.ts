@@ -385,6 +385,10 @@ export class ThreadsWorld implements World {
     return this.system(system).memory.disk.lvolBytes(lvol);
   }
 
+  volumeWriteCount(system: string, lvol: number): number {
+    return this.system(system).memory.disk.lvolWriteCount(lvol);
+  }
+
   definitionInformation(system: string) {
     return readDefinition(this.system(system).memory.controlMemory);
   }

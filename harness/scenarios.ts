@@ -16,6 +16,7 @@ import { describeFault, drawSchedule, Nemesis, type FaultProfile, type Scheduled
 import { isConsistentDestination } from '../firmware/definition-info.ts';
 import { pairStateName } from '../firmware/pair-state.ts';
 import type { PlantedBug } from '../firmware/constants.ts';
+import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
 
 export interface ScenarioOptions {
   runtime: RuntimeName;
@@ -369,7 +370,18 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   hostP.pairWith(hostR);
   hostR.pairWith(hostP);
   const note = (message: string) => { notes.push(message); emit({ kind: 'note', timeUs: world.nowUs(), message }); };
-  const nemesis = faulty ? new Nemesis(world, { '100P': hostP, '100R': hostR }, schedule, log, note) : null;
+  const hostOf = (name: string) => (name === '100P' ? hostP : hostR);
+  // The application runs where the scenario last started a workload: a journal-fill burst comes from there
+  // (from the other host it would be a second application writing the other copy: a split brain of our own).
+  let applicationHost: string | null = null;
+  const burst = async (bytes: number) => {
+    if (applicationHost === null || !hostOf(applicationHost).alive) return;
+    const host = applicationHost;
+    // 256 KiB writes at queue depth 4 anywhere on the data volume.
+    return new Workload(world, history, { host, lvol: DATA_LVOL, queueDepth: 4, blocksPerWrite: 64,
+      writes: Math.ceil(bytes / (64 * BLOCK_SIZE_BYTES)), alive: () => hostOf(host).alive }).done;
+  };
+  const nemesis = faulty ? new Nemesis(world, { '100P': hostP, '100R': hostR }, schedule, log, note, burst) : null;
   // Under faults the scenario's expectations (which report, which refusal) may legitimately change; only the
   // checks of truth stay binding, and a liveness phase follows.
   const expectation = (name: string, ok: boolean, detail: string) => {
@@ -391,7 +403,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
         }
       }
     },
-    workload: (wo) => new Workload(world, history, { ...wo, alive: () => (wo.host === '100P' ? hostP : hostR).alive }),
+    workload: (wo) => { applicationHost = wo.host; return new Workload(world, history, { ...wo, alive: () => hostOf(wo.host).alive }); },
     check(name, v, detail) {
       const ok = typeof v === 'boolean' ? v : v.length === 0;
       const d = typeof v === 'boolean' ? detail ?? '' : v.length === 0 ? detail ?? 'ok' : v.slice(0, 3).map((x) => x.message).join('; ');

@@ -60,11 +60,19 @@ export class Workload {
       && (o.durationUs === undefined || w.nowUs() - start < o.durationUs);
     const worker = async () => {
       while (more()) {
+        // Another workload on the same volume (a journal-fill burst) may hold a block: wait or pick another.
+        const taken = (s: number) => busy.has(s) || this.history.inFlight(s * bpw, bpw);
         let slot: number;
-        if (o.pattern === 'stride') slot = (res.issued * strideFor(slots)) % slots;
-        else {
+        if (o.pattern === 'stride') {
+          slot = (res.issued * strideFor(slots)) % slots;
+          while (this.history.inFlight(slot * bpw, bpw)) await w.sleep(100);
+          if (!more()) break;
+        } else {
           slot = Math.floor(w.random() * slots);
-          while (busy.has(slot)) slot = (slot + 1) % slots;
+          for (let tries = 0; taken(slot); tries++) {
+            slot = (slot + 1) % slots;
+            if (tries >= slots) { await w.sleep(100); tries = 0; }
+          }
         }
         busy.add(slot);
         const lba = slot * bpw;

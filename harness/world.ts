@@ -68,6 +68,8 @@ export interface World {
   hostIo(host: string, io: HostIoRequest): Promise<HostIoResult>;
   /** The bytes of an LVOL, read straight from the disk array's shared memory. */
   volume(system: string, lvol: number): Uint8Array;
+  /** Writes the disk array completed to an LVOL so far (changes whenever the volume's bytes may have). */
+  volumeWriteCount(system: string, lvol: number): number;
   /** Definition information read straight from control memory. */
   definitionInformation(system: string): PairRecord[];
   journals(system: string): JournalRecord[];

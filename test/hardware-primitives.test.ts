@@ -5,7 +5,7 @@ import { CacheMemory } from '../hardware/cache-memory.ts';
 import { DiskArray, type LvolSpec } from '../hardware/disk-array.ts';
 import { Doorbell } from '../hardware/doorbell.ts';
 import { AddressError, DiskError } from '../hardware/errors.ts';
-import { LinkModel, type LinkConfig } from '../hardware/link-model.ts';
+import { LinkModel, TRANSMIT_QUEUE_MAX_US, type LinkConfig } from '../hardware/link-model.ts';
 import { SPSC_RING_LAYOUT, SpscRing } from '../hardware/spsc-ring.ts';
 
 /** Small deterministic PRNG so failures reproduce. */
@@ -423,6 +423,16 @@ describe('LinkModel', () => {
     expect(link.backlogUs(5)).toBe(25);
     expect(link.schedule(1000, 1000).deliverAtUs).toBe(1060);
     expect(link.busyUs()).toBe(40);
+  });
+
+  it('tail-drops a frame handed over while more than TRANSMIT_QUEUE_MAX_US is queued on its path, and accepts again once it drains', () => {
+    const link = new LinkModel(cfg({ bandwidthMBps: 1 }), never); // 1 byte/µs
+    const size = 100_000; // 100 ms each
+    const sent = Array.from({ length: 5 }, () => link.schedule(0, size));
+    expect(sent.map((d) => d.drop)).toEqual([false, false, false, true, true]); // 300 ms queued > 250 ms
+    expect(link.backlogUs(0)).toBe(300_000);
+    expect(link.schedule(60_000, size).drop).toBe(false); // 240 ms queued: room again
+    expect(TRANSMIT_QUEUE_MAX_US).toBe(250_000);
   });
 
   it('spreads frames round-robin, so paths with different extra delay reorder them', () => {

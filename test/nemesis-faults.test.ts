@@ -1,0 +1,61 @@
+// Fault kinds the nemesis builds from hardware faults and host writes: a journal volume filling up and a
+// partitioned site. Each is injected exactly (a fault schedule), its effect on the firmware is observed in the
+// timeline, and the run's checks of truth and the liveness phase still pass.
+
+import { describe, expect, it } from 'vitest';
+import { runScenario } from '../harness/scenarios.ts';
+import type { TimelineEntry } from '../harness/scenarios.ts';
+import { drawSchedule, describeFault, type ScheduledFault } from '../harness/nemesis.ts';
+import { embodiment1Topology } from '../harness/topology.ts';
+
+async function run(schedule: ScheduledFault[], seed = 7) {
+  const lines: TimelineEntry[] = [];
+  const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed, scale: 0.25, schedule, timeline: (l) => lines.push(l) });
+  const pairEvents = lines.flatMap((l) => (l.kind === 'event' && l.event.type === 'pair-state' ? [{ system: l.system, ...l.event, timeUs: l.timeUs }] : []));
+  return { r, pairEvents };
+}
+
+describe('nemesis fault kinds (sim runtime)', () => {
+  it('journal-fill over S2 (S110 duplex): the async pair I→R goes to failure suspend "journal full", the failover reports data loss truthfully, and the world converges', async () => {
+    const { r, pairEvents } = await run([{ atUs: 210_000, fault: { kind: 'journal-fill', link: 'S2' }, repairAfterUs: 600_000 }]);
+    const full = pairEvents.find((e) => e.to === 'failure suspend' && e.cause === 'journal full');
+    expect(full, 'a pair went to failure suspend because its journal was full').toBeDefined();
+    expect(full!.system).toBe('I');
+    // The journal filled because of the burst: it happened after the fault and before its repair.
+    expect(full!.timeUs).toBeGreaterThan(210_000);
+    expect(full!.timeUs).toBeLessThan(810_000);
+    expect(r.reports.find((x) => x.step === 'S220')?.dataLoss).toBe(true);
+    expect(r.failures).toEqual([]);
+    expect(new Set(['P', 'I', 'R'].map((x) => r.volumes[x]![`231${x}`])).size).toBe(1); // P, I and R end identical after liveness
+    expect(r.faults.byKind['journal-fill']).toBe(1);
+  });
+
+  it('partition-site I: both of I\'s links go down (pairs 1 and 2 fail with link down), heal-site brings them back, and the world converges', async () => {
+    const { r, pairEvents } = await run([{ atUs: 260_000, fault: { kind: 'partition-site', system: 'I' }, repairAfterUs: 100_000 }]);
+    const down = pairEvents.filter((e) => e.to === 'failure suspend' && e.timeUs >= 260_000 && e.timeUs < 360_000);
+    expect(new Set(down.map((e) => e.pairId))).toEqual(new Set([1, 2]));
+    expect(new Set(down.map((e) => e.cause))).toEqual(new Set(['link down']));
+    expect(r.notes.some((n) => n.includes('repair — heal-site I'))).toBe(true);
+    expect(r.failures).toEqual([]);
+    expect(new Set(['P', 'I', 'R'].map((x) => r.volumes[x]![`231${x}`])).size).toBe(1);
+  });
+
+  it('a schedule naming an unknown link, storage system, path or host is refused before any fault, with an error that names it', async () => {
+    const attempt = (fault: ScheduledFault['fault']) => runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1, scale: 0.25, schedule: [{ atUs: 1000, fault, repairAfterUs: 1000 }] });
+    await expect(attempt({ kind: 'partition-site', system: 'Q' })).rejects.toThrow(/unknown storage system 'Q'/);
+    await expect(attempt({ kind: 'journal-fill', link: 'S9' })).rejects.toThrow(/unknown link 'S9'/);
+    await expect(attempt({ kind: 'cut-path', link: 'S1', path: 7 })).rejects.toThrow(/link S1 has no path 7/);
+    await expect(attempt({ kind: 'host-crash', host: '100X' })).rejects.toThrow(/unknown host '100X'/);
+    await expect(attempt({ kind: 'drive-failure', system: 'I', lvol: 9 })).rejects.toThrow(/storage system I has no LVOL 9/);
+  });
+
+  it('the default profile draws the new kinds from the seed (and the links profile never draws journal-fill)', () => {
+    const t = embodiment1Topology();
+    const kinds = (profile: 'default' | 'links') => new Set(Array.from({ length: 400 }, (_, seed) => drawSchedule(t, profile, seed)).flat().map((s) => s.fault.kind));
+    const d = kinds('default');
+    expect(d.has('journal-fill')).toBe(true);
+    expect(d.has('partition-site')).toBe(true);
+    expect(kinds('links').has('journal-fill')).toBe(false);
+    expect(describeFault({ kind: 'journal-fill', link: 'S2' })).toMatch(/journal-fill over S2/);
+  });
+});
