@@ -4,11 +4,12 @@
 
 export const FIBRE_US_PER_KM = 5; // one way, light in glass ≈ 200,000 km/s
 /**
- * A path's transmit queue holds at most this much serialisation time: a frame handed over while more is
- * queued is tail-dropped, as a switch with finite buffers does. Without the bound a bandwidth drop would
- * queue frames for minutes and every go-back-N resend would add to the queue.
+ * A path's transmit queue holds at most this much serialisation time (a WAN extender's buffer): a frame handed
+ * over while more is queued is tail-dropped. Without the bound a bandwidth drop queued frames for minutes and
+ * every go-back-N resend added to the queue. Two seconds holds a whole formation-copy window (1 MiB) even at
+ * 1 MB/s, so a control frame behind one still gets through.
  */
-export const TRANSMIT_QUEUE_MAX_US = 250_000;
+export const TRANSMIT_QUEUE_MAX_US = 2_000_000;
 
 export interface LinkPathConfig { extraDelayUs: number }
 export interface LinkConfig {

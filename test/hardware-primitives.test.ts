@@ -427,12 +427,13 @@ describe('LinkModel', () => {
 
   it('tail-drops a frame handed over while more than TRANSMIT_QUEUE_MAX_US is queued on its path, and accepts again once it drains', () => {
     const link = new LinkModel(cfg({ bandwidthMBps: 1 }), never); // 1 byte/µs
-    const size = 100_000; // 100 ms each
-    const sent = Array.from({ length: 5 }, () => link.schedule(0, size));
-    expect(sent.map((d) => d.drop)).toEqual([false, false, false, true, true]); // 300 ms queued > 250 ms
-    expect(link.backlogUs(0)).toBe(300_000);
-    expect(link.schedule(60_000, size).drop).toBe(false); // 240 ms queued: room again
-    expect(TRANSMIT_QUEUE_MAX_US).toBe(250_000);
+    const size = TRANSMIT_QUEUE_MAX_US / 4 + 1; // a little over a quarter of the bound each
+    const sent = Array.from({ length: 6 }, () => link.schedule(0, size));
+    expect(sent.map((d) => d.drop)).toEqual([false, false, false, false, true, true]); // the fifth finds 4 × size > bound queued
+    expect(link.backlogUs(0)).toBe(4 * size);
+    const drained = 4 * size - TRANSMIT_QUEUE_MAX_US;
+    expect(link.schedule(drained - 1, size).drop).toBe(true);
+    expect(link.schedule(drained, size).drop).toBe(false); // exactly the bound queued: room again
   });
 
   it('spreads frames round-robin, so paths with different extra delay reorder them', () => {
