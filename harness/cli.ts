@@ -7,6 +7,10 @@ import { timelineFormatter } from './timeline.ts';
 import { FAULT_PROFILES, type FaultProfile, type ScheduledFault } from './nemesis.ts';
 import { allScenarioNames, defaultWorkers, formatSummary, sweep, type SweepOptions } from './sweep.ts';
 import { PLANTED_BUGS, type PlantedBug } from '../firmware/constants.ts';
+import { readFileSync } from 'node:fs';
+import { DEFAULT_CONTROL, ControlError, controlRequest, faultFromArgs, formatPairDisplay, type FaultArgs } from './operator.ts';
+import { DEFAULT_CONTROL_PORT, DEFAULT_NBD_PORT, ServeSession, type PairDisplayRow } from './serve.ts';
+import { embodiment1Topology, type Topology } from './topology.ts';
 
 function parseSchedule(v: string): ScheduledFault[] {
   let x: unknown;
@@ -124,5 +128,136 @@ program
     else console.log(formatSummary(summary, opts));
     process.exitCode = summary.failures.length === 0 ? 0 : 1;
   });
+
+// ───────────────────────────── serve, and the operator's verbs ─────────────────────────────
+
+function serveTopology(target: string, o: { dataMib: number; journalMib: number; s1Km: number; s2Km: number }): Topology {
+  if (target.endsWith('.json')) {
+    try {
+      return JSON.parse(readFileSync(target, 'utf8')) as Topology;
+    } catch (e) {
+      program.error(`topology file ${target}: ${(e as Error).message}`, { exitCode: 2 });
+    }
+  }
+  if (target !== 'embodiment1') {
+    try { findScenario(target); } catch { program.error(`unknown scenario or topology '${target}' (use embodiment1, a scenario name, or a .json topology file)`, { exitCode: 2 }); }
+  }
+  const MiB = 1024 * 1024;
+  return embodiment1Topology({ dataVolumeBytes: o.dataMib * MiB, journalVolumeBytes: o.journalMib * MiB, s1DistanceKm: o.s1Km, s2DistanceKm: o.s2Km });
+}
+
+program
+  .command('serve')
+  .description('run a long-lived emulated world (threads runtime) with NBD exports <system>/vol<k> and a control API for the operator verbs')
+  .argument('[target]', 'embodiment1, a scenario name (its topology), or a .json topology file', 'embodiment1')
+  .option('--nbd-port <n>', 'NBD port on 127.0.0.1', integer('--nbd-port'), DEFAULT_NBD_PORT)
+  .option('--control-port <n>', 'control API port on 127.0.0.1', integer('--control-port'), DEFAULT_CONTROL_PORT)
+  .option('--data-mib <n>', 'size of each data volume (MiB)', positive('--data-mib'), 64)
+  .option('--journal-mib <n>', 'size of each journal volume (MiB)', positive('--journal-mib'), 64)
+  .option('--s1-km <n>', 'distance P–I (synchronous link S1)', positive('--s1-km'), 100)
+  .option('--s2-km <n>', 'distance I–R (asynchronous link S2)', positive('--s2-km'), 1000)
+  .option('--form-pairs', 'run A2 (initial copying: P →sync I →async R) before serving')
+  .option('--seed <n>', 'seed of the world\'s PRNG', integer('--seed'), 1)
+  .action(async (target: string, o: { nbdPort: number; controlPort: number; dataMib: number; journalMib: number; s1Km: number; s2Km: number; formPairs?: boolean; seed: number }) => {
+    const topology = serveTopology(target, o);
+    let session!: ServeSession;
+    try {
+      session = await ServeSession.start({ topology, nbdPort: o.nbdPort, controlPort: o.controlPort, seed: o.seed, formPairs: o.formPairs, color: process.stdout.isTTY === true });
+    } catch (e) {
+      program.error(`rclab serve: ${(e as Error).message}`, { exitCode: 2 });
+    }
+    const exportsList = topology.systems.flatMap((s) => s.lvols.filter((l) => l.kind === 'data').map((_, k) => `${s.name}/vol${k}`));
+    console.log(`rclab serve: ${topology.name}; NBD on nbd://127.0.0.1:${session.nbdPort}/<export> (exports ${exportsList.join(', ')}); control on 127.0.0.1:${session.controlPort}`);
+    const stop = (sig: string) => { console.log(`rclab serve: ${sig}: finishing acknowledged writes, then stopping`); void session.stop(); };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    await session.stopped;
+    console.log('rclab serve: stopped; ports released');
+  });
+
+/** Runs one verb against a running serve, printing its answer (or --json), exit 1 on refusal. */
+async function verb(o: { control: string; json?: boolean }, name: string, body: unknown, print: (v: Record<string, unknown>) => string): Promise<void> {
+  try {
+    const v = await controlRequest(o.control, name, body);
+    console.log(o.json ? JSON.stringify(v, null, 2) : print(v));
+  } catch (e) {
+    if (!(e instanceof ControlError)) throw e;
+    if (o.json) console.log(JSON.stringify({ ok: false, error: e.message }));
+    else console.error(`rclab ${name}: ${e.message}`);
+    process.exitCode = 1;
+  }
+}
+
+const controlOpt = () => new Option('--control <host:port>', 'where rclab serve\'s control API listens (or RCLAB_CONTROL)').default(DEFAULT_CONTROL);
+const pairMessage = (v: Record<string, unknown>) => String(v.message ?? 'done');
+const reportsOf = (v: Record<string, unknown>) => {
+  const reps = (v.reports as Array<{ step: string; dataLoss: boolean; message: string }> | undefined) ?? [];
+  return [`${String(v.routine)}: done (${String(v.steps)} steps)`, ...reps.map((r) => `  report ${r.step}: ${r.dataLoss ? 'DATA LOSS' : 'NO DATA LOSS'} — ${r.message}`)].join('\n');
+};
+
+program.command('pairdisplay').description('show every pair of every storage system: state, copy %, journal %, lag').addOption(controlOpt()).option('--json', 'JSON')
+  .action((o: { control: string; json?: boolean }) => verb(o, 'pairdisplay', {}, (v) => formatPairDisplay(v.pairs as PairDisplayRow[])));
+
+program.command('paircreate').description('define a pair on a storage system (it becomes the source) and start its initial copy')
+  .requiredOption('--system <name>', 'storage system of the source volume').requiredOption('--pair <id>', 'pair id', integer('--pair'))
+  .requiredOption('--remote <name>', 'storage system of the destination volume')
+  .addOption(new Option('--type <type>', 'copy type').choices(['sync', 'async']).makeOptionMandatory())
+  .addOption(new Option('--fence <level>', 'fence level (sync default data)').choices(['data', 'status', 'never']))
+  .option('--lvol <n>', 'source LVOL', integer('--lvol')).option('--remote-lvol <n>', 'destination LVOL', integer('--remote-lvol'))
+  .addOption(new Option('--initial-copy <kind>', 'initial copy').choices(['full', 'none', 'defer']))
+  .addOption(controlOpt()).option('--json', 'JSON')
+  .action((o: { system: string; pair: number; remote: string; type: string; fence?: string; lvol?: number; remoteLvol?: number; initialCopy?: string; control: string; json?: boolean }) =>
+    verb(o, 'paircreate', { system: o.system, pairId: o.pair, remote: o.remote, copyType: o.type, fence: o.fence, localLvol: o.lvol, remoteLvol: o.remoteLvol, initialCopy: o.initialCopy }, pairMessage));
+
+for (const [name, desc, extra] of [
+  ['pairsplit', 'suspend a pair (--drain: ship the journal first, as S230 does)', ['--drain', 'drain the journal before suspending (async)']],
+  ['pairresync', 'resynchronise a suspended pair (differences only, or --full)', ['--full', 'copy everything']],
+  ['pairreverse', 'swap source and destination of a suspended pair', null],
+  ['pairdelete', 'delete a pair (both volumes become simplex)', null],
+] as const) {
+  const c = program.command(name).description(desc).requiredOption('--system <name>', 'storage system to send the command to')
+    .requiredOption('--pair <id>', 'pair id', integer('--pair')).addOption(controlOpt()).option('--json', 'JSON');
+  if (extra) c.option(extra[0], extra[1]);
+  c.action((o: { system: string; pair: number; drain?: boolean; full?: boolean; control: string; json?: boolean }) =>
+    verb(o, name, { system: o.system, pairId: o.pair, drain: o.drain, full: o.full }, pairMessage));
+}
+
+for (const [name, routine, desc] of [
+  ['takeover', 'A3', 'A3 failover at host R after a failure at the production site (reports data loss or no data loss)'],
+  ['failover', 'A3', 'the same as takeover'],
+  ['failback', 'A6', 'A6 failback: bring production home to P (reports data loss or no data loss)'],
+] as const) {
+  program.command(name).description(desc).addOption(controlOpt()).option('--json', 'JSON')
+    .action((o: { control: string; json?: boolean }) => verb(o, 'routine', { name: routine }, reportsOf));
+}
+
+program.command('routine').description('run a copy control routine by name: A2 (initial copying), A3 (failover), A4 (reverse copying), A5 (reverse copy control), A6 (failback)')
+  .argument('<name>', 'A2…A6 or initial-copying, failover, reverse-copying, reverse-copy-control, failback')
+  .option('--cycles <n>', 'A5: cycles', integer('--cycles')).option('--interval-ms <n>', 'A5: interval between cycles', integer('--interval-ms'))
+  .addOption(controlOpt()).option('--json', 'JSON')
+  .action((name: string, o: { cycles?: number; intervalMs?: number; control: string; json?: boolean }) =>
+    verb(o, 'routine', { name, cycles: o.cycles, intervalMs: o.intervalMs }, reportsOf));
+
+program.command('fault').description('inject a fault of the nemesis into the running world, or --repair it')
+  .argument('<kind>', 'cut-link, cut-path, link-conditions, power-loss, partition-site, drive-failure, journal-fill, host-crash, host-partition')
+  .argument('<target>', 'a link (S1), a storage system (P) or a host (100P)')
+  .option('--repair', 'inject the fault\'s repair instead (heal-link, power-on, drive-repair, host-recover …)')
+  .addOption(new Option('--direction <d>', 'one way of a link').choices(['both', 'a-to-b', 'b-to-a']))
+  .option('--path <n>', 'path of a link', integer('--path')).option('--lvol <n>', 'LVOL of a drive failure', integer('--lvol'))
+  .option('--loss <rate>', 'frame loss rate', Number).option('--duplicate <rate>', 'frame duplication rate', Number)
+  .option('--jitter-us <n>', 'jitter', Number).option('--latency-us <n>', 'extra latency', Number).option('--bandwidth-mbps <n>', 'bandwidth', Number)
+  .addOption(controlOpt()).option('--json', 'JSON')
+  .action(async (kind: string, target: string, o: FaultArgs & { repair?: boolean; control: string; json?: boolean }) => {
+    let fault!: Record<string, unknown>;
+    try {
+      fault = faultFromArgs(kind, target, o);
+    } catch (e) {
+      program.error(`rclab fault: ${(e as Error).message}`, { exitCode: 2 });
+    }
+    await verb(o, 'fault', { fault, repair: o.repair === true }, (v) => String(v.message));
+  });
+
+program.command('shutdown').description('stop a running serve (it finishes the writes it acknowledged first)').addOption(controlOpt()).option('--json', 'JSON')
+  .action((o: { control: string; json?: boolean }) => verb(o, 'shutdown', {}, (v) => String(v.message)));
 
 await program.parseAsync(process.argv);

@@ -245,6 +245,14 @@ export class Nemesis {
     await this.world.fault(f);
   }
 
+  /** Injects one fault now, outside any schedule (an operator's `rclab fault`); it stays until its repair is injected. */
+  async inject(f: NemesisFault): Promise<void> {
+    validateFault(this.world.topology, f);
+    this.injected.push({ atUs: this.world.nowUs(), fault: f, repairedAtUs: null });
+    this.note(`nemesis: ${describeFault(f)}`);
+    await this.apply(f);
+  }
+
   private host(name: string): Host {
     const h = this.hosts[name];
     if (!h) throw new Error(`nemesis: unknown host '${name}'`);

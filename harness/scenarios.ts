@@ -15,6 +15,7 @@ import { Checkers } from './checkers.ts';
 import { describeFault, drawSchedule, Nemesis, type FaultProfile, type ScheduledFault } from './nemesis.ts';
 import { isConsistentDestination } from '../firmware/definition-info.ts';
 import { pairStateName } from '../firmware/pair-state.ts';
+import { backlogOf, eventEntry } from './timeline.ts';
 import type { PlantedBug } from '../firmware/constants.ts';
 import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
 
@@ -358,12 +359,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   const schedule = o.schedule ?? drawSchedule(world.topology, profile, o.seed);
   const faulty = schedule.length > 0;
   const checkers = new Checkers(world, history, log, { sampleUs: o.sampleUs ?? 2000 });
-  world.onEvent((e) => {
-    const ev = e.event;
-    const backlog = ev.type === 'pair-state' ? backlogOf(world) : undefined;
-    const pairLabel = ev.type === 'pair-state' ? pairLabelOf(world, e.system, ev.pairId) : undefined;
-    emit({ kind: 'event', timeUs: e.timeUs, system: e.system, event: ev, backlog, pairLabel });
-  });
+  world.onEvent((e) => emit(eventEntry(world, e)));
   log.on((x) => emit(x.kind === 'step' ? { kind: 'step', ...x.e } : { kind: 'report', ...x.e }));
   const hostP = new Host(world, '100P');
   const hostR = new Host(world, '100R');
@@ -503,23 +499,4 @@ async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checke
 }
 
 /** "(sync P→I)" from the definition information of the system that reported the event. */
-function pairLabelOf(world: World, system: string, pairId: number): string | undefined {
-  const r = world.definitionInformation(system).find((p) => p.pairId === pairId);
-  if (!r) return undefined;
-  const remote = world.topology.systems.find((s) => s.id === r.remoteStorageId)?.name ?? `#${r.remoteStorageId}`;
-  return `(${r.copyType} ${r.role === 'source' ? `${system}→${remote}` : `${remote}→${system}`})`;
-}
-
-function backlogOf(world: World): string {
-  const parts: string[] = [];
-  for (const s of world.topology.systems) {
-    if (!world.isUp(s.name)) continue;
-    for (const j of world.journals(s.name)) {
-      const pair = world.definitionInformation(s.name).find((p) => p.pairId === j.pairId);
-      if (pair?.role === 'source' && j.entries > 0) parts.push(`232${s.name} ${j.entries} entries`);
-    }
-  }
-  return parts.join(', ');
-}
-
 export { PAIR_IR, PAIR_PI };

@@ -3,6 +3,7 @@
 
 import { styleText } from 'node:util';
 import type { TimelineEntry } from './scenarios.ts';
+import type { World } from './world.ts';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -32,4 +33,33 @@ export function timelineFormatter(color: boolean): (e: TimelineEntry) => string 
       }
     }
   };
+}
+
+/** "(sync P→I)": a pair's type and direction as seen from `system`, for timeline lines. */
+export function pairLabelOf(world: World, system: string, pairId: number): string | undefined {
+  const r = world.definitionInformation(system).find((p) => p.pairId === pairId);
+  if (!r) return undefined;
+  const remote = world.topology.systems.find((s) => s.id === r.remoteStorageId)?.name ?? `#${r.remoteStorageId}`;
+  return `(${r.copyType} ${r.role === 'source' ? `${system}→${remote}` : `${remote}→${system}`})`;
+}
+
+/** "232I 80 entries": the journal entries every async source holds, for timeline lines. */
+export function backlogOf(world: World): string {
+  const parts: string[] = [];
+  for (const s of world.topology.systems) {
+    if (!world.isUp(s.name)) continue;
+    for (const j of world.journals(s.name)) {
+      const pair = world.definitionInformation(s.name).find((p) => p.pairId === j.pairId);
+      if (pair?.role === 'source' && j.entries > 0) parts.push(`232${s.name} ${j.entries} entries`);
+    }
+  }
+  return parts.join(', ');
+}
+
+/** A firmware event as a timeline entry, with the pair's label and the journal backlog. */
+export function eventEntry(world: World, e: { timeUs: number; system: string; event: Extract<TimelineEntry, { kind: 'event' }>['event'] }): TimelineEntry {
+  const ev = e.event;
+  return { kind: 'event', timeUs: e.timeUs, system: e.system, event: ev,
+    backlog: ev.type === 'pair-state' ? backlogOf(world) : undefined,
+    pairLabel: ev.type === 'pair-state' ? pairLabelOf(world, e.system, ev.pairId) : undefined };
 }
