@@ -77,6 +77,9 @@ export class ServeSession {
   readonly controlPort: number;
   private busyRoutine: string | null = null;
   private stopping: Promise<void> | null = null;
+  private markStopped!: () => void;
+  /** Resolves once stop() has finished (after SIGINT, or a shutdown request). */
+  readonly stopped = new Promise<void>((r) => { this.markStopped = r; });
 
   private constructor(readonly world: ThreadsWorld, readonly nbd: NbdServer, private readonly control: http.Server, ports: [number, number],
     private readonly print: (line: string) => void) {
@@ -281,12 +284,10 @@ export class ServeSession {
       this.control.closeAllConnections();
       for (const h of Object.values(this.hosts)) await h.stop();
       await this.world.close();
+      this.markStopped();
     })();
     return this.stopping;
   }
-
-  /** Resolves once stop() has finished (e.g. after a shutdown request). */
-  get stopped(): Promise<void> { return this.stopping ?? new Promise(() => {}); }
 }
 
 /** The topology with one NBD host port ("nbd-<system>") per storage system, besides the copy control hosts. */

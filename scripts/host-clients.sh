@@ -7,7 +7,7 @@ need="fio qemu-io qemu-img nbdcopy nbdinfo nbdsh nbdkit"
 missing=""
 for c in $need; do command -v "$c" >/dev/null 2>&1 || missing="$missing $c"; done
 [ -z "$missing" ] && exit 0
-packages="fio qemu-utils libnbd-bin nbdkit"
+packages="fio qemu-utils libnbd-bin python3-libnbd nbdkit"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "host-clients: installing$missing from Debian ($packages)"
   apt-get update -qq

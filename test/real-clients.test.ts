@@ -151,6 +151,38 @@ describe('rclab serve with real NBD clients (threads runtime)', () => {
     expect(m).toBeGreaterThan(0); // the pairs were duplex: R received some of the writes
   });
 
+  it('nbdsh (libnbd, strict mode off) sends misaligned, short, out-of-range and unsupported requests: each gets the protocol\'s error and no volume byte changes; then FUA write, WRITE_ZEROES and FLUSH work', async () => {
+    const { s, uri } = await serve();
+    const script = join(dir, 'bad.py');
+    writeFileSync(script, [
+      'import nbd, errno',
+      'h.set_strict_mode(0)',
+      'def err(f):',
+      '    try:',
+      '        f(); return "ok"',
+      '    except nbd.Error as e:',
+      '        return errno.errorcode.get(e.errno, str(e.errno))',
+      'size = h.get_size()',
+      'print("misaligned-write", err(lambda: h.pwrite(b"x" * 4096, 1)))',
+      'print("short-write", err(lambda: h.pwrite(b"x" * 512, 0)))',
+      'print("beyond-read", err(lambda: h.pread(4096, size)))',
+      'print("beyond-write", err(lambda: h.pwrite(b"x" * 4096, size)))',
+      'print("trim", err(lambda: h.trim(4096, 0)))',
+    ].join('\n'));
+    // libnbd's Python module is Debian's (/usr/lib/python3): put Debian's python3 first.
+    const env = { ...process.env, PATH: `/usr/bin:${process.env.PATH}` };
+    const before = sha(s.world.volume('P', 0));
+    const bad = await run('nbdsh', ['-u', uri('P/vol0'), '-c', `exec(open(${JSON.stringify(script)}).read())`], { env });
+    expect(bad.stdout.trim().split('\n')).toEqual(['misaligned-write EINVAL', 'short-write EINVAL', 'beyond-read EINVAL', 'beyond-write ENOSPC', 'trim EINVAL']);
+    expect(sha(s.world.volume('P', 0))).toBe(before);
+    const good = await run('nbdsh', ['-u', uri('P/vol0'), '-c', [
+      'h.pwrite(b"y" * 8192, 4096, nbd.CMD_FLAG_FUA)', 'h.zero(4096, 8192)', 'h.flush()',
+      'print(h.pread(4096, 4096) == b"y" * 4096, h.pread(4096, 8192) == bytes(4096))'].join('; ')], { env });
+    expect(good.stdout.trim()).toBe('True True');
+    // Both writes went through the firmware's full path: the synchronous copy carried them to I.
+    expect(sha(s.world.volume('I', 0))).toBe(sha(s.world.volume('P', 0)));
+  });
+
   it('operator verbs: pairdisplay shows PAIR states with copy and journal figures; pairsplit/pairresync change state; bad input names the problem and changes nothing', async () => {
     const { ctl } = await serve();
     const before = await pairs(ctl);
