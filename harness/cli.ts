@@ -42,6 +42,14 @@ function positive(name: string) {
   };
 }
 
+function nonNegative(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0, not '${v}'`);
+    return n;
+  };
+}
+
 function summary(r: ScenarioResult, color: boolean): string {
   const lines: string[] = [];
   const mark = (ok: boolean) => (ok ? (color ? '\x1b[32m✔\x1b[0m' : 'ok  ') : color ? '\x1b[31m✘\x1b[0m' : 'FAIL');
@@ -154,8 +162,8 @@ program
   .option('--control-port <n>', 'control API port on 127.0.0.1', integer('--control-port'), DEFAULT_CONTROL_PORT)
   .option('--data-mib <n>', 'size of each data volume (MiB)', positive('--data-mib'), 64)
   .option('--journal-mib <n>', 'size of each journal volume (MiB)', positive('--journal-mib'), 64)
-  .option('--s1-km <n>', 'distance P–I (synchronous link S1)', positive('--s1-km'), 100)
-  .option('--s2-km <n>', 'distance I–R (asynchronous link S2)', positive('--s2-km'), 1000)
+  .option('--s1-km <n>', 'distance P–I (synchronous link S1)', nonNegative('--s1-km'), 100)
+  .option('--s2-km <n>', 'distance I–R (asynchronous link S2)', nonNegative('--s2-km'), 1000)
   .option('--form-pairs', 'run A2 (initial copying: P →sync I →async R) before serving')
   .option('--seed <n>', 'seed of the world\'s PRNG', integer('--seed'), 1)
   .action(async (target: string, o: { nbdPort: number; controlPort: number; dataMib: number; journalMib: number; s1Km: number; s2Km: number; formPairs?: boolean; seed: number }) => {

@@ -65,13 +65,27 @@ class SocketReader {
       return;
     }
     this.waiter = null;
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    const out = all.subarray(0, w.n);
-    const rest = all.subarray(w.n);
-    this.chunks = rest.length ? [rest] : [];
-    this.buffered = rest.length;
+    // Take exactly n bytes from the front, touching only the chunks needed (a 28-byte header must not copy
+    // the 100 KiB of writes queued behind it).
+    let out: Buffer;
+    const first = this.chunks[0]!;
+    if (first.length >= w.n) {
+      out = Buffer.from(first.subarray(0, w.n)); // a copy: the rest of the chunk lives on
+      if (first.length === w.n) this.chunks.shift(); else this.chunks[0] = first.subarray(w.n);
+    } else {
+      out = Buffer.allocUnsafe(w.n);
+      let at = 0;
+      while (at < w.n) {
+        const c = this.chunks[0]!;
+        const take = Math.min(c.length, w.n - at);
+        c.copy(out, at, 0, take);
+        at += take;
+        if (take === c.length) this.chunks.shift(); else this.chunks[0] = c.subarray(take);
+      }
+    }
+    this.buffered -= w.n;
     this.socket.resume();
-    w.resolve(Buffer.from(out)); // a copy: the rest of the chunk lives on
+    w.resolve(out);
   }
 
   read(n: number): Promise<Buffer> {
