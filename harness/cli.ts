@@ -204,7 +204,7 @@ const reportsOf = (v: Record<string, unknown>) => {
 };
 
 program.command('pairdisplay').description('show every pair of every storage system: state, copy %, journal %, lag').addOption(controlOpt()).option('--json', 'JSON')
-  .action((o: { control: string; json?: boolean }) => verb(o, 'pairdisplay', {}, (v) => formatPairDisplay(v.pairs as PairDisplayRow[])));
+  .action((o: { control: string; json?: boolean }) => verb(o, 'pairdisplay', {}, (v) => formatPairDisplay(v.pairs as PairDisplayRow[], v.down as string[])));
 
 program.command('paircreate').description('define a pair on a storage system (it becomes the source) and start its initial copy')
   .requiredOption('--system <name>', 'storage system of the source volume').requiredOption('--pair <id>', 'pair id', integer('--pair'))

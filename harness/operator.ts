@@ -41,8 +41,9 @@ const STATE_SHORT: Record<string, string> = {
 };
 
 /** The pairdisplay table: one line per pair and side, with the states operators know (PAIR, COPY, PSUS, PSUE). */
-export function formatPairDisplay(rows: PairDisplayRow[]): string {
-  if (rows.length === 0) return 'no pairs defined (rclab paircreate … or rclab routine A2)';
+export function formatPairDisplay(rows: PairDisplayRow[], down: string[] = []): string {
+  const off = down.map((s) => `${s}: powered off — its pairs are not shown (rclab fault --repair power-loss ${s})`);
+  if (rows.length === 0) return ['no pairs defined (rclab paircreate … or rclab routine A2)', ...off].join('\n');
   const head = ['System', 'Pair', 'LVOL', 'Role', 'Type', 'Copy', 'State', 'Status', 'Fence', 'Copy%', 'Jnl%', 'Lag', 'Cause'];
   const lines = rows.map((r) => [
     r.system, String(r.pairId), String(r.localLvol), r.role === 'source' ? 'P-VOL' : 'S-VOL', r.copyType,
@@ -55,7 +56,7 @@ export function formatPairDisplay(rows: PairDisplayRow[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cols: string[]) => cols.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [fmt(head), ...lines.map(fmt)].join('\n');
+  return [fmt(head), ...lines.map(fmt), ...off].join('\n');
 }
 
 export interface FaultArgs {

@@ -239,7 +239,8 @@ export class ServeSession {
         return body[k] as string;
       };
       switch (verb) {
-        case 'pairdisplay': return reply(200, { ok: true, pairs: await this.pairdisplay() });
+        case 'pairdisplay': return reply(200, { ok: true, pairs: await this.pairdisplay(),
+          down: this.world.topology.systems.filter((x) => !this.world.isUp(x.name)).map((x) => x.name) });
         case 'paircreate': {
           const copyType = str('copyType');
           if (copyType !== 'sync' && copyType !== 'async') throw new BadRequest(`'copyType' must be sync or async, not '${copyType}'`);

@@ -95,8 +95,11 @@ describe('rclab serve with real NBD clients (threads runtime)', () => {
     expect(reads.stdout.match(/^read /gm)?.length).toBe(writes.length);
     // After the takeover R is the source: host R writes to R/vol0 are taken.
     await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 0 4k', uri('R/vol0')]);
-    const table = formatPairDisplay(await pairs(ctl));
-    expect(table).toMatch(/R\s+2\s+0\s+P-VOL\s+async\s+R→I/);
+    const shown = await ctl('pairdisplay');
+    expect(shown.down).toEqual(['P']);
+    const table = formatPairDisplay(shown.pairs as PairDisplayRow[], shown.down as string[]);
+    expect(table).toMatch(/R\s+2\s+0\s+P-VOL\s+async\s+R→I\s+duplex\s+PAIR/);
+    expect(table).toMatch(/^P: powered off/m);
   });
 
   it('test 2: fio (ioengine=nbd) random 4 KiB writes with verify=crc32c to P/vol0, then verify-only passes on I/vol0 and R/vol0 after the journal drained', async () => {
