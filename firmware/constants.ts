@@ -17,6 +17,11 @@ export const MAX_LVOLS = 32;
 
 /** Formation copying: tracks in flight at once per pair. */
 export const FORMATION_COPY_WINDOW_TRACKS = 16;
+/**
+ * Synchronous copying (destination): tags of applied copies remembered per pair, to recognise duplicates. A
+ * duplicate trails its original by one serialisation time, in which far fewer copies than this can arrive.
+ */
+export const SYNC_DUPLICATE_WINDOW_TAGS = 4096;
 /** Journal shipping: entries sent but not yet acknowledged, per pair. */
 export const JOURNAL_SHIP_WINDOW_ENTRIES = 512;
 /** Journal shipping: entries per batch frame. */

@@ -3,7 +3,7 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
-  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES } from './constants.ts';
+  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS } from './constants.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
 import { ControlMemoryLayout, NOT_CONSISTENT, P, readPairRecord, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
   type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
@@ -14,6 +14,7 @@ import type { FirmwareEntryPoints, Hardware, HostIo, IoStatus, TimerKind } from 
 import { assertInvariant } from './invariant.ts';
 import { Journal } from './journal.ts';
 import { isCopyingState, isLegalTransition, PairState, pairStateName } from './pair-state.ts';
+import { RecentTags } from './recent-tags.ts';
 
 /** Volatile per-pair state (lost on power loss; everything durable is in control memory). */
 interface PairRuntime {
@@ -30,6 +31,8 @@ interface PairRuntime {
   deferred: Map<number, DeferredWrite[]>;
   // formation copying (destination): newest serial applied per track, so a late duplicate never overwrites
   copySerialApplied?: Uint32Array;
+  // synchronous copying (destination): tags of recently applied copies, so a late duplicate is not written again
+  syncTagsApplied: RecentTags;
   // journal shipping (source)
   shippedSeq: number;
   lastAckProgressUs: number;
@@ -140,6 +143,7 @@ export class Controller implements FirmwareEntryPoints {
       pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
       copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, activeSinceUs: this.hw.nowUs(),
+      syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS),
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
       rt.journal = Journal.open(this.hw.disk, this.l, this.l.pairWord(slot, P.journalLvol), pairId);
@@ -555,7 +559,9 @@ export class Controller implements FirmwareEntryPoints {
     if (!this.isAsync(rt)) {
       const s = this.state(rt);
       if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
-        status = this.writeLvol(this.w(rt, P.localLvol), f.lba, f.body, rt.pairId) ? 0 : 2;
+        if (rt.syncTagsApplied.has(f.tag)) status = 0; // a duplicate: acknowledged again, not written again
+        else if (this.writeLvol(this.w(rt, P.localLvol), f.lba, f.body, rt.pairId)) { status = 0; rt.syncTagsApplied.add(f.tag); }
+        else status = 2;
       }
     }
     this.hw.send(from, encodeFrame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
@@ -873,6 +879,7 @@ export class Controller implements FirmwareEntryPoints {
         // marked here until the source reports duplex: if this reply is lost, the next request sends them again.
         const words = new Uint8Array(rt.bitmap.words.slice().buffer);
         rt.copySerialApplied = undefined;
+        rt.syncTagsApplied.clear();
         rt.restorePending.clear();
         this.set(rt, P.consistentSeq, NOT_CONSISTENT);
         this.adoptState(rt, b.state as PairState);
@@ -921,6 +928,20 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private adoptSourceState(rt: PairRuntime, state: PairState, cause: FailureCause, baseSeq: number, drainTarget: number, consistentSeq: number): void {
+    const own = this.state(rt);
+    if (own === PairState.FailureSuspend && state !== PairState.FailureSuspend && state !== PairState.Suspend && state !== PairState.Simplex) {
+      // The partner has not noticed our failure (a restart, a cut it did not see) and still announces copying.
+      // Only a resynchronisation brings this side back: adopting the announcement would clear the differences
+      // recorded meanwhile (host writes to a failure-suspended destination) and skip entries lost with our
+      // volatile memory. Tell the partner instead, so that it fails the pair too.
+      this.log('info', `${this.label(rt)}: partner announces ${pairStateName(state)} but this side is in failure suspend: told it so`, rt.lastStep);
+      this.sendState(rt);
+      return;
+    }
+    if (this.isSource(rt) && state === PairState.FailureSuspend && own !== PairState.FailureSuspend) {
+      // The destination failed (a drive, a restart): stop copying and mark what it has not confirmed.
+      this.stopCopying(rt);
+    }
     if (consistentSeq >= 0) this.set(rt, P.consistentSeq, consistentSeq);
     if (state === PairState.InitialCopying || state === PairState.DuplexPending) this.set(rt, P.consistentSeq, NOT_CONSISTENT);
     if (rt.journal && baseSeq > this.w(rt, P.appliedSeq)) {

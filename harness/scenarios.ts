@@ -367,15 +367,16 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   hostR.pairWith(hostP);
   const note = (message: string) => { notes.push(message); emit({ kind: 'note', timeUs: world.nowUs(), message }); };
   const hostOf = (name: string) => (name === '100P' ? hostP : hostR);
-  // The application runs where the scenario last started a workload: a journal-fill burst comes from there
-  // (from the other host it would be a second application writing the other copy: a split brain of our own).
-  let applicationHost: string | null = null;
+  // The application runs where the scenario has a workload running: a journal-fill burst comes from there,
+  // and from nowhere while none runs (a burst from another host, or after the scenario stopped the application
+  // for a failback, would be a second application of our own making).
+  const running: string[] = [];
   const burst = async (bytes: number) => {
-    if (applicationHost === null || !hostOf(applicationHost).alive) return;
-    const host = applicationHost;
+    const host = running[running.length - 1];
+    if (host === undefined || !hostOf(host).alive) return note('nemesis: journal-fill without a burst: no application is running');
     // 256 KiB writes at queue depth 4 anywhere on the data volume.
     return new Workload(world, history, { host, lvol: DATA_LVOL, queueDepth: 4, blocksPerWrite: 64,
-      writes: Math.ceil(bytes / (64 * BLOCK_SIZE_BYTES)), alive: () => hostOf(host).alive }).done;
+      writes: Math.ceil(bytes / (64 * BLOCK_SIZE_BYTES)), alive: () => hostOf(host).alive && running.includes(host) }).done;
   };
   const nemesis = faulty ? new Nemesis(world, { '100P': hostP, '100R': hostR }, schedule, log, note, burst) : null;
   // Under faults the scenario's expectations (which report, which refusal) may legitimately change; only the
@@ -399,7 +400,12 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
         }
       }
     },
-    workload: (wo) => { applicationHost = wo.host; return new Workload(world, history, { ...wo, alive: () => hostOf(wo.host).alive }); },
+    workload: (wo) => {
+      const w = new Workload(world, history, { ...wo, alive: () => hostOf(wo.host).alive });
+      running.push(wo.host);
+      void w.done.finally(() => running.splice(running.lastIndexOf(wo.host), 1));
+      return w;
+    },
     check(name, v, detail) {
       const ok = typeof v === 'boolean' ? v : v.length === 0;
       const d = typeof v === 'boolean' ? detail ?? '' : v.length === 0 ? detail ?? 'ok' : v.slice(0, 3).map((x) => x.message).join('; ');

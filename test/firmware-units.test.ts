@@ -112,3 +112,19 @@ describe('frames', () => {
     expect(() => decodeJournalBatch(decodeFrame(badEntry))).toThrow(/malformed entry/);
   });
 });
+
+describe('RecentTags (duplicate synchronous copies)', () => {
+  it('remembers the last N tags, forgets the oldest first, and clears', async () => {
+    const { RecentTags } = await import('../firmware/recent-tags.ts');
+    const t = new RecentTags(3);
+    for (const tag of [10, 11, 12]) t.add(tag);
+    expect([10, 11, 12].map((x) => t.has(x))).toEqual([true, true, true]);
+    t.add(11); // already there: nothing forgotten
+    t.add(13);
+    expect([10, 11, 12, 13].map((x) => t.has(x))).toEqual([false, true, true, true]);
+    expect(t.size).toBe(3);
+    t.clear();
+    expect(t.has(13)).toBe(false);
+    expect(t.size).toBe(0);
+  });
+});

@@ -58,4 +58,29 @@ describe('nemesis fault kinds (sim runtime)', () => {
     expect(kinds('links').has('journal-fill')).toBe(false);
     expect(describeFault({ kind: 'journal-fill', link: 'S2' })).toMatch(/journal-fill over S2/);
   });
+
+  // Violations the 10,000-seed sweep (100000–109999, scale 0.5) found; each schedule failed before its fix.
+  describe('regressions from the 10,000-seed sweep', () => {
+    const volumesEqual = (r: Awaited<ReturnType<typeof runScenario>>) => new Set(['P', 'I', 'R'].map((x) => r.volumes[x]![`231${x}`])).size;
+
+    it('seed 102886: R restarts while I still announces duplex; R must not rejoin without a resync (else R diverges for good)', async () => {
+      const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 102886, scale: 0.5,
+        schedule: [{ atUs: 661_436, fault: { kind: 'power-loss', system: 'R' }, repairAfterUs: 243_961 }] });
+      expect(r.failures).toEqual([]);
+      expect(volumesEqual(r)).toBe(1);
+    });
+
+    it('seed 105248: a duplicated synchronous copy arriving 260 ms late (1 MB/s) is not written over a newer write', async () => {
+      const r = await runScenario('embodiment1-failback-variant', { runtime: 'sim', seed: 105248, scale: 0.5, schedule: [
+        { atUs: 244_894, fault: { kind: 'journal-fill', link: 'S1' }, repairAfterUs: 317_816 },
+        { atUs: 275_522, fault: { kind: 'link-conditions', link: 'S1', conditions: { duplicateRate: 0.204 }, direction: 'both' }, repairAfterUs: 303_401 }] });
+      expect(r.failures).toEqual([]);
+    });
+
+    it('seed 109102: a journal-fill burst comes only from a running application (not after A6 stopped host R)', async () => {
+      const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 109102, scale: 0.5, faults: 'default' });
+      expect(r.faults.byKind['journal-fill']).toBe(1);
+      expect(r.failures).toEqual([]);
+    });
+  });
 });
