@@ -271,6 +271,17 @@ export class NbdServer {
   private async transmission(socket: net.Socket, r: SocketReader, e: NbdExport, id: number): Promise<void> {
     const max = this.o.maxInFlight ?? 64;
     const outstanding = new Set<Promise<void>>();
+    // Replies finished in one turn of the event loop leave in one write (one system call, not one per reply).
+    let corked = false;
+    const send = (b: Buffer) => {
+      if (socket.destroyed) return;
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(() => { corked = false; socket.uncork(); });
+      }
+      socket.write(b);
+    };
     try {
       for (;;) {
         while (outstanding.size >= max) await Promise.race(outstanding);
@@ -289,7 +300,7 @@ export class NbdServer {
               this.stats.errors++;
               this.log(`nbd #${id}: ${e.name}: ${commandName(req.type)} offset ${req.offset} length ${req.length} → ${res.error}${res.why ? `: ${res.why}` : ''}`);
             }
-            if (!socket.destroyed) socket.write(simpleReply(res.error ? NBD_ERR[res.error] : 0, req.handle, res.error ? undefined : res.data));
+            send(simpleReply(res.error ? NBD_ERR[res.error] : 0, req.handle, res.error ? undefined : res.data));
           });
         const tracked = p.finally(() => { outstanding.delete(tracked); this.inFlightIo.delete(tracked); });
         outstanding.add(tracked);
