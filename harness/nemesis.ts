@@ -19,7 +19,8 @@ export type NemesisFault = Fault
   | { kind: 'partition-site'; system: string } | { kind: 'heal-site'; system: string }
   /**
    * A journal volume filling up, as it does in the field: the link throttled to a trickle
-   * (JOURNAL_FILL_BANDWIDTH_MBPS) while the hosts write a burst larger than the journal volumes at its ends.
+   * (JOURNAL_FILL_BANDWIDTH_MBPS) while the application's host writes a burst larger than the journal volumes
+   * at its ends.
    * Its repair restores the link's bandwidth.
    */
   | { kind: 'journal-fill'; link: string };

@@ -91,7 +91,9 @@ export class ServeSession {
     hostP.pairWith(hostR);
     hostR.pairWith(hostP);
     this.hosts = { '100P': hostP, '100R': hostR };
-    this.nemesis = new Nemesis(world, this.hosts, [], this.log, (m) => this.note(m));
+    // The application is whatever real client writes to the exports: a journal-fill only throttles the link here.
+    this.nemesis = new Nemesis(world, this.hosts, [], this.log, (m) => this.note(m),
+      async () => this.note('journal-fill: the link is throttled; the burst that fills the journal is your own workload (fio, qemu-img …)'));
   }
 
   private note(message: string): void { this.print(`${(this.world.nowUs() / 1000).toFixed(3).padStart(10)} ms  ---- ${message}`); }
