@@ -77,6 +77,13 @@ describe('nemesis fault kinds (sim runtime)', () => {
       expect(r.failures).toEqual([]);
     });
 
+    it('aggressive seed 700045: A4 interrupted after S330 and run again splits I→P before R copies to I (claim 3 interlock)', async () => {
+      const r = await runScenario('embodiment1-failback-variant', { runtime: 'sim', seed: 700045, scale: 0.5, faults: 'aggressive' });
+      expect(r.faults.byKind['interrupt-routine']).toBeGreaterThan(0);
+      expect(r.notes.some((n) => /will be run again/.test(n))).toBe(true);
+      expect(r.failures).toEqual([]);
+    });
+
     it('seed 109102: a journal-fill burst comes only from a running application (not after A6 stopped host R)', async () => {
       const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 109102, scale: 0.5, faults: 'default' });
       expect(r.faults.byKind['journal-fill']).toBe(1);

@@ -101,6 +101,13 @@ export async function failover(p: CopyControlProgram, o: FailoverOptions = {}): 
 
 /** A4 Reverse copying (host R, once all failures are cleared). */
 export async function reverseCopying(p: CopyControlProgram, o: Embodiment1Options = {}): Promise<void> {
+  // Claim 3: R never copies to I while I copies to P. A run interrupted after S330 and run again finds I→P
+  // copying; split it first, as S340 would have.
+  const ip = await p.query('I', PAIR_PI, 'S300');
+  if (ip && ip.role === 'source' && ['duplex', 'duplex pending', 'initial copying'].includes(ip.state)) {
+    p.step('S300', `sync pair I→P is ${ip.state} (an earlier run reached S330): split it before R copies to I`);
+    await p.suspend('I', PAIR_PI, 'S300');
+  }
   const ir = await p.query('R', PAIR_IR, 'S300');
   if (ir && ir.role === 'source' && ir.state === 'duplex') p.step('S300', 'async pair R→I already duplex (S270 done): skipped');
   else await formPair(p, 'S300', PAIR_IR, 'R', 'I', 'async', 'never');
