@@ -110,8 +110,7 @@ export function describeFault(f: NemesisFault): string {
  *              reorders frames across paths), latency spikes, bandwidth drops
  *  default:    links + controller crash and restart of I or R, drive failures, a journal volume filling up
  *  aggressive: default + host crash and recovery, a routine interrupted half-way and run again, and a
- *              partitioned host P (heartbeat lost while P runs on: split brain) — known to find violations still
- *              open (see the README)
+ *              partitioned host P (heartbeat lost while P runs on: split brain)
  */
 export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, windowUs = 1_400_000, startUs = 100_000): ScheduledFault[] {
   if (profile === 'none') return [];
