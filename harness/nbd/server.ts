@@ -70,7 +70,7 @@ class SocketReader {
     let out: Buffer;
     const first = this.chunks[0]!;
     if (first.length >= w.n) {
-      out = Buffer.from(first.subarray(0, w.n)); // a copy: the rest of the chunk lives on
+      out = first.subarray(0, w.n); // a view: socket chunks are never reused, and the host port copies what it keeps
       if (first.length === w.n) this.chunks.shift(); else this.chunks[0] = first.subarray(w.n);
     } else {
       out = Buffer.allocUnsafe(w.n);
