@@ -200,7 +200,8 @@ describe('rclab serve with real NBD clients (threads runtime)', () => {
     await ctl('pairsplit', { system: 'P', pairId: 1 });
     expect((await pairs(ctl)).find((p) => p.system === 'P' && p.pairId === 1)!.state).toBe('suspend');
     await ctl('pairresync', { system: 'P', pairId: 1 });
-    for (let i = 0; i < 200 && (await pairs(ctl)).find((p) => p.system === 'P' && p.pairId === 1)!.state !== 'duplex'; i++) await new Promise((r) => setTimeout(r, 10));
+    // A differential copy on the threads runtime: allow for a loaded machine.
+    for (let i = 0; i < 1000 && (await pairs(ctl)).find((p) => p.system === 'P' && p.pairId === 1)!.state !== 'duplex'; i++) await new Promise((r) => setTimeout(r, 10));
     expect((await pairs(ctl)).find((p) => p.system === 'P' && p.pairId === 1)!.state).toBe('duplex');
   });
 });
