@@ -106,7 +106,10 @@ export class ServeSession {
     world.onEvent((e) => { const line = fmt(eventEntry(world, e)); if (line) print(line); });
     const nbd = new NbdServer(nbdExports(world), { log: print });
     let session: ServeSession | null = null;
-    const control = http.createServer((req, res) => { void session?.serveHttp(req, res); });
+    const control = http.createServer((req, res) => {
+      if (session) return void session.serveHttp(req, res);
+      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: false, error: 'serve is still starting' }));
+    });
     const host = o.listenHost ?? '127.0.0.1';
     let ports: [number, number];
     try {
@@ -121,7 +124,14 @@ export class ServeSession {
     }
     session = new ServeSession(world, nbd, control, ports, print);
     session.log.on((x) => { const line = fmt(x.kind === 'step' ? { kind: 'step', ...x.e } : { kind: 'report', ...x.e }); if (line) print(line); });
-    if (o.formPairs) await session.routine('A2');
+    if (o.formPairs) {
+      try {
+        await session.routine('A2');
+      } catch (e) {
+        await session.stop();
+        throw new Error(`--form-pairs: ${(e as Error).message}`);
+      }
+    }
     return session;
   }
 
