@@ -84,6 +84,15 @@ describe('nemesis fault kinds (sim runtime)', () => {
       expect(r.failures).toEqual([]);
     });
 
+    it('seed 113473 (second sweep): frames queued at 1 MB/s still drain after the repair; the liveness phase runs its routines again and converges', async () => {
+      const r = await runScenario('embodiment1-failback-variant', { runtime: 'sim', seed: 113473, scale: 0.5, schedule: [
+        { atUs: 230_743, fault: { kind: 'journal-fill', link: 'S2' }, repairAfterUs: 6862 },
+        { atUs: 917_149, fault: { kind: 'cut-link', link: 'S2' }, repairAfterUs: 61_529 }] });
+      expect(r.notes.some((n) => /liveness: attempt 1 did not converge/.test(n))).toBe(true);
+      expect(r.failures).toEqual([]);
+      expect(volumesEqual(r)).toBe(1);
+    });
+
     it('seed 109102: a journal-fill burst comes only from a running application (not after A6 stopped host R)', async () => {
       const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 109102, scale: 0.5, faults: 'default' });
       expect(r.faults.byKind['journal-fill']).toBe(1);
