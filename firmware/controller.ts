@@ -43,6 +43,12 @@ interface PairRuntime {
   partnerStateSeq: number;
   /** A resync request (bitmap-request) is out and not yet answered. */
   resyncPending: boolean;
+  /**
+   * Destination: a resynchronisation began and the source's restore base has not arrived yet. Journal batches
+   * are ignored meanwhile: one still queued from before the failure could otherwise be applied after the
+   * formation copy of its track and put older data back (the source resends what it shipped since).
+   */
+  awaitingBase: boolean;
   activeSinceUs: number;
   lastStep?: string;
 }
@@ -142,7 +148,7 @@ export class Controller implements FirmwareEntryPoints {
       bitmap: new DifferenceBitmap(this.l.bitmap(slot, 'difference'), tracks),
       pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
       copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
-      restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, activeSinceUs: this.hw.nowUs(),
+      restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS),
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
@@ -237,8 +243,10 @@ export class Controller implements FirmwareEntryPoints {
 
   private announceState(rt: PairRuntime): void {
     const s = this.state(rt);
-    const copying = s === PairState.InitialCopying || s === PairState.DuplexPending;
-    this.sendStateFrame(rt, copying ? this.w(rt, P.announcedBaseSeq) : -1, s === PairState.Duplex ? this.w(rt, P.consistentSeq) : -1);
+    // The restore base is repeated in duplex too: a destination that lost the announcement made at the start
+    // of the copy (overtaken on another path by the duplex one) still learns it.
+    const copying = s === PairState.InitialCopying || s === PairState.DuplexPending || s === PairState.Duplex;
+    this.sendStateFrame(rt, copying && rt.journal ? this.w(rt, P.announcedBaseSeq) : -1, s === PairState.Duplex ? this.w(rt, P.consistentSeq) : -1);
   }
 
   private sendStateFrame(rt: PairRuntime, baseSeq: number, consistentSeq: number): void {
@@ -641,7 +649,7 @@ export class Controller implements FirmwareEntryPoints {
     this.hw.emit({ type: 'formation-copy-done', pairId: rt.pairId, kind, tracksCopied: copied, step: rt.lastStep });
     this.setState(rt, PairState.Duplex);
     // The destination is consistent once it has applied every entry journaled while the copy ran.
-    this.sendState(rt, -1, rt.journal ? rt.journal.newestSeq : 0);
+    this.sendState(rt, rt.journal ? this.w(rt, P.announcedBaseSeq) : -1, rt.journal ? rt.journal.newestSeq : 0);
   }
 
   private onFormationCopy(from: number, f: DecodedFrame): void {
@@ -743,7 +751,7 @@ export class Controller implements FirmwareEntryPoints {
     const rt = this.framePair(from, f, 'destination', 'journal batch');
     if (!rt || !rt.journal) return;
     const s = this.state(rt);
-    if (!isCopyingState(s)) return;
+    if (!isCopyingState(s) || rt.awaitingBase) return;
     const batch = decodeJournalBatch(f);
     const volBlocks = this.hw.disk.lvolBlocks(this.w(rt, P.localLvol));
     const outside = batch.entries.find((e) => e.lba + e.data.length / BLOCK_SIZE_BYTES > volBlocks);
@@ -881,6 +889,7 @@ export class Controller implements FirmwareEntryPoints {
         rt.copySerialApplied = undefined;
         rt.syncTagsApplied.clear();
         rt.restorePending.clear();
+        rt.awaitingBase = rt.journal !== undefined;
         this.set(rt, P.consistentSeq, NOT_CONSISTENT);
         this.adoptState(rt, b.state as PairState);
         this.updateDirty(rt);
@@ -942,6 +951,7 @@ export class Controller implements FirmwareEntryPoints {
       // The destination failed (a drive, a restart): stop copying and mark what it has not confirmed.
       this.stopCopying(rt);
     }
+    if (baseSeq >= 0 || !isCopyingState(state)) rt.awaitingBase = false;
     if (consistentSeq >= 0) this.set(rt, P.consistentSeq, consistentSeq);
     if (state === PairState.InitialCopying || state === PairState.DuplexPending) this.set(rt, P.consistentSeq, NOT_CONSISTENT);
     if (rt.journal && baseSeq > this.w(rt, P.appliedSeq)) {

@@ -93,6 +93,15 @@ describe('nemesis fault kinds (sim runtime)', () => {
       expect(volumesEqual(r)).toBe(1);
     });
 
+    it('seed 114881 (second sweep): a journal batch queued on a slow link before the failure is not applied after the resync copied its track', async () => {
+      const r = await runScenario('embodiment1-failback-data-loss', { runtime: 'sim', seed: 114881, scale: 0.5, schedule: [
+        { atUs: 255_375, fault: { kind: 'partition-site', system: 'P' }, repairAfterUs: 5106 },
+        { atUs: 679_859, fault: { kind: 'cut-path', link: 'S2', path: 0, direction: 'both' }, repairAfterUs: 383_756 },
+        { atUs: 962_956, fault: { kind: 'journal-fill', link: 'S2' }, repairAfterUs: 5095 }] });
+      expect(r.failures).toEqual([]);
+      expect(volumesEqual(r)).toBe(1);
+    });
+
     it('seed 109102: a journal-fill burst comes only from a running application (not after A6 stopped host R)', async () => {
       const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 109102, scale: 0.5, faults: 'default' });
       expect(r.faults.byKind['journal-fill']).toBe(1);

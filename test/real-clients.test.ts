@@ -188,6 +188,8 @@ describe('rclab serve with real NBD clients (threads runtime)', () => {
 
   it('operator verbs: pairdisplay shows PAIR states with copy and journal figures; pairsplit/pairresync change state; bad input names the problem and changes nothing', async () => {
     const { ctl } = await serve();
+    // A2 ends when I reports duplex; R hears of it a link's latency later.
+    for (let i = 0; i < 500 && !(await pairs(ctl)).every((p) => p.state === 'duplex'); i++) await new Promise((r) => setTimeout(r, 10));
     const before = await pairs(ctl);
     expect(before.map((p) => `${p.system}:${p.pairId}:${p.state}`)).toEqual(['P:1:duplex', 'I:1:duplex', 'I:2:duplex', 'R:2:duplex']);
     expect(formatPairDisplay(before)).toMatch(/^System\s+Pair\s+LVOL\s+Role\s+Type\s+Copy\s+State\s+Status\s+Fence\s+Copy%\s+Jnl%\s+Lag/);
