@@ -14,7 +14,7 @@ import { NbdServer, type NbdExport, type NbdIoResult } from './nbd/server.ts';
 import type { NbdErrorName } from './nbd/protocol.ts';
 import { describeFault, Nemesis, repairOf, validateFault, type NemesisFault } from './nemesis.ts';
 import { failback, failover, initialCopying, reverseCopyControl, reverseCopying, STORAGE_ID } from './routines/embodiment1.ts';
-import { ThreadsWorld, type ThreadsWorldOptions } from './runtime-threads.ts';
+import { ThreadsWorld } from './runtime-threads.ts';
 import { eventEntry, timelineFormatter } from './timeline.ts';
 import type { Topology } from './topology.ts';
 import { systemSpec, type World } from './world.ts';
@@ -34,8 +34,6 @@ export interface ServeOptions {
   /** Timeline lines and NBD log lines. */
   log?: (line: string) => void;
   color?: boolean;
-  /** Threads-runtime tuning (CPU loop spinning, host polling). */
-  threads?: ThreadsWorldOptions;
 }
 
 /** How a refusal of the array reaches an NBD client (the errno a SCSI sense of a real array maps to). */
@@ -101,7 +99,7 @@ export class ServeSession {
   static async start(o: ServeOptions): Promise<ServeSession> {
     const print = o.log ?? ((l: string) => console.log(l));
     const topology = withNbdPorts(o.topology);
-    const world = await ThreadsWorld.create(topology, o.seed ?? 1, o.threads ?? {});
+    const world = await ThreadsWorld.create(topology, o.seed ?? 1);
     const fmt = timelineFormatter(o.color ?? false);
     world.onEvent((e) => { const line = fmt(eventEntry(world, e)); if (line) print(line); });
     const nbd = new NbdServer(nbdExports(world), { log: print });

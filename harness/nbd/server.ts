@@ -102,6 +102,10 @@ class SocketReader {
 
 class ProtocolError extends Error {}
 
+// The cache is write-through: every acknowledged write is on the disk array, so FLUSH and FUA cost nothing and
+// connections to one export can share it (multi-conn).
+const TRANSMISSION_FLAGS = TF.HAS_FLAGS | TF.SEND_FLUSH | TF.SEND_FUA | TF.SEND_WRITE_ZEROES | TF.CAN_MULTI_CONN;
+
 export class NbdServer {
   private readonly server: net.Server;
   private readonly exports = new Map<string, NbdExport>();
@@ -183,12 +187,6 @@ export class NbdServer {
     await this.transmission(socket, r, exp, id);
   }
 
-  private flagsOf(_e: NbdExport): number {
-    // The cache is write-through: every acknowledged write is on the disk array, so FLUSH and FUA cost nothing
-    // and connections to one export can share it (multi-conn).
-    return TF.HAS_FLAGS | TF.SEND_FLUSH | TF.SEND_FUA | TF.SEND_WRITE_ZEROES | TF.CAN_MULTI_CONN;
-  }
-
   /** Option haggling; returns the export to serve, or null when the client aborted. */
   private async haggle(socket: net.Socket, r: SocketReader, noZeroes: boolean, id: number): Promise<NbdExport | null> {
     for (;;) {
@@ -205,7 +203,7 @@ export class NbdServer {
           if (!e || this.closing) throw new ProtocolError(`NBD_OPT_EXPORT_NAME of unknown export '${name}'`); // the protocol's only answer: hang up
           const b = Buffer.alloc(10 + (noZeroes ? 0 : 124));
           b.writeBigUInt64BE(BigInt(e.sizeBytes), 0);
-          b.writeUInt16BE(this.flagsOf(e), 8);
+          b.writeUInt16BE(TRANSMISSION_FLAGS, 8);
           socket.write(b);
           return e;
         }
@@ -254,7 +252,7 @@ export class NbdServer {
     const info = (type: number, body: Buffer) => { const b = Buffer.alloc(2 + body.length); b.writeUInt16BE(type, 0); body.copy(b, 2); socket.write(optionReply(opt, REP.INFO, b)); };
     const ex = Buffer.alloc(10);
     ex.writeBigUInt64BE(BigInt(e.sizeBytes), 0);
-    ex.writeUInt16BE(this.flagsOf(e), 8);
+    ex.writeUInt16BE(TRANSMISSION_FLAGS, 8);
     info(INFO.EXPORT, ex);
     if (requested.has(INFO.NAME)) info(INFO.NAME, Buffer.from(e.name));
     if (requested.has(INFO.DESCRIPTION)) info(INFO.DESCRIPTION, Buffer.from(e.description));
@@ -294,7 +292,7 @@ export class NbdServer {
           if (req.length > MAX_PAYLOAD_BYTES) throw new ProtocolError(`WRITE of ${req.length} bytes exceeds the ${MAX_PAYLOAD_BYTES}-byte maximum`);
           payload = await r.read(req.length);
         }
-        const p = this.handle(e, req.type, req.flags, req.offset, req.length, payload, id)
+        const p = this.handle(e, req.type, req.flags, req.offset, req.length, payload)
           .then((res) => {
             if (res.error) {
               this.stats.errors++;
@@ -312,7 +310,7 @@ export class NbdServer {
   }
 
   /** Checks a request against the export and runs it (split into backend-sized pieces). */
-  private async handle(e: NbdExport, type: number, flags: number, offset64: bigint, length: number, payload: Buffer | undefined, _id: number): Promise<NbdIoResult> {
+  private async handle(e: NbdExport, type: number, flags: number, offset64: bigint, length: number, payload: Buffer | undefined): Promise<NbdIoResult> {
     const known = CMD_FLAG.FUA | CMD_FLAG.NO_HOLE | CMD_FLAG.DF | CMD_FLAG.FAST_ZERO;
     if (flags & ~known) return { error: 'EINVAL', why: `unknown command flags 0x${flags.toString(16)}` };
     if (type === CMD.FLUSH) return { error: null }; // write-through: every acknowledged write is already on disk
