@@ -37,6 +37,11 @@ export class CacheMemory implements CacheMemoryPort {
     return { data: this.data, slotCount: this.slotCount, slotBytes: this.slotBytes };
   }
 
+  /** The allocator's state (free stack, oldest first): which slot the next allocation gets is part of the world. */
+  get allocation(): { freeStack: number[] } {
+    return { freeStack: Array.from(this.free.subarray(0, this.top)) };
+  }
+
   get inUse(): number {
     return this.slotCount - this.top;
   }

@@ -133,6 +133,12 @@ export class LinkModel {
     return Math.max(0, this.busyUntil[this.nextPath]! - nowUs);
   }
 
+  /** Everything that changes as the link runs (a debugger's world snapshot and digest). */
+  dynamicState(): { busyUntilUs: number[]; nextPath: number; serialisedUs: number; pathUp: boolean[]; lossRate: number; duplicateRate: number; jitterUs: number; bandwidthMBps: number; extraLatencyUs: number } {
+    return { busyUntilUs: [...this.busyUntil], nextPath: this.nextPath, serialisedUs: this.serialisedUs, pathUp: [...this.pathUp],
+      lossRate: this.lossRate, duplicateRate: this.duplicateRate, jitterUs: this.jitterUs, bandwidthMBps: this.bandwidthMBps, extraLatencyUs: this.extraLatencyUs };
+  }
+
   /** Total serialisation time scheduled so far over all paths; utilisation over a window is
    *  Δ(busyUs) / (Δt × paths.length). */
   busyUs(): number {

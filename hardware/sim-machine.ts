@@ -9,11 +9,30 @@ import type { Command, CommandReply } from '../firmware/commands.ts';
 import type { FirmwareEvent, Hardware, HostIo, IoStatus, TimerKind } from '../firmware/hardware-interface.ts';
 import { LinkModel, type LinkConfig } from './link-model.ts';
 import { StorageSystemMemory } from './storage-system.ts';
+import { RecentEvents } from './recent-events.ts';
 
-interface SimEvent {
+/** A frame on a link: sent at `sentUs`, arrives with the event that carries it. */
+export interface FrameInFlight {
+  from: string;
+  to: string;
+  frameType: number;
+  bytes: number;
+  path: number;
+  sentUs: number;
+  duplicate: boolean;
+}
+
+/** What a debugger or trace sees of a scheduled event (everything but the closure that runs it). */
+export interface SimEventView {
   timeUs: number;
   seq: number;
   label: string;
+  /** The storage system whose firmware the event runs; absent for host-side events (a sleep ends, a reply arrives). */
+  system?: string;
+  frame?: FrameInFlight;
+}
+
+interface SimEvent extends SimEventView {
   run: () => void;
 }
 
@@ -25,8 +44,13 @@ export class SimScheduler {
   private readonly hash: Hash = createHash('sha256');
   nowUs = 0;
 
-  at(timeUs: number, label: string, run: () => void): void {
-    const e: SimEvent = { timeUs: Math.max(timeUs, this.nowUs), seq: this.seq++, label, run };
+  /** Called after every dispatched event (debugger, trace); empty in plain runs. */
+  readonly observers: Array<(e: SimEventView) => void> = [];
+  /** The event dispatched last. */
+  last: SimEventView | null = null;
+
+  at(timeUs: number, label: string, run: () => void, where: { system?: string; frame?: FrameInFlight } = {}): void {
+    const e: SimEvent = { timeUs: Math.max(timeUs, this.nowUs), seq: this.seq++, label, run, system: where.system, frame: where.frame };
     const h = this.heap;
     h.push(e);
     let i = h.length - 1;
@@ -41,6 +65,13 @@ export class SimScheduler {
   get pending(): number { return this.heap.length; }
   get eventCount(): number { return this.dispatched; }
   peekTimeUs(): number { return this.heap.length ? this.heap[0]!.timeUs : Infinity; }
+  /** Sequence number the next scheduled event will get (part of the world's state). */
+  get nextSeq(): number { return this.seq; }
+
+  /** Every scheduled event in dispatch order, without their closures. */
+  pendingEvents(): SimEventView[] {
+    return this.heap.slice().sort((a, b) => (less(a, b) ? -1 : 1)).map(viewOf);
+  }
 
   /** Dispatches the earliest event; false when there is none. */
   step(): boolean {
@@ -65,6 +96,8 @@ export class SimScheduler {
     this.dispatched++;
     this.hash.update(`${top.timeUs}|${top.label}\n`);
     top.run();
+    this.last = top;
+    if (this.observers.length) { const v = viewOf(top); for (const o of this.observers) o(v); }
     return true;
   }
 
@@ -79,6 +112,10 @@ export class SimScheduler {
   }
 }
 
+function viewOf(e: SimEvent): SimEventView {
+  return { timeUs: e.timeUs, seq: e.seq, label: e.label, system: e.system, frame: e.frame };
+}
+
 function less(a: SimEvent, b: SimEvent): boolean {
   return a.timeUs < b.timeUs || (a.timeUs === b.timeUs && a.seq < b.seq);
 }
@@ -88,6 +125,8 @@ export interface SimMachineHooks {
   replyCommand(system: SimStorageSystem, requestId: number, reply: CommandReply): void;
   emit(system: SimStorageSystem, event: FirmwareEvent): void;
   controllerStopped(system: SimStorageSystem, error: Error): void;
+  /** A frame handed to a link (`drop`: lost on the wire, it will never arrive). */
+  frameSent?(frame: FrameInFlight & { deliverAtUs: number; drop: boolean }): void;
 }
 
 /** A link between two storage systems: one latency model per direction, a cut flag, and an epoch so frames in flight at a cut are lost. */
@@ -116,6 +155,8 @@ export class SimStorageSystem implements Hardware {
   controller: Controller | null = null;
   powerEpoch = 0;
   stoppedBy: string | null = null;
+  /** Flight recorder, dumped when an assertion stops the controller. */
+  readonly recent = new RecentEvents();
 
   constructor(
     readonly name: string,
@@ -157,6 +198,7 @@ export class SimStorageSystem implements Hardware {
       f(c);
     } catch (e) {
       this.stoppedBy = `${what}: ${(e as Error).message}`;
+      (e as Error & { recentEvents?: string }).recentEvents = this.recent.dump(this.name);
       this.powerOff();
       this.hooks.controllerStopped(this, e as Error);
     }
@@ -166,8 +208,10 @@ export class SimStorageSystem implements Hardware {
   deliver(atUs: number, label: string, f: (c: Controller) => void): void {
     const epoch = this.powerEpoch;
     this.sched.at(atUs, `${this.name}:${label}`, () => {
-      if (this.powerEpoch === epoch) this.guard(label, f);
-    });
+      if (this.powerEpoch !== epoch) return;
+      this.recent.record(this.sched.nowUs, label);
+      this.guard(label, f);
+    }, { system: this.name });
   }
 
   nowUs(): number { return this.sched.nowUs; }
@@ -181,16 +225,24 @@ export class SimStorageSystem implements Hardware {
     if (!l || !l.link.up) return false;
     if (!l.link.dirUp[l.dir]) return true; // this fibre is cut: the sender cannot tell
     const d = l.model.schedule(this.sched.nowUs, frame.length);
+    const info: FrameInFlight = { from: this.name, to: l.peer.name, frameType: frame[0]!, bytes: frame.length, path: d.path, sentUs: this.sched.nowUs, duplicate: false };
+    this.hooks.frameSent?.({ ...info, deliverAtUs: d.deliverAtUs, drop: d.drop });
     if (d.drop) return true; // lost on the wire: only the sender's timeouts will tell
     const epoch = l.link.epoch, dir = l.dir, dirEpoch = l.link.dirEpoch[dir];
     const from = this.storageId;
     const label = `frame ${this.name}>${l.peer.name} t${frame[0]} ${frame.length}B p${d.path}`;
+    const peer = l.peer;
     const arrive = () => {
-      if (l.link.epoch === epoch && l.link.up && l.link.dirEpoch[dir] === dirEpoch && l.link.dirUp[dir]) l.peer.guard('frame', (c) => c.onFrame(from, frame));
+      if (l.link.epoch === epoch && l.link.up && l.link.dirEpoch[dir] === dirEpoch && l.link.dirUp[dir]) {
+        peer.recent.record(this.sched.nowUs, `frame t${info.frameType} from ${info.from} ${info.bytes}B`);
+        peer.guard('frame', (c) => c.onFrame(from, frame));
+      }
     };
-    const peerEpoch = l.peer.powerEpoch;
-    this.sched.at(d.deliverAtUs, label, () => { if (l.peer.powerEpoch === peerEpoch) arrive(); });
-    if (d.duplicateAtUs !== undefined) this.sched.at(d.duplicateAtUs, `${label} dup`, () => { if (l.peer.powerEpoch === peerEpoch) arrive(); });
+    const peerEpoch = peer.powerEpoch;
+    this.sched.at(d.deliverAtUs, label, () => { if (peer.powerEpoch === peerEpoch) arrive(); }, { system: peer.name, frame: info });
+    if (d.duplicateAtUs !== undefined) {
+      this.sched.at(d.duplicateAtUs, `${label} dup`, () => { if (peer.powerEpoch === peerEpoch) arrive(); }, { system: peer.name, frame: { ...info, duplicate: true } });
+    }
     return true;
   }
 

@@ -6,7 +6,7 @@ import type { Command, CommandReply } from '../firmware/commands.ts';
 import { readDefinitionInformation as readDefinition, readJournalRecords as readJournals } from '../firmware/definition-info.ts';
 import type { HostIo } from '../firmware/hardware-interface.ts';
 import type { FirmwareOptions } from '../firmware/constants.ts';
-import { SimLink, SimScheduler, SimStorageSystem } from '../hardware/sim-machine.ts';
+import { SimLink, SimScheduler, SimStorageSystem, type FrameInFlight } from '../hardware/sim-machine.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import { Prng } from './prng.ts';
 import type { Topology } from './topology.ts';
@@ -23,6 +23,13 @@ export class SimWorld implements World {
   readonly links = new Map<string, SimLink>();
   readonly controllerErrors: Array<{ system: string; message: string }> = [];
   private readonly listeners = new Set<(e: TimedEvent) => void>();
+  /** Told of every frame handed to a link (trace). */
+  readonly frameListeners = new Set<(f: FrameInFlight & { deliverAtUs: number; drop: boolean }) => void>();
+  /**
+   * The debugger's gate: called before every event (so also right after the previous one and the host
+   * continuations it woke have run). A returned promise holds the whole world until it settles.
+   */
+  gate: (() => Promise<void> | void) | null = null;
   private readonly pendingCommands = new Map<number, { system: string; resolve: (r: CommandReply) => void }>();
   private readonly pendingIo = new Map<number, { system: string; resolve: (r: HostIoResult) => void }>();
   private nextRequestId = 1;
@@ -45,6 +52,7 @@ export class SimWorld implements World {
         replyCommand: (sys, id, reply) => this.settleCommand(id, reply),
         emit: (sys, event) => this.publish(sys.name, event),
         controllerStopped: (sys, error) => this.controllerStopped(sys.name, error),
+        frameSent: (f) => { for (const l of this.frameListeners) l(f); },
       }, s.timing, firmwareOptions));
     }
     for (const l of topology.links) {
@@ -76,6 +84,11 @@ export class SimWorld implements World {
         await new Promise<void>((r) => { this.wake = r; });
         this.wake = null;
         continue;
+      }
+      if (this.gate) {
+        const held = this.gate();
+        if (held) await held;
+        if (this.closed) break;
       }
       if (!this.expired && this.sched.peekTimeUs() > this.maxVirtualUs) this.expired = true;
       this.sched.step();
@@ -252,6 +265,8 @@ export class SimWorld implements World {
     this.controllerErrors.push({ system, message: error.message });
     this.failOutstanding(system);
     this.publish(system, { type: 'log', level: 'error', message: `controller stopped: ${error.message}` });
+    const recent = (error as Error & { recentEvents?: string }).recentEvents;
+    if (recent) this.publish(system, { type: 'log', level: 'error', message: recent });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,132 @@
+// The whole emulated world of the sim runtime as plain data: every volume, control memory (definition
+// information, journals, bitmaps), cache, link state, the events in flight (frames on links, timers), the
+// clock and the PRNG. The debugger digests it to prove `back` and `load` reach the identical world, and
+// saves it to snapshot files (msgpackr, gzip).
+
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { pack, unpack } from 'msgpackr';
+import type { SimEventView } from '../hardware/sim-machine.ts';
+import type { RecentEvent } from '../hardware/recent-events.ts';
+import type { LinkModel } from '../hardware/link-model.ts';
+import type { SimWorld } from './runtime-sim.ts';
+
+export interface SystemState {
+  name: string;
+  up: boolean;
+  powerEpoch: number;
+  /** Every LVOL of the disk array, back to back. */
+  disk: Uint8Array;
+  /** Drive health and write counters. */
+  diskHealth: Uint8Array;
+  controlMemory: Uint8Array;
+  cache: Uint8Array;
+  cacheFreeStack: number[];
+  recentEvents: RecentEvent[];
+}
+
+export interface LinkState {
+  name: string;
+  up: boolean;
+  epoch: number;
+  dirUp: boolean[];
+  dirEpoch: number[];
+  aToB: ReturnType<LinkModel['dynamicState']>;
+  bToA: ReturnType<LinkModel['dynamicState']>;
+}
+
+export interface WorldState {
+  eventIndex: number;
+  nowUs: number;
+  nextSeq: number;
+  traceHash: string;
+  prng: number[];
+  systems: SystemState[];
+  links: LinkState[];
+  /** Scheduled events in dispatch order: frames in flight, timers, host wake-ups. */
+  pending: SimEventView[];
+}
+
+const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
+
+export function captureWorldState(world: SimWorld): WorldState {
+  return {
+    eventIndex: world.eventCount(),
+    nowUs: world.nowUs(),
+    nextSeq: world.sched.nextSeq,
+    traceHash: world.traceHash(),
+    prng: world.prng.state,
+    systems: [...world.systems.values()].map((s) => {
+      const d = s.memory.disk.state;
+      return {
+        name: s.name, up: s.up, powerEpoch: s.powerEpoch,
+        disk: new Uint8Array(d.data).slice(), diskHealth: new Uint8Array(d.health).slice(),
+        controlMemory: bytesOf(s.controlMemory), cache: new Uint8Array(s.memory.cache.state.data).slice(),
+        cacheFreeStack: s.memory.cache.allocation.freeStack, recentEvents: s.recent.toArray(),
+      };
+    }),
+    links: [...world.links.entries()].map(([name, l]) => ({
+      name, up: l.up, epoch: l.epoch, dirUp: [...l.dirUp], dirEpoch: [...l.dirEpoch], aToB: l.ab.dynamicState(), bToA: l.ba.dynamicState(),
+    })),
+    pending: world.sched.pendingEvents(),
+  };
+}
+
+/** A digest over every part of the state; identical worlds, identical digests. */
+export function digestWorldState(s: WorldState): string {
+  return createHash('sha256').update(pack(s)).digest('hex').slice(0, 16);
+}
+
+/** The parts that differ between two states (empty: identical), named so a mismatch can be read. */
+export function diffWorldStates(a: WorldState, b: WorldState): string[] {
+  const out: string[] = [];
+  const same = (x: unknown, y: unknown) => Buffer.from(pack(x)).equals(Buffer.from(pack(y)));
+  for (const k of ['eventIndex', 'nowUs', 'nextSeq', 'traceHash', 'prng', 'pending'] as const) if (!same(a[k], b[k])) out.push(k);
+  for (const sa of a.systems) {
+    const sb = b.systems.find((x) => x.name === sa.name);
+    if (!sb) { out.push(`system ${sa.name} missing`); continue; }
+    for (const k of Object.keys(sa) as Array<keyof SystemState>) if (!same(sa[k], sb[k])) out.push(`${sa.name}.${k}`);
+  }
+  for (const la of a.links) {
+    const lb = b.links.find((x) => x.name === la.name);
+    if (!lb || !same(la, lb)) out.push(`link ${la.name}`);
+  }
+  return out;
+}
+
+export const SNAPSHOT_FORMAT = 'remote-copy-lab snapshot 1';
+
+/** Where a run came from: enough to build it again event for event. */
+export interface RunRecipe {
+  scenario: string;
+  seed: number;
+  scale: number;
+  faults: string;
+  schedule?: unknown[];
+  plantedBug?: string;
+}
+
+export interface SnapshotFile {
+  format: typeof SNAPSHOT_FORMAT;
+  savedAt: string;
+  recipe: RunRecipe;
+  digest: string;
+  state: WorldState;
+}
+
+export function encodeSnapshot(recipe: RunRecipe, state: WorldState): Uint8Array {
+  const file: SnapshotFile = { format: SNAPSHOT_FORMAT, savedAt: new Date().toISOString(), recipe, digest: digestWorldState(state), state };
+  return gzipSync(pack(file), { level: 1 });
+}
+
+export function decodeSnapshot(bytes: Uint8Array, what = 'snapshot'): SnapshotFile {
+  let f: SnapshotFile;
+  try {
+    f = unpack(gunzipSync(bytes)) as SnapshotFile;
+  } catch (e) {
+    throw new Error(`${what} is not a remote-copy-lab snapshot (${(e as Error).message})`);
+  }
+  if (f?.format !== SNAPSHOT_FORMAT) throw new Error(`${what} has format '${String(f?.format)}', expected '${SNAPSHOT_FORMAT}'`);
+  if (digestWorldState(f.state) !== f.digest) throw new Error(`${what} is damaged: its world state does not match its digest ${f.digest}`);
+  return f;
+}
