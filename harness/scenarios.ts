@@ -35,6 +35,8 @@ export interface ScenarioOptions {
   plantedBug?: PlantedBug;
   /** sim: a run still going at this virtual time is stopped and fails (default 600 s). */
   maxVirtualUs?: number;
+  /** Called with the world right after it is built, before any event runs (debugger, trace). */
+  onWorld?: (world: World) => void;
 }
 
 export type TimelineEntry =
@@ -349,6 +351,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   const wallStart = performance.now();
   const world = await createWorld(o.runtime, scenario.topology(), o.seed,
     { maxVirtualUs: o.maxVirtualUs ?? 600_000_000, firmwareOptions: o.plantedBug ? { plantedBug: o.plantedBug } : undefined });
+  o.onWorld?.(world);
   const log = new OperationsLog();
   const history = new WriteHistory();
   const checks: CheckResult[] = [];
