@@ -40,6 +40,9 @@ export class SimWorld implements World {
   private closed = false;
   private expired = false;
   private readonly loopDone: Promise<void>;
+  /** Settles at close(), so a world held by the debugger's gate can still close. */
+  private readonly closing: Promise<void>;
+  private closed$: () => void = () => {};
 
   /** `maxVirtualUs`: past it every wait on the world fails, so a run that would go on forever unwinds. */
   constructor(readonly topology: Topology, readonly seed: number, readonly maxVirtualUs = Infinity, readonly firmwareOptions: FirmwareOptions = {}) {
@@ -63,6 +66,7 @@ export class SimWorld implements World {
       this.links.set(l.name, link);
     }
     for (const s of this.systems.values()) s.powerOn();
+    this.closing = new Promise<void>((r) => { this.closed$ = r; });
     this.loopDone = this.loop();
   }
 
@@ -87,7 +91,7 @@ export class SimWorld implements World {
       }
       if (this.gate) {
         const held = this.gate();
-        if (held) await held;
+        if (held) await Promise.race([held, this.closing]);
         if (this.closed) break;
       }
       if (!this.expired && this.sched.peekTimeUs() > this.maxVirtualUs) this.expired = true;
@@ -272,6 +276,7 @@ export class SimWorld implements World {
   async close(): Promise<void> {
     this.closed = true;
     this.wake?.();
+    this.closed$();
     await this.loopDone;
   }
 }

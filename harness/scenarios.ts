@@ -43,7 +43,9 @@ export type TimelineEntry =
   | { kind: 'step'; timeUs: number; step: string; host: string; routine: string; message: string }
   | { kind: 'report'; timeUs: number; step: string; host: string; routine: string; dataLoss: boolean; message: string }
   | { kind: 'event'; timeUs: number; system: string; event: TimedEvent['event']; backlog?: string; pairLabel?: string }
-  | { kind: 'note'; timeUs: number; message: string };
+  | { kind: 'note'; timeUs: number; message: string }
+  /** A host routine (A2…A6, or an operator's) starts or ends; `outcome` says how it ended. */
+  | { kind: 'routine'; timeUs: number; host: string; routine: string; phase: 'start' | 'end'; outcome?: string };
 
 export interface CheckResult {
   name: string;
@@ -394,9 +396,14 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     program: (host, routine) => new CopyControlProgram(world, host, log, routine),
     async routine(host, name, run) {
       for (let attempt = 1; ; attempt++) {
+        const routine = attempt === 1 ? name : `${name} (run ${attempt})`;
+        emit({ kind: 'routine', timeUs: world.nowUs(), host: host.name, routine, phase: 'start' });
         try {
-          return await run(new CopyControlProgram(world, host, log, attempt === 1 ? name : `${name} (run ${attempt})`));
+          const r = await run(new CopyControlProgram(world, host, log, routine));
+          emit({ kind: 'routine', timeUs: world.nowUs(), host: host.name, routine, phase: 'end', outcome: 'completed' });
+          return r;
         } catch (e) {
+          emit({ kind: 'routine', timeUs: world.nowUs(), host: host.name, routine, phase: 'end', outcome: (e as Error).message });
           if (!(e instanceof RoutineInterrupted) || attempt >= 4) throw e;
           note(`${e.message}: ${name} will be run again`);
           while (!host.alive) await world.sleep(10_000);

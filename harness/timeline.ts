@@ -18,6 +18,8 @@ export function timelineFormatter(color: boolean): (e: TimelineEntry) => string 
         return `${time}  ${paint('cyan', e.step.padEnd(5))} ${e.host.padEnd(5)} ${paint(['bold', e.dataLoss ? 'red' : 'green'], `*** ${e.dataLoss ? 'DATA LOSS' : 'NO DATA LOSS'} ***`)} ${e.message}`;
       case 'note':
         return `${time}  ${paint('yellow', '---- ' + e.message)}`;
+      case 'routine':
+        return e.phase === 'start' ? `${time}  ${paint('dim', `      ${e.host.padEnd(5)} ${e.routine} starts`)}` : null;
       case 'event': {
         const ev = e.event;
         const step = (ev.step ?? '').padEnd(5);
