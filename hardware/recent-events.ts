@@ -1,7 +1,10 @@
 // A storage system's flight recorder: its most recent firmware events in a bounded ring (ring-buffer-ts),
 // allocated up front and dumped when a firmware assertion stops the controller.
 
-import { RingBuffer } from 'ring-buffer-ts';
+import * as ringBufferTs from 'ring-buffer-ts';
+
+// The package is UMD: Node's ESM loader sees only a default export, bundlers (vitest) see named ones.
+const { RingBuffer } = ((ringBufferTs as unknown as { default?: typeof ringBufferTs }).default ?? ringBufferTs);
 
 /** Events each storage system remembers (oldest dropped first). */
 export const RECENT_EVENTS_CAPACITY = 256;

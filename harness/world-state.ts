@@ -9,6 +9,7 @@ import { pack, unpack } from 'msgpackr';
 import type { SimEventView } from '../hardware/sim-machine.ts';
 import type { RecentEvent } from '../hardware/recent-events.ts';
 import type { LinkModel } from '../hardware/link-model.ts';
+import type { CacheMemory } from '../hardware/cache-memory.ts';
 import type { SimWorld } from './runtime-sim.ts';
 
 export interface SystemState {
@@ -20,7 +21,8 @@ export interface SystemState {
   /** Drive health and write counters. */
   diskHealth: Uint8Array;
   controlMemory: Uint8Array;
-  cache: Uint8Array;
+  /** Allocated cache slots only (a free slot's stale bytes are never read before being written). */
+  cacheSlots: Array<{ slot: number; bytes: Uint8Array }>;
   cacheFreeStack: number[];
   recentEvents: RecentEvent[];
 }
@@ -49,6 +51,13 @@ export interface WorldState {
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+function allocatedSlots(cache: CacheMemory, take: (b: Uint8Array) => Uint8Array): SystemState['cacheSlots'] {
+  const free = new Set(cache.allocation.freeStack);
+  const out: SystemState['cacheSlots'] = [];
+  for (let slot = 0; slot < cache.slotCount; slot++) if (!free.has(slot)) out.push({ slot, bytes: take(cache.slot(slot, cache.slotBytes)) });
+  return out;
+}
+
 /** `copy: false` gives views of the live memory (for a digest, without copying ~100 MB); the default copies. */
 export function captureWorldState(world: SimWorld, o: { copy?: boolean } = {}): WorldState {
   const take = o.copy === false ? (b: Uint8Array) => b : (b: Uint8Array) => b.slice();
@@ -63,7 +72,7 @@ export function captureWorldState(world: SimWorld, o: { copy?: boolean } = {}): 
       return {
         name: s.name, up: s.up, powerEpoch: s.powerEpoch,
         disk: take(new Uint8Array(d.data)), diskHealth: take(new Uint8Array(d.health)),
-        controlMemory: take(bytesOf(s.controlMemory)), cache: take(new Uint8Array(s.memory.cache.state.data)),
+        controlMemory: take(bytesOf(s.controlMemory)), cacheSlots: allocatedSlots(s.memory.cache, take),
         cacheFreeStack: s.memory.cache.allocation.freeStack, recentEvents: s.recent.toArray(),
       };
     }),
@@ -80,8 +89,9 @@ export function digestWorldState(s: WorldState): string {
   const { systems, links, pending, ...scalars } = s;
   h.update(pack(scalars));
   for (const x of systems) {
-    const { disk, diskHealth, controlMemory, cache, ...rest } = x;
-    h.update(pack(rest)).update(disk).update(diskHealth).update(controlMemory).update(cache);
+    const { disk, diskHealth, controlMemory, cacheSlots, ...rest } = x;
+    h.update(pack(rest)).update(disk).update(diskHealth).update(controlMemory);
+    for (const c of cacheSlots) h.update(pack(c.slot)).update(c.bytes);
   }
   h.update(pack(links)).update(pack(pending));
   return h.digest('hex').slice(0, 16);
