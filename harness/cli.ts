@@ -2,8 +2,8 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RUNTIMES } from './runtimes.ts';
-import { runScenario, SCENARIOS, findScenario, type ScenarioResult } from './scenarios.ts';
-import { timelineFormatter } from './timeline.ts';
+import { runScenario, SCENARIOS, findScenario } from './scenarios.ts';
+import { formatRunSummary, timelineFormatter } from './timeline.ts';
 import { FAULT_PROFILES, type FaultProfile, type ScheduledFault } from './nemesis.ts';
 import { allScenarioNames, defaultWorkers, formatSummary, sweep, type SweepOptions } from './sweep.ts';
 import { PLANTED_BUGS, type PlantedBug } from '../firmware/constants.ts';
@@ -50,22 +50,6 @@ function nonNegative(name: string) {
   };
 }
 
-function summary(r: ScenarioResult, color: boolean): string {
-  const lines: string[] = [];
-  const mark = (ok: boolean) => (ok ? (color ? '\x1b[32m✔\x1b[0m' : 'ok  ') : color ? '\x1b[31m✘\x1b[0m' : 'FAIL');
-  lines.push('', `scenario ${r.scenario} on the ${r.runtime} runtime, seed ${r.seed}`);
-  for (const rep of r.reports) lines.push(`  report ${rep.step} (${rep.routine}): ${rep.dataLoss ? 'DATA LOSS' : 'no data loss'} — ${rep.message}`);
-  for (const c of r.checks) lines.push(`  ${mark(c.ok)} ${c.name}${c.detail && c.detail !== 'ok' ? ` — ${c.detail}` : ''}`);
-  lines.push(`  volumes: ${Object.entries(r.volumes).map(([s, v]) => `${s} ${Object.values(v)[0]?.slice(0, 12)}`).join('  ')}`);
-  lines.push(`  ${r.acknowledgedWrites} of ${r.issuedWrites} host writes acknowledged; ${r.firmwareEvents} firmware events; ` +
-    `${(r.virtualTimeUs / 1e6).toFixed(3)} s emulated in ${(r.wallMs / 1000).toFixed(2)} s; trace hash ${r.traceHash}`);
-  if (r.faults.injected.length) lines.push(`  faults injected: ${r.faults.injected.map((f) => `${(f.atUs / 1000).toFixed(1)} ms ${f.fault}`).join('; ')}`);
-  if (!r.ok) for (const f of r.failures) lines.push(`  ${color ? '\x1b[31m' : ''}${f}${color ? '\x1b[0m' : ''}`);
-  if (!r.ok) lines.push(`  replay: ${r.replay}`);
-  lines.push(r.ok ? `${mark(true)} ${r.scenario}: behaved as designed` : `${mark(false)} ${r.scenario}: did NOT behave as designed`);
-  return lines.join('\n');
-}
-
 const program = new Command();
 program
   .name('rclab')
@@ -106,7 +90,7 @@ program
       timeline: o.json || o.quiet ? undefined : (e) => { const line = fmt(e); if (line) console.log(line); },
     });
     if (o.json) console.log(JSON.stringify(result, null, 2));
-    else console.log(summary(result, color));
+    else console.log(formatRunSummary(result, color));
     process.exitCode = result.ok ? 0 : 1;
   });
 

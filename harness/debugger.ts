@@ -62,8 +62,11 @@ export interface BitmapView {
 export interface DebugOptions {
   /** Every timeline line as it happens (steps, reports, pair states, notes). */
   timeline?: (e: TimelineEntry) => void;
-  /** Called with each new world before its first event (a trace recorder attaches here). */
-  onWorld?: (world: World) => void;
+  /**
+   * Called with each new world before its first event (`back` and `load` build new ones); a trace recorder
+   * attaches here and may return a sink that gets every timeline line of that world, replays included.
+   */
+  onWorld?: (world: World) => ((e: TimelineEntry) => void) | void;
 }
 
 export const FRAME_TYPE_NAMES: string[] = Object.keys(FrameType).filter((k) => Number.isNaN(Number(k)));
@@ -97,17 +100,18 @@ class Session {
   shouldHold: () => boolean = () => true;
   readonly done: Promise<void>;
 
-  constructor(readonly recipe: RunRecipe, onTimeline: (e: TimelineEntry) => void, onWorld: ((w: World) => void) | undefined) {
+  constructor(readonly recipe: RunRecipe, onTimeline: (e: TimelineEntry) => void, onWorld: DebugOptions['onWorld']) {
     findScenario(recipe.scenario);
+    let sink: ((e: TimelineEntry) => void) | void;
     this.done = runScenario(recipe.scenario, {
       runtime: 'sim', seed: recipe.seed, scale: recipe.scale, faults: recipe.faults as FaultProfile,
       schedule: recipe.schedule as ScheduledFault[] | undefined, plantedBug: recipe.plantedBug as PlantedBug | undefined,
-      timeline: onTimeline,
+      timeline: (e) => { sink?.(e); onTimeline(e); },
       onWorld: (w) => {
         if (!(w instanceof SimWorld)) throw new Error('the debugger needs the sim runtime');
         this.world = w;
         w.gate = () => this.gate();
-        onWorld?.(w);
+        sink = onWorld?.(w);
       },
     }).then((r) => { this.result = r; }, (e: Error) => { this.error = e; })
       .finally(() => { this.wakeWaiter(); });

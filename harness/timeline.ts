@@ -2,7 +2,7 @@
 // backlog, routine steps, reports, notes).
 
 import { styleText } from 'node:util';
-import type { TimelineEntry } from './scenarios.ts';
+import type { ScenarioResult, TimelineEntry } from './scenarios.ts';
 import type { World } from './world.ts';
 
 type Style = Parameters<typeof styleText>[0];
@@ -64,4 +64,21 @@ export function eventEntry(world: World, e: { timeUs: number; system: string; ev
   return { kind: 'event', timeUs: e.timeUs, system: e.system, event: ev,
     backlog: ev.type === 'pair-state' ? backlogOf(world) : undefined,
     pairLabel: ev.type === 'pair-state' ? pairLabelOf(world, e.system, ev.pairId) : undefined };
+}
+
+/** The end of `rclab run` (and of a debugged run): reports, checks, digests, the trace hash, the replay command. */
+export function formatRunSummary(r: ScenarioResult, color: boolean): string {
+  const lines: string[] = [];
+  const mark = (ok: boolean) => (ok ? (color ? '\x1b[32m✔\x1b[0m' : 'ok  ') : color ? '\x1b[31m✘\x1b[0m' : 'FAIL');
+  lines.push('', `scenario ${r.scenario} on the ${r.runtime} runtime, seed ${r.seed}`);
+  for (const rep of r.reports) lines.push(`  report ${rep.step} (${rep.routine}): ${rep.dataLoss ? 'DATA LOSS' : 'no data loss'} — ${rep.message}`);
+  for (const c of r.checks) lines.push(`  ${mark(c.ok)} ${c.name}${c.detail && c.detail !== 'ok' ? ` — ${c.detail}` : ''}`);
+  lines.push(`  volumes: ${Object.entries(r.volumes).map(([s, v]) => `${s} ${Object.values(v)[0]?.slice(0, 12)}`).join('  ')}`);
+  lines.push(`  ${r.acknowledgedWrites} of ${r.issuedWrites} host writes acknowledged; ${r.firmwareEvents} firmware events; ` +
+    `${(r.virtualTimeUs / 1e6).toFixed(3)} s emulated in ${(r.wallMs / 1000).toFixed(2)} s; trace hash ${r.traceHash}`);
+  if (r.faults.injected.length) lines.push(`  faults injected: ${r.faults.injected.map((f) => `${(f.atUs / 1000).toFixed(1)} ms ${f.fault}`).join('; ')}`);
+  if (!r.ok) for (const f of r.failures) lines.push(`  ${color ? '\x1b[31m' : ''}${f}${color ? '\x1b[0m' : ''}`);
+  if (!r.ok) lines.push(`  replay: ${r.replay}`);
+  lines.push(r.ok ? `${mark(true)} ${r.scenario}: behaved as designed` : `${mark(false)} ${r.scenario}: did NOT behave as designed`);
+  return lines.join('\n');
 }
