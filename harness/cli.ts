@@ -2,7 +2,11 @@
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { RUNTIMES } from './runtimes.ts';
-import { runScenario, SCENARIOS, findScenario } from './scenarios.ts';
+import { runScenario, SCENARIOS, findScenario, type ScenarioResult, type TimelineEntry } from './scenarios.ts';
+import { SimDebugger } from './debugger.ts';
+import { DebugRepl } from './debug-repl.ts';
+import type { RunRecipe } from './world-state.ts';
+import type { World } from './world.ts';
 import { formatRunSummary, timelineFormatter } from './timeline.ts';
 import { FAULT_PROFILES, type FaultProfile, type ScheduledFault } from './nemesis.ts';
 import { allScenarioNames, defaultWorkers, formatSummary, sweep, type SweepOptions } from './sweep.ts';
@@ -50,6 +54,33 @@ function nonNegative(name: string) {
   };
 }
 
+interface RunCliOptions {
+  runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile;
+  faultSchedule?: ScheduledFault[]; plantedBug?: PlantedBug; trace?: string; saveAt?: string[];
+}
+
+function recipeOf(name: string, o: RunCliOptions): RunRecipe {
+  return { scenario: name, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug };
+}
+
+function parseSaveAt(v: string[], runtime: string): { step: string; file: string } {
+  const [step, file] = v;
+  if (!step || !/^S\d+$/.test(step) || !file) throw new Error(`--save-at needs a step number and a file, like --save-at S250 run.snap (got '${v.join(' ')}')`);
+  if (runtime !== 'sim') throw new Error('--save-at needs --runtime sim (snapshots are of the deterministic runtime)');
+  return { step, file };
+}
+
+/** A trace recorder that follows the run's world (the debugger builds a new one on back and load). */
+async function traceAttacher() {
+  const { TraceRecorder } = await import('./trace.ts');
+  let rec: InstanceType<typeof TraceRecorder> | null = null;
+  return {
+    onWorld: (w: World) => { rec = new TraceRecorder(w); return (e: TimelineEntry) => rec!.timeline(e); },
+    get sink() { return rec ? (e: TimelineEntry) => rec!.timeline(e) : undefined; },
+    write: (path: string) => { if (!rec) throw new Error('no world was built: nothing to trace'); rec.write(path); },
+  };
+}
+
 const program = new Command();
 program
   .name('rclab')
@@ -75,23 +106,81 @@ program
   .addOption(new Option('--faults <profile>', 'inject faults drawn from the seed (links, default, aggressive); checks stay binding, expectations do not, and a liveness phase follows').choices([...FAULT_PROFILES]).default('none'))
   .option('--fault-schedule <json>', 'inject exactly this schedule (a JSON array of {atUs|atStep, fault, repairAfterUs}), e.g. from a failed sweep', parseSchedule)
   .addOption(new Option('--planted-bug <bug>', 'test-only: run firmware with a deliberately planted bug (sim)').choices(PLANTED_BUGS))
+  .option('--trace <file.json>', 'write a Chrome Trace Event file (open it in ui.perfetto.dev)')
+  .option('--save-at <step-and-file...>', 'sim: save the whole world to a snapshot file when step <step> (like S250) is first logged, then go on')
   .option('--json', 'print one JSON object with the result instead of the timeline')
   .option('--quiet', 'no timeline, only the summary')
-  .action(async (name: string, o: { runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile; faultSchedule?: ScheduledFault[]; plantedBug?: PlantedBug }) => {
+  .action(async (name: string, o: RunCliOptions) => {
     try {
       findScenario(name);
+      if (o.saveAt) parseSaveAt(o.saveAt, o.runtime);
     } catch (e) {
       program.error((e as Error).message, { exitCode: 2 });
     }
     const color = !o.json && process.stdout.isTTY === true;
     const fmt = timelineFormatter(color);
-    const result = await runScenario(name, {
-      runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug,
-      timeline: o.json || o.quiet ? undefined : (e) => { const line = fmt(e); if (line) console.log(line); },
-    });
+    const print = o.json || o.quiet ? undefined : (e: TimelineEntry) => { const line = fmt(e); if (line) console.log(line); };
+    const trace = o.trace ? await traceAttacher() : null;
+    let result: ScenarioResult;
+    if (o.saveAt) {
+      const { step, file } = parseSaveAt(o.saveAt, o.runtime);
+      const dbg = await SimDebugger.start(recipeOf(name, o), { timeline: print, onWorld: trace?.onWorld });
+      const r = await dbg.next(step);
+      if (r.kind === 'finished') program.error(`--save-at: step ${step} was never logged in this run`, { exitCode: 1 });
+      const bytes = dbg.save(file);
+      if (!o.json) console.log(`snapshot of event #${dbg.eventIndex} (${step}, ${(dbg.nowUs / 1000).toFixed(3)} ms) saved to ${file}: ${(bytes / 1024).toFixed(0)} KiB`);
+      result = await dbg.finish();
+    } else {
+      result = await runScenario(name, {
+        runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug,
+        timeline: (e) => { trace?.sink?.(e); print?.(e); },
+        onWorld: trace ? (w) => { trace.onWorld(w); } : undefined,
+      });
+    }
+    if (trace && o.trace) trace.write(o.trace);
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else console.log(formatRunSummary(result, color));
     process.exitCode = result.ok ? 0 : 1;
+  });
+
+program
+  .command('debug')
+  .description('step the firmware of a scenario on the sim runtime: breakpoints, print, back, save/load (interactive, or a script of commands)')
+  .argument('[scenario]', 'scenario name (see rclab list); not needed with --load')
+  .option('--seed <n>', 'seed of the run\'s PRNG', integer('--seed'), 1)
+  .option('--scale <x>', 'scale of workloads and intervals', positive('--scale'), 1)
+  .addOption(new Option('--faults <profile>', 'inject faults drawn from the seed').choices([...FAULT_PROFILES]).default('none'))
+  .option('--fault-schedule <json>', 'inject exactly this schedule', parseSchedule)
+  .addOption(new Option('--planted-bug <bug>', 'test-only: firmware with a planted bug').choices(PLANTED_BUGS))
+  .option('--load <file>', 'start from a snapshot file (rclab run --save-at, or save in the debugger)')
+  .option('--commands <file>', 'read commands from a file (- for stdin) instead of the prompt; also used when stdin is not a terminal')
+  .option('--trace <file.json>', 'write a Chrome Trace Event file of the run up to where the session ends')
+  .option('--no-color', 'no colours')
+  .action(async (name: string | undefined, o: RunCliOptions & { load?: string; commands?: string; color: boolean }) => {
+    if (!o.load && !name) program.error('rclab debug needs a scenario name or --load <file>', { exitCode: 2 });
+    try {
+      if (name) findScenario(name);
+    } catch (e) {
+      program.error((e as Error).message, { exitCode: 2 });
+    }
+    const interactive = !o.commands && process.stdin.isTTY === true;
+    const color = o.color && process.stdout.isTTY === true;
+    const trace = o.trace ? await traceAttacher() : null;
+    let repl: DebugRepl | null = null;
+    const options = { timeline: (e: TimelineEntry) => repl?.timeline(e), onWorld: trace?.onWorld };
+    let dbg: SimDebugger;
+    try {
+      dbg = o.load ? await SimDebugger.load(o.load, options) : await SimDebugger.start(recipeOf(name!, o), options);
+    } catch (e) {
+      return program.error((e as Error).message, { exitCode: 2 });
+    }
+    repl = new DebugRepl(dbg, { color, writeTrace: trace && o.trace ? () => { trace.write(o.trace!); console.log(`trace written to ${o.trace}`); } : undefined });
+    repl.banner();
+    if (o.load) console.log(`loaded ${o.load}: event #${dbg.eventIndex}, world digest ${dbg.digest()} matches the file`);
+    if (interactive) await repl.interactive();
+    else await repl.runScript(o.commands && o.commands !== '-' ? readFileSync(o.commands, 'utf8') : readFileSync(0, 'utf8'));
+    await repl.debugger.close();
+    process.exitCode = repl.failedCommands > 0 ? 1 : 0;
   });
 
 program

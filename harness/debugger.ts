@@ -180,9 +180,10 @@ export class SimDebugger {
   readonly digests = new Map<number, string>();
   /** Timeline lines are passed on only while this is true (not while `back` replays). */
   private live = true;
-  lastStep: Extract<TimelineEntry, { kind: 'step' }> | null = null;
+  /** The last routine step or report logged. */
+  lastStep: Extract<TimelineEntry, { kind: 'step' | 'report' }> | null = null;
 
-  private constructor(readonly recipe: RunRecipe, private readonly o: DebugOptions) {}
+  private constructor(readonly recipe: RunRecipe, readonly options: DebugOptions) {}
 
   /** Builds the run and holds it before its first event. */
   static async start(recipe: RunRecipe, o: DebugOptions = {}): Promise<SimDebugger> {
@@ -211,7 +212,7 @@ export class SimDebugger {
     this.live = eventIndex === 0;
     this.hits = [];
     this.lastStep = null;
-    const s = new Session(this.recipe, (e) => this.onTimeline(e), this.o.onWorld);
+    const s = new Session(this.recipe, (e) => this.onTimeline(e), this.options.onWorld);
     this.session = s;
     s.shouldHold = () => s.world.eventCount() >= eventIndex;
     await s.rest();
@@ -332,8 +333,8 @@ export class SimDebugger {
   get breakpoints(): readonly Breakpoint[] { return this.bps; }
 
   private onTimeline(e: TimelineEntry): void {
-    if (e.kind === 'step') this.lastStep = e;
-    if (this.live) this.o.timeline?.(e);
+    if (e.kind === 'step' || e.kind === 'report') this.lastStep = e;
+    if (this.live) this.options.timeline?.(e);
     const step = e.kind === 'step' || e.kind === 'report' ? e.step : e.kind === 'event' ? e.event.step : undefined;
     if (step) for (const l of this.stepListeners) l({ step });
     for (const b of this.bps) {
