@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { styleText } from 'node:util';
 import { PAIR_STATE_NAMES, PRODUCT_STATE_NAMES } from '../firmware/pair-state.ts';
-import { FRAME_TYPE_NAMES, SimDebugger, describeBreakpoint, parseFrameType, type BreakpointSpec, type StopReason } from './debugger.ts';
+import { FRAME_TYPE_NAMES, SimDebugger, describeBreakpoint, describeEvent, parseFrameType, type BreakpointSpec, type StopReason } from './debugger.ts';
 import { formatRunSummary, timelineFormatter } from './timeline.ts';
 import type { TimelineEntry } from './scenarios.ts';
 
@@ -166,8 +166,8 @@ export class DebugRepl {
     const d = this.dbg;
     const last = d.lastEvent;
     const next = d.pendingEvents()[0];
-    this.out(`  #${d.eventIndex}  ${ms(d.nowUs)}  last: ${last ? this.paint('cyan', last.label) : '(none yet)'}`);
-    if (next) this.out(`  next: ${ms(next.timeUs)}  ${next.label}`);
+    this.out(`  #${d.eventIndex}  ${ms(d.nowUs)}  last: ${last ? this.paint('cyan', describeEvent(last)) : '(none yet)'}`);
+    if (next) this.out(`  next: ${ms(next.timeUs)}  ${describeEvent(next)}`);
     if (d.lastStep) this.out(`  routine: ${d.lastStep.host} ${d.lastStep.routine} at ${this.paint('cyan', d.lastStep.step)}: ${d.lastStep.message}`);
   }
 
@@ -241,7 +241,7 @@ export class DebugRepl {
       }
       case 'events': {
         const n = count(args[1], 10, 'events');
-        for (const e of d.pendingEvents().slice(0, n)) this.out(`  ${ms(e.timeUs)}  ${e.label}`);
+        for (const e of d.pendingEvents().slice(0, n)) this.out(`  ${ms(e.timeUs)}  ${describeEvent(e)}`);
         return;
       }
       default: throw new Error(`print what? (${PRINT_SUBJECTS.join(', ')})`);

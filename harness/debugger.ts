@@ -77,6 +77,13 @@ export function parseFrameType(name: string): FrameType {
   return FrameType[k as keyof typeof FrameType];
 }
 
+/** An event as the debugger shows it: frames by their type's name. */
+export function describeEvent(e: SimEventView): string {
+  const f = e.frame;
+  if (!f) return e.label;
+  return `${f.to}: ${FrameType[f.frameType] ?? `type ${f.frameType}`} frame from ${f.from}, ${f.bytes} B, path ${f.path}${f.duplicate ? ' (duplicate)' : ''}`;
+}
+
 export function describeBreakpoint(b: BreakpointSpec): string {
   switch (b.kind) {
     case 'step': return `step ${b.step}`;
