@@ -176,3 +176,27 @@ describe('rclab debug, scripted', () => {
     expect(second).toContain(`trace hash ${plain.traceHash}`);
   });
 });
+
+describe('rclab debug prompt helpers', () => {
+  it('tab completion offers commands, print subjects, systems, state names and frame types', async () => {
+    const { DebugRepl } = await import('../harness/debug-repl.ts');
+    const d = await SimDebugger.start(RECIPE);
+    try {
+      const repl = new DebugRepl(d, { color: false, out: () => {} });
+      expect(repl.complete('br')).toEqual([['break', 'breaks'], 'br']);
+      expect(repl.complete('ba')).toEqual([['back'], 'ba']);
+      expect(repl.complete('print jo')).toEqual([['journal'], 'jo']);
+      expect(repl.complete('print journal ')[0]).toEqual(['P', 'I', 'R']);
+      expect(repl.complete('break state fail')[0]).toEqual(['failure']);
+      expect(repl.complete('break frame Jour')[0]).toEqual(['JournalBatch', 'JournalAck']);
+      const lines: string[] = [];
+      const quiet = new DebugRepl(d, { color: false, out: (l) => lines.push(l) });
+      expect(await quiet.execute('frobnicate')).toBe(true);
+      expect(lines.at(-1)).toBe("error: unknown command 'frobnicate' (type help)");
+      expect(quiet.failedCommands).toBe(1);
+      expect(await quiet.execute('quit')).toBe(false);
+    } finally {
+      await d.close();
+    }
+  });
+});
