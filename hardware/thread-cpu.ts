@@ -5,6 +5,11 @@
 // the loop sleeps on its doorbell (Atomics.waitAsync) when the next deadline is far and spins briefly
 // (setImmediate) when it is near. Semantics mirror hardware/sim-machine.ts + harness/runtime-sim.ts.
 //
+// Flight recorder: every event handed to the firmware is remembered (as numbers, in a preallocated ring) and
+// described only when a firmware assertion stops the controller; the dump travels with the error report.
+// Pause: the harness can hold this CPU between two events (as a debugger breakpoint would): the thread blocks,
+// frames and host I/O keep arriving in its rings stamped with their due times, and are dispatched late on resume.
+//
 // Ring records (all little-endian, read and written through one DataView per ring's SharedArrayBuffer):
 //   link ring (one per direction of a link; the sender produces):
 //     0 f64 deliverAtUs   8 i32 link epoch   12 i32 this direction's epoch   16 i32 receiver's power epoch
@@ -44,11 +49,13 @@ const STATUS_CODE = new Map<IoStatus, number>(IO_STATUS_CODES.map((s, i) => [s, 
 
 /**
  * World-wide Int32 words per storage system i, at i × SYSTEM_WORDS_PER_SYSTEM (a 64-byte line each, so threads
- * don't false-share): +0 power epoch, +1 1 while a controller runs, +2 1 while its CPU sleeps on its doorbell.
+ * don't false-share): +0 power epoch, +1 1 while a controller runs, +2 1 while its CPU sleeps on its doorbell,
+ * +3 pause (PAUSE_RUNNING, PAUSE_REQUESTED by the main thread, PAUSE_HELD once the CPU holds between events).
  * After the last system's words, the main thread's own "asleep" word (the main doorbell's consumer).
  */
 export const SYSTEM_WORDS_PER_SYSTEM = 16;
-export const SW_POWER_EPOCH = 0, SW_UP = 1, SW_ASLEEP = 2;
+export const SW_POWER_EPOCH = 0, SW_UP = 1, SW_ASLEEP = 2, SW_PAUSE = 3;
+export const PAUSE_RUNNING = 0, PAUSE_REQUESTED = 1, PAUSE_HELD = 2;
 export const systemWordsLength = (systems: number): number => (systems + 1) * SYSTEM_WORDS_PER_SYSTEM;
 export const mainAsleepIndex = (systems: number): number => systems * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP;
 /**
@@ -72,8 +79,10 @@ export const STAT = {
   timersFired: 6, commands: 7, loopTurns: 8, waits: 9, ringFullRetries: 10,
   /** Sum and maximum of (dispatch time − due time) of frames, timers and host I/Os: how late the CPU was. */
   frameLateUsSum: 11, frameLateUsMax: 12, timerLateUsSum: 13, hostLateUsSum: 14, lateUsMax: 15,
+  /** Pauses held (debugger-style, see ThreadsWorld.pauseSystem) and the time spent held. */
+  pauses: 16, pausedUs: 17,
 } as const;
-export const STAT_WORDS = 16;
+export const STAT_WORDS = 18;
 export type ThreadCpuStats = { -readonly [K in keyof typeof STAT]: number };
 
 export function readStats(stats: Float64Array): ThreadCpuStats {
@@ -190,6 +199,7 @@ export const DEFAULT_THREAD_TUNING: ThreadTuning = {
 
 export interface OutboundLinkConfig {
   peerStorageId: number;
+  peerName: string;
   /** World index of the peer (its words in systemWords). */
   peerIndex: number;
   linkIndex: number;
@@ -204,6 +214,7 @@ export interface OutboundLinkConfig {
 
 export interface InboundLinkConfig {
   peerStorageId: number;
+  peerName: string;
   linkIndex: number;
   dir: 0 | 1;
   ring: SharedArrayBuffer;
@@ -240,7 +251,8 @@ export interface ThreadCpuConfig {
 /** What the CPU reports to the main thread (batched per loop turn over the management plane). */
 export type CpuReport =
   | { timeUs: number; event: FirmwareEvent }
-  | { timeUs: number; error: string };
+  /** The controller stopped; `recentEvents`: the flight recorder's dump (the events that led there). */
+  | { timeUs: number; error: string; recentEvents?: string };
 
 // ───────────────────────────── local due-time heap ─────────────────────────────
 
@@ -359,11 +371,84 @@ export class DueHeap<R> {
   }
 }
 
+// ───────────────────────────── flight recorder ─────────────────────────────
+
+/** Events each CPU remembers, oldest dropped first (as many as the sim runtime's recorder, hardware/recent-events.ts). */
+export const FLIGHT_RECORDER_CAPACITY = 256;
+
+/** What a flight-recorder entry is; its number lanes (a, b, c, d) and reference mean what `describe` says. */
+export const REC_HOST_IO = 1, REC_FRAME = 2, REC_TIMER = 3, REC_COMMAND = 4, REC_LINK = 5, REC_POWER_ON = 6, REC_POWER_OFF = 7,
+  REC_PAUSE = 8, REC_RESUME = 9;
+
+export interface RecordedEvent {
+  timeUs: number;
+  what: string;
+}
+
+/**
+ * A CPU's flight recorder: the last `capacity` events it handed to the firmware, kept as numbers in preallocated
+ * typed arrays plus one reference to a string that exists anyway (a timer kind, a command's op), so recording
+ * allocates nothing and formats nothing; `dump` describes them only when they are needed, in the format of the
+ * sim runtime's recorder (RecentEvents.dump in hardware/recent-events.ts).
+ */
+export class FlightRecorder {
+  private readonly time: Float64Array;
+  private readonly kind: Uint8Array;
+  private readonly a: Float64Array;
+  private readonly b: Float64Array;
+  private readonly c: Float64Array;
+  private readonly d: Float64Array;
+  private readonly refs: Array<string | undefined>;
+  private next = 0;
+  private count = 0;
+
+  constructor(readonly capacity = FLIGHT_RECORDER_CAPACITY) {
+    this.time = new Float64Array(capacity);
+    this.kind = new Uint8Array(capacity);
+    this.a = new Float64Array(capacity);
+    this.b = new Float64Array(capacity);
+    this.c = new Float64Array(capacity);
+    this.d = new Float64Array(capacity);
+    this.refs = new Array<string | undefined>(capacity).fill(undefined);
+  }
+
+  get size(): number { return this.count; }
+
+  record(kind: number, timeUs: number, a: number, b: number, c: number, d: number, ref: string | undefined): void {
+    const i = this.next;
+    this.time[i] = timeUs;
+    this.kind[i] = kind;
+    this.a[i] = a; this.b[i] = b; this.c[i] = c; this.d[i] = d;
+    this.refs[i] = ref;
+    this.next = i + 1 === this.capacity ? 0 : i + 1;
+    if (this.count < this.capacity) this.count++;
+  }
+
+  /** The entries, oldest first, described by `describe(kind, a, b, c, d, ref)`. */
+  events(describe: (kind: number, a: number, b: number, c: number, d: number, ref: string | undefined) => string): RecordedEvent[] {
+    const out: RecordedEvent[] = [];
+    const first = (this.next - this.count + this.capacity) % this.capacity;
+    for (let n = 0; n < this.count; n++) {
+      const i = (first + n) % this.capacity;
+      out.push({ timeUs: this.time[i]!, what: describe(this.kind[i]!, this.a[i]!, this.b[i]!, this.c[i]!, this.d[i]!, this.refs[i]) });
+    }
+    return out;
+  }
+
+  /** The dump sent with an assertion: one line per event, oldest first (the sim runtime's format). */
+  dump(system: string, describe: Parameters<FlightRecorder['events']>[0]): string {
+    const events = this.events(describe);
+    return [`last ${events.length} event(s) of storage system ${system}, oldest first:`,
+      ...events.map((e) => `  ${(e.timeUs / 1000).toFixed(3).padStart(12)} ms  ${e.what}`)].join('\n');
+  }
+}
+
 // ───────────────────────────── the CPU ─────────────────────────────
 
 interface Outbound {
   peerStorageId: number;
   peerIndex: number;
+  linkName: string;
   /** Indexes into linkWords: the link's words, this direction's up flag and epoch. */
   lw: number;
   dirUp: number;
@@ -380,6 +465,7 @@ interface Outbound {
 
 interface Inbound {
   peerStorageId: number;
+  peerName: string;
   lw: number;
   dirUp: number;
   dirEpoch: number;
@@ -440,6 +526,10 @@ export class ThreadCpu implements Hardware {
   private backlogged = 0;
   private stopped = false;
   private loopDone: Promise<void> | null = null;
+  /** Flight recorder: the events that led to an assertion, dumped with it. */
+  private readonly recorder = new FlightRecorder();
+  /** This system's pause word in systemWords (SW_PAUSE). */
+  private readonly pauseIndex: number;
 
   constructor(config: ThreadCpuConfig, private readonly report: (batch: CpuReport[]) => void) {
     const memory = StorageSystemMemory.attach(config.memory);
@@ -462,7 +552,7 @@ export class ThreadCpu implements Hardware {
       const prng = new Prng(o.seed);
       const header = new Uint8Array(FRAME_RECORD_HEADER_BYTES);
       const ob: Outbound = {
-        peerStorageId: o.peerStorageId, peerIndex: o.peerIndex, port: new RingPort(o.ring),
+        peerStorageId: o.peerStorageId, peerIndex: o.peerIndex, linkName: o.link.name, port: new RingPort(o.ring),
         lw: o.linkIndex * LINK_WORDS_PER_LINK, dirUp: o.linkIndex * LINK_WORDS_PER_LINK + lwDirUp(o.dir),
         dirEpoch: o.linkIndex * LINK_WORDS_PER_LINK + lwDirEpoch(o.dir),
         peerWake: new WakeLine(Doorbell.attach(o.peerDoorbell), this.systemWords, o.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP),
@@ -474,7 +564,7 @@ export class ThreadCpu implements Hardware {
     this.inbound = config.inbound.map((i) => {
       const ring = SpscRing.attach(i.ring);
       const lw = i.linkIndex * LINK_WORDS_PER_LINK;
-      return { peerStorageId: i.peerStorageId, lw, dirUp: lw + lwDirUp(i.dir), dirEpoch: lw + lwDirEpoch(i.dir), ring, dv: new DataView(i.ring) };
+      return { peerStorageId: i.peerStorageId, peerName: i.peerName, lw, dirUp: lw + lwDirUp(i.dir), dirEpoch: lw + lwDirEpoch(i.dir), ring, dv: new DataView(i.ring) };
     });
     this.hosts = config.hosts.map((h) => {
       const header = new Uint8Array(COMPLETION_HEADER_BYTES);
@@ -487,6 +577,7 @@ export class ThreadCpu implements Hardware {
       return hp;
     });
     this.powerEpoch = Atomics.load(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH);
+    this.pauseIndex = this.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE;
   }
 
   get up(): boolean { return this.controller !== null; }
@@ -539,8 +630,9 @@ export class ThreadCpu implements Hardware {
       // A fault in this CPU loop itself (not the firmware's): stop the controller loudly, keep the
       // management plane alive so the harness can see it and close the world.
       const message = `CPU loop of storage system ${this.name} failed: ${(e as Error)?.stack ?? String(e)}`;
+      const recentEvents = this.dumpRecent();
       if (this.controller) this.stopController(message);
-      this.reports.push({ timeUs: this.nowUs(), error: message });
+      this.reports.push({ timeUs: this.nowUs(), error: message, recentEvents });
       this.flush();
     });
   }
@@ -553,8 +645,10 @@ export class ThreadCpu implements Hardware {
   }
 
   powerOn(): void {
+    this.holdIfPaused();
     if (this.controller) throw new Error(`storage system ${this.name} is already powered on`);
     this.setPowerEpoch(this.powerEpoch + 1);
+    this.recorder.record(REC_POWER_ON, this.nowUs(), this.powerEpoch, 0, 0, 0, undefined);
     try {
       this.controller = new Controller(this);
       Atomics.store(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_UP, 1);
@@ -568,16 +662,22 @@ export class ThreadCpu implements Hardware {
 
   /** Power loss: the controller stops; cache memory (volatile) is lost; disks and control memory survive. */
   powerOff(): void {
-    if (this.controller) this.stopController(null);
+    if (this.controller) {
+      this.recorder.record(REC_POWER_OFF, this.nowUs(), 0, 0, 0, 0, undefined);
+      this.stopController(null);
+    }
     this.afterManagement();
   }
 
   command(requestId: number, cmd: Command): Promise<CommandReply> {
+    this.holdIfPaused();
     const c = this.controller;
     if (!c) return Promise.resolve({ ok: false, error: `storage system ${this.name} does not answer: it is powered off` });
     const p = new Promise<CommandReply>((resolve) => this.pendingCommands.set(requestId, resolve));
     this.stats[STAT.commands]!++;
     this.stats[STAT.eventsDispatched]!++;
+    const op = (cmd as { op?: unknown })?.op;
+    this.recorder.record(REC_COMMAND, this.nowUs(), requestId, 0, 0, 0, typeof op === 'string' ? op : undefined);
     try {
       c.onCommand(requestId, cmd);
     } catch (e) {
@@ -588,9 +688,11 @@ export class ThreadCpu implements Hardware {
   }
 
   linkState(peerStorageId: number, up: boolean): void {
+    this.holdIfPaused();
     const c = this.controller;
     if (c) {
       this.stats[STAT.eventsDispatched]!++;
+      this.recorder.record(REC_LINK, this.nowUs(), peerStorageId, up ? 1 : 0, 0, 0, undefined);
       try {
         c.onLinkState(peerStorageId, up);
       } catch (e) {
@@ -628,8 +730,51 @@ export class ThreadCpu implements Hardware {
   /** A firmware exception (a broken invariant …) stops this controller loudly, like a power loss. */
   private fail(what: string, e: unknown): void {
     const err = e instanceof Error ? e : new Error(String(e));
+    const recentEvents = this.dumpRecent();
     this.stopController(`${what}: ${err.message}`);
-    this.reports.push({ timeUs: this.nowUs(), error: err.message });
+    this.reports.push({ timeUs: this.nowUs(), error: err.message, recentEvents });
+  }
+
+  // ───────────── flight recorder, pause ─────────────
+
+  /** The flight recorder's dump (the sim runtime's format): what this CPU handed its firmware last. */
+  dumpRecent(): string {
+    return this.recorder.dump(this.name, this.describeRecorded);
+  }
+
+  private readonly describeRecorded = (kind: number, a: number, b: number, c: number, d: number, ref: string | undefined): string => {
+    switch (kind) {
+      case REC_HOST_IO: return `io ${a} ${ref} ${b}:${c}+${d}`;
+      case REC_FRAME: return `frame t${b} from ${this.inbound[d]?.peerName ?? `storage ${a}`} ${c}B`;
+      case REC_TIMER: return `timer ${ref} ${a}`;
+      case REC_COMMAND: return `command ${a} ${ref ?? '(no op)'}`;
+      case REC_LINK: return `link ${this.outboundByPeer.get(a)?.linkName ?? `to storage ${a}`} ${b ? 'up' : 'down'}`;
+      case REC_POWER_ON: return `power on (boot, power epoch ${a})`;
+      case REC_POWER_OFF: return 'power off';
+      case REC_PAUSE: return 'paused by the harness (debugger-style): the CPU holds between events';
+      case REC_RESUME: return `resumed after ${(a / 1000).toFixed(1)} ms paused`;
+      default: return `event kind ${kind}`;
+    }
+  };
+
+  /**
+   * While the harness has this system paused (ThreadsWorld.pauseSystem), the thread blocks here, between two
+   * firmware events, as at a debugger breakpoint: no event, timer or management call is dispatched; frames and
+   * host I/O wait in the rings with their due times and are dispatched late once resumed.
+   */
+  private holdIfPaused(): void {
+    const w = this.systemWords, i = this.pauseIndex;
+    if (Atomics.load(w, i) === PAUSE_RUNNING) return;
+    this.flush(); // the harness sees everything that happened before the pause
+    if (Atomics.compareExchange(w, i, PAUSE_REQUESTED, PAUSE_HELD) !== PAUSE_REQUESTED) return; // resumed before we got here
+    Atomics.notify(w, i); // pauseSystem() waits for this
+    const t0 = this.nowUs();
+    this.recorder.record(REC_PAUSE, t0, 0, 0, 0, 0, undefined);
+    while (Atomics.load(w, i) === PAUSE_HELD) Atomics.wait(w, i, PAUSE_HELD, 1000);
+    const t1 = this.nowUs();
+    this.stats[STAT.pauses]!++;
+    this.stats[STAT.pausedUs]! += t1 - t0;
+    this.recorder.record(REC_RESUME, t1, t1 - t0, 0, 0, 0, undefined);
   }
 
   private stopController(reason: string | null): void {
@@ -656,6 +801,7 @@ export class ThreadCpu implements Hardware {
     const t = this.tuning;
     let lastWorkUs = -Infinity;
     while (!this.stopped) {
+      if (Atomics.load(this.systemWords, this.pauseIndex) !== PAUSE_RUNNING) this.holdIfPaused();
       const seen = this.wake.value();
       this.stats[STAT.loopTurns]!++;
       const didWork = this.turn();
@@ -746,11 +892,14 @@ export class ThreadCpu implements Hardware {
     return moved;
   }
 
-  private late(sumIndex: number, dueUs: number): void {
-    const late = this.nowUs() - dueUs;
+  /** Accounts for how late an event is dispatched; returns the time now. */
+  private late(sumIndex: number, dueUs: number): number {
+    const now = this.nowUs();
+    const late = now - dueUs;
     this.stats[sumIndex]! += late;
     if (late > this.stats[STAT.lateUsMax]!) this.stats[STAT.lateUsMax] = late;
     if (sumIndex === STAT.frameLateUsSum && late > this.stats[STAT.frameLateUsMax]!) this.stats[STAT.frameLateUsMax] = late;
+    return now;
   }
 
   /** True while the link and this direction's fibre are up and have not been cut since the frame was sent. */
@@ -763,7 +912,7 @@ export class ThreadCpu implements Hardware {
   private deliverFrame(): void {
     const f = this.frames;
     f.pop();
-    this.late(STAT.frameLateUsSum, f.outTimeUs);
+    const now = this.late(STAT.frameLateUsSum, f.outTimeUs);
     const from = f.outA, frame = f.outRef!;
     f.outRef = undefined;
     // Frames in flight when the link (or their fibre) was cut are lost (as on sim).
@@ -775,6 +924,7 @@ export class ThreadCpu implements Hardware {
     if (!c) return;
     this.stats[STAT.framesIn]!++;
     this.stats[STAT.eventsDispatched]!++;
+    this.recorder.record(REC_FRAME, now, from, frame[0]!, frame.length, f.outD, undefined);
     try {
       c.onFrame(from, frame);
     } catch (e) {
@@ -785,13 +935,14 @@ export class ThreadCpu implements Hardware {
   private fireTimer(): void {
     const t = this.timers;
     t.pop();
-    this.late(STAT.timerLateUsSum, t.outTimeUs);
+    const now = this.late(STAT.timerLateUsSum, t.outTimeUs);
     const kind = t.outRef!, arg = t.outA;
     t.outRef = undefined;
     const c = this.controller;
     if (!c) return;
     this.stats[STAT.timersFired]!++;
     this.stats[STAT.eventsDispatched]!++;
+    this.recorder.record(REC_TIMER, now, arg, 0, 0, 0, kind);
     try {
       c.onTimer(kind, arg);
     } catch (e) {
@@ -814,7 +965,7 @@ export class ThreadCpu implements Hardware {
   private takeHostIo(hp: HostPort): void {
     const v = hp.headView!;
     hp.headView = null;
-    this.late(STAT.hostLateUsSum, hp.headTimeUs);
+    const now = this.late(STAT.hostLateUsSum, hp.headTimeUs);
     const dv = hp.subDv, off = v.byteOffset;
     const tag = dv.getUint32(off + 8, true);
     const opBits = dv.getUint8(off + 12);
@@ -830,6 +981,7 @@ export class ThreadCpu implements Hardware {
     const io: HostIo = { tag, op: opBits & SUB_OP_WRITE ? 'write' : 'read', lvol, lba, blocks, data, port: hp.port };
     this.outstanding.set(tag, io);
     this.stats[STAT.eventsDispatched]!++;
+    this.recorder.record(REC_HOST_IO, now, tag, lvol, lba, blocks, io.op);
     try {
       c.onHostIo(io);
     } catch (e) {

@@ -6,7 +6,7 @@ import { runScenario, SCENARIOS, findScenario, type ScenarioResult, type Timelin
 import { SimDebugger } from './debugger.ts';
 import { DebugRepl } from './debug-repl.ts';
 import type { RunRecipe } from './world-state.ts';
-import type { World } from './world.ts';
+import { systemSpec, type World } from './world.ts';
 import { formatRunSummary, timelineFormatter } from './timeline.ts';
 import { FAULT_PROFILES, type FaultProfile, type ScheduledFault } from './nemesis.ts';
 import { allScenarioNames, defaultWorkers, formatSummary, sweep, type SweepOptions } from './sweep.ts';
@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_CONTROL, ControlError, controlRequest, faultFromArgs, formatPairDisplay, type FaultArgs } from './operator.ts';
 import { DEFAULT_CONTROL_PORT, DEFAULT_NBD_PORT, ServeSession, type PairDisplayRow } from './serve.ts';
 import { embodiment1Topology, type Topology } from './topology.ts';
+import { parsePauseSpec, type PauseSpec } from './pause.ts';
 
 function parseSchedule(v: string): ScheduledFault[] {
   let x: unknown;
@@ -54,9 +55,17 @@ function nonNegative(name: string) {
   };
 }
 
+function pauseOption(v: string): PauseSpec {
+  try {
+    return parsePauseSpec(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
 interface RunCliOptions {
   runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile;
-  faultSchedule?: ScheduledFault[]; plantedBug?: PlantedBug; trace?: string; saveAt?: string[];
+  faultSchedule?: ScheduledFault[]; plantedBug?: PlantedBug; trace?: string; saveAt?: string[]; pause?: PauseSpec;
 }
 
 function recipeOf(name: string, o: RunCliOptions): RunRecipe {
@@ -108,12 +117,18 @@ program
   .addOption(new Option('--planted-bug <bug>', 'test-only: run firmware with a deliberately planted bug (sim)').choices(PLANTED_BUGS))
   .option('--trace <file.json>', 'write a Chrome Trace Event file (open it in ui.perfetto.dev)')
   .option('--save-at <step-and-file...>', 'sim: save the whole world to a snapshot file when step <step> (like S250) is first logged, then go on')
+  .option('--pause <system@step:ms>', 'threads: when step <step> is first logged, pause storage system <system> for <ms> milliseconds (its CPU holds between two events, as at a breakpoint) while the others run on, e.g. I@S230:2000', pauseOption)
   .option('--json', 'print one JSON object with the result instead of the timeline')
   .option('--quiet', 'no timeline, only the summary')
   .action(async (name: string, o: RunCliOptions) => {
     try {
-      findScenario(name);
+      const scenario = findScenario(name);
       if (o.saveAt) parseSaveAt(o.saveAt, o.runtime);
+      if (o.pause) {
+        if (o.runtime !== 'threads') throw new Error(`--pause needs --runtime threads (on the sim runtime, \`rclab debug\` stops the whole world at a step instead)`);
+        if (o.saveAt) throw new Error('--pause and --save-at cannot be combined: snapshots are of the sim runtime, pauses of the threads runtime');
+        systemSpec(scenario.topology(), o.pause.system);
+      }
     } catch (e) {
       program.error((e as Error).message, { exitCode: 2 });
     }
@@ -132,7 +147,7 @@ program
       result = await dbg.finish();
     } else {
       result = await runScenario(name, {
-        runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug,
+        runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug, pause: o.pause,
         timeline: (e) => { trace?.sink?.(e); print?.(e); },
         onWorld: trace ? (w) => { trace.onWorld(w); } : undefined,
       });

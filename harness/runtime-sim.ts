@@ -189,6 +189,11 @@ export class SimWorld implements World {
     return this.system(system).memory.disk.lvolWriteCount(lvol);
   }
 
+  async betweenEvents<T>(system: string, read: () => T): Promise<T> {
+    this.system(system); // an unknown system is refused by name
+    return read(); // host code runs only between events here
+  }
+
   definitionInformation(system: string) {
     return readDefinition(this.system(system).controlMemory);
   }

@@ -7,6 +7,10 @@
 // their delivery time by the sender's link model), and per host a submission ring and a completion ring.
 // Management plane (commands, faults, stats): comlink over each worker's port; firmware events come back
 // in batches on a separate MessagePort.
+//
+// Debugging: each worker is named "storage system X", so it shows as its own target in an inspector
+// (node --inspect, chrome://inspect, VS Code); pauseSystem()/resumeSystem() hold one system's CPU between
+// two events, as a breakpoint would, while the others run on and their links keep real time.
 
 import { createHash, type Hash } from 'node:crypto';
 import { setTimeout as sleepMs } from 'node:timers/promises';
@@ -23,7 +27,7 @@ import { SpscRing } from '../hardware/spsc-ring.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import {
   COMPLETION_HEADER_BYTES, FRAME_RECORD_HEADER_BYTES, IO_STATUS_CODES, LINK_WORDS_PER_LINK, LW_EPOCH, LW_UP, lwDirEpoch, lwDirUp,
-  readStats, RingPort, STAT,
+  PAUSE_HELD, PAUSE_REQUESTED, PAUSE_RUNNING, readStats, RingPort, STAT, SW_PAUSE,
   STAT_WORDS, SUB_HAS_DATA, SUB_OP_WRITE, SUBMISSION_HEADER_BYTES, SW_ASLEEP, SW_UP, SYSTEM_WORDS_PER_SYSTEM, WakeLine, mainAsleepIndex,
   systemWordsLength, worldClock,
   type CpuReport, type HostPortConfig, type InboundLinkConfig, type LinkModelChange, type OutboundLinkConfig, type ThreadCpuConfig,
@@ -73,6 +77,8 @@ interface SystemRt {
   reportsClosed: Promise<void>;
   alive: boolean;
   exited: Promise<void>;
+  /** Ends a pause given a duration (pauseSystem's forMs). */
+  resumeTimer: NodeJS.Timeout | null;
 }
 
 interface Submission {
@@ -97,6 +103,10 @@ interface HostRt {
 }
 
 const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+// Atomics.waitAsync is in lib ES2024; this project compiles against ES2023 (as in hardware/doorbell.ts).
+const waitAsync = (Atomics as unknown as {
+  waitAsync: (ta: Int32Array, index: number, value: number, timeoutMs: number) => { async: false } | { async: true; value: Promise<unknown> };
+}).waitAsync;
 
 export class ThreadsWorld implements World {
   readonly runtime = 'threads' as const;
@@ -163,13 +173,14 @@ export class ThreadsWorld implements World {
       const memory = StorageSystemMemory.build(spec.id, spec.name, spec.lvols, spec.cacheSlots);
       const doorbell = Doorbell.create();
       const stats = new Float64Array(new SharedArrayBuffer(STAT_WORDS * 8));
-      const worker = new Worker(WORKER_ENTRY);
+      // Named: an inspector lists it as "[worker N] storage system X".
+      const worker = new Worker(WORKER_ENTRY, { name: `storage system ${spec.name}` });
       worker.setMaxListeners(0); // comlink listens once per call in flight
       const api = Comlink.wrap<ThreadWorkerApi>(nodeEndpoint(worker));
       const { port1, port2 } = new MessageChannel();
       const wake = new WakeLine(doorbell, this.systemWords, index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
       const reportsClosed = new Promise<void>((r) => port1.once('close', () => r()));
-      const sys: SystemRt = { spec, index, memory, doorbell, wake, stats, worker, api, reports: port1, reportsClosed, alive: true, exited: Promise.resolve() };
+      const sys: SystemRt = { spec, index, memory, doorbell, wake, stats, worker, api, reports: port1, reportsClosed, alive: true, exited: Promise.resolve(), resumeTimer: null };
       sys.exited = new Promise<void>((resolve) => worker.once('exit', () => { sys.alive = false; resolve(); }));
       worker.on('error', (e: Error) => this.workerFailed(sys, e));
       worker.once('exit', () => { if (!this.closed) this.failPendingIo(sys); });
@@ -192,10 +203,10 @@ export class ThreadsWorld implements World {
         const dir = d as 0 | 1;
         const ring = SpscRing.create(this.linkRingBytes).sab;
         const out: OutboundLinkConfig = {
-          peerStorageId: to.spec.id, peerIndex: to.index, linkIndex, dir, ring, peerDoorbell: to.doorbell.sab, link: { ...link, name: l.name },
+          peerStorageId: to.spec.id, peerName: to.spec.name, peerIndex: to.index, linkIndex, dir, ring, peerDoorbell: to.doorbell.sab, link: { ...link, name: l.name },
           seed: (this.seed ^ Math.imul(linkIndex * 2 + dir + 1, 0x9e3779b1)) >>> 0,
         };
-        const inb: InboundLinkConfig = { peerStorageId: from.spec.id, linkIndex, dir, ring };
+        const inb: InboundLinkConfig = { peerStorageId: from.spec.id, peerName: from.spec.name, linkIndex, dir, ring };
         config(from.spec.name).outbound.push(out);
         config(to.spec.name).inbound.push(inb);
       });
@@ -271,6 +282,75 @@ export class ThreadsWorld implements World {
     let n = 0;
     for (const s of this.systems.values()) if (s.alive) n++;
     return n;
+  }
+
+  /** The thread id of a system's worker (an inspector's NodeWorker domain names workers by it). */
+  workerThreadId(system: string): number {
+    return this.system(system).worker.threadId;
+  }
+
+  /** A system's hardware (disks, cache, control memory), shared with its worker: for debuggers and fault-injection tests. */
+  hardware(system: string): StorageSystemMemory {
+    return this.system(system).memory;
+  }
+
+  // ───────────────────────────── pause (debugger-style) ─────────────────────────────
+
+  /**
+   * Pauses one storage system as a debugger breakpoint would: its CPU finishes the loop turn it is in and then
+   * blocks between two firmware events (no frame, host I/O, timer or management command is dispatched; commands
+   * sent to it wait). The other systems run on. Frames sent to it wait in its inbound rings (or, when a ring is
+   * full, in the sender's backlog) stamped with their delivery times, so senders' timeouts see the real silence and
+   * the paused system, once resumed, receives them late — its timers that fell due meanwhile fire first, late too.
+   * Resolves once the CPU holds. With `forMs`, it resumes by itself after that long (see resumeSystem).
+   */
+  async pauseSystem(name: string, forMs?: number): Promise<void> {
+    const s = this.system(name);
+    if (forMs !== undefined && !(Number.isFinite(forMs) && forMs > 0)) {
+      throw new Error(`pauseSystem ${name}: the duration must be a number of milliseconds > 0 (got ${forMs})`);
+    }
+    if (this.closed) throw new Error('world is closed');
+    if (!s.alive) throw new Error(`storage system ${name} cannot be paused: its worker has exited`);
+    this.clearResumeTimer(s);
+    const w = this.systemWords, i = s.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE;
+    if (Atomics.load(w, i) === PAUSE_RUNNING) {
+      this.record(`pause ${name}`);
+      Atomics.store(w, i, PAUSE_REQUESTED);
+      s.wake.ring(); // a sleeping CPU loop wakes up to notice
+      while (Atomics.load(w, i) === PAUSE_REQUESTED && s.alive && !this.closed) {
+        const r = waitAsync(w, i, PAUSE_REQUESTED, 50);
+        if (r.async) await r.value;
+      }
+      if (Atomics.load(w, i) !== PAUSE_HELD) {
+        throw new Error(`storage system ${name} was not paused: ${!s.alive ? 'its worker exited' : this.closed ? 'the world closed' : 'it was resumed meanwhile'}`);
+      }
+    }
+    if (forMs !== undefined) s.resumeTimer = setTimeout(() => { s.resumeTimer = null; this.resumeNow(s); }, forMs);
+  }
+
+  /** Lets a paused storage system's CPU run again (at once; it then dispatches, late, what waited). No-op when not paused. */
+  async resumeSystem(name: string): Promise<void> {
+    const s = this.system(name);
+    this.clearResumeTimer(s);
+    this.resumeNow(s);
+  }
+
+  /** True while the system is paused (or a pause was asked for and its CPU has not reached it yet). */
+  isPaused(name: string): boolean {
+    const s = this.system(name);
+    return Atomics.load(this.systemWords, s.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE) !== PAUSE_RUNNING;
+  }
+
+  private resumeNow(s: SystemRt): void {
+    const w = this.systemWords, i = s.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE;
+    if (Atomics.exchange(w, i, PAUSE_RUNNING) === PAUSE_RUNNING) return;
+    this.record(`resume ${s.spec.name}`);
+    Atomics.notify(w, i);
+  }
+
+  private clearResumeTimer(s: SystemRt): void {
+    if (s.resumeTimer) clearTimeout(s.resumeTimer);
+    s.resumeTimer = null;
   }
 
   // ───────────────────────────── host I/O ─────────────────────────────
@@ -389,6 +469,21 @@ export class ThreadsWorld implements World {
     return this.system(system).memory.disk.lvolWriteCount(lvol);
   }
 
+  async betweenEvents<T>(system: string, read: () => T): Promise<T> {
+    const s = this.system(system);
+    // A worker that has exited writes nothing more; a system already paused (by a debugging pause) is held already.
+    if (!s.alive || this.closed) return read();
+    const w = this.systemWords, i = s.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE;
+    const ours = Atomics.load(w, i) === PAUSE_RUNNING;
+    if (ours) await this.pauseSystem(system);
+    else while (Atomics.load(w, i) === PAUSE_REQUESTED && s.alive) { const r = waitAsync(w, i, PAUSE_REQUESTED, 50); if (r.async) await r.value; }
+    try {
+      return read(); // synchronous: the CPU stays held throughout
+    } finally {
+      if (ours) this.resumeNow(s);
+    }
+  }
+
   definitionInformation(system: string) {
     return readDefinition(this.system(system).memory.controlMemory);
   }
@@ -484,6 +579,8 @@ export class ThreadsWorld implements World {
       if ('error' in r) {
         this.controllerErrors.push({ system: s.spec.name, message: r.error });
         this.publish(s.spec.name, { type: 'log', level: 'error', message: `controller stopped: ${r.error}` }, r.timeUs);
+        // The flight recorder's dump: the events that led there (as on sim).
+        if (r.recentEvents) this.publish(s.spec.name, { type: 'log', level: 'error', message: r.recentEvents }, r.timeUs);
       } else {
         this.publish(s.spec.name, r.event, r.timeUs);
       }
@@ -527,6 +624,8 @@ export class ThreadsWorld implements World {
     this.closed = true;
     for (const p of this.pendingIo.values()) p.resolve({ status: 'not-ready' });
     this.pendingIo.clear();
+    // A paused CPU cannot hear stop(): let every one run again first.
+    for (const s of this.systems.values()) { this.clearResumeTimer(s); this.resumeNow(s); }
     await Promise.all([...this.systems.values()].map(async (s) => {
       if (s.alive) {
         let timer: NodeJS.Timeout | undefined;

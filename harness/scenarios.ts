@@ -18,6 +18,8 @@ import { pairStateName } from '../firmware/pair-state.ts';
 import { backlogOf, eventEntry } from './timeline.ts';
 import type { PlantedBug } from '../firmware/constants.ts';
 import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
+import { armPause, type PauseSpec } from './pause.ts';
+import { systemSpec } from './world.ts';
 
 export interface ScenarioOptions {
   runtime: RuntimeName;
@@ -37,6 +39,8 @@ export interface ScenarioOptions {
   maxVirtualUs?: number;
   /** Called with the world right after it is built, before any event runs (debugger, trace). */
   onWorld?: (world: World) => void;
+  /** threads: pause one storage system for a while when a step is first logged (`--pause I@S230:2000`, harness/pause.ts). */
+  pause?: PauseSpec;
 }
 
 export type TimelineEntry =
@@ -97,7 +101,7 @@ export interface ScenarioContext {
   /** What the scenario is designed to show; binding only without faults. */
   expect(name: string, ok: boolean, detail: string): void;
   /** `system`'s data volume is prefix-consistent (if the firmware says it holds a consistent image). */
-  checkConsistent(system: string, name: string): void;
+  checkConsistent(system: string, name: string): Promise<void>;
   expectReport(r: Report, step: string, dataLoss: boolean): void;
 }
 
@@ -134,7 +138,7 @@ async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: n
   const backlog = world.journals('I').reduce((n, j) => n + j.entries, 0);
   ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog} entries not yet applied at R`);
   await siteDisaster(ctx, wP, false);
-  ctx.checkConsistent('R', 'R prefix-consistent after the disaster');
+  await ctx.checkConsistent('R', 'R prefix-consistent after the disaster');
 }
 
 function hostRWrites(ctx: ScenarioContext, n: number): Workload {
@@ -211,7 +215,7 @@ const embodiment1FailbackDataLoss: Scenario = {
     const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
     ctx.expect('S570 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
     ctx.expect('S550: P holds I\'s data', sha256(world.volume('P', DATA_LVOL)) === sha256(world.volume('I', DATA_LVOL)), 'P and I data volumes compared');
-    ctx.checkConsistent('P', 'P prefix-consistent');
+    await ctx.checkConsistent('P', 'P prefix-consistent');
   },
 };
 
@@ -240,7 +244,7 @@ const embodiment1FailoverDrainFails: Scenario = {
     ctx.expectReport(report, 'S220', true);
     const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
     ctx.expect('S220 data loss is real: R lacks acknowledged writes', missing.length > 0, `${missing.length} block(s)`);
-    ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
+    await ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
   },
 };
 
@@ -258,7 +262,7 @@ const embodiment1DoubleFailure: Scenario = {
     ctx.expectReport(report, 'S220', true);
     const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
     ctx.note(`R lacks ${missing.length} block(s) of acknowledged writes (the data loss S220 reported)`);
-    ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
+    await ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
     ctx.note('work resumes on R');
     const wR = ctx.workload({ host: '100R', lvol: DATA_LVOL, queueDepth: 4, writes: 500, regionBlocks: 2048 });
     const r = await wR.done;
@@ -350,6 +354,11 @@ export function compareSites(ctx: ScenarioContext, systems: string[]): void {
 
 export async function runScenario(name: string, o: ScenarioOptions): Promise<ScenarioResult> {
   const scenario = findScenario(name);
+  if (o.pause) {
+    // Refused before any world is built: a pause needs real threads, and a storage system this topology has.
+    if (o.runtime !== 'threads') throw new Error(`--pause ${o.pause.system}@${o.pause.step}:${o.pause.forMs} needs the threads runtime (--runtime threads); on the sim runtime, use \`rclab debug\` to stop at a step or event instead`);
+    systemSpec(scenario.topology(), o.pause.system);
+  }
   const wallStart = performance.now();
   const world = await createWorld(o.runtime, scenario.topology(), o.seed,
     { maxVirtualUs: o.maxVirtualUs ?? 600_000_000, firmwareOptions: o.plantedBug ? { plantedBug: o.plantedBug } : undefined });
@@ -371,6 +380,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   hostP.pairWith(hostR);
   hostR.pairWith(hostP);
   const note = (message: string) => { notes.push(message); emit({ kind: 'note', timeUs: world.nowUs(), message }); };
+  if (o.pause) armPause(world, log, o.pause, note);
   const hostOf = (name: string) => (name === '100P' ? hostP : hostR);
   // The application runs where the scenario has a workload running: a journal-fill burst comes from there,
   // and from nowhere while none runs (a burst from another host, or after the scenario stopped the application
@@ -423,10 +433,14 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
       if (!ok) failures.push(`check failed: ${name}: ${d}`);
     },
     expect: expectation,
-    checkConsistent(system, name) {
-      const pair = world.definitionInformation(system).find((p) => p.role === 'destination' && p.copyType === 'async');
+    async checkConsistent(system, name) {
+      // Pair state and volume bytes of one instant (on threads the system's CPU would otherwise write mid-read).
+      const { pair, volume } = await world.betweenEvents(system, () => ({
+        pair: world.definitionInformation(system).find((p) => p.role === 'destination' && p.copyType === 'async'),
+        volume: world.volume(system, DATA_LVOL).slice(),
+      }));
       if (pair && !isConsistentDestination(pair)) return expectation(name, false, `${system} holds no consistent image (a formation copy did not finish)`);
-      ctx.check(name, history.prefixViolations(world.volume(system, DATA_LVOL)));
+      ctx.check(name, history.prefixViolations(volume));
     },
     expectReport(r, step, dataLoss) {
       expectation(`report ${step} (${dataLoss ? 'data loss' : 'no data loss'})`, r.step === step && r.dataLoss === dataLoss, `${r.step}: ${r.message}`);

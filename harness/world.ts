@@ -70,6 +70,12 @@ export interface World {
   volume(system: string, lvol: number): Uint8Array;
   /** Writes the disk array completed to an LVOL so far (changes whenever the volume's bytes may have). */
   volumeWriteCount(system: string, lvol: number): number;
+  /**
+   * Runs `read` while the storage system is between two firmware events, so what it reads of that system's
+   * hardware (volume bytes, control memory) is one instant's state, never a block half written by its CPU.
+   * On sim every host task already runs between events; on threads the system's CPU is held for the read.
+   */
+  betweenEvents<T>(system: string, read: () => T): Promise<T>;
   /** Definition information read straight from control memory. */
   definitionInformation(system: string): PairRecord[];
   journals(system: string): JournalRecord[];
