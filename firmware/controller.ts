@@ -1177,9 +1177,11 @@ export class Controller implements FirmwareEntryPoints {
           this.sendState(rt, rt.journal ? rt.journal.newestSeq : -1);
           this.startFormationCopy(rt, 'initial');
         } else if (cmd.initialCopy === 'none') {
+          // No formation copy is needed (S1070, ¶0150): the volumes are already identical, so the destination's
+          // image is consistent from the restore base on, as at the end of a formation copy (finishFormationCopy).
           const baseSeq = rt.journal ? rt.journal.newestSeq : -1;
           this.setState(rt, PairState.Duplex);
-          this.sendState(rt, baseSeq);
+          this.sendState(rt, baseSeq, rt.journal ? baseSeq : 0);
         }
         reply({ ok: true, outcome: 'done', message: `pair ${d.pairId} ${pairStateName(this.state(rt))}`, pair: this.view(rt) });
       },

@@ -2,6 +2,7 @@
 // copy, fence levels, S-VOL write protection, and the journal-full path — on a two-system sim world.
 
 import { describe, expect, it } from 'vitest';
+import { isConsistentDestination } from '../firmware/definition-info.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
 import { createCommand, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
 
@@ -16,6 +17,21 @@ async function duplexPair(copyType: 'sync' | 'async', fence: 'data' | 'never' = 
 }
 
 describe('formation copying', () => {
+  for (const copyType of ['sync', 'async'] as const) {
+    it(`${copyType}: S1070 (¶0150) create with initialCopy none: duplex at once, and the destination holds a consistent image from then on`, async () => {
+      const w = new SimWorld(twoSystems(), 7);
+      await ok(w, 'A', createCommand(copyType, 'none'));
+      await waitFor(w, 'B', 'duplex');
+      const dest = () => w.definitionInformation('B').find((p) => p.pairId === PAIR)!;
+      expect(isConsistentDestination(dest())).toBe(true);
+      for (let t = 0; t < 8; t++) await write(w, 'hostA', t * 16, 0x30 + t);
+      await w.sleep(500_000); // the journal applied at B
+      expect(isConsistentDestination(dest())).toBe(true);
+      expect(same(w)).toBe(true);
+      await w.close();
+    });
+  }
+
   for (const copyType of ['sync', 'async'] as const) {
     it(`${copyType}: initial copying copies every track, then B equals A`, async () => {
       const { w, v } = await duplexPair(copyType);
