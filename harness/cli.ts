@@ -199,6 +199,17 @@ program
   });
 
 program
+  .command('bench')
+  .description('the benchmark study: sync against async copying over 0–1000 km on both runtimes, against the model, and the emulator\'s own speed (writes bench/results/)')
+  .option('--quick', 'a smaller matrix and shorter windows (under 3 minutes)')
+  .option('--runtimes <list>', 'threads, sim or threads,sim', 'threads,sim')
+  .option('--out <dir>', 'where the results, report and charts go', 'bench/results')
+  .action(async (o: { quick?: boolean; runtimes: string; out: string }) => {
+    const { main } = await import('../bench/study.ts');
+    process.exitCode = await main([...(o.quick ? ['--quick'] : []), '--runtimes', o.runtimes, '--out', o.out, ...(process.stderr.isTTY ? ['--progress'] : [])]);
+  });
+
+program
   .command('sweep')
   .description('run many seeds of the sim runtime with the nemesis and every checker, in a pool of workers; exit 1 on any violation')
   .option('--scenario <name>', 'one scenario (default: all)')

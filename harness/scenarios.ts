@@ -41,6 +41,8 @@ export interface ScenarioOptions {
   onWorld?: (world: World) => void;
   /** threads: pause one storage system for a while when a step is first logged (`--pause I@S230:2000`, harness/pause.ts). */
   pause?: PauseSpec;
+  /** Every link of the scenario's topology at this length instead (benchmarks: the cycle over 1000 km links). */
+  linkDistanceKm?: number;
 }
 
 export type TimelineEntry =
@@ -360,7 +362,12 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     systemSpec(scenario.topology(), o.pause.system);
   }
   const wallStart = performance.now();
-  const world = await createWorld(o.runtime, scenario.topology(), o.seed,
+  const topology = scenario.topology();
+  if (o.linkDistanceKm !== undefined) {
+    if (!(Number.isFinite(o.linkDistanceKm) && o.linkDistanceKm >= 0)) throw new Error(`linkDistanceKm must be a number of km ≥ 0, not ${o.linkDistanceKm}`);
+    for (const l of topology.links) l.distanceKm = o.linkDistanceKm;
+  }
+  const world = await createWorld(o.runtime, topology, o.seed,
     { maxVirtualUs: o.maxVirtualUs ?? 600_000_000, firmwareOptions: o.plantedBug ? { plantedBug: o.plantedBug } : undefined });
   o.onWorld?.(world);
   const log = new OperationsLog();

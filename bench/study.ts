@@ -1,0 +1,236 @@
+// The benchmark study: synchronous against asynchronous copying over links of 0–1000 km, on both runtimes,
+// held against the analytic model (bench/study/model.ts), plus the bandwidth-limited case and the emulator's
+// own speed against the limits of this machine. Prints figures and writes
+//   bench/results/<date>-<machine>.json, .md and <date>-<machine>-*.svg
+// Never asserts a time.
+//   npm run bench [-- --quick] [-- --runtimes threads,sim] [-- --out DIR]      (or: rclab bench [--quick])
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { arch, cpus, platform, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import cliProgress from 'cli-progress';
+import { runScenario } from '../harness/scenarios.ts';
+import type { RuntimeName } from '../harness/world.ts';
+import { formationCopyMsPerMiB, measureHotPaths, type HotPath } from './hot-paths.ts';
+import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
+import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
+import { BANDWIDTH_CASE, bandwidthLimited, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type OfferedLoadPoint } from './study/bandwidth.ts';
+import { runCell, SCHEMES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
+import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
+import { compare, roundTripUs, TOLERANCE } from './study/model.ts';
+import { markdownReport } from './study/report.ts';
+
+export interface StudyOptions {
+  quick: boolean;
+  runtimes: RuntimeName[];
+  outDir: string;
+  /** Progress bar on stderr (off when not a terminal). */
+  progress?: boolean;
+}
+
+export interface StudyResult {
+  date: string;
+  machine: string;
+  node: string;
+  cpus: string;
+  memoryGiB: number;
+  quick: boolean;
+  wallS: number;
+  matrix: { distancesKm: number[]; queueDepths: number[]; blockBytes: number[]; schemes: string[]; windows: Record<string, Window> };
+  snapshotMode: string;
+  cells: Array<CellResult & { model?: { iops: number; latencyUs: number; bound: string; iopsError: number; why: string; note: string } }>;
+  offeredLoad: OfferedLoadPoint[];
+  bandwidthLimited: BandwidthLimitedRun[];
+  emulator: {
+    replicatedWritesPerS: number | null;
+    naiveBaselineWritesPerS: number;
+    ratioToNaive: number | null;
+    targetWritesPerS: number;
+    injection: Array<{ roundTripMs: number; distanceKm: number; writes: number; p50MinusRttUs: number; p99MinusRttUs: number; serviceUsAt0Km: number; p50ErrorUs: number; p99ErrorUs: number }>;
+    sim: { eventsPerS: number; cycle1000Km: { wallMs: number; virtualMs: number; ratio: number; events: number; ok: boolean } };
+    primitives: PrimitiveFigure[];
+    hotPaths: HotPath[];
+    formationCopy: { mib: number; wallMs: number; msPerMiB: number; virtualMs: number };
+  };
+}
+
+export function matrixOf(quick: boolean) {
+  return quick
+    ? { distancesKm: [0, 10, 100, 1000], queueDepths: [1, 32], blockBytes: [4096] }
+    : { distancesKm: [0, 10, 100, 300, 1000], queueDepths: [1, 8, 32], blockBytes: [4096, 65536] };
+}
+
+export function windowsOf(quick: boolean): Record<RuntimeName, Window> {
+  return quick
+    ? { threads: { warmupUs: 150_000, measureUs: 700_000 }, sim: { warmupUs: 20_000, measureUs: 50_000, maxWrites: 1_500, minWrites: 300 } }
+    : { threads: { warmupUs: 300_000, measureUs: 2_500_000 }, sim: { warmupUs: 50_000, measureUs: 200_000, maxWrites: 5_000, minWrites: 1_000 } };
+}
+
+const today = () => new Date().toISOString().slice(0, 10);
+export const machineName = () => `${platform()}-${arch()}-${cpus().length}cpu`;
+
+export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; files: string[] }> {
+  const wall0 = performance.now();
+  const m = matrixOf(o.quick);
+  const windows = windowsOf(o.quick);
+  const specs: CellSpec[] = [];
+  for (const runtime of o.runtimes) {
+    for (const scheme of SCHEMES) for (const distanceKm of m.distancesKm) for (const queueDepth of m.queueDepths) for (const blockBytes of m.blockBytes) {
+      specs.push({ runtime, scheme, distanceKm, queueDepth, blockBytes });
+    }
+  }
+  const offeredFractions = o.quick ? [0.5, 0.9, 1.2] : [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25];
+  const steps = specs.length + offeredFractions.length * o.runtimes.length + o.runtimes.length + 5;
+  const bar = o.progress ? new cliProgress.SingleBar({ format: 'study [{bar}] {value}/{total} {what}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(steps, 0, { what: '' });
+  const tick = (what: string) => bar?.increment(1, { what });
+  const say = (what: string) => bar?.update({ what });
+
+  try {
+    // 1. The matrix.
+    const cells: CellResult[] = [];
+    for (const s of specs) {
+      say(`${s.runtime} ${s.scheme} ${s.distanceKm} km QD ${s.queueDepth} ${s.blockBytes / 1024} KiB`);
+      cells.push(await runCell(s, windows[s.runtime]));
+      tick('');
+    }
+    const compared = cells.map((c) => {
+      const cmp = compare(c, cells);
+      return cmp ? { ...c, model: { iops: cmp.model.iops, latencyUs: cmp.model.latencyUs, bound: cmp.model.bound, iopsError: cmp.iopsError, why: cmp.why, note: cmp.note } } : c;
+    });
+
+    // 2. RPO against offered load, and the bandwidth-limited case.
+    const offeredLoad: OfferedLoadPoint[] = [];
+    for (const runtime of o.runtimes) {
+      for (const f of offeredFractions) {
+        say(`${runtime} RPO at ${Math.round(f * 100)} % of the link`);
+        offeredLoad.push(await rpoAtOfferedLoad(runtime, f, o.quick ? 1_000_000 : 3_000_000));
+        tick('');
+      }
+    }
+    const limited: BandwidthLimitedRun[] = [];
+    for (const runtime of o.runtimes) {
+      say(`${runtime} bandwidth-limited: journal full and resync`);
+      limited.push(await bandwidthLimited(runtime));
+      tick('');
+    }
+
+    // 3. The emulator's own speed.
+    say('naive postMessage baseline');
+    const naive = await naiveCascadeWritesPerSecond({ durationMs: o.quick ? 1_000 : 3_000, queueDepth: 32 });
+    tick('');
+    const replicated = cells.find((c) => c.runtime === 'threads' && c.scheme === 'cascade' && c.distanceKm === 0 && c.queueDepth === 32 && c.blockBytes === 4096);
+    const injection = cells.filter((c) => c.runtime === 'threads' && c.scheme === 'sync' && c.queueDepth === 1 && c.blockBytes === 4096 && [10, 100, 1000].includes(c.distanceKm))
+      .map((c) => {
+        const at0 = cells.find((x) => x.runtime === 'threads' && x.scheme === 'sync' && x.queueDepth === 1 && x.blockBytes === 4096 && x.distanceKm === 0);
+        const rtt = roundTripUs(c.distanceKm), service = at0?.latencyUs.p50 ?? 0;
+        return {
+          roundTripMs: rtt / 1000, distanceKm: c.distanceKm, writes: c.writes,
+          p50MinusRttUs: c.latencyUs.p50 - rtt, p99MinusRttUs: c.latencyUs.p99 - rtt, serviceUsAt0Km: service,
+          p50ErrorUs: c.latencyUs.p50 - rtt - service, p99ErrorUs: c.latencyUs.p99 - rtt - service,
+        };
+      });
+    const simCells = cells.filter((c) => c.runtime === 'sim');
+    const simEventsPerS = simCells.length ? simCells.reduce((n, c) => n + c.firmwareEvents, 0) / (simCells.reduce((n, c) => n + c.wallMs, 0) / 1000) : 0;
+    say('sim: embodiment1-cycle over 1000 km links');
+    const cycleWall0 = performance.now();
+    const cycle = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1, linkDistanceKm: 1000, scale: o.quick ? 0.25 : 1 });
+    const cycleWallMs = performance.now() - cycleWall0;
+    tick('');
+    say('primitives of this machine');
+    const primitives = await measurePrimitives({ quick: o.quick });
+    tick('');
+    say('hot paths (tinybench)');
+    const hotPaths = await measureHotPaths(o.quick);
+    tick('');
+    say('formation copy per MiB');
+    const formationCopy = await formationCopyMsPerMiB();
+    tick('');
+
+    const result: StudyResult = {
+      date: today(), machine: machineName(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+      memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, wallS: 0,
+      matrix: { ...m, schemes: [...SCHEMES], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
+      snapshotMode: 'not measured: the firmware has no difference-snapshot mode yet (issue 3); the scheme joins the matrix when it exists',
+      cells: compared, offeredLoad, bandwidthLimited: limited,
+      emulator: {
+        replicatedWritesPerS: replicated ? replicated.iops : null,
+        naiveBaselineWritesPerS: naive.writesPerSecond,
+        ratioToNaive: replicated ? replicated.iops / naive.writesPerSecond : null,
+        targetWritesPerS: 300_000,
+        injection,
+        sim: {
+          eventsPerS: simEventsPerS,
+          cycle1000Km: { wallMs: cycleWallMs, virtualMs: cycle.virtualTimeUs / 1000, ratio: cycle.virtualTimeUs / 1000 / cycleWallMs, events: cycle.firmwareEvents, ok: cycle.ok },
+        },
+        primitives, hotPaths, formationCopy,
+      },
+    };
+    result.wallS = (performance.now() - wall0) / 1000;
+
+    // 4. Files.
+    mkdirSync(o.outDir, { recursive: true });
+    const base = join(o.outDir, `${result.date}-${result.machine}${o.quick ? '-quick' : ''}`);
+    const charts: Array<{ file: string; title: string }> = [];
+    const chart = async (suffix: string, title: string, spec: Parameters<typeof toSvg>[0]) => {
+      const file = `${base}-${suffix}.svg`;
+      writeFileSync(file, await toSvg(spec));
+      charts.push({ file, title });
+    };
+    for (const runtime of o.runtimes) {
+      for (const bs of m.blockBytes) {
+        await chart(`iops-${runtime}-${bs / 1024}k`, `IOPS against distance (${runtime}, ${bs / 1024} KiB)`, iopsVsDistance(cells, runtime, bs));
+        await chart(`latency-${runtime}-${bs / 1024}k`, `latency against distance (${runtime}, ${bs / 1024} KiB)`, latencyVsDistance(cells, runtime, bs));
+      }
+    }
+    const oc = OFFERED_LOAD_CASE;
+    await chart('rpo-offered-load', 'RPO against offered load',
+      rpoVsOfferedLoad(offeredLoad, `asynchronous I→R, ${oc.distanceKm} km, ${oc.bandwidthMBps} MB/s link, ${oc.blockBytes / 1024} KiB writes, ${oc.journalBytes / 2 ** 20} MiB journal`));
+    for (const run of limited) await chart(`rpo-over-time-${run.runtime}`, `RPO over time, bandwidth-limited (${run.runtime})`, rpoOverTime(run));
+    writeFileSync(`${base}.json`, JSON.stringify(result, null, 1));
+    writeFileSync(`${base}.md`, markdownReport(result, charts.map((c) => ({ ...c, file: c.file.slice(o.outDir.length).replace(/^\//, '') })), BANDWIDTH_CASE, TOLERANCE));
+    return { result, files: [`${base}.json`, `${base}.md`, ...charts.map((c) => c.file)] };
+  } finally {
+    bar?.stop();
+  }
+}
+
+function parseArgs(argv: string[]): StudyOptions {
+  const o: StudyOptions = { quick: false, runtimes: ['threads', 'sim'], outDir: 'bench/results', progress: process.stderr.isTTY === true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') o.quick = true;
+    else if (a === '--runtimes') {
+      const v = argv[++i] ?? '';
+      const rs = v.split(',').filter(Boolean);
+      if (rs.length === 0 || rs.some((r) => r !== 'threads' && r !== 'sim')) throw new Error(`--runtimes takes threads, sim or threads,sim, not '${v}'`);
+      o.runtimes = rs as RuntimeName[];
+    } else if (a === '--out') {
+      o.outDir = argv[++i] ?? '';
+      if (!o.outDir) throw new Error('--out needs a directory');
+    } else if (a === '--progress') o.progress = true;
+    else throw new Error(`unknown option '${a}' (bench takes --quick, --runtimes threads,sim, --out DIR, --progress)`);
+  }
+  return o;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: StudyOptions;
+  try {
+    o = parseArgs(argv);
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    return 2;
+  }
+  const { result, files } = await runStudy(o);
+  const md = files.find((f) => f.endsWith('.md'))!;
+  const { readFileSync } = await import('node:fs');
+  console.log(readFileSync(md, 'utf8'));
+  console.log(`study finished in ${result.wallS.toFixed(0)} s; wrote:\n${files.map((f) => `  ${f}`).join('\n')}`);
+  return 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,300 @@
+// One cell of the benchmark study: a world on either runtime with one copy scheme over links of one length, a
+// host keeping `queueDepth` writes of one block size outstanding, measured at a steady state after a warm-up:
+// IOPS, MB/s, host latency percentiles (HdrHistogram) and, for asynchronous pairs, the journal backlog and the
+// recovery point (how far the destination lags, in writes and in time).
+//
+// The harness drives the firmware only through the management interface (pair creation) and host I/O; the
+// journal backlog is read straight from control memory (World.journals), which does not disturb the firmware.
+
+import * as hdr from 'hdr-histogram-js';
+import { BLOCK_SIZE_BYTES } from '../../firmware/constants.ts';
+import type { PairDefinitionInput } from '../../firmware/commands.ts';
+import { createWorld } from '../../harness/runtimes.ts';
+import { DATA_LVOL, JOURNAL_LVOL, type LinkSpec, type StorageSystemSpec, type Topology } from '../../harness/topology.ts';
+import type { RuntimeName, World } from '../../harness/world.ts';
+
+/** Copy schemes of the study (difference-snapshot mode does not exist yet in the firmware: see the report). */
+export const SCHEMES = ['sync', 'async', 'cascade'] as const;
+export type Scheme = (typeof SCHEMES)[number];
+export const SCHEME_LABEL: Record<Scheme, string> = {
+  sync: 'synchronous P→I only',
+  async: 'asynchronous I→R only (journal)',
+  cascade: 'cascade P →sync I →async R (embodiment 1)',
+};
+
+/** One way, per km of fibre: the model's and the link model's propagation delay. */
+export const PROPAGATION_US_PER_KM = 5;
+/** The host's own line (S3/S4), one way. */
+export const HOST_LINE_US = 20;
+export const LINK_BANDWIDTH_MBPS = 1000;
+const DATA_VOLUME_BYTES = 64 * 1024 * 1024;
+const JOURNAL_VOLUME_BYTES = 64 * 1024 * 1024;
+const ID = { P: 0, I: 1, R: 3 } as const;
+
+export interface LinkOptions {
+  distanceKm: number;
+  bandwidthMBps?: number;
+  journalVolumeBytes?: number;
+}
+
+/** The systems, links and host a scheme needs; every link has the same length, one path, no jitter. */
+export function studyTopology(scheme: Scheme, o: LinkOptions): Topology {
+  const system = (name: keyof typeof ID): StorageSystemSpec => ({
+    name, id: ID[name], cacheSlots: 256,
+    lvols: [
+      { name: `231${name}`, kind: 'data', sizeBytes: DATA_VOLUME_BYTES },
+      { name: `232${name}`, kind: 'journal', sizeBytes: o.journalVolumeBytes ?? JOURNAL_VOLUME_BYTES },
+    ],
+  });
+  const link = (name: string, a: string, b: string): LinkSpec => ({
+    name, a, b, distanceKm: o.distanceKm, bandwidthMBps: o.bandwidthMBps ?? LINK_BANDWIDTH_MBPS, jitterUs: 0, paths: [{ extraDelayUs: 0 }],
+  });
+  const systems = scheme === 'sync' ? [system('P'), system('I')] : scheme === 'async' ? [system('I'), system('R')] : [system('P'), system('I'), system('R')];
+  const links = scheme === 'sync' ? [link('S1', 'P', 'I')] : scheme === 'async' ? [link('S2', 'I', 'R')] : [link('S1', 'P', 'I'), link('S2', 'I', 'R')];
+  const host = scheme === 'async' ? { name: '100I', storage: 'I', port: 0 } : { name: '100P', storage: 'P', port: 0 };
+  return { name: `study ${scheme} ${o.distanceKm} km`, systems, links, hosts: [host], hostLinkUs: HOST_LINE_US };
+}
+
+export const hostOf = (scheme: Scheme): string => (scheme === 'async' ? '100I' : '100P');
+
+/** Defines the scheme's pairs with no initial copy (both volumes start zeroed, hence identical) and waits for duplex. */
+export async function formPairs(world: World, scheme: Scheme): Promise<void> {
+  const create = async (system: string, pair: PairDefinitionInput) => {
+    const r = await world.command(system, { op: 'create', initialCopy: 'none', step: 'S100', pair });
+    if (!r.ok) throw new Error(`study: creating pair ${pair.pairId} on ${system} failed: ${r.error}`);
+  };
+  if (scheme !== 'async') {
+    await create('P', { pairId: 1, localLvol: DATA_LVOL, remoteStorageId: ID.I, remoteLvol: DATA_LVOL, copyType: 'sync', fence: 'data' });
+  }
+  if (scheme !== 'sync') {
+    await create('I', { pairId: 2, localLvol: DATA_LVOL, remoteStorageId: ID.R, remoteLvol: DATA_LVOL, copyType: 'async', fence: 'never',
+      journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL });
+  }
+  const want = world.topology.systems.length === 3 ? 4 : 2; // pair records in duplex (each pair has two sides)
+  const deadline = world.nowUs() + 5_000_000;
+  for (;;) {
+    const duplex = world.topology.systems.flatMap((s) => world.definitionInformation(s.name)).filter((p) => p.state === 2).length;
+    if (duplex >= want) return;
+    if (world.nowUs() > deadline) throw new Error(`study: the ${scheme} pairs did not reach duplex within 5 s`);
+    await world.sleep(1_000);
+  }
+}
+
+export interface CellSpec {
+  runtime: RuntimeName;
+  scheme: Scheme;
+  distanceKm: number;
+  queueDepth: number;
+  blockBytes: number;
+}
+
+export interface Window {
+  /** Warm-up before measuring (µs of the world's clock: real on threads, virtual on sim). */
+  warmupUs: number;
+  /** Measure for this long … */
+  measureUs: number;
+  /** … or until this many writes completed in the window (sim: virtual time is cheap, events are not). */
+  maxWrites?: number;
+  /** … but at least this many (sim: a long round trip at QD 1 needs time to collect them). */
+  minWrites?: number;
+}
+
+export interface Percentiles { p50: number; p99: number; p999: number; max: number; mean: number }
+
+export interface CellResult extends CellSpec {
+  writes: number;
+  measuredUs: number;
+  iops: number;
+  mbPerS: number;
+  latencyUs: Percentiles;
+  /** Asynchronous pair: the source journal's backlog and the recovery point, sampled every ms over the window. */
+  journal?: { entriesP50: number; entriesMax: number; bytesMax: number; rpoWritesP50: number; rpoWritesMax: number; rpoMsP50: number; rpoMsMax: number; usagePercentMax: number };
+  /** Writes refused (should be none) by status. */
+  refused: Record<string, number>;
+  firmwareEvents: number;
+  wallMs: number;
+}
+
+export function percentiles(h: hdr.Histogram): Percentiles {
+  return { p50: h.getValueAtPercentile(50), p99: h.getValueAtPercentile(99), p999: h.getValueAtPercentile(99.9), max: h.maxValue, mean: h.mean };
+}
+
+export const newHistogram = (): hdr.Histogram =>
+  hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: 3 });
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+export interface RpoSample {
+  timeUs: number;
+  /** Source journal backlog: entries and bytes not yet acknowledged by the destination. */
+  entries: number;
+  bytes: number;
+  usagePercent: number;
+  /** Recovery point: host writes acknowledged but not in the destination's consistent image, and how old the oldest is. */
+  rpoWrites: number;
+  rpoMs: number;
+  /** The source side's pair state (PairState). */
+  state: number;
+}
+
+/**
+ * Samples an asynchronous pair every `periodUs` from control memory (no command, so the firmware is undisturbed):
+ * the source journal's backlog, and the recovery point — what a failover now would lose.
+ * - In duplex, the destination's image holds entries through its applied sequence number; the writes after it are
+ *   lost, and the oldest of them was journaled when the source's newest sequence number first passed it (known to
+ *   within a period from the sampled history).
+ * - Out of duplex (journal full, suspended, resynchronising) the destination is frozen or inconsistent: everything
+ *   the host wrote since the pair left duplex is lost as well.
+ */
+export class RpoSampler {
+  readonly samples: RpoSample[] = [];
+  private readonly newest: Array<{ timeUs: number; seq: number }> = [];
+  private leftDuplex: { timeUs: number; completed: number; unappliedWrites: number; rpoMs: number } | null = null;
+  private stopped = false;
+  readonly done: Promise<void>;
+
+  constructor(private readonly world: World, private readonly source: string, private readonly destination: string,
+    private readonly completedTotal: () => number, private readonly periodUs = 1_000, private readonly pairId = 2) {
+    this.done = this.run();
+  }
+
+  stop(): void { this.stopped = true; }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      this.sample();
+      await this.world.sleep(this.periodUs);
+    }
+  }
+
+  private firstSeenUs(seq: number): number {
+    let lo = 0, hi = this.newest.length - 1;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (this.newest[mid]!.seq >= seq) hi = mid; else lo = mid + 1; }
+    return this.newest[lo]?.timeUs ?? this.world.nowUs();
+  }
+
+  sample(): void {
+    const w = this.world, t = w.nowUs();
+    const j = w.journals(this.source).find((x) => x.pairId === this.pairId);
+    const src = w.definitionInformation(this.source).find((p) => p.pairId === this.pairId);
+    const dst = w.definitionInformation(this.destination).find((p) => p.pairId === this.pairId);
+    if (!j || !src || !dst) return;
+    const last = this.newest[this.newest.length - 1];
+    if (!last || j.newestSeq > last.seq) this.newest.push({ timeUs: t, seq: j.newestSeq });
+    const unapplied = Math.max(0, j.newestSeq - dst.appliedSeq);
+    let rpoWrites = unapplied;
+    let rpoMs = unapplied > 0 ? (t - this.firstSeenUs(dst.appliedSeq + 1)) / 1000 : 0;
+    const duplex = src.state === 2 && dst.state === 2 && dst.appliedSeq >= dst.consistentSeq;
+    if (!duplex) {
+      // The image froze when the pair left duplex, already `rpoMs` behind: from then on it only falls further behind.
+      this.leftDuplex ??= { timeUs: t, completed: this.completedTotal(), unappliedWrites: unapplied, rpoMs };
+      rpoWrites = this.leftDuplex.unappliedWrites + (this.completedTotal() - this.leftDuplex.completed);
+      rpoMs = Math.max(rpoMs, this.leftDuplex.rpoMs + (t - this.leftDuplex.timeUs) / 1000);
+    } else {
+      this.leftDuplex = null;
+    }
+    this.samples.push({ timeUs: t, entries: j.entries, bytes: j.usedBytes, usagePercent: (100 * j.usedBytes) / j.capacityBytes, rpoWrites, rpoMs, state: src.state });
+  }
+
+  summary(fromUs: number, toUs: number): NonNullable<CellResult['journal']> {
+    const s = this.samples.filter((x) => x.timeUs >= fromUs && x.timeUs <= toUs);
+    const sorted = (f: (x: RpoSample) => number) => s.map(f).sort((a, b) => a - b);
+    const entries = sorted((x) => x.entries), writes = sorted((x) => x.rpoWrites), ms = sorted((x) => x.rpoMs);
+    return {
+      entriesP50: quantile(entries, 0.5), entriesMax: entries[entries.length - 1] ?? 0,
+      bytesMax: Math.max(0, ...s.map((x) => x.bytes)),
+      rpoWritesP50: quantile(writes, 0.5), rpoWritesMax: writes[writes.length - 1] ?? 0,
+      rpoMsP50: quantile(ms, 0.5), rpoMsMax: ms[ms.length - 1] ?? 0,
+      usagePercentMax: Math.max(0, ...s.map((x) => x.usagePercent)),
+    };
+  }
+}
+
+/**
+ * A host keeping `queueDepth` writes outstanding (closed loop), or issuing at `ratePerS` (open loop, at most
+ * `queueDepth` at once). Lane q writes blocks q, q + QD, … so no two writes in flight touch the same block.
+ */
+export class HostLoad {
+  private stopped = false;
+  readonly done: Promise<void>;
+  readonly histogram = newHistogram();
+  /** Completions inside [fromUs, toUs), and all completions. */
+  completed = 0;
+  completedTotal = 0;
+  refused: Record<string, number> = {};
+  fromUs = Infinity;
+  toUs = Infinity;
+  private issued = 0;
+
+  constructor(private readonly world: World, private readonly host: string, readonly queueDepth: number, readonly blockBytes: number,
+    private readonly ratePerS?: number) {
+    const data = new Uint8Array(blockBytes).fill(0x5a);
+    const blocks = blockBytes / BLOCK_SIZE_BYTES;
+    const slots = Math.floor(DATA_VOLUME_BYTES / blockBytes);
+    const start = world.nowUs();
+    this.done = Promise.all(Array.from({ length: queueDepth }, async (_, lane) => {
+      for (let k = lane; !this.stopped; k += queueDepth) {
+        if (this.ratePerS) {
+          // Open loop: the n-th write is due at start + n / rate.
+          const dueUs = start + (this.issued++ * 1e6) / this.ratePerS;
+          const waitUs = dueUs - world.nowUs();
+          if (waitUs > 0) await world.sleep(waitUs);
+          if (this.stopped) break;
+        }
+        const t0 = world.nowUs();
+        const r = await world.hostIo(host, { op: 'write', lvol: DATA_LVOL, lba: (k % slots) * blocks, blocks, data });
+        const t1 = world.nowUs();
+        if (r.status !== 'ok') { this.refused[r.status] = (this.refused[r.status] ?? 0) + 1; await world.sleep(1_000); continue; }
+        this.completedTotal++;
+        if (t0 >= this.fromUs && t1 < this.toUs) {
+          this.completed++;
+          this.histogram.recordValue(Math.max(1, Math.round(t1 - t0)));
+        }
+      }
+    })).then(() => undefined);
+  }
+
+  stop(): void { this.stopped = true; }
+}
+
+/** Runs one cell from a new world to a closed one. */
+export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise<CellResult> {
+  const wall0 = performance.now();
+  const world = await createWorld(spec.runtime, studyTopology(spec.scheme, { distanceKm: spec.distanceKm }), seed, { maxVirtualUs: 3_600_000_000 });
+  try {
+    await formPairs(world, spec.scheme);
+    const load = new HostLoad(world, hostOf(spec.scheme), spec.queueDepth, spec.blockBytes);
+    const sampler = spec.scheme === 'sync' ? null
+      : new RpoSampler(world, 'I', 'R', () => load.completedTotal, spec.runtime === 'sim' ? 100 : 1_000);
+    const fromUs = world.nowUs() + window.warmupUs;
+    load.fromUs = fromUs;
+    const events0 = world.eventCount();
+    let endUs = fromUs + window.measureUs;
+    for (;;) {
+      await world.sleep(Math.min(50_000, Math.max(1_000, window.measureUs / 20)));
+      const now = world.nowUs();
+      if (now < fromUs) continue;
+      const enough = window.maxWrites !== undefined && load.completed >= window.maxWrites;
+      const tooFew = window.minWrites !== undefined && load.completed < window.minWrites && now - fromUs < 100 * window.measureUs;
+      if (enough || (now >= endUs && !tooFew)) { endUs = now; break; }
+    }
+    load.toUs = endUs;
+    load.stop();
+    sampler?.stop();
+    await load.done;
+    await sampler?.done;
+    const measuredUs = endUs - fromUs;
+    const iops = (load.completed * 1e6) / measuredUs;
+    return {
+      ...spec, writes: load.completed, measuredUs, iops, mbPerS: (iops * spec.blockBytes) / 1e6,
+      latencyUs: percentiles(load.histogram),
+      journal: sampler ? sampler.summary(fromUs, endUs) : undefined,
+      refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
+    };
+  } finally {
+    await world.close();
+  }
+}

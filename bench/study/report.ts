@@ -1,0 +1,87 @@
+// The study's markdown report: every cell with the model beside it, the bandwidth-limited case, the emulator's
+// own speed as ratios against this machine's limits.
+
+import type { StudyResult } from '../study.ts';
+import type { BANDWIDTH_CASE } from './bandwidth.ts';
+import { SCHEME_LABEL } from './cells.ts';
+
+const n = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
+const ms = (us: number) => n(us / 1000, us < 10_000 ? 2 : 1);
+
+export function markdownReport(r: StudyResult, charts: Array<{ file: string; title: string }>, bw: typeof BANDWIDTH_CASE, tolerance: number): string {
+  const out: string[] = [];
+  out.push(`# Benchmark study, ${r.date}, ${r.machine}${r.quick ? ' (quick)' : ''}`, '');
+  out.push(`Node ${r.node}, ${r.cpus}, ${r.memoryGiB} GiB; the study took ${n(r.wallS)} s.`);
+  out.push(`Links: one path, no jitter, ${'1000'} MB/s, 5 µs/km one way; host line 20 µs one way; every link of a scheme at the cell's length.`);
+  out.push(`Windows: ${Object.entries(r.matrix.windows).map(([rt, w]) => `${rt} warm-up ${w.warmupUs / 1000} ms then ${w.measureUs / 1000} ms${w.maxWrites ? ` or ${w.maxWrites} writes` : ''}${w.minWrites ? ` (at least ${w.minWrites})` : ''}`).join('; ')}.`);
+  out.push(`Difference-snapshot mode: ${r.snapshotMode}.`, '');
+
+  // Model agreement summary.
+  for (const runtime of [...new Set(r.cells.map((c) => c.runtime))]) {
+    const above0 = r.cells.filter((c) => c.runtime === runtime && c.distanceKm > 0 && c.model);
+    const within = above0.filter((c) => Math.abs(c.model!.iopsError) <= tolerance);
+    const errs = above0.map((c) => Math.abs(c.model!.iopsError)).sort((a, b) => a - b);
+    out.push(`**${runtime}**: ${within.length} of ${above0.length} cells above 0 km within ±${tolerance * 100} % of the model; median |error| ${errs.length ? (errs[Math.floor(errs.length / 2)]! * 100).toFixed(1) : '–'} %, worst ${errs.length ? (errs[errs.length - 1]! * 100).toFixed(1) : '–'} %.`, '');
+  }
+
+  for (const runtime of [...new Set(r.cells.map((c) => c.runtime))]) {
+    out.push(`## The matrix on the ${runtime} runtime`, '');
+    out.push('| scheme | km | QD | block | IOPS | MB/s | p50 ms | p99 ms | p99.9 ms | backlog max (entries) | RPO p50 / max (ms) | RPO max (writes) | model IOPS (bound) | error | why, and notes |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+    for (const c of r.cells.filter((x) => x.runtime === runtime)) {
+      const j = c.journal;
+      out.push(`| ${c.scheme} | ${c.distanceKm} | ${c.queueDepth} | ${c.blockBytes / 1024} KiB | ${n(c.iops)} | ${n(c.mbPerS, 1)} | ${ms(c.latencyUs.p50)} | ${ms(c.latencyUs.p99)} | ${ms(c.latencyUs.p999)} | `
+        + `${j ? n(j.entriesMax) : ''} | ${j ? `${n(j.rpoMsP50, 1)} / ${n(j.rpoMsMax, 1)}` : ''} | ${j ? n(j.rpoWritesMax) : ''} | `
+        + `${c.model ? `${n(c.model.iops)} (${c.model.bound})` : ''} | ${c.model && c.model.bound !== 'calibration' ? pct(c.model.iopsError) : ''} | ${[c.model?.why, c.model?.note].filter(Boolean).join('; ')} |`);
+    }
+    const refused = r.cells.filter((c) => c.runtime === runtime && Object.keys(c.refused).length);
+    if (refused.length) out.push('', `Refused writes: ${refused.map((c) => `${c.scheme} ${c.distanceKm} km QD ${c.queueDepth}: ${JSON.stringify(c.refused)}`).join('; ')}`);
+    out.push('');
+  }
+  out.push(`Schemes: ${Object.entries(SCHEME_LABEL).map(([k, v]) => `\`${k}\` = ${v}`).join('; ')}. The model: bench/study/model.ts (README, *Performance*).`, '');
+
+  out.push('## Recovery point against offered load', '');
+  out.push('| runtime | offered (% of link) | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end |');
+  out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+  for (const p of r.offeredLoad) {
+    out.push(`| ${p.runtime} | ${n(p.offeredFraction * 100)} | ${n(p.offeredMBps, 1)} | ${n(p.achievedMBps, 1)} | ${ms(p.latencyUs.p50)} | ${n(p.rpoMsP50, 1)} | ${n(p.rpoMsMax, 1)} | ${n(p.rpoWritesMax)} | ${n(p.journalUsagePercentMax, 1)} | ${p.endState} |`);
+  }
+  out.push('');
+
+  out.push(`## Bandwidth-limited: ${bw.offeredMBps} MB/s offered over a ${bw.bandwidthMBps} MB/s link (${bw.distanceKm} km), ${bw.journalBytes / 2 ** 20} MiB journal`, '');
+  for (const run of r.bandwidthLimited) {
+    out.push(`**${run.runtime}**: journal full at ${run.journalFullAtMs === null ? 'never' : `${n(run.journalFullAtMs)} ms`}; resync from ${run.resyncStartMs === null ? '–' : `${n(run.resyncStartMs)} ms`}; duplex again at ${run.duplexAgainAtMs === null ? 'never' : `${n(run.duplexAgainAtMs)} ms`} (${run.tracksCopied} tracks copied); RPO at most ${n(Math.max(0, ...run.series.map((s) => s.rpoMs)))} ms; writes refused: ${run.refusedWrites}.`, '');
+    for (const e of run.events) out.push(`- ${n(e.tMs)} ms: ${e.what}`);
+    out.push('');
+  }
+
+  const e = r.emulator;
+  out.push('## The emulator\'s own speed', '');
+  out.push(`- Replicated 4 KiB writes through the cascade at 0 km, QD 32 (threads): **${e.replicatedWritesPerS === null ? 'not measured' : n(e.replicatedWritesPerS)}/s** `
+    + `against the target of ${n(e.targetWritesPerS)}/s (${e.replicatedWritesPerS === null ? '–' : (e.replicatedWritesPerS / e.targetWritesPerS).toFixed(3)} of it); `
+    + `the naive baseline (one postMessage per write and per acknowledgement, same process) did ${n(e.naiveBaselineWritesPerS)}/s: ratio **${e.ratioToNaive === null ? '–' : e.ratioToNaive.toFixed(2)}**.`);
+  out.push(`- Sim runtime: ${n(e.sim.eventsPerS)} firmware events/s over the matrix; embodiment1-cycle with every link 1000 km: ${n(e.sim.cycle1000Km.virtualMs)} ms virtual in ${n(e.sim.cycle1000Km.wallMs)} ms wall (${e.sim.cycle1000Km.ratio.toFixed(1)}× real time, ${n(e.sim.cycle1000Km.events)} events, ${e.sim.cycle1000Km.ok ? 'behaved as designed' : 'FAILED'}).`);
+  out.push(`- Formation copy (sim, 0 km): ${n(e.formationCopy.mib)} MiB in ${n(e.formationCopy.wallMs)} ms wall, ${e.formationCopy.msPerMiB.toFixed(2)} ms per MiB.`, '');
+  out.push('Latency injection on the threads runtime (synchronous pair, QD 1, 4 KiB): measured host latency minus the configured round trip; the error subtracts also the 0 km service time (host line, controllers).', '');
+  out.push('| round trip | km | writes | p50 − RTT µs | p99 − RTT µs | 0 km service p50 µs | p50 error µs | p99 error µs |');
+  out.push('|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const i of e.injection) out.push(`| ${i.roundTripMs} ms | ${i.distanceKm} | ${i.writes} | ${n(i.p50MinusRttUs)} | ${n(i.p99MinusRttUs)} | ${n(i.serviceUsAt0Km)} | ${n(i.p50ErrorUs)} | ${n(i.p99ErrorUs)} |`);
+  out.push('');
+  out.push('This machine\'s limits, measured in the same run, against the figures measured earlier on these machines:', '');
+  out.push('| primitive | measured | reference | ratio | note |');
+  out.push('|---|--:|---|--:|---|');
+  for (const p of e.primitives) out.push(`| ${p.name} | ${n(p.value, p.value < 10 ? 2 : 0)} ${p.unit} | ${p.reference} | ${p.ratio.toFixed(2)} | ${p.note ?? ''} |`);
+  out.push('');
+  out.push('Hot paths (tinybench):', '');
+  out.push('| task | ns/op | ops/s |');
+  out.push('|---|--:|--:|');
+  for (const h of e.hotPaths) out.push(`| ${h.task} | ${n(h.nsPerOp)} | ${n(h.opsPerS)} |`);
+  out.push('');
+  if (charts.length) {
+    out.push('## Charts', '');
+    for (const c of charts) out.push(`- [${c.title}](${c.file})`);
+    out.push('');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,86 @@
+// The benchmark study's machinery on the sim runtime (virtual time, so the figures are exact, not noisy):
+// cells agree with the physics of the links, the recovery point means what it says, the bandwidth-limited case
+// fills the journal and resynchronises, and the charts render. No wall-clock time is asserted.
+
+import { describe, expect, it } from 'vitest';
+import { bandwidthLimited, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts';
+import { runCell, type CellResult } from '../bench/study/cells.ts';
+import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
+import { compare, modelFor, roundTripUs } from '../bench/study/model.ts';
+
+const SIM_WINDOW = { warmupUs: 20_000, measureUs: 50_000, maxWrites: 600, minWrites: 200 };
+
+describe('benchmark study (sim runtime)', () => {
+  it('S100 sync pair: QD 1 latency is the 0 km service time plus 2 × 5 µs/km × distance, and IOPS follow QD / (service + round trip)', async () => {
+    const cells: CellResult[] = [];
+    for (const distanceKm of [0, 100, 1000]) for (const queueDepth of [1, 8]) {
+      cells.push(await runCell({ runtime: 'sim', scheme: 'sync', distanceKm, queueDepth, blockBytes: 4096 }, SIM_WINDOW));
+    }
+    const at = (d: number, qd: number) => cells.find((c) => c.distanceKm === d && c.queueDepth === qd)!;
+    const serviceUs = at(0, 1).latencyUs.p50;
+    expect(serviceUs).toBeGreaterThanOrEqual(40); // the host line, 20 µs each way, at least
+    expect(serviceUs).toBeLessThan(100);
+    for (const d of [100, 1000]) {
+      expect(roundTripUs(d)).toBe(10 * d);
+      const expectedUs = serviceUs + roundTripUs(d);
+      expect(Math.abs(at(d, 1).latencyUs.p50 - expectedUs)).toBeLessThanOrEqual(2 + expectedUs / 1000); // HdrHistogram keeps 3 digits
+      for (const qd of [1, 8]) {
+        const cmp = compare(at(d, qd), cells)!;
+        expect(cmp.model.bound).toBe('round trip');
+        expect(Math.abs(cmp.iopsError)).toBeLessThan(0.05);
+      }
+    }
+    expect(modelFor(at(0, 8), cells)!.bound).toBe('calibration');
+    expect(cells.every((c) => Object.keys(c.refused).length === 0)).toBe(true);
+  }, 60_000);
+
+  it('S110 async pair: host latency does not depend on distance; the recovery point grows with the round trip', async () => {
+    const near = await runCell({ runtime: 'sim', scheme: 'async', distanceKm: 0, queueDepth: 1, blockBytes: 4096 }, SIM_WINDOW);
+    const far = await runCell({ runtime: 'sim', scheme: 'async', distanceKm: 1000, queueDepth: 1, blockBytes: 4096 }, SIM_WINDOW);
+    expect(far.latencyUs.p50).toBe(near.latencyUs.p50);
+    expect(Math.abs(compare(far, [near, far])!.iopsError)).toBeLessThan(0.01);
+    // An entry reaches R one way (5 ms) after it was journaled: the oldest unapplied entry is about that old.
+    expect(far.journal!.rpoMsMax).toBeGreaterThanOrEqual(4.5);
+    expect(far.journal!.rpoMsMax).toBeLessThan(12);
+    expect(near.journal!.rpoMsMax).toBeLessThan(1);
+    expect(far.journal!.rpoWritesMax).toBeGreaterThan(near.journal!.rpoWritesMax);
+  }, 60_000);
+
+  it('RPO against offered load: below the link\'s bandwidth the journal stays nearly empty; above it the journal and the RPO grow', async () => {
+    const below = await rpoAtOfferedLoad('sim', 0.5, 1_000_000);
+    const above = await rpoAtOfferedLoad('sim', 1.25, 1_000_000);
+    expect(below.journalUsagePercentMax).toBeLessThan(2);
+    expect(below.rpoMsMax).toBeLessThan(20);
+    expect(above.journalUsagePercentMax).toBeGreaterThan(5);
+    expect(above.rpoMsMax).toBeGreaterThan(5 * below.rpoMsMax);
+    expect(Math.abs(below.achievedMBps - below.offeredMBps) / below.offeredMBps).toBeLessThan(0.05);
+  }, 60_000);
+
+  it('bandwidth-limited: the journal fills, the pair goes to failure suspend (journal full) without refusing a write, the resync copies the differences, duplex again, RPO back to 0', async () => {
+    const run = await bandwidthLimited('sim');
+    expect(run.journalFullAtMs).not.toBeNull();
+    expect(run.resyncStartMs).not.toBeNull();
+    expect(run.duplexAgainAtMs).toBeGreaterThan(run.resyncStartMs!);
+    expect(run.tracksCopied).toBeGreaterThan(0);
+    expect(run.refusedWrites).toBe(0);
+    expect(run.events.map((e) => e.what).join('\n')).toMatch(/failure suspend \(journal full\)/);
+    const during = run.series.filter((s) => s.tMs >= run.journalFullAtMs! && s.state !== 'duplex');
+    expect(during.length).toBeGreaterThan(10);
+    for (let i = 1; i < during.length; i++) expect(during[i]!.rpoMs).toBeGreaterThanOrEqual(during[i - 1]!.rpoMs); // frozen image: RPO only grows
+    expect(run.series.at(-1)!.rpoMs).toBe(0);
+    expect(run.series.at(-1)!.state).toBe('duplex');
+    const svg = await toSvg(rpoOverTime(run));
+    expect(svg).toMatch(/^<svg/);
+    expect(svg).toContain('failure suspend');
+  }, 60_000);
+
+  it('charts: IOPS against distance renders the measured and the model series', async () => {
+    const cells = [
+      await runCell({ runtime: 'sim', scheme: 'sync', distanceKm: 0, queueDepth: 1, blockBytes: 4096 }, SIM_WINDOW),
+      await runCell({ runtime: 'sim', scheme: 'sync', distanceKm: 100, queueDepth: 1, blockBytes: 4096 }, SIM_WINDOW),
+    ];
+    const svg = await toSvg(iopsVsDistance(cells, 'sim', 4096));
+    expect(svg).toMatch(/^<svg/);
+    for (const text of ['Host write IOPS against link length', 'synchronous P→I only', 'model', 'measured']) expect(svg).toContain(text);
+  }, 30_000);
+});
