@@ -6,8 +6,9 @@ import { OperationsLog, CopyControlProgram, RoutineError, RoutineInterrupted, ty
 import { WriteHistory, sha256, type Violation } from './history.ts';
 import { Host } from './host.ts';
 import { failback, failover, initialCopying, reverseCopyControl, reverseCopying, PAIR_IR, PAIR_PI } from './routines/embodiment1.ts';
+import * as e2 from './routines/embodiment2.ts';
 import { createWorld } from './runtimes.ts';
-import { embodiment1Topology, DATA_LVOL, type Topology } from './topology.ts';
+import { embodiment1Topology, embodiment2Topology, DATA_LVOL, type Topology } from './topology.ts';
 import { Workload, type WorkloadOptions } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
@@ -303,9 +304,89 @@ function rollingDisaster(fence: FenceLevel): Scenario {
   };
 }
 
+// ───────────────────────────── embodiment 2 ─────────────────────────────
+
+/**
+ * A3 (no data loss expected, S260–S270 kept), work on R, failures cleared, B1: reverse operation copies R→P
+ * directly over S5. Host R's writes during reverse operation are the scenario's own.
+ */
+async function failoverAndReverseCopyingOverS5(ctx: ScenarioContext): Promise<void> {
+  const { world } = ctx;
+  const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => e2.failover(p));
+  ctx.expectReport(report, 'S250', false);
+  // Host R runs the work application; its writes go to 232R and ship to I (S260–S270).
+  await hostRWrites(ctx, 800).done;
+  ctx.note('failures cleared: storage P powered on, host P back');
+  await world.fault({ kind: 'power-on', system: 'P' });
+  ctx.hostP.recover();
+  await ctx.routine(ctx.hostR, 'B1 reverse copying', (p) => e2.reverseCopying(p));
+}
+
+/** A2 again after B2: pair R→P deleted, P → I → R, and every site's data volume the same. */
+async function backToNormalFromS5(ctx: ScenarioContext): Promise<void> {
+  await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e2.initialCopying(p));
+  await settleAsync(ctx);
+  compareSites(ctx, ['P', 'I', 'R']);
+}
+
+const embodiment2Cycle: Scenario = {
+  name: 'embodiment2-cycle',
+  description: 'A2 initial copying → workload → site P disaster → A3 failover (no data loss) → work on R → failures cleared → B1 reverse copying (S600 delete R–I, S610 async R→P over S5) → host R writes → B2 failback (S730 no data loss) → A2 back to normal; all data volumes identical',
+  topology: () => embodiment2Topology(),
+  async run(ctx) {
+    await normalOperationThenDisaster(ctx);
+    await failoverAndReverseCopyingOverS5(ctx);
+    ctx.note('reverse operation: host R writes, copied R→P asynchronously over S5');
+    await hostRWrites(ctx, 1500).done;
+    await ctx.checkConsistent('P', 'P prefix-consistent during reverse operation');
+    ctx.note('host R stops its work application');
+    const fb = await ctx.routine(ctx.hostP, 'B2 failback', (p) => e2.failback(p));
+    ctx.expectReport(fb, 'S730', false);
+    await backToNormalFromS5(ctx);
+  },
+};
+
+const embodiment2FailbackVariant: Scenario = {
+  name: 'embodiment2-failback-variant',
+  description: 'the administrator split R→P (suspend) and host R went on writing; B2 with the ¶0120 variant resynchronises R→P first, so failback still reports no data loss (S730)',
+  topology: () => embodiment2Topology(),
+  async run(ctx) {
+    await normalOperationThenDisaster(ctx);
+    await failoverAndReverseCopyingOverS5(ctx);
+    await hostRWrites(ctx, 800).done;
+    ctx.note('administrator suspends the async pair R→P; host R writes on (recorded in R\'s difference bitmap), then stops');
+    await ctx.program(ctx.hostR, 'administrator').suspend('R', e2.PAIR_RP, 'S700');
+    await hostRWrites(ctx, 300).done;
+    const fb = await ctx.routine(ctx.hostP, 'B2 failback', (p) => e2.failback(p, { variant0120: true }));
+    ctx.expectReport(fb, 'S730', false);
+    await backToNormalFromS5(ctx);
+  },
+};
+
+const embodiment2FailbackDataLoss: Scenario = {
+  name: 'embodiment2-failback-data-loss',
+  description: 'link S5 fails during reverse operation while host R keeps writing: B2 finds R→P in failure suspend (S700) and reports data loss (S740); P holds a consistent older image',
+  topology: () => embodiment2Topology(),
+  async run(ctx) {
+    const { world } = ctx;
+    await normalOperationThenDisaster(ctx);
+    await failoverAndReverseCopyingOverS5(ctx);
+    await hostRWrites(ctx, 800).done;
+    ctx.note('link S5 cut; host R writes on, then stops');
+    await world.fault({ kind: 'cut-link', link: 'S5' });
+    await hostRWrites(ctx, 300).done;
+    const fb = await ctx.routine(ctx.hostP, 'B2 failback', (p) => e2.failback(p));
+    ctx.expectReport(fb, 'S740', true);
+    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
+    ctx.expect('S740 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
+    await ctx.checkConsistent('P', 'P prefix-consistent (a consistent older image)');
+  },
+};
+
 export const SCENARIOS: Scenario[] = [
   embodiment1Cycle, embodiment1DoubleFailure, embodiment1FailoverDrainFails, embodiment1FailbackVariant, embodiment1FailbackDataLoss,
   rollingDisaster('never'), rollingDisaster('data'),
+  embodiment2Cycle, embodiment2FailbackVariant, embodiment2FailbackDataLoss,
 ];
 
 export function findScenario(name: string): Scenario {
@@ -522,14 +603,23 @@ async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checke
         await world.sleep(1_000_000); // let partners hear each other again
         const program = ctx.program(ctx.hostP, 'liveness');
         const rSide = world.definitionInformation('R').find((p) => p.pairId === PAIR_IR);
-        if (rSide?.role === 'source') {
+        // Embodiment 2 (link S5): reverse operation copies R→P. R holds the newest data while it is the source
+        // of R→P, or after a failover whose B1 stopped between S600 and S610 (no pair at R, no failback since).
+        const embodiment2 = world.topology.links.some((l) => l.name === 'S5');
+        const rpSide = world.definitionInformation('R').find((p) => p.pairId === e2.PAIR_RP);
+        const lastReport = ctx.log.reports[ctx.log.reports.length - 1];
+        const afterFailover = lastReport !== undefined && (lastReport.step === 'S220' || lastReport.step === 'S250');
+        if (embodiment2 && (rpSide?.role === 'source' || (afterFailover && rSide?.role !== 'source'))) {
+          await e2.reverseCopying(ctx.program(ctx.hostR, 'liveness B1 reverse copying'));
+          await e2.failback(ctx.program(ctx.hostP, 'liveness B2 failback'), { variant0120: true });
+        } else if (rSide?.role === 'source') {
           // Reverse operation was under way: R holds the newest data. Bring it home before A2 (as an operator
           // would: a resynchronised R→I, then failback), or A2 would silently discard it.
           const v = await program.queryStable('R', PAIR_IR, 'S500');
           if (v.state !== 'duplex') await program.resyncToDuplex('R', PAIR_IR, 'S500');
           await failback(ctx.program(ctx.hostP, 'liveness A6 failback'), { variant0106: true });
         }
-        await initialCopying(ctx.program(ctx.hostP, 'liveness A2'));
+        await (embodiment2 ? e2.initialCopying : initialCopying)(ctx.program(ctx.hostP, 'liveness A2'));
         break;
       } catch (e) {
         if (!(e instanceof RoutineError) || ctx.log.abortReason || attempt >= LIVENESS_ATTEMPTS || world.nowUs() - start > boundUs) throw e;

@@ -74,3 +74,20 @@ export function embodiment1Topology(o: Embodiment1Options = {}): Topology {
     hostLinkUs: 20,
   };
 }
+
+export interface Embodiment2Options extends Embodiment1Options {
+  /** S5 (P–R). The source gives no distance; by default that of S2, since R is the remote site. */
+  s5DistanceKm?: number;
+}
+
+/**
+ * Embodiment 2 (¶0111): embodiment 1 plus communication circuit S5 directly between P and R, over which
+ * reverse operation copies R→P asynchronously. Journal volume 232P is required: every system has one (LVOL 1).
+ */
+export function embodiment2Topology(o: Embodiment2Options = {}): Topology {
+  const t = embodiment1Topology(o);
+  const s2 = t.links.find((l) => l.name === 'S2')!;
+  t.links.push({ ...s2, name: 'S5', a: 'P', b: 'R', distanceKm: o.s5DistanceKm ?? s2.distanceKm, paths: s2.paths.map((x) => ({ ...x })) });
+  t.name = 'embodiment 2 (P–I–R, S5 P–R)';
+  return t;
+}

@@ -2,7 +2,10 @@
 // seeds, and determinism — the same seed gives the same run, event for event.
 
 import { describe, expect, it } from 'vitest';
-import { runScenario, SCENARIOS } from '../harness/scenarios.ts';
+import { runScenario, SCENARIOS as ALL_SCENARIOS } from '../harness/scenarios.ts';
+
+// Embodiment 2's scenarios have their own file (test/embodiment2.test.ts).
+const SCENARIOS = ALL_SCENARIOS.filter((s) => s.name.startsWith('embodiment1-'));
 
 const EXPECTED_REPORTS: Record<string, string[]> = {
   'embodiment1-cycle': ['S250 no data loss', 'S540 no data loss'],

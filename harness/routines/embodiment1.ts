@@ -23,7 +23,7 @@ export interface Embodiment1Options {
  * Forms a pair so that `source` copies to `dest`, whatever exists: creates it (initial copying → duplex),
  * or — when the pair exists the other way round — reverses it and resynchronises only the differences.
  */
-async function formPair(p: CopyControlProgram, step: string, pairId: number, source: keyof typeof STORAGE_ID, dest: keyof typeof STORAGE_ID,
+export async function formPair(p: CopyControlProgram, step: string, pairId: number, source: keyof typeof STORAGE_ID, dest: keyof typeof STORAGE_ID,
   copyType: 'sync' | 'async', fence: FenceLevel): Promise<void> {
   const existing = await p.query(source, pairId, step);
   if (!existing) {
