@@ -69,6 +69,8 @@ export interface ScenarioResult {
   traceHash: string;
   firmwareEvents: number;
   reports: Array<{ routine: string; step: string; dataLoss: boolean; host: string; message: string; timeUs: number }>;
+  /** Each routine run, in order of its first step: the step numbers it went through and its data-loss verdict. */
+  routines: Array<{ host: string; routine: string; steps: string[]; verdict?: { step: string; dataLoss: boolean } }>;
   checks: CheckResult[];
   notes: string[];
   faults: { profile: FaultProfile; schedule: ScheduledFault[]; injected: Array<{ atUs: number; fault: string }>; byKind: Record<string, number> };
@@ -435,6 +437,25 @@ export function compareSites(ctx: ScenarioContext, systems: string[]): void {
 
 // ───────────────────────────── runner ─────────────────────────────
 
+/** The routines of a run from its operations log: steps in the order first taken, and the report if one was made. */
+function routineSummaries(log: OperationsLog): ScenarioResult['routines'] {
+  const byRoutine = new Map<string, ScenarioResult['routines'][number]>();
+  const of = (host: string, routine: string) => {
+    const k = `${host}\u0000${routine}`;
+    let r = byRoutine.get(k);
+    if (!r) byRoutine.set(k, (r = { host, routine, steps: [] }));
+    return r;
+  };
+  const entries = [...log.steps.map((e) => ({ e, dataLoss: undefined as boolean | undefined })), ...log.reports.map((e) => ({ e, dataLoss: e.dataLoss }))]
+    .sort((a, b) => a.e.timeUs - b.e.timeUs); // stable: a report keeps its place after the steps of its instant
+  for (const { e, dataLoss } of entries) {
+    const r = of(e.host, e.routine);
+    if (!r.steps.includes(e.step)) r.steps.push(e.step);
+    if (dataLoss !== undefined) r.verdict = { step: e.step, dataLoss };
+  }
+  return [...byRoutine.values()];
+}
+
 export async function runScenario(name: string, o: ScenarioOptions): Promise<ScenarioResult> {
   const scenario = findScenario(name);
   if (o.pause) {
@@ -559,6 +580,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     replay: replayCommand(name, o, schedule),
     traceHash: world.traceHash(), firmwareEvents: world.eventCount(),
     reports: log.reports.map((r) => ({ routine: r.routine, step: r.step, dataLoss: r.dataLoss, host: r.host, message: r.message, timeUs: r.timeUs })),
+    routines: routineSummaries(log),
     checks,
     notes,
     pairs: Object.fromEntries(world.topology.systems.map((s) => [s.name, world.definitionInformation(s.name).map((p) => ({

@@ -19,6 +19,19 @@ describe('programmatic API', () => {
     expect(world.definitionInformation('R')[0]!.role).toBe('destination');
     await world.close();
   });
+  it('a run\'s result lists each routine with the step numbers it went through and its data-loss verdict (rclab run --json)', async () => {
+    const r = await rcl.runScenario('embodiment1-double-failure', { runtime: 'sim', seed: 2, scale: 0.25 });
+    expect(r.ok).toBe(true);
+    const a3 = r.routines.find((x) => x.routine === 'A3 failover')!;
+    expect(a3.host).toBe('100R');
+    expect(a3.steps[0]).toBe('S200');
+    expect(a3.steps).toContain('S220');
+    expect(a3.steps).not.toContain('S250');
+    expect(a3.verdict).toEqual({ step: 'S220', dataLoss: true });
+    expect(r.routines.find((x) => x.routine === 'A2 initial copying')).toMatchObject({ steps: ['S100', 'S110'] });
+    expect(r.routines.find((x) => x.routine === 'A2 initial copying')!.verdict).toBeUndefined();
+    expect(Object.keys(r.volumes).sort()).toEqual(['I', 'P', 'R']);
+  });
   it('lists its scenarios and refuses an unknown one by name', () => {
     expect(rcl.SCENARIOS.map((s) => s.name)).toContain('embodiment1-cycle');
     expect(() => rcl.findScenario('nope')).toThrow(/unknown scenario 'nope'/);
