@@ -5,6 +5,7 @@
 //   suspend (journal full) while the host's writes go on into the bitmap, then a resynchronisation copies the
 //   differences and the pair is duplex again — with the recovery point over the whole time.
 
+import { isConsistentDestination } from '../../firmware/definition-info.ts';
 import { PairState, pairStateName } from '../../firmware/pair-state.ts';
 import { createWorld } from '../../harness/runtimes.ts';
 import type { RuntimeName } from '../../harness/world.ts';
@@ -109,7 +110,7 @@ export async function bandwidthLimited(runtime: RuntimeName): Promise<BandwidthL
       while (world.nowUs() < deadline) {
         await world.sleep(5_000);
         const src = stateOf(), dst = world.definitionInformation('R').find((x) => x.pairId === 2)!;
-        if (src.state === PairState.Duplex && dst.state === PairState.Duplex && dst.appliedSeq >= dst.consistentSeq) {
+        if (src.state === PairState.Duplex && dst.state === PairState.Duplex && isConsistentDestination(dst)) {
           duplexAgainAtMs = ms(world.nowUs());
           events.push({ tMs: duplexAgainAtMs, what: `pair 2 duplex again after a differential copy of ${src.lastFormationTracksCopied} track(s)` });
           break;

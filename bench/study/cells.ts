@@ -9,6 +9,8 @@
 import * as hdr from 'hdr-histogram-js';
 import { BLOCK_SIZE_BYTES } from '../../firmware/constants.ts';
 import type { PairDefinitionInput } from '../../firmware/commands.ts';
+import { PairState } from '../../firmware/pair-state.ts';
+import { isConsistentDestination } from '../../firmware/definition-info.ts';
 import { createWorld } from '../../harness/runtimes.ts';
 import { DATA_LVOL, JOURNAL_LVOL, type LinkSpec, type StorageSystemSpec, type Topology } from '../../harness/topology.ts';
 import type { RuntimeName, World } from '../../harness/world.ts';
@@ -73,7 +75,7 @@ export async function formPairs(world: World, scheme: Scheme): Promise<void> {
   const want = world.topology.systems.length === 3 ? 4 : 2; // pair records in duplex (each pair has two sides)
   const deadline = world.nowUs() + 5_000_000;
   for (;;) {
-    const duplex = world.topology.systems.flatMap((s) => world.definitionInformation(s.name)).filter((p) => p.state === 2).length;
+    const duplex = world.topology.systems.flatMap((s) => world.definitionInformation(s.name)).filter((p) => p.state === PairState.Duplex).length;
     if (duplex >= want) return;
     if (world.nowUs() > deadline) throw new Error(`study: the ${scheme} pairs did not reach duplex within 5 s`);
     await world.sleep(1_000);
@@ -187,7 +189,7 @@ export class RpoSampler {
     const unapplied = Math.max(0, j.newestSeq - dst.appliedSeq);
     let rpoWrites = unapplied;
     let rpoMs = unapplied > 0 ? (t - this.firstSeenUs(dst.appliedSeq + 1)) / 1000 : 0;
-    const duplex = src.state === 2 && dst.state === 2 && dst.appliedSeq >= dst.consistentSeq;
+    const duplex = src.state === PairState.Duplex && isConsistentDestination(dst) && dst.state === PairState.Duplex;
     if (!duplex) {
       // The image froze when the pair left duplex, already `rpoMs` behind: from then on it only falls further behind.
       this.leftDuplex ??= { timeUs: t, completed: this.completedTotal(), unappliedWrites: unapplied, rpoMs };
