@@ -84,6 +84,11 @@ export interface Hardware {
 /** What the runtime's CPU loop feeds the firmware, one at a time. */
 export interface FirmwareEntryPoints {
   boot(): void;
+  /**
+   * `io.data` (a write's data) and `frame` are lent for the duration of the call only: the threads runtime hands
+   * over views into its rings and recycled buffers, and reuses them once the call returns. Whatever the firmware
+   * keeps of them (a cache slot, the journal volume, a pending entry), it copies during the call.
+   */
   onHostIo(io: HostIo): void;
   onFrame(fromStorageId: number, frame: Uint8Array): void;
   onTimer(kind: TimerKind, arg: number): void;

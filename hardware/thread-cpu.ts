@@ -2,8 +2,9 @@
 // shared memory, implements `Hardware` for the firmware, and is the loop that feeds the `Controller` one
 // event at a time — inter-controller frames from shared-memory rings (each stamped with the time it may be
 // delivered), host I/O from the host port's submission ring, and timers. Latency is really waited for:
-// the loop sleeps on its doorbell (Atomics.waitAsync) when the next deadline is far and spins briefly
-// (setImmediate) when it is near. Semantics mirror hardware/sim-machine.ts + harness/runtime-sim.ts.
+// the loop blocks on its doorbell (Atomics.wait, in bounded slices) until shortly before the next deadline and
+// spins synchronously for the rest; it yields to its event loop (management messages) only when needed.
+// Semantics mirror hardware/sim-machine.ts + harness/runtime-sim.ts.
 //
 // Flight recorder: every event handed to the firmware is remembered (as numbers, in a preallocated ring) and
 // described only when a firmware assertion stops the controller; the dump travels with the error report.
@@ -13,13 +14,17 @@
 // Ring records (all little-endian, read and written through one DataView per ring's SharedArrayBuffer):
 //   link ring (one per direction of a link; the sender produces):
 //     0 f64 deliverAtUs   8 i32 link epoch   12 i32 this direction's epoch   16 i32 receiver's power epoch
-//     20 (pad)   24.. frame bytes
+//     20 (pad)   28.. frame bytes
 //   host submission ring (main thread → this CPU):
 //     0 f64 notBeforeUs (submitted + hostLinkUs)   8 u32 tag   12 u8 op (bit0 write, bit7 has data)
-//     16 f64 lvol   24 f64 lba   32 f64 blocks   40.. write data
+//     16 f64 lvol   24 f64 lba   32 f64 blocks   40 (pad)   44.. write data
 //     (lvol/lba/blocks as f64 so whatever number the host passed reaches the firmware's checks unchanged, as on sim)
 //   host completion ring (this CPU → main thread):
-//     0 f64 visibleAtUs (completed + hostLinkUs)   8 u32 tag   12 u8 status code   16.. read data
+//     0 f64 visibleAtUs (completed + hostLinkUs)   8 u32 tag   12 u8 status code   16 (pad)   20.. read data
+//   Header sizes are 4 mod 8: a ring payload starts 4 bytes into an 8-byte-aligned record, so the bulk bytes after
+//   the header (frame, write data, read data) land 8-byte aligned. Copies to or from shared memory go through V8's
+//   relaxed memmove, which copies word by word only when source and destination are equally aligned and byte by
+//   byte otherwise: 3.3 µs instead of 0.6 µs per 4 KiB, several times per replicated write.
 
 import { Controller } from '../firmware/controller.ts';
 import type { Command, CommandReply } from '../firmware/commands.ts';
@@ -35,9 +40,9 @@ import { StorageSystemMemory, type StorageSystemMemoryState } from './storage-sy
 
 // ───────────────────────────── shared layouts (used by the main thread too) ─────────────────────────────
 
-export const FRAME_RECORD_HEADER_BYTES = 24;
-export const SUBMISSION_HEADER_BYTES = 40;
-export const COMPLETION_HEADER_BYTES = 16;
+export const FRAME_RECORD_HEADER_BYTES = 28;
+export const SUBMISSION_HEADER_BYTES = 44;
+export const COMPLETION_HEADER_BYTES = 20;
 export const SUB_OP_WRITE = 0x01;
 export const SUB_HAS_DATA = 0x80;
 
@@ -101,12 +106,13 @@ export function worldClock(originNs: bigint): () => number {
 
 
 /**
- * A doorbell with its consumer's "asleep" word. Producers ring after every record they publish: that is an
- * Atomics.add, plus an Atomics.notify (a futex wake or a task posted to the sleeping isolate: 10–50 µs) only
- * when the consumer has said it is going to sleep — and then only by the one producer that flips the word
- * back (compare-exchange 1 → 0), so a sleep costs one notify however many records arrive. The consumer sets
- * the word before waiting on the value it saw before its last look at the rings: a record published after
- * that look either changes the value (the wait returns at once) or finds the word set (and notifies).
+ * A doorbell with its consumer's "asleep" word. Producers ring after publishing records (once per batch: see
+ * ThreadCpu.ringPeers and ThreadsWorld.ringSystems): that is an Atomics.add, plus an Atomics.notify (a futex wake
+ * or a task posted to the sleeping isolate: 10–50 µs) only when the consumer has said it is going to sleep — and
+ * then only by the one producer that flips the word back (compare-exchange 1 → 0), so a sleep costs one notify
+ * however many records arrive. The consumer sets the word before waiting on the value it saw before its last look
+ * at the rings: a record published after that look either changes the value (the wait returns at once) or finds
+ * the word set (and notifies).
  */
 export class WakeLine {
   private readonly bell: Int32Array;
@@ -137,11 +143,12 @@ export class WakeLine {
     }
   }
 
-  /** Consumer side, worker threads only: blocks the thread until rung or timeoutMs. */
-  sleepSync(seen: number, timeoutMs: number): void {
+  /** Consumer side, worker threads only: blocks the thread until rung or timeoutMs; false when it timed out. */
+  sleepSync(seen: number, timeoutMs: number): boolean {
     Atomics.store(this.words, this.asleepIndex, 1);
-    this.doorbell.waitSync(seen, timeoutMs);
+    const rung = this.doorbell.waitSync(seen, timeoutMs);
     Atomics.store(this.words, this.asleepIndex, 0);
+    return rung;
   }
 }
 
@@ -167,33 +174,41 @@ export class RingPort {
 // ───────────────────────────── configuration (posted from the main thread) ─────────────────────────────
 
 export interface ThreadTuning {
-  /** A deadline nearer than this is spun for (setImmediate turns, each of which also serves management messages). */
-  spinUs: number;
   /**
-   * A deadline nearer than this (but beyond spinUs) is slept for with a blocking Atomics.wait on the doorbell until
-   * spinUs before it (it lands ~70–120 µs late, 2 vCPU VM), in slices of at most this long, yielding to the event
-   * loop after each; farther deadlines are slept for with Atomics.waitAsync, whose timeouts are whole milliseconds
-   * (rounded) plus ~0.2 ms, so it is asked to wake about nearUs/2 early.
+   * Longest synchronous spin before a deadline. A blocking Atomics.wait with a timeout wakes late (timer slack:
+   * ~75 µs on a 2-vCPU VM), so the loop sleeps until (measured oversleep + spinMarginUs) before a deadline and spins
+   * (watching the doorbell and the clock) for the rest; the oversleep estimate is capped at spinUs.
    */
-  nearUs: number;
-  /** After a turn that did work, keep spinning this long before sleeping (saves the 40–70 µs wake when traffic is steady). */
+  spinUs: number;
+  /** Spin kept on top of the measured oversleep, so a deadline is rarely passed asleep. */
+  spinMarginUs: number;
+  /** Farther deadlines are slept for in slices of at most this long (the event loop gets a turn after each). */
+  maxSleepSliceMs: number;
+  /**
+   * After a turn that did work, keep spinning this long before sleeping (saves the ~10 µs futex wake when traffic is
+   * steady, but steals a core when threads outnumber them: off by default, and measured slower on 2 cores).
+   */
   idleSpinUs: number;
-  /** Longest sleep when nothing at all is due (the doorbell ends it earlier). */
-  maxIdleWaitMs: number;
+  /** While busy, give the event loop (management messages) a turn at least this often. */
+  yieldEveryUs: number;
   /** Work done per loop turn before doorbells are rung and management messages get a chance. */
   maxTurnEvents: number;
   maxTurnUs: number;
+  /** A record pushed this long ago in a turn still running gets its doorbell rung without waiting for the turn's end. */
+  maxRingDelayUs: number;
   /** Frames held in the local delivery heap; beyond this the inbound rings back-pressure the sender. */
   maxQueuedFrames: number;
 }
 
 export const DEFAULT_THREAD_TUNING: ThreadTuning = {
   spinUs: 150,
-  nearUs: 2500,
+  spinMarginUs: 15,
+  maxSleepSliceMs: 10,
   idleSpinUs: 0,
-  maxIdleWaitMs: 100,
+  yieldEveryUs: 1000,
   maxTurnEvents: 512,
   maxTurnUs: 1000,
+  maxRingDelayUs: 50,
   maxQueuedFrames: 65536,
 };
 
@@ -443,6 +458,38 @@ export class FlightRecorder {
   }
 }
 
+// ───────────────────────────── frame buffers ─────────────────────────────
+
+/**
+ * Recycles the buffers inbound frames are copied into while they wait for their delivery time. A fresh 4 KiB
+ * ArrayBuffer costs 3–6 µs here (allocation, zeroing, and the sweeping and freeing V8 does on its helper threads
+ * later), a recycled one nothing. A buffer goes back once the firmware's onFrame has returned: the firmware copies
+ * whatever it keeps of a frame (cache slots, journal volume, `.slice()`), as it must on every runtime.
+ * Size classes are powers of two from 256 bytes; each keeps at most MAX_FREE_BYTES_PER_CLASS of free buffers.
+ */
+export class FrameBufferPool {
+  static readonly MIN_CLASS = 8;
+  static readonly MAX_FREE_BYTES_PER_CLASS = 1 << 20;
+  private readonly free: ArrayBuffer[][] = Array.from({ length: 32 }, () => []);
+
+  /** A view of `length` bytes over a recycled (or new) buffer. */
+  take(length: number): Uint8Array {
+    const k = Math.max(FrameBufferPool.MIN_CLASS, 32 - Math.clz32(Math.max(1, length) - 1));
+    const buf = this.free[k]!.pop() ?? new ArrayBuffer(2 ** k);
+    return new Uint8Array(buf, 0, length);
+  }
+
+  /** Returns the buffer of a view `take` gave out (anything else is left to the garbage collector). */
+  give(view: Uint8Array): void {
+    const buf = view.buffer;
+    if (!(buf instanceof ArrayBuffer)) return;
+    const size = buf.byteLength, k = 31 - Math.clz32(size);
+    if (size !== 2 ** k || k < FrameBufferPool.MIN_CLASS) return;
+    const list = this.free[k]!;
+    if ((list.length + 1) * size <= Math.max(FrameBufferPool.MAX_FREE_BYTES_PER_CLASS, 2 * size)) list.push(buf);
+  }
+}
+
 // ───────────────────────────── the CPU ─────────────────────────────
 
 interface Outbound {
@@ -455,6 +502,8 @@ interface Outbound {
   dirEpoch: number;
   port: RingPort;
   peerWake: WakeLine;
+  /** Records pushed since the peer's doorbell was last rung (see ringPeers). */
+  unrung: boolean;
   model: LinkModel;
   header: Uint8Array;
   headerView: DataView;
@@ -517,6 +566,8 @@ export class ThreadCpu implements Hardware {
   private readonly hosts: HostPort[];
   private readonly hostsByPort = new Map<number, HostPort>();
   private readonly frames = new DueHeap<Uint8Array>(1024);
+  /** Buffers of the frames held in `frames`, recycled once delivered or dropped. */
+  private readonly frameBuffers = new FrameBufferPool();
   private readonly timers = new DueHeap<TimerKind>(64);
   /** Host I/Os handed to the firmware and not yet completed (failed with 'not-ready' when the controller stops). */
   private readonly outstanding = new Map<number, HostIo>();
@@ -524,6 +575,11 @@ export class ThreadCpu implements Hardware {
   private reports: CpuReport[] = [];
   private inboundFull = false;
   private backlogged = 0;
+  /** When the oldest record not yet announced by a doorbell ring was pushed (-1: none), and whether main is owed one. */
+  private unrungSinceUs = -1;
+  private mainUnrung = false;
+  /** A command promise was settled during a turn: its reply is posted only once the loop yields to the event loop. */
+  private commandReplied = false;
   private stopped = false;
   private loopDone: Promise<void> | null = null;
   /** Flight recorder: the events that led to an assertion, dumped with it. */
@@ -556,7 +612,7 @@ export class ThreadCpu implements Hardware {
         lw: o.linkIndex * LINK_WORDS_PER_LINK, dirUp: o.linkIndex * LINK_WORDS_PER_LINK + lwDirUp(o.dir),
         dirEpoch: o.linkIndex * LINK_WORDS_PER_LINK + lwDirEpoch(o.dir),
         peerWake: new WakeLine(Doorbell.attach(o.peerDoorbell), this.systemWords, o.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP),
-        model: new LinkModel(o.link, () => prng.next()), header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0,
+        model: new LinkModel(o.link, () => prng.next()), header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0, unrung: false,
       };
       this.outboundByPeer.set(o.peerStorageId, ob);
       return ob;
@@ -616,6 +672,7 @@ export class ThreadCpu implements Hardware {
     if (!resolve) return;
     this.pendingCommands.delete(requestId);
     resolve(reply);
+    this.commandReplied = true; // comlink posts the reply from a promise reaction: the loop must yield soon
   }
 
   emit(event: FirmwareEvent): void {
@@ -792,6 +849,7 @@ export class ThreadCpu implements Hardware {
     this.outstanding.clear();
     const error = `storage system ${this.name} lost power before answering`;
     for (const resolve of this.pendingCommands.values()) resolve({ ok: false, error: reason ? `${error} (controller stopped: ${reason})` : error });
+    if (this.pendingCommands.size > 0) this.commandReplied = true;
     this.pendingCommands.clear();
   }
 
@@ -799,7 +857,10 @@ export class ThreadCpu implements Hardware {
 
   private async loop(): Promise<void> {
     const t = this.tuning;
-    let lastWorkUs = -Infinity;
+    let lastWorkUs = -Infinity, lastYieldUs = this.nowUs();
+    // How late a timed Atomics.wait returns (moving average, µs), and so how early before a deadline to wake.
+    let oversleepUs = t.spinUs;
+    let rung = true;
     while (!this.stopped) {
       if (Atomics.load(this.systemWords, this.pauseIndex) !== PAUSE_RUNNING) this.holdIfPaused();
       const seen = this.wake.value();
@@ -807,23 +868,49 @@ export class ThreadCpu implements Hardware {
       const didWork = this.turn();
       let now = this.nowUs();
       if (didWork) lastWorkUs = now;
-      const deadline = this.nextDeadlineUs(now);
-      let waitUs = deadline - now;
-      if (waitUs > t.spinUs && now - lastWorkUs >= t.idleSpinUs) {
-        this.stats[STAT.waits]!++;
-        if (waitUs > t.nearUs) {
-          // Far: sleep without blocking the event loop; a doorbell (frame, host I/O, management call) ends it early.
-          const ms = Number.isFinite(waitUs) ? Math.min(t.maxIdleWaitMs, Math.floor((waitUs - t.nearUs / 2) / 1000)) : t.maxIdleWaitMs;
-          await this.wake.sleepAsync(seen, ms);
-          continue;
-        }
-        // Near: block (no spinning, so no stealing a core from the thread we wait for) until just before the deadline.
-        this.wake.sleepSync(seen, (waitUs - t.spinUs) / 1000);
-        now = this.nowUs();
-        waitUs = deadline - now;
+      // The event loop (comlink's management messages, the promise reactions that post a command's reply) runs only
+      // while we yield to it. A setImmediate round costs 5–10 µs (much more when 4 threads share 2 cores), so we yield
+      // only when it is needed: woken by the doorbell with nothing to do (the harness rings it after a management
+      // call), a command answered, and at least every yieldEveryUs (also while idle, between sleep slices).
+      if ((rung && !didWork) || this.commandReplied || now - lastYieldUs >= t.yieldEveryUs) {
+        this.commandReplied = false;
+        await immediate();
+        if (this.stopped) break;
+        now = lastYieldUs = this.nowUs();
       }
-      await immediate(); // a short spin turn; management messages get through here
+      rung = true;
+      const deadline = this.nextDeadlineUs(now);
+      const waitUs = deadline - now;
+      if (waitUs <= 0) continue;
+      const retrying = this.inboundFull || this.backlogged > 0;
+      const spinUs = Math.min(t.spinUs, oversleepUs + t.spinMarginUs);
+      if (!retrying && (waitUs <= spinUs || now - lastWorkUs < t.idleSpinUs)) {
+        // Spin synchronously on the doorbell and the clock (0.3 µs a look): a near deadline, or more traffic expected.
+        const spinEnd = waitUs <= spinUs ? deadline : Math.min(deadline - spinUs, lastWorkUs + t.idleSpinUs);
+        if (this.spinUntil(seen, spinEnd)) continue;
+        now = this.nowUs();
+        if (deadline - now <= spinUs) { rung = false; continue; }
+      }
+      // Block on the doorbell (a futex: a producer's ring wakes us in ~10 µs, against ~30 µs for Atomics.waitAsync
+      // and its event-loop task) until spinUs before the deadline, in slices of at most maxSleepSliceMs so the event
+      // loop still gets a turn now and then (the harness also rings the doorbell after each management call).
+      this.stats[STAT.waits]!++;
+      const sleepUs = retrying ? waitUs : Math.min(deadline - now - spinUs, t.maxSleepSliceMs * 1000);
+      rung = this.wake.sleepSync(seen, sleepUs / 1000);
+      if (!rung && !retrying && sleepUs < 5000) {
+        // Learn the oversleep from timed-out waits (not from long idle slices, whose lateness does not matter).
+        const late = Math.max(0, this.nowUs() - now - sleepUs);
+        oversleepUs += (Math.min(late, t.spinUs) - oversleepUs) / 8;
+      }
     }
+  }
+
+  /** Spins until the doorbell moves off `seen` (true) or the clock reaches untilUs (false). */
+  private spinUntil(seen: number, untilUs: number): boolean {
+    while (this.nowUs() < untilUs) {
+      if (this.wake.value() !== seen || this.stopped) return true;
+    }
+    return this.wake.value() !== seen;
   }
 
   private nextDeadlineUs(now: number): number {
@@ -856,6 +943,7 @@ export class ThreadCpu implements Hardware {
         if (ht < best) { best = ht; source = SOURCE_HOST; host = hp; }
       }
       if (best > now) break;
+      if (this.unrungSinceUs >= 0 && now - this.unrungSinceUs > t.maxRingDelayUs) this.ringPeers();
       work = true;
       if (source === SOURCE_FRAME) this.deliverFrame();
       else if (source === SOURCE_TIMER) this.fireTimer();
@@ -882,7 +970,9 @@ export class ThreadCpu implements Hardware {
         const linkEpoch = dv.getInt32(off + 8, true), dirEpoch = dv.getInt32(off + 12, true);
         const power = dv.getInt32(off + 16, true);
         if (this.controller && power === this.powerEpoch && this.linkCarries(ib, linkEpoch, dirEpoch)) {
-          this.frames.push(atUs, ib.peerStorageId, linkEpoch, dirEpoch, ii, v.slice(FRAME_RECORD_HEADER_BYTES));
+          const frame = this.frameBuffers.take(v.length - FRAME_RECORD_HEADER_BYTES);
+          frame.set(v.subarray(FRAME_RECORD_HEADER_BYTES));
+          this.frames.push(atUs, ib.peerStorageId, linkEpoch, dirEpoch, ii, frame);
         } else {
           this.stats[STAT.framesLost]!++; // cut link, or sent to a powered-off controller
         }
@@ -918,10 +1008,11 @@ export class ThreadCpu implements Hardware {
     // Frames in flight when the link (or their fibre) was cut are lost (as on sim).
     if (!this.linkCarries(this.inbound[f.outD]!, f.outB, f.outC)) {
       this.stats[STAT.framesLost]!++;
+      this.frameBuffers.give(frame);
       return;
     }
     const c = this.controller;
-    if (!c) return;
+    if (!c) { this.frameBuffers.give(frame); return; }
     this.stats[STAT.framesIn]!++;
     this.stats[STAT.eventsDispatched]!++;
     this.recorder.record(REC_FRAME, now, from, frame[0]!, frame.length, f.outD, undefined);
@@ -930,6 +1021,7 @@ export class ThreadCpu implements Hardware {
     } catch (e) {
       this.fail('frame', e);
     }
+    this.frameBuffers.give(frame); // the firmware is done with it (see FrameBufferPool)
   }
 
   private fireTimer(): void {
@@ -970,14 +1062,17 @@ export class ThreadCpu implements Hardware {
     const tag = dv.getUint32(off + 8, true);
     const opBits = dv.getUint8(off + 12);
     const lvol = dv.getFloat64(off + 16, true), lba = dv.getFloat64(off + 24, true), blocks = dv.getFloat64(off + 32, true);
-    const data = opBits & SUB_HAS_DATA ? v.slice(SUBMISSION_HEADER_BYTES) : undefined;
-    hp.submission.pop();
     this.stats[STAT.hostIos]!++;
     const c = this.controller;
     if (!c) {
+      hp.submission.pop();
       this.pushCompletion(hp, tag, STATUS_CODE.get('not-ready')!, undefined);
       return;
     }
+    // Write data is handed to the firmware in place, as a view of the submission record (no 4 KiB allocation per
+    // write): the record is freed only after onHostIo returns, and the firmware copies what it keeps (disk, cache
+    // slot, journal). The view is then taken back, so nothing can read the ring's reused bytes through it later.
+    const data = opBits & SUB_HAS_DATA ? v.subarray(SUBMISSION_HEADER_BYTES) : undefined;
     const io: HostIo = { tag, op: opBits & SUB_OP_WRITE ? 'write' : 'read', lvol, lba, blocks, data, port: hp.port };
     this.outstanding.set(tag, io);
     this.stats[STAT.eventsDispatched]!++;
@@ -986,6 +1081,9 @@ export class ThreadCpu implements Hardware {
       c.onHostIo(io);
     } catch (e) {
       this.fail(`io ${tag} ${io.op} ${lvol}:${lba}+${blocks}`, e);
+    } finally {
+      io.data = undefined;
+      hp.submission.pop();
     }
   }
 
@@ -1005,7 +1103,9 @@ export class ThreadCpu implements Hardware {
     h.setInt32(12, dirEpoch, true);
     h.setInt32(16, peerPower, true);
     if (!ob.port.push(ob.header, frame)) return false;
-    ob.peerWake.ring();
+    ob.unrung = true;
+    if (this.unrungSinceUs < 0) this.unrungSinceUs = this.nowUs();
+    if (this.tuning.maxRingDelayUs <= 0) this.ringPeers();
     return true;
   }
 
@@ -1024,7 +1124,9 @@ export class ThreadCpu implements Hardware {
     h.setUint32(8, tag, true);
     h.setUint8(12, code);
     if (!hp.completion.push(hp.header, data)) return false;
-    this.mainWake.ring();
+    this.mainUnrung = true;
+    if (this.unrungSinceUs < 0) this.unrungSinceUs = this.nowUs();
+    if (this.tuning.maxRingDelayUs <= 0) this.ringPeers();
     return true;
   }
 
@@ -1049,8 +1151,22 @@ export class ThreadCpu implements Hardware {
     }
   }
 
-  /** Posts the reports gathered (doorbells were rung as records were pushed: see WakeLine). */
+  /**
+   * Rings, once each, the doorbells of the peers (and the main thread) we pushed records to since the last time.
+   * Records are published at once (a consumer that is awake sees them), but a sleeping consumer is woken only at the
+   * end of a turn (or maxRingDelayUs into a long one): it then takes the whole batch in one wake-up instead of being
+   * woken by the first record — which, with more threads than cores, preempts us — and again for each later one.
+   */
+  private ringPeers(): void {
+    if (this.unrungSinceUs < 0) return;
+    this.unrungSinceUs = -1;
+    for (const ob of this.outbound) if (ob.unrung) { ob.unrung = false; ob.peerWake.ring(); }
+    if (this.mainUnrung) { this.mainUnrung = false; this.mainWake.ring(); }
+  }
+
+  /** Rings the doorbells owed (ringPeers) and posts the reports gathered. */
   private flush(): void {
+    this.ringPeers();
     if (this.reports.length > 0) {
       const batch = this.reports;
       this.reports = [];

@@ -69,6 +69,8 @@ interface SystemRt {
   doorbell: Doorbell;
   /** Rung by the main thread after pushing submissions (notifies only when the CPU sleeps). */
   wake: WakeLine;
+  /** Submissions were pushed since the last ring (see ringSystems). */
+  unrung: boolean;
   stats: Float64Array;
   worker: Worker;
   api: Comlink.Remote<ThreadWorkerApi>;
@@ -133,6 +135,8 @@ export class ThreadsWorld implements World {
   private nextRequestId = 1;
   private tagSeq = 0;
   private pumping = false;
+  /** A microtask to ring the doorbells of systems given submissions (SystemRt.unrung) is queued. */
+  private ringQueued = false;
   private closed = false;
 
   private constructor(readonly topology: Topology, readonly seed: number, private readonly options: ThreadsWorldOptions) {
@@ -180,7 +184,7 @@ export class ThreadsWorld implements World {
       const { port1, port2 } = new MessageChannel();
       const wake = new WakeLine(doorbell, this.systemWords, index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
       const reportsClosed = new Promise<void>((r) => port1.once('close', () => r()));
-      const sys: SystemRt = { spec, index, memory, doorbell, wake, stats, worker, api, reports: port1, reportsClosed, alive: true, exited: Promise.resolve(), resumeTimer: null };
+      const sys: SystemRt = { spec, index, memory, doorbell, wake, unrung: false, stats, worker, api, reports: port1, reportsClosed, alive: true, exited: Promise.resolve(), resumeTimer: null };
       sys.exited = new Promise<void>((resolve) => worker.once('exit', () => { sys.alive = false; resolve(); }));
       worker.on('error', (e: Error) => this.workerFailed(sys, e));
       worker.once('exit', () => { if (!this.closed) this.failPendingIo(sys); });
@@ -244,7 +248,10 @@ export class ThreadsWorld implements World {
   /** A management call that also ends (with `dead()`) if the worker exits before answering. */
   private call<T>(s: SystemRt, f: () => Promise<T>, dead: () => T): Promise<T> {
     if (!s.alive) return Promise.resolve().then(dead);
-    return Promise.race([f(), s.exited.then(dead)]);
+    const reply = f(); // comlink has posted the message by now
+    // The worker's CPU loop may be blocked on its doorbell (Atomics.wait): wake it so it yields to its event loop.
+    s.wake.ring();
+    return Promise.race([reply, s.exited.then(dead)]);
   }
 
   // ───────────────────────────── clock, randomness ─────────────────────────────
@@ -391,9 +398,19 @@ export class ThreadsWorld implements World {
     v.setFloat64(24, s.lba, true);
     v.setFloat64(32, s.blocks, true);
     if (!h.submission.push(h.header, s.data)) return false;
-    h.system.wake.ring();
+    // One doorbell ring per burst of submissions (the host continuations a batch of completions resumes), after
+    // they are all in: the CPU then takes them in one wake-up instead of being woken (and preempting us) for each.
+    if (!h.system.unrung) {
+      h.system.unrung = true;
+      if (!this.ringQueued) { this.ringQueued = true; queueMicrotask(this.ringSystems); }
+    }
     return true;
   }
+
+  private readonly ringSystems = (): void => {
+    this.ringQueued = false;
+    for (const s of this.systems.values()) if (s.unrung) { s.unrung = false; s.wake.ring(); }
+  };
 
   /** Polls the completion rings while host I/Os are outstanding; sleeps on the main doorbell in between. */
   private async pump(): Promise<void> {
@@ -422,7 +439,10 @@ export class ThreadsWorld implements World {
         if (backlog || waitUs < 2000 || now - lastWorkUs < this.hostIdleSpinUs) {
           await immediate();
         } else {
-          await this.mainWake.sleepAsync(seen, Number.isFinite(waitUs) ? Math.min(50, Math.floor((waitUs - 1000) / 1000)) : 50);
+          // Nothing queued: wait for the doorbell alone. An Atomics.waitAsync with a timeout costs a delayed task and a
+          // timer on top of the wake-up, at every sleep; every completion rings the doorbell (a ring after `seen` was
+          // read returns at once), and so do failPendingIo and close, which may end the loop.
+          await this.mainWake.sleepAsync(seen, Number.isFinite(waitUs) ? Math.floor((waitUs - 1000) / 1000) : Infinity);
         }
       }
     } finally {
@@ -457,6 +477,7 @@ export class ThreadsWorld implements World {
       this.pendingIo.delete(tag);
       p.resolve({ status: 'not-ready' });
     }
+    this.mainWake.ring(); // the pump may be asleep waiting for these
   }
 
   // ───────────────────────────── hardware reads ─────────────────────────────
@@ -624,6 +645,7 @@ export class ThreadsWorld implements World {
     this.closed = true;
     for (const p of this.pendingIo.values()) p.resolve({ status: 'not-ready' });
     this.pendingIo.clear();
+    this.mainWake.ring(); // ends the pump's sleep
     // A paused CPU cannot hear stop(): let every one run again first.
     for (const s of this.systems.values()) { this.clearResumeTimer(s); this.resumeNow(s); }
     await Promise.all([...this.systems.values()].map(async (s) => {
