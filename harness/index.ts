@@ -5,13 +5,14 @@
 export { createWorld, RUNTIMES } from './runtimes.ts';
 export type { World, RuntimeName, Fault, TimedEvent, HostIoRequest, HostIoResult } from './world.ts';
 export { SimWorld } from './runtime-sim.ts';
-export { embodiment1Topology, DATA_LVOL, JOURNAL_LVOL } from './topology.ts';
+export { embodiment1Topology, embodiment4Topology, DATA_LVOL, JOURNAL_LVOL, SECOND_JOURNAL_LVOL } from './topology.ts';
 export type { Topology, StorageSystemSpec, LinkSpec, HostSpec, Embodiment1Options as Embodiment1TopologyOptions } from './topology.ts';
 export { Host, DEFAULT_HEARTBEAT } from './host.ts';
 export type { HeartbeatOptions } from './host.ts';
 export { CopyControlProgram, OperationsLog, RoutineError } from './copy-control.ts';
 export type { Report, StepLog } from './copy-control.ts';
 export * as embodiment1 from './routines/embodiment1.ts';
+export * as embodiment4 from './routines/embodiment4.ts';
 export { Workload, percentile } from './workload.ts';
 export type { WorkloadOptions, WorkloadResult } from './workload.ts';
 export { WriteHistory, writePattern, blockWriteId, sha256 } from './history.ts';

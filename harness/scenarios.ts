@@ -7,8 +7,9 @@ import { WriteHistory, sha256, type Violation } from './history.ts';
 import { Host } from './host.ts';
 import { failback, failover, initialCopying, reverseCopyControl, reverseCopying, PAIR_IR, PAIR_PI } from './routines/embodiment1.ts';
 import * as e2 from './routines/embodiment2.ts';
+import * as e4 from './routines/embodiment4.ts';
 import { createWorld } from './runtimes.ts';
-import { embodiment1Topology, embodiment2Topology, DATA_LVOL, type Topology } from './topology.ts';
+import { embodiment1Topology, embodiment2Topology, embodiment4Topology, DATA_LVOL, type Topology } from './topology.ts';
 import { Workload, type WorkloadOptions } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
@@ -385,10 +386,132 @@ const embodiment2FailbackDataLoss: Scenario = {
   },
 };
 
+// ───────────────────────────── embodiment 4 ─────────────────────────────
+
+/** A2 for the 4-site cascade and a fixed sequence of host P writes; the site P disaster strikes as the last is acknowledged. */
+async function normalOperation4ThenDisaster(ctx: ScenarioContext, o: { writes?: number } = {}): Promise<void> {
+  const { world } = ctx;
+  await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e4.initialCopying(p));
+  const wP = ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048, writes: Math.round((o.writes ?? 3000) * ctx.scale), pattern: 'stride' });
+  await wP.done;
+  const backlog = (system: string, pairId: number) => world.journals(system).filter((j) => j.pairId === pairId).reduce((n, j) => n + j.entries, 0);
+  ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog('I', e4.PAIR_IJ)} entries not yet applied at J, 232J-2 ${backlog('J', e4.PAIR_JR)} not yet applied at R`);
+  await siteDisaster(ctx, wP, false);
+  await ctx.checkConsistent('J', 'J prefix-consistent after the disaster');
+  await ctx.checkConsistent('R', 'R prefix-consistent after the disaster');
+}
+
+/** Whether a routine logged `step` with a message matching `re`. */
+function logged(ctx: ScenarioContext, step: string, re: RegExp): boolean {
+  return ctx.log.steps.some((s) => s.step === step && re.test(s.message));
+}
+
+/** Cuts `link` `afterUs` after pair `pairId` at `system` starts suspending (a retrieval under way), unless `done()` first. */
+function cutWhileRetrieving(ctx: ScenarioContext, system: string, pairId: number, link: string, step: string, done: () => boolean, afterUs = 20_000): Promise<void> {
+  const { world } = ctx;
+  return (async () => {
+    while (!done() && world.definitionInformation(system).find((p) => p.pairId === pairId)?.state !== 3) await world.sleep(1000);
+    if (done()) return; // (under faults the retrieval may never have started)
+    await world.sleep(afterUs);
+    ctx.note(`link ${link} cut while ${step} retrieves the log information`);
+    await world.fault({ kind: 'cut-link', link });
+  })();
+}
+
+const embodiment4Cycle: Scenario = {
+  name: 'embodiment4-cycle',
+  description: 'A2 initial copying (P →sync I →async J →async R) → workload → site P disaster → D1 failover (S1050 no data loss, S1070 sync R→J without formation copy) → work on R → failures cleared → D2 reverse copying (S1100 J→I, S1110 I→P) → host R writes (R →sync J →async I →async P) → D3 failback (S1240 no data loss) → A2 back to normal; all four data volumes identical',
+  topology: () => embodiment4Topology(),
+  async run(ctx) {
+    const { world } = ctx;
+    await normalOperation4ThenDisaster(ctx);
+    const report = await ctx.routine(ctx.hostR, 'D1 failover', (p) => e4.failover(p));
+    ctx.expectReport(report, 'S1050', false);
+    ctx.expect('S1070 formed sync pair R→J without formation copy (¶0149)', logged(ctx, 'S1070', /without formation copy/), 'S1070 step log');
+    await hostRWrites(ctx, 800).done;
+    // (An expectation: under faults D1 may end at S1080 without the sync pair R→J; while it is duplex the checkers judge it anyway.)
+    const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+    ctx.expect('J holds every write acknowledged to host R (sync pair R→J)', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
+    ctx.note('failures cleared: storage P powered on, host P back');
+    await world.fault({ kind: 'power-on', system: 'P' });
+    ctx.hostP.recover();
+    await ctx.routine(ctx.hostR, 'D2 reverse copying', (p) => e4.reverseCopying(p));
+    ctx.note('reverse operation: host R writes, copied R →sync J →async I →async P');
+    await hostRWrites(ctx, 1500).done;
+    await ctx.checkConsistent('I', 'I prefix-consistent during reverse operation');
+    await ctx.checkConsistent('P', 'P prefix-consistent during reverse operation');
+    ctx.note('host R stops its work application');
+    const fb = await ctx.routine(ctx.hostP, 'D3 failback', (p) => e4.failback(p));
+    ctx.expectReport(fb, 'S1240', false);
+    await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e4.initialCopying(p));
+    await settleAsync(ctx);
+    compareSites(ctx, ['P', 'I', 'J', 'R']);
+  },
+};
+
+const embodiment4FailoverRestartEarly: Scenario = {
+  name: 'embodiment4-failover-restart-early',
+  description: '¶0150: host R restarts its work application right after S1050 "no data loss", before S1070; S1070 must then form the sync pair R→J with a formation copy, and J ends holding every write acknowledged to host R',
+  topology: () => embodiment4Topology(),
+  async run(ctx) {
+    const { world } = ctx;
+    await normalOperation4ThenDisaster(ctx);
+    let early: Workload | undefined;
+    ctx.log.on((e) => {
+      if (e.kind !== 'report' || e.e.step !== 'S1050' || early) return;
+      ctx.note('¶0150: host R restarts its work application after S1050, before S1070');
+      early = hostRWrites(ctx, 800);
+    });
+    const report = await ctx.routine(ctx.hostR, 'D1 failover', (p) => e4.failover(p, { workRestarted: () => early !== undefined }));
+    ctx.expectReport(report, 'S1050', false);
+    ctx.expect('S1070 formed sync pair R→J with a formation copy (¶0150)', logged(ctx, 'S1070', /with initial copying/) && !logged(ctx, 'S1070', /without formation copy/), 'S1070 step log');
+    await early?.done;
+    await settleAsync(ctx);
+    ctx.check('R holds every acknowledged write', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
+    const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+    ctx.expect('J holds every acknowledged write (formation copy, then sync R→J)', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
+    if (!ctx.faulty) compareSites(ctx, ['R', 'J']);
+  },
+};
+
+function embodiment4DataLoss(step: 'S1020' | 'S1040'): Scenario {
+  const link = step === 'S1020' ? 'S6' : 'S7';
+  // The cut follows the retrieval at the pair's source (I or J), which starts suspending as the relayed drain arrives.
+  const [system, pairId, retrieval] = step === 'S1020' ? ['I', e4.PAIR_IJ, 'S1010'] : ['J', e4.PAIR_JR, 'S1030'];
+  return {
+    name: `embodiment4-data-loss-${step.toLowerCase()}`,
+    description: `link ${link} (${step === 'S1020' ? 'I–J' : 'J–R'}) is slow (1 MB/s), so ${step === 'S1020' ? '232I' : '232J-2'} holds a backlog at the disaster; ${link} fails while ${retrieval} retrieves it: ${step} finds failure suspend and D1 reports data loss (S1080); R holds a consistent older image and work resumes on it`,
+    topology: () => {
+      const t = embodiment4Topology();
+      // Slower than host P writes on either runtime (the threads runtime writes more slowly than sim), so a backlog builds.
+      t.links.find((l) => l.name === link)!.bandwidthMBps = 1;
+      return t;
+    },
+    async run(ctx) {
+      const { world } = ctx;
+      await normalOperation4ThenDisaster(ctx);
+      let failoverDone = false;
+      const cutter = cutWhileRetrieving(ctx, system, pairId, link, retrieval, () => failoverDone);
+      const report = await ctx.routine(ctx.hostR, 'D1 failover', (p) => e4.failover(p)).finally(() => { failoverDone = true; });
+      await cutter;
+      ctx.expectReport(report, 'S1080', true);
+      ctx.expect(`${step} found failure suspend`, logged(ctx, step, /failure suspend/), `${step} step log`);
+      const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
+      ctx.expect('S1080 data loss is real: R lacks acknowledged writes', missing.length > 0, `${missing.length} block(s)`);
+      await ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
+      ctx.note('work resumes on R');
+      const r = await hostRWrites(ctx, 300).done;
+      ctx.expect('host R can write to R after the data-loss failover', r.acknowledged === r.issued, `${r.acknowledged}/${r.issued} acknowledged`);
+      ctx.check('R holds every write acknowledged since the data loss', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
+    },
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
   embodiment1Cycle, embodiment1DoubleFailure, embodiment1FailoverDrainFails, embodiment1FailbackVariant, embodiment1FailbackDataLoss,
   rollingDisaster('never'), rollingDisaster('data'),
   embodiment2Cycle, embodiment2FailbackVariant, embodiment2FailbackDataLoss,
+  embodiment4Cycle, embodiment4FailoverRestartEarly, embodiment4DataLoss('S1020'), embodiment4DataLoss('S1040'),
 ];
 
 export function findScenario(name: string): Scenario {
@@ -624,6 +747,10 @@ async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checke
       try {
         await world.sleep(1_000_000); // let partners hear each other again
         const program = ctx.program(ctx.hostP, 'liveness');
+        if (world.topology.systems.some((x) => x.name === 'J')) {
+          await livenessEmbodiment4(ctx);
+          break;
+        }
         const rSide = world.definitionInformation('R').find((p) => p.pairId === PAIR_IR);
         // Embodiment 2 (link S5): reverse operation copies R→P. R holds the newest data while it is the source
         // of R→P, or after a failover whose B1 stopped between S600 and S610 (no pair at R, no failback since).
@@ -658,6 +785,26 @@ async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checke
   const same = digests.every((d) => d === digests[0]);
   checkers.recordLiveness(allDuplex && same && world.nowUs() - start <= boundUs,
     `after repair: ${states.join(' ')}; volumes ${same ? 'identical' : world.topology.systems.map((s, i) => `${s.name} ${digests[i]!.slice(0, 12)}`).join(' ')}`);
+}
+
+/**
+ * Liveness for embodiment 4: R holds the newest data after a failover (D1 reported S1050 or S1080) until a
+ * failback reports (S1240 / S1270), or while it is the source of the sync pair R→J without a failback since.
+ * Its data is then brought home as an operator would — D2 (forming R→J first if D1 stopped short of S1070),
+ * D3 resynchronising suspended pairs first — and A2 returns to normal operation P → I → J → R.
+ */
+async function livenessEmbodiment4(ctx: ScenarioContext): Promise<void> {
+  const { world } = ctx;
+  const steps = ctx.log.reports.map((r) => r.step);
+  const lastFailover = Math.max(steps.lastIndexOf('S1050'), steps.lastIndexOf('S1080'));
+  const lastFailback = Math.max(steps.lastIndexOf('S1240'), steps.lastIndexOf('S1270'));
+  const rj = world.definitionInformation('R').find((p) => p.pairId === e4.PAIR_RJ);
+  const rNewest = lastFailover > lastFailback || (rj?.role === 'source' && lastFailback < 0);
+  if (rNewest) {
+    await e4.reverseCopying(ctx.program(ctx.hostR, 'liveness D2 reverse copying'));
+    await e4.failback(ctx.program(ctx.hostP, 'liveness D3 failback'), { resyncFirst: true });
+  }
+  await e4.initialCopying(ctx.program(ctx.hostP, 'liveness A2'));
 }
 
 /** "(sync P→I)" from the definition information of the system that reported the event. */

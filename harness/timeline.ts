@@ -52,7 +52,8 @@ export function backlogOf(world: World): string {
     if (!world.isUp(s.name)) continue;
     for (const j of world.journals(s.name)) {
       const pair = world.definitionInformation(s.name).find((p) => p.pairId === j.pairId);
-      if (pair?.role === 'source' && j.entries > 0) parts.push(`232${s.name} ${j.entries} entries`);
+      // (Named by its LVOL: embodiment 4's I and J have a second journal volume, 232I-2 / 232J-2.)
+      if (pair?.role === 'source' && j.entries > 0) parts.push(`${s.lvols[j.journalLvol]?.name ?? `232${s.name}`} ${j.entries} entries`);
     }
   }
   return parts.join(', ');

@@ -91,3 +91,42 @@ export function embodiment2Topology(o: Embodiment2Options = {}): Topology {
   t.name = 'embodiment 2 (P–I–R, S5 P–R)';
   return t;
 }
+
+export interface Embodiment4Options extends Embodiment1Options {
+  /** I–J: the long-haul asynchronous circuit between the two intermediate sites (embodiment 1's S2 role). */
+  s6DistanceKm?: number;
+  /** J–R: the secondary intermediate site near R; synchronous R→J in reverse operation (S1's mirror image). */
+  s7DistanceKm?: number;
+}
+
+/** LVOL 2 of I and J: their second journal volume (each is at once an async destination and an async source). */
+export const SECOND_JOURNAL_LVOL = 2;
+
+/**
+ * Embodiment 4 (¶0140–0161): P, I, J, R in series, the same scheme in both directions — P →sync I →async J
+ * →async R in normal operation, R →sync J →async I →async P in reverse operation.
+ *
+ * The source names no circuits beyond S1–S5 and gives no distances for this embodiment, so the links continue
+ * the numbering: S1 P–I (100 km, synchronous, as in embodiment 1), S6 I–J (1000 km: the long haul between the
+ * regions, embodiment 1's S2 distance, since I is near P and J near R) and S7 J–R (100 km: J must be near
+ * enough to R for the synchronous pair R→J of S1070, the mirror image of S1).
+ *
+ * A system that is at once the destination of one asynchronous pair and the source of another keeps one
+ * journal volume per pair (one journal per LVOL): J in normal operation (232J for I→J, 232J-2 for J→R) and I in
+ * reverse operation (232I for J→I, 232I-2 for I→P). P and R are never both, so they have one.
+ */
+export function embodiment4Topology(o: Embodiment4Options = {}): Topology {
+  const t = embodiment1Topology(o);
+  const journalBytes = o.journalVolumeBytes ?? 16 * 1024 * 1024;
+  const [sP, sI, sR] = t.systems as [StorageSystemSpec, StorageSystemSpec, StorageSystemSpec];
+  const sJ: StorageSystemSpec = { ...sI, name: 'J', id: 2, lvols: sI.lvols.map((l) => ({ ...l, name: l.name.replace(/I$/, 'J') })) };
+  for (const s of [sI, sJ]) s.lvols.push({ name: `232${s.name}-2`, kind: 'journal', sizeBytes: journalBytes });
+  const s1 = t.links.find((l) => l.name === 'S1')!;
+  const link = (name: string, a: string, b: string, distanceKm: number): LinkSpec => ({ ...s1, name, a, b, distanceKm, paths: s1.paths.map((x) => ({ ...x })) });
+  return {
+    ...t,
+    name: 'embodiment 4 (P–I–J–R)',
+    systems: [sP, sI, sJ, sR],
+    links: [s1, link('S6', 'I', 'J', o.s6DistanceKm ?? 1000), link('S7', 'J', 'R', o.s7DistanceKm ?? 100)],
+  };
+}

@@ -74,7 +74,14 @@ const CLAIMS: Claim[] = [
   { claim: 6, what: 'switching devices 300I/300J on a common line (embodiment 3)', scenario: null, test: 'not built yet' },
   { claim: 7, what: 'a switch passes frames not addressed to its intermediate (embodiment 3)', scenario: null, test: 'not built yet' },
   { claim: 8, what: 'R→J asynchronous backup during normal operation (Fig. 18)', scenario: null, test: 'not built yet' },
-  { claim: 9, what: 'embodiment 4: the same cascade in both directions', scenario: null, test: 'not built yet' },
+  { claim: 9, what: 'embodiment 4: the same cascade in both directions', scenario: 'embodiment4-cycle', test: 'claim 9', check: () => {
+    const r = runs.get('embodiment4-cycle')!;
+    for (const label of ['sync P→I', 'async I→J', 'async J→R']) expect(reachedDuplex(r, label), `normal: ${label}`).toBe(true);
+    for (const label of ['sync R→J', 'async J→I', 'async I→P']) expect(reachedDuplex(r, label), `reverse: ${label}`).toBe(true);
+    const v = Object.values(r.result.volumes).map((x) => Object.values(x)[0]);
+    expect(v).toHaveLength(4);
+    expect(new Set(v).size).toBe(1);
+  } },
   { claim: 10, what: 'the fail-over unit drains the intermediate before taking over', scenario: 'embodiment1-cycle', test: 'claim 10', check: () => {
     const r = runs.get('embodiment1-cycle')!;
     const a3 = r.result.routines.find((x) => x.routine === 'A3 failover')!;
@@ -112,6 +119,11 @@ const ROUTINES: Array<{ routine: string; scenario: string; steps: string[] }> = 
   { routine: 'B1', scenario: 'embodiment2-cycle', steps: ['S600', 'S610'] },
   { routine: 'B2', scenario: 'embodiment2-cycle', steps: ['S700', 'S710', 'S720', 'S730'] },
   { routine: 'B2', scenario: 'embodiment2-failback-data-loss', steps: ['S700', 'S740'] },
+  { routine: 'D1', scenario: 'embodiment4-cycle', steps: ['S1000', 'S1010', 'S1020', 'S1030', 'S1040', 'S1050', 'S1060', 'S1070'] },
+  { routine: 'D1', scenario: 'embodiment4-data-loss-s1020', steps: ['S1010', 'S1020', 'S1080'] },
+  { routine: 'D1', scenario: 'embodiment4-data-loss-s1040', steps: ['S1030', 'S1040', 'S1080'] },
+  { routine: 'D2', scenario: 'embodiment4-cycle', steps: ['S1100', 'S1110'] },
+  { routine: 'D3', scenario: 'embodiment4-cycle', steps: ['S1200', 'S1210', 'S1220', 'S1230', 'S1240', 'S1250', 'S1260'] },
 ];
 
 const SCENARIOS = [...new Set([...CLAIMS.flatMap((c) => (c.scenario ? [c.scenario] : [])), 'embodiment2-cycle', ...ROUTINES.map((r) => r.scenario)])];

@@ -25,7 +25,7 @@ const AT_P = { system: 'P', lvol: DATA_LVOL };
  * Deletes a pair at both its storage systems. A delete tells the partner; over a cut link the partner keeps
  * its half (and its journal volume in use), so a half still there after a while is deleted where it is.
  */
-async function deletePair(p: CopyControlProgram, pairId: number, systems: [string, string], step: string, why: string): Promise<boolean> {
+export async function deletePair(p: CopyControlProgram, pairId: number, systems: [string, string], step: string, why: string): Promise<boolean> {
   let deleted = false;
   for (const system of systems) {
     // After the first delete, give the partner a moment to hear of it (a frame over S2 or S5).
