@@ -64,7 +64,8 @@ export function matrixOf(quick: boolean) {
 export function windowsOf(quick: boolean): Record<RuntimeName, Window> {
   return quick
     ? { threads: { warmupUs: 150_000, measureUs: 700_000 }, sim: { warmupUs: 20_000, measureUs: 50_000, maxWrites: 1_500, minWrites: 300 } }
-    : { threads: { warmupUs: 300_000, measureUs: 2_500_000 }, sim: { warmupUs: 50_000, measureUs: 200_000, maxWrites: 5_000, minWrites: 1_000 } };
+    // Threads: a second of warm-up lets V8 compile the hot paths and the journal volumes be touched once (page faults).
+    : { threads: { warmupUs: 1_000_000, measureUs: 2_500_000 }, sim: { warmupUs: 50_000, measureUs: 200_000, maxWrites: 5_000, minWrites: 1_000 } };
 }
 
 const today = () => new Date().toISOString().slice(0, 10);
@@ -95,10 +96,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       cells.push(await runCell(s, windows[s.runtime]));
       tick('');
     }
-    const compared = cells.map((c) => {
-      const cmp = compare(c, cells);
-      return cmp ? { ...c, model: { iops: cmp.model.iops, latencyUs: cmp.model.latencyUs, bound: cmp.model.bound, iopsError: cmp.iopsError, why: cmp.why, note: cmp.note } } : c;
-    });
+    const compared = withModel(cells);
 
     // 2. RPO against offered load, and the bandwidth-limited case.
     const offeredLoad: OfferedLoadPoint[] = [];
@@ -169,35 +167,57 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
     };
     result.wallS = (performance.now() - wall0) / 1000;
 
-    // 4. Files.
-    mkdirSync(o.outDir, { recursive: true });
-    const base = join(o.outDir, `${result.date}-${result.machine}${o.quick ? '-quick' : ''}`);
-    const charts: Array<{ file: string; title: string }> = [];
-    const chart = async (suffix: string, title: string, spec: Parameters<typeof toSvg>[0]) => {
-      const file = `${base}-${suffix}.svg`;
-      writeFileSync(file, await toSvg(spec));
-      charts.push({ file, title });
-    };
-    for (const runtime of o.runtimes) {
-      for (const bs of m.blockBytes) {
-        await chart(`iops-${runtime}-${bs / 1024}k`, `IOPS against distance (${runtime}, ${bs / 1024} KiB)`, iopsVsDistance(cells, runtime, bs));
-        await chart(`latency-${runtime}-${bs / 1024}k`, `latency against distance (${runtime}, ${bs / 1024} KiB)`, latencyVsDistance(cells, runtime, bs));
-      }
-    }
-    const oc = OFFERED_LOAD_CASE;
-    await chart('rpo-offered-load', 'RPO against offered load',
-      rpoVsOfferedLoad(offeredLoad, `asynchronous I→R, ${oc.distanceKm} km, ${oc.bandwidthMBps} MB/s link, ${oc.blockBytes / 1024} KiB writes, ${oc.journalBytes / 2 ** 20} MiB journal`));
-    for (const run of limited) await chart(`rpo-over-time-${run.runtime}`, `RPO over time, bandwidth-limited (${run.runtime})`, rpoOverTime(run));
-    writeFileSync(`${base}.json`, JSON.stringify(result, null, 1));
-    writeFileSync(`${base}.md`, markdownReport(result, charts.map((c) => ({ ...c, file: c.file.slice(o.outDir.length).replace(/^\//, '') })), BANDWIDTH_CASE, TOLERANCE));
-    return { result, files: [`${base}.json`, `${base}.md`, ...charts.map((c) => c.file)] };
+    return { result, files: await writeOutputs(result, o.outDir, o.runtimes) };
   } finally {
     bar?.stop();
   }
 }
 
-function parseArgs(argv: string[]): StudyOptions {
-  const o: StudyOptions = { quick: false, runtimes: ['threads', 'sim'], outDir: 'bench/results', progress: process.stderr.isTTY === true };
+/** The model beside every cell (again, when re-rendering a results file with a newer model). */
+function withModel(cells: CellResult[]): StudyResult['cells'] {
+  return cells.map((c) => {
+    const { model: _old, ...cell } = c as StudyResult['cells'][number];
+    const cmp = compare(cell, cells);
+    return cmp ? { ...cell, model: { iops: cmp.model.iops, latencyUs: cmp.model.latencyUs, bound: cmp.model.bound, iopsError: cmp.iopsError, why: cmp.why, note: cmp.note } } : cell;
+  });
+}
+
+/** Writes <date>-<machine>[-quick].json, .md and the charts; returns their paths. */
+export async function writeOutputs(result: StudyResult, outDir: string, runtimes: RuntimeName[]): Promise<string[]> {
+  const m = result.matrix, cells = result.cells;
+  mkdirSync(outDir, { recursive: true });
+  const base = join(outDir, `${result.date}-${result.machine}${result.quick ? '-quick' : ''}`);
+  const charts: Array<{ file: string; title: string }> = [];
+  const chart = async (suffix: string, title: string, spec: Parameters<typeof toSvg>[0]) => {
+    const file = `${base}-${suffix}.svg`;
+    writeFileSync(file, await toSvg(spec));
+    charts.push({ file, title });
+  };
+  for (const runtime of runtimes) {
+    for (const bs of m.blockBytes) {
+      await chart(`iops-${runtime}-${bs / 1024}k`, `IOPS against distance (${runtime}, ${bs / 1024} KiB)`, iopsVsDistance(cells, runtime, bs));
+      await chart(`latency-${runtime}-${bs / 1024}k`, `latency against distance (${runtime}, ${bs / 1024} KiB)`, latencyVsDistance(cells, runtime, bs));
+    }
+  }
+  const oc = OFFERED_LOAD_CASE;
+  await chart('rpo-offered-load', 'RPO against offered load',
+    rpoVsOfferedLoad(result.offeredLoad, `asynchronous I→R, ${oc.distanceKm} km, ${oc.bandwidthMBps} MB/s link, ${oc.blockBytes / 1024} KiB writes, ${oc.journalBytes / 2 ** 20} MiB journal`));
+  for (const run of result.bandwidthLimited) await chart(`rpo-over-time-${run.runtime}`, `RPO over time, bandwidth-limited (${run.runtime})`, rpoOverTime(run));
+  writeFileSync(`${base}.json`, JSON.stringify(result, null, 1));
+  writeFileSync(`${base}.md`, markdownReport(result, charts.map((c) => ({ ...c, file: c.file.slice(outDir.length).replace(/^\//, '') })), BANDWIDTH_CASE, TOLERANCE));
+  return [`${base}.json`, `${base}.md`, ...charts.map((c) => c.file)];
+}
+
+/** `--from FILE`: the report and charts of a results file again, with this build's model (no measuring). */
+async function rerender(file: string, outDir: string): Promise<string[]> {
+  const { readFileSync } = await import('node:fs');
+  const result = JSON.parse(readFileSync(file, 'utf8')) as StudyResult;
+  result.cells = withModel(result.cells);
+  return writeOutputs(result, outDir, [...new Set(result.cells.map((c) => c.runtime))]);
+}
+
+function parseArgs(argv: string[]): StudyOptions & { from?: string } {
+  const o: StudyOptions & { from?: string } = { quick: false, runtimes: ['threads', 'sim'], outDir: 'bench/results', progress: process.stderr.isTTY === true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') o.quick = true;
@@ -210,18 +230,26 @@ function parseArgs(argv: string[]): StudyOptions {
       o.outDir = argv[++i] ?? '';
       if (!o.outDir) throw new Error('--out needs a directory');
     } else if (a === '--progress') o.progress = true;
-    else throw new Error(`unknown option '${a}' (bench takes --quick, --runtimes threads,sim, --out DIR, --progress)`);
+    else if (a === '--from') {
+      o.from = argv[++i] ?? '';
+      if (!o.from) throw new Error('--from needs a results file (bench/results/<date>-<machine>.json)');
+    } else throw new Error(`unknown option '${a}' (bench takes --quick, --runtimes threads,sim, --out DIR, --progress, --from FILE)`);
   }
   return o;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let o: StudyOptions;
+  let o: StudyOptions & { from?: string };
   try {
     o = parseArgs(argv);
   } catch (e) {
     console.error(`bench: ${(e as Error).message}`);
     return 2;
+  }
+  if (o.from) {
+    const files = await rerender(o.from, o.outDir);
+    console.log(`re-rendered with this build's model:\n${files.map((f) => `  ${f}`).join('\n')}`);
+    return 0;
   }
   const { result, files } = await runStudy(o);
   const md = files.find((f) => f.endsWith('.md'))!;

@@ -120,7 +120,10 @@ export async function bandwidthLimited(runtime: RuntimeName): Promise<BandwidthL
     await world.sleep(50_000); // the recovery point back at zero on the chart
     sampler.stop();
     await sampler.done;
-    const series = sampler.samples.filter((x) => x.timeUs >= t0).map((x: RpoSample) => ({
+    // At most ~2000 points (every state change kept), so the results file stays small.
+    const all = sampler.samples.filter((x) => x.timeUs >= t0);
+    const every = Math.max(1, Math.ceil(all.length / 2000));
+    const series = all.filter((x, i) => i % every === 0 || i === all.length - 1 || x.state !== all[i - 1]?.state).map((x: RpoSample) => ({
       tMs: ms(x.timeUs), rpoMs: x.rpoMs, rpoWrites: x.rpoWrites, journalPercent: x.usagePercent, state: pairStateName(x.state),
     }));
     return {

@@ -33,7 +33,7 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
       const j = c.journal;
       out.push(`| ${c.scheme} | ${c.distanceKm} | ${c.queueDepth} | ${c.blockBytes / 1024} KiB | ${n(c.iops)} | ${n(c.mbPerS, 1)} | ${ms(c.latencyUs.p50)} | ${ms(c.latencyUs.p99)} | ${ms(c.latencyUs.p999)} | `
         + `${j ? n(j.entriesMax) : ''} | ${j ? `${n(j.rpoMsP50, 1)} / ${n(j.rpoMsMax, 1)}` : ''} | ${j ? n(j.rpoWritesMax) : ''} | `
-        + `${c.model ? `${n(c.model.iops)} (${c.model.bound})` : ''} | ${c.model && c.model.bound !== 'calibration' ? pct(c.model.iopsError) : ''} | ${[c.model?.why, c.model?.note].filter(Boolean).join('; ')} |`);
+        + `${c.model ? `${n(c.model.iops)} (${c.model.bound})` : ''} | ${c.model ? pct(c.model.iopsError) : ''} | ${[c.model?.why, c.model?.note].filter(Boolean).join('; ')} |`);
     }
     const refused = r.cells.filter((c) => c.runtime === runtime && Object.keys(c.refused).length);
     if (refused.length) out.push('', `Refused writes: ${refused.map((c) => `${c.scheme} ${c.distanceKm} km QD ${c.queueDepth}: ${JSON.stringify(c.refused)}`).join('; ')}`);
