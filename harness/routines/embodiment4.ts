@@ -160,19 +160,21 @@ export async function failover(p: CopyControlProgram, o: FailoverOptions = {}): 
 }
 
 /**
- * S1080 (and S1270's counterpart for R): "data loss". If the next pair in is still copying into the subject
- * volume it is split first, retrieving what it holds: the volume is then a consistent (older) image that the
- * work application may use (a destination being copied into is write-protected).
+ * S1080 / S1270 "data loss" at the surviving volume (R, or P on failback). If the async pair into it is still
+ * copying, it is split first, retrieving what its source's journal holds: the volume is then a consistent (older)
+ * image that the work application may use (a destination being copied into is write-protected).
  */
-async function dataLossAtR(p: CopyControlProgram, why: string): Promise<Report> {
-  const jr = await p.query('R', PAIR_JR, 'S1080');
-  if (jr && jr.role === 'destination' && SPLITTABLE.includes(jr.state)) {
-    p.step('S1080', `async pair J→R is ${jr.state}: R retrieves what 232J-2 holds, so R is consistent and writable`);
-    if (jr.state === 'duplex') await p.retrieveAll('R', PAIR_JR, 'S1080');
-    else await p.queryStable('R', PAIR_JR, 'S1080');
+async function dataLossAt(p: CopyControlProgram, at: { step: string; system: 'R' | 'P'; pairId: number; label: string; journal: string }, why: string): Promise<Report> {
+  const inbound = await p.query(at.system, at.pairId, at.step);
+  if (inbound && inbound.role === 'destination' && SPLITTABLE.includes(inbound.state)) {
+    p.step(at.step, `async pair ${at.label} is ${inbound.state}: ${at.system} retrieves what ${at.journal} holds, so ${at.system} is consistent and writable`);
+    if (inbound.state === 'duplex') await p.retrieveAll(at.system, at.pairId, at.step);
+    else await p.queryStable(at.system, at.pairId, at.step);
   }
-  return p.report('S1080', true, `data loss: ${why}; R holds consistent but not the most recent data`, AT_R);
+  return p.report(at.step, true, `data loss: ${why}; ${at.system} holds consistent but not the most recent data`, at.system === 'R' ? AT_R : AT_P);
 }
+
+const dataLossAtR = (p: CopyControlProgram, why: string) => dataLossAt(p, { step: 'S1080', system: 'R', pairId: PAIR_JR, label: 'J→R', journal: '232J-2' }, why);
 
 /**
  * D2 Reverse copying (host R, once the failures at the production site are cleared; Fig. 22): S1100 reverse
@@ -252,13 +254,4 @@ export async function failback(p: CopyControlProgram, o: FailbackOptions = {}): 
   return report;
 }
 
-/** S1270 "data loss": the pair I→P, if still copying into P, is split first (P consistent and writable). */
-async function dataLossAtP(p: CopyControlProgram, why: string): Promise<Report> {
-  const ip = await p.query('P', PAIR_IP, 'S1270');
-  if (ip && ip.role === 'destination' && SPLITTABLE.includes(ip.state)) {
-    p.step('S1270', `async pair I→P is ${ip.state}: P retrieves what 232I-2 holds, so P is consistent and writable`);
-    if (ip.state === 'duplex') await p.retrieveAll('P', PAIR_IP, 'S1270');
-    else await p.queryStable('P', PAIR_IP, 'S1270');
-  }
-  return p.report('S1270', true, `data loss: ${why}; P holds consistent but not the most recent data`, AT_P);
-}
+const dataLossAtP = (p: CopyControlProgram, why: string) => dataLossAt(p, { step: 'S1270', system: 'P', pairId: PAIR_IP, label: 'I→P', journal: '232I-2' }, why);
