@@ -15,7 +15,27 @@ export async function toSvg(spec: TopLevelSpec): Promise<string> {
 
 const DISTANCE_AXIS = { field: 'distanceKm', type: 'ordinal' as const, title: 'link length (km)', sort: null };
 
-/** IOPS against distance, one panel per scheme, a line per queue depth; the model dashed (4 KiB writes). */
+/** One panel per scheme: a line per queue depth against link length, dashed by `dash` (model, percentile). */
+function perSchemePanels(title: string, rows: object[], y: { field: string; title: string }, dash: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    data: { values: rows },
+    facet: { column: { field: 'scheme', type: 'nominal', title: null } },
+    spec: {
+      width: 220, height: 220,
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: DISTANCE_AXIS,
+        y: { field: y.field, type: 'quantitative', scale: { type: 'log' }, title: y.title },
+        color: { field: 'qd', type: 'nominal', title: 'queue depth', sort: ['QD 1', 'QD 8', 'QD 32'] },
+        strokeDash: { field: dash, type: 'nominal', title: null },
+      },
+    },
+  } as TopLevelSpec;
+}
+
+/** IOPS against distance, one panel per scheme, a line per queue depth; the model dashed. */
 export function iopsVsDistance(cells: CellResult[], runtime: string, blockBytes: number): TopLevelSpec {
   const rows = cells.filter((c) => c.runtime === runtime && c.blockBytes === blockBytes).flatMap((c) => {
     const m = modelFor(c, cells);
@@ -24,22 +44,8 @@ export function iopsVsDistance(cells: CellResult[], runtime: string, blockBytes:
       ...(m ? [{ scheme: SCHEME_LABEL[c.scheme], distanceKm: c.distanceKm, qd: `QD ${c.queueDepth}`, iops: m.iops, series: 'model' }] : []),
     ];
   });
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: `Host write IOPS against link length (${runtime} runtime, ${blockBytes / 1024} KiB writes; model dashed)`,
-    data: { values: rows },
-    facet: { column: { field: 'scheme', type: 'nominal', title: null } },
-    spec: {
-      width: 220, height: 220,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: DISTANCE_AXIS,
-        y: { field: 'iops', type: 'quantitative', scale: { type: 'log' }, title: 'IOPS' },
-        color: { field: 'qd', type: 'nominal', title: 'queue depth', sort: ['QD 1', 'QD 8', 'QD 32'] },
-        strokeDash: { field: 'series', type: 'nominal', title: null, sort: ['measured', 'model'] },
-      },
-    },
-  } as TopLevelSpec;
+  return perSchemePanels(`Host write IOPS against link length (${runtime} runtime, ${blockBytes / 1024} KiB writes; model dashed)`, rows,
+    { field: 'iops', title: 'IOPS' }, 'series');
 }
 
 /** Host write latency (p50 solid, p99 dashed) against distance, one panel per scheme. */
@@ -48,22 +54,8 @@ export function latencyVsDistance(cells: CellResult[], runtime: string, blockByt
     { scheme: SCHEME_LABEL[c.scheme], distanceKm: c.distanceKm, qd: `QD ${c.queueDepth}`, latencyMs: c.latencyUs.p50 / 1000, percentile: 'p50' },
     { scheme: SCHEME_LABEL[c.scheme], distanceKm: c.distanceKm, qd: `QD ${c.queueDepth}`, latencyMs: c.latencyUs.p99 / 1000, percentile: 'p99' },
   ]);
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: `Host write latency against link length (${runtime} runtime, ${blockBytes / 1024} KiB writes)`,
-    data: { values: rows },
-    facet: { column: { field: 'scheme', type: 'nominal', title: null } },
-    spec: {
-      width: 220, height: 220,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: DISTANCE_AXIS,
-        y: { field: 'latencyMs', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms)' },
-        color: { field: 'qd', type: 'nominal', title: 'queue depth', sort: ['QD 1', 'QD 8', 'QD 32'] },
-        strokeDash: { field: 'percentile', type: 'nominal', title: null },
-      },
-    },
-  } as TopLevelSpec;
+  return perSchemePanels(`Host write latency against link length (${runtime} runtime, ${blockBytes / 1024} KiB writes)`, rows,
+    { field: 'latencyMs', title: 'latency (ms)' }, 'percentile');
 }
 
 /** Recovery point against offered load (fraction of the asynchronous link's bandwidth). */
