@@ -10,6 +10,7 @@ import type { FirmwareEvent, Hardware, HostIo, IoStatus, TimerKind } from '../fi
 import { LinkModel, type LinkConfig } from './link-model.ts';
 import { StorageSystemMemory } from './storage-system.ts';
 import { RecentEvents } from './recent-events.ts';
+import { CopyDevice, isCopyFrame, type CopyDeviceConfig } from './copy-device.ts';
 
 /** A frame on a link: sent at `sentUs`, arrives with the event that carries it. */
 export interface FrameInFlight {
@@ -20,6 +21,8 @@ export interface FrameInFlight {
   path: number;
   sentUs: number;
   duplicate: boolean;
+  /** When the firmware handed it over, if that was earlier than `sentUs` (it went through the copy device first). */
+  handedUs?: number;
 }
 
 /** What a debugger or trace sees of a scheduled event (everything but the closure that runs it). */
@@ -157,6 +160,11 @@ export class SimStorageSystem implements Hardware {
   stoppedBy: string | null = null;
   /** Flight recorder, dumped when an assertion stops the controller. */
   readonly recent = new RecentEvents();
+  /** The copy device (¶0168), when the topology gives this system one: copy-data frames go through it. */
+  readonly copyDevice: CopyDevice<{ dest: number; frame: Uint8Array; handedUs: number }> | null;
+  /** An event is scheduled for the device's oldest frame; bumped by a power loss (that event then does nothing). */
+  private copyEventPending = false;
+  private copyEpoch = 0;
 
   constructor(
     readonly name: string,
@@ -165,7 +173,9 @@ export class SimStorageSystem implements Hardware {
     private readonly hooks: SimMachineHooks,
     timing: Partial<FirmwareTiming> = {},
     readonly options: FirmwareOptions = {},
+    copyDevice?: CopyDeviceConfig,
   ) {
+    this.copyDevice = copyDevice ? new CopyDevice(copyDevice, `storage system ${name}: copyDevice`) : null;
     this.storageId = memory.storageId;
     this.disk = memory.disk;
     this.cache = memory.cache;
@@ -188,6 +198,7 @@ export class SimStorageSystem implements Hardware {
     this.controller = null;
     this.powerEpoch++;
     this.cache.clear();
+    if (this.copyDevice) { this.copyDevice.clear(); this.copyEpoch++; this.copyEventPending = false; }
   }
 
   /** Runs a firmware entry point; a broken invariant stops this controller loudly. */
@@ -223,11 +234,41 @@ export class SimStorageSystem implements Hardware {
   send(destStorageId: number, frame: Uint8Array): boolean {
     const l = this.links.get(destStorageId);
     if (!l || !l.link.up) return false;
-    if (!l.link.dirUp[l.dir]) return true; // this fibre is cut: the sender cannot tell
+    if (this.copyDevice && isCopyFrame(frame)) {
+      // Copy data goes through the copy device first; it enters the link when the device is done with it.
+      this.copyDevice.offer(this.sched.nowUs, frame.length, { dest: destStorageId, frame, handedUs: this.sched.nowUs });
+      this.armCopyDevice();
+      return true;
+    }
+    this.toLink(destStorageId, frame, this.sched.nowUs);
+    return true;
+  }
+
+  /** Schedules the event that hands the copy device's oldest frame on to its link once the device is done with it. */
+  private armCopyDevice(): void {
+    const dev = this.copyDevice!;
+    const atUs = dev.nextDoneUs();
+    if (this.copyEventPending || atUs === Infinity) return;
+    this.copyEventPending = true;
+    const epoch = this.copyEpoch;
+    this.sched.at(atUs, `${this.name}:copy device done`, () => {
+      if (epoch !== this.copyEpoch) return; // power lost meanwhile: the device's frames are gone
+      this.copyEventPending = false;
+      for (let f = dev.takeDone(this.sched.nowUs); f; f = dev.takeDone(this.sched.nowUs)) this.toLink(f.item.dest, f.item.frame, f.item.handedUs);
+      this.armCopyDevice();
+    }, { system: this.name });
+  }
+
+  /** Puts a frame on the link to `destStorageId` now (a link cut meanwhile loses it, as frames in flight at a cut are). */
+  private toLink(destStorageId: number, frame: Uint8Array, handedUs: number): void {
+    const l = this.links.get(destStorageId)!;
+    if (!l.link.up) return;
+    if (!l.link.dirUp[l.dir]) return; // this fibre is cut: the sender cannot tell
     const d = l.model.schedule(this.sched.nowUs, frame.length);
     const info: FrameInFlight = { from: this.name, to: l.peer.name, frameType: frame[0]!, bytes: frame.length, path: d.path, sentUs: this.sched.nowUs, duplicate: false };
+    if (handedUs < this.sched.nowUs) info.handedUs = handedUs;
     this.hooks.frameSent?.({ ...info, deliverAtUs: d.deliverAtUs, drop: d.drop });
-    if (d.drop) return true; // lost on the wire: only the sender's timeouts will tell
+    if (d.drop) return; // lost on the wire: only the sender's timeouts will tell
     const epoch = l.link.epoch, dir = l.dir, dirEpoch = l.link.dirEpoch[dir];
     const from = this.storageId;
     const label = `frame ${this.name}>${l.peer.name} t${frame[0]} ${frame.length}B p${d.path}`;
@@ -243,7 +284,6 @@ export class SimStorageSystem implements Hardware {
     if (d.duplicateAtUs !== undefined) {
       this.sched.at(d.duplicateAtUs, `${label} dup`, () => { if (peer.powerEpoch === peerEpoch) arrive(); }, { system: peer.name, frame: { ...info, duplicate: true } });
     }
-    return true;
   }
 
   completeHostIo(io: HostIo, status: IoStatus, data?: Uint8Array): void {

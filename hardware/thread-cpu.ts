@@ -35,6 +35,7 @@ import type { CacheMemory } from './cache-memory.ts';
 import type { DiskArray } from './disk-array.ts';
 import { Doorbell } from './doorbell.ts';
 import { LinkModel, type LinkConditions, type LinkConfig } from './link-model.ts';
+import { CopyDevice, isCopyFrame, type CopyDeviceConfig, type CopyDeviceStats } from './copy-device.ts';
 import { SpscRing } from './spsc-ring.ts';
 import { StorageSystemMemory, type StorageSystemMemoryState } from './storage-system.ts';
 
@@ -86,8 +87,16 @@ export const STAT = {
   frameLateUsSum: 11, frameLateUsMax: 12, timerLateUsSum: 13, hostLateUsSum: 14, lateUsMax: 15,
   /** Pauses held (debugger-style, see ThreadsWorld.pauseSystem) and the time spent held. */
   pauses: 16, pausedUs: 17,
+  /** The copy device (¶0168), when the system has one: see CopyDeviceStats (hardware/copy-device.ts). */
+  copyFrames: 18, copyBytes: 19, copyQueueFullWaits: 20, copyBusyUs: 21, copyMaxQueue: 22, copyQueued: 23, copyFramesLost: 24,
 } as const;
-export const STAT_WORDS = 18;
+export const STAT_WORDS = 25;
+
+/** The copy device's counters from a CPU's stats words (whether the system has a device is the topology's to say). */
+export function readCopyDeviceStats(stats: Float64Array): CopyDeviceStats {
+  return { frames: stats[STAT.copyFrames]!, bytes: stats[STAT.copyBytes]!, queueFullWaits: stats[STAT.copyQueueFullWaits]!,
+    busyUs: stats[STAT.copyBusyUs]!, maxQueue: stats[STAT.copyMaxQueue]!, queued: stats[STAT.copyQueued]!, framesLost: stats[STAT.copyFramesLost]! };
+}
 export type ThreadCpuStats = { -readonly [K in keyof typeof STAT]: number };
 
 export function readStats(stats: Float64Array): ThreadCpuStats {
@@ -261,6 +270,8 @@ export interface ThreadCpuConfig {
   inbound: InboundLinkConfig[];
   hosts: HostPortConfig[];
   tuning?: Partial<ThreadTuning>;
+  /** This system's copy device (¶0168): copy-data frames wait in it, in real time, before they enter their link. */
+  copyDevice?: CopyDeviceConfig;
 }
 
 /** What the CPU reports to the main thread (batched per loop turn over the management plane). */
@@ -539,7 +550,7 @@ interface HostPort {
 
 const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
 
-const SOURCE_NONE = 0, SOURCE_FRAME = 1, SOURCE_TIMER = 2, SOURCE_HOST = 3;
+const SOURCE_NONE = 0, SOURCE_FRAME = 1, SOURCE_TIMER = 2, SOURCE_HOST = 3, SOURCE_COPY_DEVICE = 4;
 
 export class ThreadCpu implements Hardware {
   readonly storageId: number;
@@ -586,6 +597,8 @@ export class ThreadCpu implements Hardware {
   private readonly recorder = new FlightRecorder();
   /** This system's pause word in systemWords (SW_PAUSE). */
   private readonly pauseIndex: number;
+  /** The copy device, if the topology gives this system one (hardware/copy-device.ts). */
+  private readonly copyDevice: CopyDevice<{ ob: Outbound; frame: Uint8Array }> | null;
 
   constructor(config: ThreadCpuConfig, private readonly report: (batch: CpuReport[]) => void) {
     const memory = StorageSystemMemory.attach(config.memory);
@@ -634,6 +647,7 @@ export class ThreadCpu implements Hardware {
     });
     this.powerEpoch = Atomics.load(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH);
     this.pauseIndex = this.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE;
+    this.copyDevice = config.copyDevice ? new CopyDevice(config.copyDevice, `storage system ${config.name}: copyDevice`) : null;
   }
 
   get up(): boolean { return this.controller !== null; }
@@ -650,14 +664,40 @@ export class ThreadCpu implements Hardware {
     const lwords = this.linkWords;
     if (Atomics.load(lwords, ob.lw + LW_UP) !== 1) return false;
     this.stats[STAT.framesOut]!++;
-    if (Atomics.load(lwords, ob.dirUp) !== 1) return true; // this fibre is cut: the sender cannot tell
-    const d = ob.model.schedule(this.nowUs(), frame.length);
-    if (d.drop) return true; // lost on the wire: only the sender's timeouts will tell
+    if (this.copyDevice && isCopyFrame(frame)) {
+      // Copy data goes through the copy device first; the loop puts it on the link once the device is done with it.
+      this.copyDevice.offer(this.nowUs(), frame.length, { ob, frame });
+      this.publishCopyDeviceStats();
+      return true;
+    }
+    this.toLink(ob, frame, this.nowUs());
+    return true;
+  }
+
+  /** Puts a frame on its link at `atUs` (a cut link or fibre loses it, as a frame in flight at a cut is lost). */
+  private toLink(ob: Outbound, frame: Uint8Array, atUs: number): void {
+    const lwords = this.linkWords;
+    if (Atomics.load(lwords, ob.lw + LW_UP) !== 1) { this.stats[STAT.framesLost]!++; return; }
+    if (Atomics.load(lwords, ob.dirUp) !== 1) return; // this fibre is cut: the sender cannot tell
+    const d = ob.model.schedule(atUs, frame.length);
+    if (d.drop) return; // lost on the wire: only the sender's timeouts will tell
     const linkEpoch = Atomics.load(lwords, ob.lw + LW_EPOCH), dirEpoch = Atomics.load(lwords, ob.dirEpoch);
     const peerPower = Atomics.load(this.systemWords, ob.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH);
     this.enqueueFrame(ob, d.deliverAtUs, linkEpoch, dirEpoch, peerPower, frame);
     if (d.duplicateAtUs !== undefined) this.enqueueFrame(ob, d.duplicateAtUs, linkEpoch, dirEpoch, peerPower, frame);
-    return true;
+  }
+
+  /** Hands the copy device's oldest frame on to its link (entering it when the device finished it). */
+  private copyDeviceDone(): void {
+    const f = this.copyDevice!.takeDone(this.nowUs());
+    if (f) this.toLink(f.item.ob, f.item.frame, f.doneUs);
+    this.publishCopyDeviceStats();
+  }
+
+  private publishCopyDeviceStats(): void {
+    const st = this.copyDevice!.stats, w = this.stats;
+    w[STAT.copyFrames] = st.frames; w[STAT.copyBytes] = st.bytes; w[STAT.copyQueueFullWaits] = st.queueFullWaits; w[STAT.copyBusyUs] = st.busyUs;
+    w[STAT.copyMaxQueue] = st.maxQueue; w[STAT.copyQueued] = st.queued; w[STAT.copyFramesLost] = st.framesLost;
   }
 
   completeHostIo(io: HostIo, status: IoStatus, data?: Uint8Array): void {
@@ -841,6 +881,7 @@ export class ThreadCpu implements Hardware {
     this.cache.clear();
     this.frames.clear();
     this.timers.clear();
+    if (this.copyDevice) { this.copyDevice.clear(); this.publishCopyDeviceStats(); }
     // Requests the stopped controller will never answer fail, as a host's timeout would.
     for (const io of this.outstanding.values()) {
       const hp = this.hostsByPort.get(io.port);
@@ -915,7 +956,7 @@ export class ThreadCpu implements Hardware {
 
   private nextDeadlineUs(now: number): number {
     if (this.inboundFull || this.backlogged > 0) return now + 50; // retry soon
-    let d = Math.min(this.frames.topTimeUs(), this.timers.topTimeUs());
+    let d = Math.min(this.frames.topTimeUs(), this.timers.topTimeUs(), this.copyDevice ? this.copyDevice.nextDoneUs() : Infinity);
     for (const hp of this.hosts) {
       const h = this.hostHeadTimeUs(hp);
       if (h < d) d = h;
@@ -942,11 +983,14 @@ export class ThreadCpu implements Hardware {
         const ht = this.hostHeadTimeUs(hp);
         if (ht < best) { best = ht; source = SOURCE_HOST; host = hp; }
       }
+      const ct = this.copyDevice ? this.copyDevice.nextDoneUs() : Infinity;
+      if (ct < best) { best = ct; source = SOURCE_COPY_DEVICE; }
       if (best > now) break;
       if (this.unrungSinceUs >= 0 && now - this.unrungSinceUs > t.maxRingDelayUs) this.ringPeers();
       work = true;
       if (source === SOURCE_FRAME) this.deliverFrame();
       else if (source === SOURCE_TIMER) this.fireTimer();
+      else if (source === SOURCE_COPY_DEVICE) this.copyDeviceDone();
       else this.takeHostIo(host!);
       if (this.frames.size === 0 && this.inboundFull) break; // go refill from the rings
     }

@@ -16,6 +16,7 @@ import { DEFAULT_CONTROL, ControlError, controlRequest, faultFromArgs, formatPai
 import { DEFAULT_CONTROL_PORT, DEFAULT_NBD_PORT, ServeSession, type PairDisplayRow } from './serve.ts';
 import { embodiment1Topology, type Topology } from './topology.ts';
 import { parsePauseSpec, type PauseSpec } from './pause.ts';
+import { applyCopyDevices, parseCopyDevicesArg, type CopyDevicesOption } from './copy-devices.ts';
 
 function parseSchedule(v: string): ScheduledFault[] {
   let x: unknown;
@@ -66,6 +67,15 @@ function pauseOption(v: string): PauseSpec {
 interface RunCliOptions {
   runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile;
   faultSchedule?: ScheduledFault[]; plantedBug?: PlantedBug; trace?: string; saveAt?: string[]; pause?: PauseSpec;
+  copyDevices?: CopyDevicesOption;
+}
+
+function copyDevicesOption(v: string): CopyDevicesOption {
+  try {
+    return parseCopyDevicesArg(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
 }
 
 function recipeOf(name: string, o: RunCliOptions): RunRecipe {
@@ -118,6 +128,7 @@ program
   .option('--trace <file.json>', 'write a Chrome Trace Event file (open it in ui.perfetto.dev)')
   .option('--save-at <step-and-file...>', 'sim: save the whole world to a snapshot file when step <step> (like S250) is first logged, then go on')
   .option('--pause <system@step:ms>', 'threads: when step <step> is first logged, pause storage system <system> for <ms> milliseconds (its CPU holds between two events, as at a breakpoint) while the others run on, e.g. I@S230:2000', pauseOption)
+  .option('--copy-devices [MBps:depth:setupUs]', 'every storage system copies through a copy device of its own (¶0168, claim 13) instead of its CPU: default 1000 MB/s, 64 frames deep, 2 µs set-up per frame', copyDevicesOption)
   .option('--json', 'print one JSON object with the result instead of the timeline')
   .option('--quiet', 'no timeline, only the summary')
   .action(async (name: string, o: RunCliOptions) => {
@@ -128,6 +139,10 @@ program
         if (o.runtime !== 'threads') throw new Error(`--pause needs --runtime threads (on the sim runtime, \`rclab debug\` stops the whole world at a step instead)`);
         if (o.saveAt) throw new Error('--pause and --save-at cannot be combined: snapshots are of the sim runtime, pauses of the threads runtime');
         systemSpec(scenario.topology(), o.pause.system);
+      }
+      if (o.copyDevices !== undefined) {
+        if (o.saveAt) throw new Error('--copy-devices and --save-at cannot be combined: snapshots (and rclab debug) replay runs without copy devices');
+        applyCopyDevices(scenario.topology(), o.copyDevices, '--copy-devices'); // a topology with devices of its own is refused
       }
     } catch (e) {
       program.error((e as Error).message, { exitCode: 2 });
@@ -147,7 +162,7 @@ program
       result = await dbg.finish();
     } else {
       result = await runScenario(name, {
-        runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug, pause: o.pause,
+        runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug, pause: o.pause, copyDevices: o.copyDevices,
         timeline: (e) => { trace?.sink?.(e); print?.(e); },
         onWorld: trace ? (w) => { trace.onWorld(w); } : undefined,
       });

@@ -21,6 +21,10 @@ export { InterlockMonitor } from './interlock.ts';
 export { runScenario, SCENARIOS, findScenario, settleAsync, compareSites } from './scenarios.ts';
 export type { Scenario, ScenarioContext, ScenarioOptions, ScenarioResult, TimelineEntry, CheckResult } from './scenarios.ts';
 export { timelineFormatter } from './timeline.ts';
+export { applyCopyDevices } from './copy-devices.ts';
+export type { CopyDevicesOption } from './copy-devices.ts';
+export { DEFAULT_COPY_DEVICE } from '../hardware/copy-device.ts';
+export type { CopyDeviceConfig, CopyDeviceStats } from '../hardware/copy-device.ts';
 
 // Firmware-side vocabulary a script needs to talk to the management interface.
 export type { Command, CommandReply, PairView, PairDefinitionInput, FenceLevel, InitialCopy } from '../firmware/commands.ts';

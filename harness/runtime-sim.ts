@@ -8,6 +8,7 @@ import type { HostIo } from '../firmware/hardware-interface.ts';
 import type { FirmwareOptions } from '../firmware/constants.ts';
 import { SimLink, SimScheduler, SimStorageSystem, type FrameInFlight } from '../hardware/sim-machine.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
+import type { CopyDeviceStats } from '../hardware/copy-device.ts';
 import { Prng } from './prng.ts';
 import type { Topology } from './topology.ts';
 import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
@@ -56,7 +57,7 @@ export class SimWorld implements World {
         emit: (sys, event) => this.publish(sys.name, event),
         controllerStopped: (sys, error) => this.controllerStopped(sys.name, error),
         frameSent: (f) => { for (const l of this.frameListeners) l(f); },
-      }, s.timing, firmwareOptions));
+      }, s.timing, firmwareOptions, s.copyDevice));
     }
     for (const l of topology.links) {
       const link = new SimLink(l, random);
@@ -204,6 +205,11 @@ export class SimWorld implements World {
 
   isUp(system: string): boolean {
     return this.system(system).up;
+  }
+
+  copyDeviceStats(system: string): CopyDeviceStats | null {
+    const d = this.system(system).copyDevice;
+    return d ? { ...d.stats } : null;
   }
 
   async fault(f: Fault): Promise<void> {

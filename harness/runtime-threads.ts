@@ -27,7 +27,7 @@ import { SpscRing } from '../hardware/spsc-ring.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import {
   COMPLETION_HEADER_BYTES, FRAME_RECORD_HEADER_BYTES, IO_STATUS_CODES, LINK_WORDS_PER_LINK, LW_EPOCH, LW_UP, lwDirEpoch, lwDirUp,
-  PAUSE_HELD, PAUSE_REQUESTED, PAUSE_RUNNING, readStats, RingPort, STAT, SW_PAUSE,
+  PAUSE_HELD, PAUSE_REQUESTED, PAUSE_RUNNING, readCopyDeviceStats, readStats, RingPort, STAT, SW_PAUSE,
   STAT_WORDS, SUB_HAS_DATA, SUB_OP_WRITE, SUBMISSION_HEADER_BYTES, SW_ASLEEP, SW_UP, SYSTEM_WORDS_PER_SYSTEM, WakeLine, mainAsleepIndex,
   systemWordsLength, worldClock,
   type CpuReport, type HostPortConfig, type InboundLinkConfig, type LinkModelChange, type OutboundLinkConfig, type ThreadCpuConfig,
@@ -37,6 +37,7 @@ import type { ThreadWorkerApi } from '../hardware/thread-worker.ts';
 import { Prng } from './prng.ts';
 import type { HostSpec, StorageSystemSpec, Topology } from './topology.ts';
 import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
+import { validateCopyDevice, type CopyDeviceStats } from '../hardware/copy-device.ts';
 
 const adapter: unknown = nodeAdapter.default;
 const nodeEndpoint = (typeof adapter === 'function' ? adapter : (adapter as { default: unknown }).default) as (w: Worker) => Comlink.Endpoint;
@@ -173,6 +174,8 @@ export class ThreadsWorld implements World {
     const t = this.topology;
     const configs: ThreadCpuConfig[] = [];
     const channels: MessagePort[] = [];
+    // A bad copy device is refused by name before any worker starts.
+    for (const spec of t.systems) if (spec.copyDevice !== undefined) validateCopyDevice(spec.copyDevice, `storage system ${spec.name}: copyDevice`);
     t.systems.forEach((spec, index) => {
       const memory = StorageSystemMemory.build(spec.id, spec.name, spec.lvols, spec.cacheSlots);
       const doorbell = Doorbell.create();
@@ -195,7 +198,7 @@ export class ThreadsWorld implements World {
         name: spec.name, index, systems: t.systems.length, memory: memory.state, timing: spec.timing, originNs: this.originNs, hostLinkUs: t.hostLinkUs,
         doorbell: doorbell.sab, mainDoorbell: this.mainDoorbell.sab, systemWords: this.systemWords.buffer as SharedArrayBuffer,
         linkWords: this.linkWords.buffer as SharedArrayBuffer, stats: stats.buffer as SharedArrayBuffer,
-        outbound: [], inbound: [], hosts: [], tuning: this.options.tuning,
+        outbound: [], inbound: [], hosts: [], tuning: this.options.tuning, copyDevice: spec.copyDevice,
       });
     });
     const config = (name: string) => configs[this.system(name).index]!;
@@ -282,6 +285,12 @@ export class ThreadsWorld implements World {
   /** Counters of one system's CPU, read from shared memory (no round trip). */
   stats(system: string): ThreadCpuStats {
     return readStats(this.system(system).stats);
+  }
+
+  /** Counters of a system's copy device, read from shared memory; null when the topology gives it none. */
+  copyDeviceStats(system: string): CopyDeviceStats | null {
+    const s = this.system(system);
+    return s.spec.copyDevice ? readCopyDeviceStats(s.stats) : null;
   }
 
   /** Workers that have not exited yet. */

@@ -7,9 +7,10 @@ import { WriteHistory, sha256, type Violation } from './history.ts';
 import { Host } from './host.ts';
 import { failback, failover, initialCopying, reverseCopyControl, reverseCopying, PAIR_IR, PAIR_PI } from './routines/embodiment1.ts';
 import * as e2 from './routines/embodiment2.ts';
+import * as e3 from './routines/embodiment3.ts';
 import * as e4 from './routines/embodiment4.ts';
 import { createWorld } from './runtimes.ts';
-import { embodiment1Topology, embodiment2Topology, embodiment4Topology, DATA_LVOL, type Topology } from './topology.ts';
+import { embodiment1Topology, embodiment2Topology, embodiment3Topology, embodiment4Topology, DATA_LVOL, type Topology } from './topology.ts';
 import { Workload, type WorkloadOptions } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
@@ -19,9 +20,11 @@ import { isConsistentDestination } from '../firmware/definition-info.ts';
 import { pairStateName } from '../firmware/pair-state.ts';
 import { backlogOf, eventEntry } from './timeline.ts';
 import type { PlantedBug } from '../firmware/constants.ts';
-import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
+import { BLOCK_SIZE_BYTES, TRACK_SIZE_BYTES } from '../firmware/constants.ts';
 import { armPause, type PauseSpec } from './pause.ts';
 import { systemSpec } from './world.ts';
+import { applyCopyDevices, copyDevicesArgs, type CopyDevicesOption } from './copy-devices.ts';
+import type { CopyDeviceStats } from '../hardware/copy-device.ts';
 
 export interface ScenarioOptions {
   runtime: RuntimeName;
@@ -45,6 +48,8 @@ export interface ScenarioOptions {
   pause?: PauseSpec;
   /** Every link of the scenario's topology at this length instead (benchmarks: the cycle over 1000 km links). */
   linkDistanceKm?: number;
+  /** Every storage system gets a copy device (¶0168) that does its copying: true for the defaults, or its configuration. */
+  copyDevices?: CopyDevicesOption;
 }
 
 export type TimelineEntry =
@@ -83,6 +88,8 @@ export interface ScenarioResult {
   acknowledgedWrites: number;
   issuedWrites: number;
   virtualTimeUs: number;
+  /** With `copyDevices`: each storage system's copy device counters at the end (hardware/copy-device.ts). */
+  copyDevices?: Record<string, CopyDeviceStats>;
   wallMs: number;
 }
 
@@ -386,6 +393,123 @@ const embodiment2FailbackDataLoss: Scenario = {
   },
 };
 
+// ───────────────────────────── embodiment 3 ─────────────────────────────
+
+/** A2 (with the Fig. 18 variation: and async R→J) and a fixed sequence of host P writes; then the site P disaster. */
+async function normalOperation3ThenDisaster(ctx: ScenarioContext, variation: boolean): Promise<void> {
+  const { world } = ctx;
+  await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e3.initialCopying(p, { variation }));
+  const wP = ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048, writes: Math.round(3000 * ctx.scale), pattern: 'stride' });
+  await wP.done;
+  const backlog = (system: string, pairId: number) => world.journals(system).filter((j) => j.pairId === pairId).reduce((n, j) => n + j.entries, 0);
+  ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog('I', PAIR_IR)} entries not yet applied at R` +
+    (variation ? `, 232R-2 ${backlog('R', e3.PAIR_RJ_BACKUP)} not yet applied at J` : ''));
+  await siteDisaster(ctx, wP, false);
+  await ctx.checkConsistent('R', 'R prefix-consistent after the disaster');
+  if (variation) await ctx.checkConsistent('J', 'J prefix-consistent after the disaster (variation: async R→J)');
+}
+
+/** Tracks of a data volume: what a full formation copy copies (embodiment3-cycle's S800). */
+function dataVolumeTracks(ctx: ScenarioContext): number {
+  return Math.ceil(ctx.world.volume('R', DATA_LVOL).length / TRACK_SIZE_BYTES);
+}
+
+/**
+ * A3 (S260–S270 omitted, [0125]), work on R, failures cleared, C1: R →sync J →async P. Records the tracks S800's
+ * formation copy R→J copied as a check, the measurement of the variation (claim 8).
+ */
+async function failoverAndReverseCopyingViaJ(ctx: ScenarioContext, variation: boolean): Promise<void> {
+  const { world } = ctx;
+  const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => e3.failover(p));
+  ctx.expectReport(report, 'S250', false);
+  await hostRWrites(ctx, 800).done; // host R's work application; with the variation, also copied R→J asynchronously
+  ctx.note('failures cleared: storage P powered on, host P back');
+  await world.fault({ kind: 'power-on', system: 'P' });
+  ctx.hostP.recover();
+  const c1 = await ctx.routine(ctx.hostR, 'C1 reverse copying', (p) => e3.reverseCopying(p));
+  const full = dataVolumeTracks(ctx);
+  const detail = `S800 formation copy R→J: ${c1.s800TracksCopied} track(s)${variation ? ' with the variation' : ''}; ${full} without the variation (a full initial copy: embodiment3-cycle's S800 on any seed); S810 J→P: ${c1.s810TracksCopied} track(s)`;
+  ctx.note(detail);
+  if (variation) ctx.expect('variation (Fig. 18): S800 copied fewer tracks than without it', c1.s800TracksCopied < full, detail);
+  else ctx.expect('S800 copied every track (no variation: J was idle)', c1.s800TracksCopied === full, detail);
+  const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+  ctx.expect('after S800 J holds every write acknowledged to host R', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
+}
+
+/** Reverse operation: host R writes (R →sync J →async P); J must hold all of them at once. */
+async function reverseOperationViaJ(ctx: ScenarioContext, writes: number): Promise<void> {
+  ctx.note('reverse operation: host R writes, copied R →sync J →async P');
+  await hostRWrites(ctx, writes).done;
+  const missingAtJ = ctx.history.missingAcknowledged(ctx.world.volume('J', DATA_LVOL), 3);
+  ctx.expect('J holds every write acknowledged to host R (sync pair R→J, [0130])', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
+  await ctx.checkConsistent('P', 'P prefix-consistent during reverse operation');
+}
+
+/** A2 again after C2 ([0136]): reverse operation's pairs deleted, P → I → R (→ J), every site's data volume the same. */
+async function backToNormalFromJ(ctx: ScenarioContext, variation: boolean): Promise<void> {
+  await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e3.initialCopying(p, { variation }));
+  await settleAsync(ctx);
+  compareSites(ctx, ['P', 'I', 'J', 'R']);
+}
+
+function embodiment3Cycle(variation: boolean): Scenario {
+  return {
+    name: variation ? 'embodiment3-variation-cycle' : 'embodiment3-cycle',
+    description: variation
+      ? 'embodiment 3 with the Fig. 18 variation (claim 8): A2 (P →sync I →async R →async J) → workload → site P disaster → A3 failover (no data loss) → work on R (also copied to J) → C1 (S800 R ships 232R-2 to J, sync R→J without formation copy; S810 async J→P) → host R writes → C2 failback (S930) → A2; S800 copies fewer tracks than without the variation; all four data volumes identical'
+      : 'embodiment 3: A2 (P →sync I →async R, J idle) → workload → site P disaster → A3 failover (no data loss; S260–S270 omitted) → work on R → failures cleared → C1 reverse copying (S800 sync R→J, S810 async J→P) → host R writes (R →sync J →async P) → C2 failback (S900–S930 no data loss) → A2 back to normal; all four data volumes identical',
+    topology: () => embodiment3Topology({ variation }),
+    async run(ctx) {
+      await normalOperation3ThenDisaster(ctx, variation);
+      await failoverAndReverseCopyingViaJ(ctx, variation);
+      await reverseOperationViaJ(ctx, 1500);
+      ctx.note('host R stops its work application');
+      const fb = await ctx.routine(ctx.hostP, 'C2 failback', (p) => e3.failback(p));
+      ctx.expectReport(fb, 'S930', false);
+      await backToNormalFromJ(ctx, variation);
+    },
+  };
+}
+
+const embodiment3FailbackVariant: Scenario = {
+  name: 'embodiment3-failback-variant',
+  description: 'the administrator split J→P (suspend) and host R went on writing (kept at J by sync R→J); C2 with the ¶0135 variant resynchronises J→P first, so failback still reports no data loss (S930)',
+  topology: () => embodiment3Topology(),
+  async run(ctx) {
+    await normalOperation3ThenDisaster(ctx, false);
+    await failoverAndReverseCopyingViaJ(ctx, false);
+    await reverseOperationViaJ(ctx, 800);
+    ctx.note('administrator suspends the async pair J→P; host R writes on (in J\'s difference bitmap), then stops');
+    await ctx.program(ctx.hostR, 'administrator').suspend('J', e3.PAIR_JP, 'S900');
+    await hostRWrites(ctx, 300).done;
+    const fb = await ctx.routine(ctx.hostP, 'C2 failback', (p) => e3.failback(p, { variant0135: true }));
+    ctx.expectReport(fb, 'S930', false);
+    await backToNormalFromJ(ctx, false);
+  },
+};
+
+const embodiment3FailbackDataLoss: Scenario = {
+  name: 'embodiment3-failback-data-loss',
+  description: 'link S8 (J–P) fails during reverse operation while host R keeps writing: C2 finds J→P in failure suspend (S900) and reports data loss (S970); P holds a consistent older image, J every write of host R',
+  topology: () => embodiment3Topology(),
+  async run(ctx) {
+    const { world } = ctx;
+    await normalOperation3ThenDisaster(ctx, false);
+    await failoverAndReverseCopyingViaJ(ctx, false);
+    await reverseOperationViaJ(ctx, 800);
+    ctx.note('link S8 (J–P) cut; host R writes on, then stops');
+    await world.fault({ kind: 'cut-link', link: 'S8' });
+    await hostRWrites(ctx, 300).done;
+    const fb = await ctx.routine(ctx.hostP, 'C2 failback', (p) => e3.failback(p));
+    ctx.expectReport(fb, 'S970', true);
+    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
+    ctx.expect('S970 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
+    await ctx.checkConsistent('P', 'P prefix-consistent (a consistent older image)');
+    const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+    ctx.expect('J still holds every write acknowledged to host R ([0137])', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
+  },
+};
+
 // ───────────────────────────── embodiment 4 ─────────────────────────────
 
 /** A2 for the 4-site cascade and a fixed sequence of host P writes; the site P disaster strikes as the last is acknowledged. */
@@ -511,6 +635,7 @@ export const SCENARIOS: Scenario[] = [
   embodiment1Cycle, embodiment1DoubleFailure, embodiment1FailoverDrainFails, embodiment1FailbackVariant, embodiment1FailbackDataLoss,
   rollingDisaster('never'), rollingDisaster('data'),
   embodiment2Cycle, embodiment2FailbackVariant, embodiment2FailbackDataLoss,
+  embodiment3Cycle(false), embodiment3FailbackVariant, embodiment3FailbackDataLoss, embodiment3Cycle(true),
   embodiment4Cycle, embodiment4FailoverRestartEarly, embodiment4DataLoss('S1020'), embodiment4DataLoss('S1040'),
 ];
 
@@ -592,6 +717,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     if (!(Number.isFinite(o.linkDistanceKm) && o.linkDistanceKm >= 0)) throw new Error(`linkDistanceKm must be a number of km ≥ 0, not ${o.linkDistanceKm}`);
     for (const l of topology.links) l.distanceKm = o.linkDistanceKm;
   }
+  applyCopyDevices(topology, o.copyDevices);
   const world = await createWorld(o.runtime, topology, o.seed,
     { maxVirtualUs: o.maxVirtualUs ?? 600_000_000, firmwareOptions: o.plantedBug ? { plantedBug: o.plantedBug } : undefined });
   o.onWorld?.(world);
@@ -713,6 +839,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     acknowledgedWrites: history.acknowledged,
     issuedWrites: history.writes.length,
     virtualTimeUs,
+    ...(o.copyDevices ? { copyDevices: Object.fromEntries(world.topology.systems.map((s) => [s.name, world.copyDeviceStats(s.name)!])) } : {}),
     wallMs: 0,
   };
   await world.close();
@@ -722,7 +849,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
 
 /** The command that reruns exactly this run (the sim runtime replays it event for event). */
 export function replayCommand(name: string, o: ScenarioOptions, schedule: ScheduledFault[]): string {
-  const base = `npx rclab run ${name} --runtime sim --seed ${o.seed}${o.scale && o.scale !== 1 ? ` --scale ${o.scale}` : ''}${o.plantedBug ? ` --planted-bug ${o.plantedBug}` : ''}`;
+  const base = `npx rclab run ${name} --runtime sim --seed ${o.seed}${o.scale && o.scale !== 1 ? ` --scale ${o.scale}` : ''}${o.plantedBug ? ` --planted-bug ${o.plantedBug}` : ''}${copyDevicesArgs(o.copyDevices)}`;
   if (o.schedule) return `${base} --fault-schedule '${JSON.stringify(schedule)}'`;
   return o.faults && o.faults !== 'none' ? `${base} --faults ${o.faults}` : base;
 }
@@ -747,6 +874,10 @@ async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checke
       try {
         await world.sleep(1_000_000); // let partners hear each other again
         const program = ctx.program(ctx.hostP, 'liveness');
+        if (world.topology.links.some((l) => l.name === 'S8')) { // embodiment 3 (J–P)
+          await livenessEmbodiment3(ctx);
+          break;
+        }
         if (world.topology.systems.some((x) => x.name === 'J')) {
           await livenessEmbodiment4(ctx);
           break;
@@ -780,11 +911,13 @@ async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checke
     return checkers.recordLiveness(false, `did not converge: ${(e as Error).message}`);
   }
   const states = world.topology.systems.flatMap((s) => world.definitionInformation(s.name).map((p) => `${s.name}:${p.pairId}=${pairStateName(p.state)}`));
-  const digests = world.topology.systems.map((s) => sha256(world.volume(s.name, DATA_LVOL)));
+  // Embodiment 3 without its variation leaves J idle in normal operation ([0125]): its volume is not compared.
+  const compared = world.topology.systems.filter((s) => !idleInNormalOperation(world.topology).includes(s.name));
+  const digests = compared.map((s) => sha256(world.volume(s.name, DATA_LVOL)));
   const allDuplex = world.topology.systems.every((s) => world.definitionInformation(s.name).every((p) => p.state === 2));
   const same = digests.every((d) => d === digests[0]);
   checkers.recordLiveness(allDuplex && same && world.nowUs() - start <= boundUs,
-    `after repair: ${states.join(' ')}; volumes ${same ? 'identical' : world.topology.systems.map((s, i) => `${s.name} ${digests[i]!.slice(0, 12)}`).join(' ')}`);
+    `after repair: ${states.join(' ')}; volumes ${same ? `identical (${compared.map((s) => s.name).join(', ')})` : compared.map((s, i) => `${s.name} ${digests[i]!.slice(0, 12)}`).join(' ')}`);
 }
 
 /**
@@ -805,6 +938,30 @@ async function livenessEmbodiment4(ctx: ScenarioContext): Promise<void> {
     await e4.failback(ctx.program(ctx.hostP, 'liveness D3 failback'), { resyncFirst: true });
   }
   await e4.initialCopying(ctx.program(ctx.hostP, 'liveness A2'));
+}
+
+/** Embodiment 3 without the variation (no 232R-2): J takes part in reverse operation only ([0125]). */
+function idleInNormalOperation(t: Topology): string[] {
+  const embodiment3 = t.links.some((l) => l.name === 'S8');
+  const variation = t.systems.find((s) => s.name === 'R')?.lvols.length === 3;
+  return embodiment3 && !variation ? ['J'] : [];
+}
+
+/**
+ * Liveness for embodiment 3: R holds the newest data after a failover report (S250 / S220) with no failback report
+ * (S930 / S970) since. It is then brought home as an operator would — C1 (safe to run again), C2 resynchronising a
+ * suspended or failure-suspended J→P first (¶0135) — and A2 returns to normal operation (with the variation's R→J).
+ */
+async function livenessEmbodiment3(ctx: ScenarioContext): Promise<void> {
+  const steps = ctx.log.reports.map((r) => r.step);
+  const lastFailover = Math.max(steps.lastIndexOf('S250'), steps.lastIndexOf('S220'));
+  const lastFailback = Math.max(steps.lastIndexOf('S930'), steps.lastIndexOf('S970'));
+  const variation = idleInNormalOperation(ctx.world.topology).length === 0;
+  if (lastFailover > lastFailback) {
+    await e3.reverseCopying(ctx.program(ctx.hostR, 'liveness C1 reverse copying'));
+    await e3.failback(ctx.program(ctx.hostP, 'liveness C2 failback'), { variant0135: true, resyncAfterFailure: true });
+  }
+  await e3.initialCopying(ctx.program(ctx.hostP, 'liveness A2'), { variation });
 }
 
 /** "(sync P→I)" from the definition information of the system that reported the event. */

@@ -3,6 +3,7 @@
 import type { FirmwareTiming } from '../firmware/constants.ts';
 import type { LinkConfig } from '../hardware/link-model.ts';
 import type { LvolSpec } from '../hardware/disk-array.ts';
+import type { CopyDeviceConfig } from '../hardware/copy-device.ts';
 
 export interface StorageSystemSpec {
   /** The source's name: P, I, J or R. */
@@ -12,6 +13,8 @@ export interface StorageSystemSpec {
   lvols: LvolSpec[];
   cacheSlots: number;
   timing?: Partial<FirmwareTiming>;
+  /** A copy device (¶0168, claim 13) that does this system's copying instead of its CPU (hardware/copy-device.ts). */
+  copyDevice?: CopyDeviceConfig;
 }
 
 export interface LinkSpec extends LinkConfig {
@@ -128,5 +131,45 @@ export function embodiment4Topology(o: Embodiment4Options = {}): Topology {
     name: 'embodiment 4 (P–I–J–R)',
     systems: [sP, sI, sJ, sR],
     links: [s1, link('S6', 'I', 'J', o.s6DistanceKm ?? 1000), link('S7', 'J', 'R', o.s7DistanceKm ?? 100)],
+  };
+}
+
+export interface Embodiment3Options extends Embodiment1Options {
+  /** Along the common line, I to J: the long haul (I is near P, J near R). */
+  ijDistanceKm?: number;
+  /** Along the common line, J to R: short, for the synchronous pair R→J of S800. */
+  s7DistanceKm?: number;
+  /** Fig. 18 (claim 8): R also copies asynchronously to J in normal operation, so R gets a second journal volume. */
+  variation?: boolean;
+}
+
+/**
+ * Embodiment 3 (¶0123–0139): P (0), I (1), J (2), R (3). Normal operation as embodiment 1 over S1 (P–I, sync) and
+ * S2 (I–R, async); J is not used ([0125]) except in the variation. Reverse operation: R →sync J →async P.
+ *
+ * In the source all systems sit on one common line P — 300I/I — 300J/J — R, and the switching devices 300I/300J
+ * hand each intermediate the frames addressed to it ([0124], claims 6–7). Those switching devices are not modelled
+ * yet: for now each circuit is a point-to-point link whose length follows the line — P–I 100 km, I–J 900 km,
+ * J–R 100 km, so I–R (S2) is 1000 km as in embodiment 1, J–R (S7) 100 km and P–J (S8) 1000 km. S7 and S8 are
+ * not named in the source (S7 as in embodiment 4, J–R).
+ *
+ * Journal volumes: J is never at once an async destination and an async source (the variation's async pair R→J
+ * is replaced at S800 before J→P is formed), so it has one. In the variation R is (destination of I→R, source of
+ * R→J): it gets `232R-2` (LVOL 2, SECOND_JOURNAL_LVOL) for the pair R→J.
+ */
+export function embodiment3Topology(o: Embodiment3Options = {}): Topology {
+  const t = embodiment1Topology(o);
+  const journalBytes = o.journalVolumeBytes ?? 16 * 1024 * 1024;
+  const [sP, sI, sR] = t.systems as [StorageSystemSpec, StorageSystemSpec, StorageSystemSpec];
+  const sJ: StorageSystemSpec = { ...sI, name: 'J', id: 2, lvols: sI.lvols.map((l) => ({ ...l, name: l.name.replace(/I$/, 'J') })) };
+  if (o.variation) sR.lvols.push({ name: '232R-2', kind: 'journal', sizeBytes: journalBytes });
+  const s1 = t.links.find((l) => l.name === 'S1')!, s2 = t.links.find((l) => l.name === 'S2')!;
+  const p1 = s1.distanceKm, jr = o.s7DistanceKm ?? 100, ij = o.ijDistanceKm ?? s2.distanceKm - jr;
+  const link = (name: string, a: string, b: string, distanceKm: number): LinkSpec => ({ ...s1, name, a, b, distanceKm, paths: s1.paths.map((x) => ({ ...x })) });
+  return {
+    ...t,
+    name: `embodiment 3 (P–I–J–R${o.variation ? ', variation: R→J async backup' : ''})`,
+    systems: [sP, sI, sJ, sR],
+    links: [s1, s2, link('S7', 'J', 'R', jr), link('S8', 'P', 'J', p1 + ij)],
   };
 }

@@ -7,6 +7,7 @@ import type { PairRecord, JournalRecord } from '../firmware/definition-info.ts';
 import type { FirmwareEvent, IoStatus } from '../firmware/hardware-interface.ts';
 import type { Topology } from './topology.ts';
 import type { LinkConditions } from '../hardware/link-model.ts';
+import type { CopyDeviceStats } from '../hardware/copy-device.ts';
 
 export type RuntimeName = 'threads' | 'sim';
 
@@ -80,6 +81,8 @@ export interface World {
   definitionInformation(system: string): PairRecord[];
   journals(system: string): JournalRecord[];
   isUp(system: string): boolean;
+  /** Counters of a storage system's copy device (¶0168), or null when its topology gives it none. */
+  copyDeviceStats(system: string): CopyDeviceStats | null;
   fault(f: Fault): Promise<void>;
   onEvent(listener: (e: TimedEvent) => void): () => void;
   /** Firmware invariant violations (each stopped its controller). */

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runScenario, type ScenarioResult, type TimelineEntry } from '../harness/scenarios.ts';
-import { embodiment1Topology, embodiment2Topology } from '../harness/topology.ts';
+import { embodiment1Topology, embodiment2Topology, embodiment3Topology } from '../harness/topology.ts';
 
 interface Run { result: ScenarioResult; timeline: TimelineEntry[] }
 const runs = new Map<string, Run>();
@@ -70,10 +70,28 @@ const CLAIMS: Claim[] = [
     // The round trip P–I is what a synchronous write waits for; I–R's does not slow host P.
     expect(runs.get('embodiment1-cycle')!.result.ok).toBe(true);
   } },
-  { claim: 5, what: 'two intermediates: R→J synchronous and J→P asynchronous in reverse (embodiment 3)', scenario: null, test: 'not built yet' },
+  { claim: 5, what: 'two intermediates: R→J synchronous and J→P asynchronous in reverse (embodiment 3)', scenario: 'embodiment3-cycle', test: 'claim 5', check: () => {
+    const r = runs.get('embodiment3-cycle')!;
+    for (const label of ['sync P→I', 'async I→R']) expect(reachedDuplex(r, label), `normal: ${label}`).toBe(true);
+    for (const label of ['sync R→J', 'async J→P']) expect(reachedDuplex(r, label), `reverse: ${label}`).toBe(true);
+    expect(r.result.routines.find((x) => x.routine === 'C2 failback')?.verdict).toEqual({ step: 'S930', dataLoss: false });
+    // J is near R and far from P ([0123]): the sync leg R–J is short, the async leg J–P long.
+    const km = (name: string) => embodiment3Topology().links.find((l) => l.name === name)!.distanceKm;
+    expect(km('S8')).toBeGreaterThan(km('S7'));
+    expect(new Set(Object.values(r.result.volumes).map((x) => Object.values(x)[0])).size).toBe(1);
+  } },
   { claim: 6, what: 'switching devices 300I/300J on a common line (embodiment 3)', scenario: null, test: 'not built yet' },
   { claim: 7, what: 'a switch passes frames not addressed to its intermediate (embodiment 3)', scenario: null, test: 'not built yet' },
-  { claim: 8, what: 'R→J asynchronous backup during normal operation (Fig. 18)', scenario: null, test: 'not built yet' },
+  { claim: 8, what: 'R→J asynchronous backup during normal operation (Fig. 18)', scenario: 'embodiment3-variation-cycle', test: 'claim 8', check: () => {
+    const v = runs.get('embodiment3-variation-cycle')!, c = runs.get('embodiment3-cycle')!;
+    expect(reachedDuplex(v, 'async R→J')).toBe(true); // the backup pair of normal operation
+    expect(reachedDuplex(c, 'async R→J')).toBe(false);
+    // Reverse operation starts with less to copy: S800's formation copy R→J, with and without the variation.
+    const tracks = (r: Run) => Number(/S800 formation copy R→J: (\d+) track/.exec(r.result.notes.find((n) => n.startsWith('S800 formation copy')) ?? '')?.[1]);
+    expect(tracks(c)).toBe(256);
+    expect(tracks(v)).toBeLessThan(tracks(c));
+    expect(v.result.checks.find((x) => x.name.startsWith('variation (Fig. 18)'))?.ok).toBe(true);
+  } },
   { claim: 9, what: 'embodiment 4: the same cascade in both directions', scenario: 'embodiment4-cycle', test: 'claim 9', check: () => {
     const r = runs.get('embodiment4-cycle')!;
     for (const label of ['sync P→I', 'async I→J', 'async J→R']) expect(reachedDuplex(r, label), `normal: ${label}`).toBe(true);
@@ -103,7 +121,15 @@ const CLAIMS: Claim[] = [
     const v = Object.values(r.result.volumes).map((x) => x['231P'] ?? x['231I'] ?? x['231R']);
     expect(new Set(v).size).toBe(1); // every site's data volume identical at the end
   } },
-  { claim: 13, what: 'copy devices do the copying instead of the controller\'s CPU', scenario: null, test: 'not built yet' },
+  { claim: 13, what: 'copy devices do the copying instead of the controller\'s CPU', scenario: 'embodiment1-cycle', test: 'claim 13', check: async () => {
+    // Its own run, with copy devices (test/copy-devices.test.ts covers every scenario): the same reports, and the
+    // devices of P (synchronous copies, formation copies) and I (journal batches) carried the copy data.
+    const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1, scale: 0.25, copyDevices: true });
+    expect(r.failures).toEqual([]);
+    expect(r.reports.map((x) => x.step)).toEqual(runs.get('embodiment1-cycle')!.result.reports.map((x) => x.step));
+    expect(r.copyDevices?.P?.frames).toBeGreaterThan(0);
+    expect(r.copyDevices?.I?.bytes).toBeGreaterThan(0);
+  } },
 ];
 
 /** Each routine's steps, and the scenario whose run must go through them. */
@@ -119,6 +145,10 @@ const ROUTINES: Array<{ routine: string; scenario: string; steps: string[] }> = 
   { routine: 'B1', scenario: 'embodiment2-cycle', steps: ['S600', 'S610'] },
   { routine: 'B2', scenario: 'embodiment2-cycle', steps: ['S700', 'S710', 'S720', 'S730'] },
   { routine: 'B2', scenario: 'embodiment2-failback-data-loss', steps: ['S700', 'S740'] },
+  { routine: 'C1', scenario: 'embodiment3-cycle', steps: ['S800', 'S810'] },
+  { routine: 'C2', scenario: 'embodiment3-cycle', steps: ['S900', 'S910', 'S920', 'S930'] },
+  { routine: 'C2', scenario: 'embodiment3-failback-data-loss', steps: ['S900', 'S970'] },
+  { routine: 'C2', scenario: 'embodiment3-failback-variant', steps: ['S900', 'S910', 'S920', 'S930'] },
   { routine: 'D1', scenario: 'embodiment4-cycle', steps: ['S1000', 'S1010', 'S1020', 'S1030', 'S1040', 'S1050', 'S1060', 'S1070'] },
   { routine: 'D1', scenario: 'embodiment4-data-loss-s1020', steps: ['S1010', 'S1020', 'S1080'] },
   { routine: 'D1', scenario: 'embodiment4-data-loss-s1040', steps: ['S1030', 'S1040', 'S1080'] },
@@ -131,7 +161,7 @@ const SCENARIOS = [...new Set([...CLAIMS.flatMap((c) => (c.scenario ? [c.scenari
 describe('claims coverage (sim runtime, seed 1)', () => {
   beforeAll(async () => {
     for (const s of SCENARIOS) runs.set(s, await run(s));
-  }, 120_000);
+  }, 240_000);
 
   for (const c of CLAIMS.filter((x) => x.check)) {
     it(`claim ${c.claim}: ${c.what} (${c.scenario})`, () => c.check!());

@@ -12,10 +12,8 @@
 import type { FenceLevel, PairView } from '../../firmware/commands.ts';
 import type { CopyControlProgram, Report } from '../copy-control.ts';
 import { DATA_LVOL, JOURNAL_LVOL, SECOND_JOURNAL_LVOL } from '../topology.ts';
-import { STORAGE_ID } from './embodiment1.ts';
 import { deletePair } from './embodiment2.ts';
-
-type System = keyof typeof STORAGE_ID;
+import { pairForming, SPLITTABLE, type System } from './pair-forming.ts';
 
 /** Pair ids: the normal-operation pairs 1–3, the reverse-operation pairs 4 (R→J sync) and 5 (I→P async). */
 export const PAIR_PI = 1; // sync P→I
@@ -32,49 +30,11 @@ const JOURNALS: Record<number, [number, number]> = {
 };
 
 const AT_R = { system: 'R', lvol: DATA_LVOL }, AT_P = { system: 'P', lvol: DATA_LVOL };
-const SPLITTABLE = ['duplex', 'duplex pending', 'initial copying', 'suspending'];
 
-/** Creates a pair source→dest on the data volumes (journals per JOURNALS) and waits for duplex. */
-async function createPair(p: CopyControlProgram, step: string, pairId: number, source: System, dest: System, copyType: 'sync' | 'async',
-  fence: FenceLevel, initialCopy: 'full' | 'none'): Promise<PairView> {
-  const journals = JOURNALS[pairId];
-  p.step(step, `form ${copyType} pair ${source}→${dest} (pair ${pairId})${initialCopy === 'full' ? ' with initial copying' : ' without formation copy'}` +
-    (journals ? ` (journal LVOL ${journals[0]} at ${source}, LVOL ${journals[1]} at ${dest})` : ''));
-  await p.command(source, {
-    op: 'create', step, initialCopy,
-    pair: { pairId, localLvol: DATA_LVOL, remoteStorageId: STORAGE_ID[dest], remoteLvol: DATA_LVOL, copyType, fence,
-      ...(journals ? { journalLvol: journals[0], remoteJournalLvol: journals[1] } : {}) },
-  });
-  const v = await p.waitState(source, pairId, ['duplex'], step);
-  p.step(step, `pair ${pairId} ${source}→${dest} duplex${initialCopy === 'full' ? ` (initial copying of ${v.lastFormationTracksCopied} tracks)` : ''}`);
-  return v;
-}
+const { createPair, formPair, splitIfCopying } = pairForming(JOURNALS);
 
-/**
- * Forms a pair so that `source` copies to `dest`: creates it (initial copying), or resynchronises it by
- * differences — reversing it first when it stands the other way round.
- */
-async function formPair(p: CopyControlProgram, step: string, pairId: number, source: System, dest: System, copyType: 'sync' | 'async', fence: FenceLevel): Promise<void> {
-  const [atSource, atDest] = [await p.query(source, pairId, step), await p.query(dest, pairId, step)];
-  if ((atSource === null) !== (atDest === null)) await deletePair(p, pairId, [source, dest], step, 'only one half of it is left');
-  if (!atSource || !atDest) { await createPair(p, step, pairId, source, dest, copyType, fence, 'full'); return; }
-  if (atSource.role === 'source' && atSource.state === 'duplex') return p.step(step, `pair ${pairId} ${source}→${dest} already duplex`);
-  p.step(step, `pair ${pairId} exists (${atSource.role === 'source' ? 'same' : 'reverse'} direction, ${atSource.state}): resynchronise ${source}→${dest} by differences`);
-  await p.reverseAndResync(source, pairId, step);
-}
 
-/**
- * Splits a pair that copies out of a volume before a formation copy goes into that volume: otherwise the copy,
- * made in track order, would be journaled onward and the next destination would not be prefix-consistent.
- */
-async function splitIfCopying(p: CopyControlProgram, system: System, pairId: number, step: string, why: string): Promise<void> {
-  const v = await p.query(system, pairId, step);
-  if (!v || !SPLITTABLE.includes(v.state)) return;
-  p.step(step, `pair ${pairId} at ${system} is ${v.state}: split it — ${why}`);
-  if (v.state === 'duplex' && v.copyType === 'async') await p.retrieveAll(system, pairId, step);
-  else if (v.state !== 'suspending') await p.suspend(system, pairId, step);
-  else await p.queryStable(system, pairId, step);
-}
+
 
 export interface InitialCopyingOptions {
   syncFence?: FenceLevel;

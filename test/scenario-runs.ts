@@ -1,0 +1,33 @@
+// Shared by the embodiment test files: run a scenario while collecting the step numbers its routines logged, and
+// hold the result against what the scenario should show (reports in order, steps present and absent, every check).
+
+import { expect } from 'vitest';
+import { runScenario, type ScenarioResult } from '../harness/scenarios.ts';
+
+export interface ScenarioExpectation {
+  /** Reports in order, as "S250 no data loss" / "S740 data loss". */
+  reports: string[];
+  steps: string[];
+  absent: string[];
+}
+
+/** Step numbers of the routines' step log and reports (the firmware's own lines are not counted), and the lines. */
+export async function runWithSteps(name: string, seed: number, o: { runtime?: 'sim' | 'threads'; faults?: 'default' } = {}):
+  Promise<{ r: ScenarioResult; steps: string[]; lines: string[] }> {
+  const steps: string[] = [], lines: string[] = [];
+  const r = await runScenario(name, { runtime: o.runtime ?? 'sim', seed, faults: o.faults, scale: o.faults ? 0.25 : undefined, timeline: (e) => {
+    if (e.kind === 'step' || e.kind === 'report') { steps.push(e.step); lines.push(`${e.step} ${e.routine}: ${e.message}`); }
+  } });
+  return { r, steps, lines };
+}
+
+/** The run behaved as its scenario says: no failure, the reports in order, the steps, at least `minChecks` checks, all passing. */
+export function expectScenario(r: ScenarioResult, steps: string[], x: ScenarioExpectation, minChecks: number): void {
+  expect(r.failures).toEqual([]);
+  expect(r.reports.map((q) => `${q.step} ${q.dataLoss ? 'data loss' : 'no data loss'}`)).toEqual(x.reports);
+  for (const s of x.steps) expect(steps, `step ${s}`).toContain(s);
+  for (const s of x.absent) expect(steps, `step ${s}`).not.toContain(s);
+  expect(r.checks.length).toBeGreaterThan(minChecks);
+  expect(r.checks.every((c) => c.ok)).toBe(true);
+  expect(r.ok).toBe(true);
+}
