@@ -20,11 +20,23 @@ export function pairForming(JOURNALS: Record<number, [number, number]>) {
     const journals = JOURNALS[pairId];
     p.step(step, `form ${copyType} pair ${source}→${dest} (pair ${pairId})${initialCopy === 'full' ? ' with initial copying' : ' without formation copy'}` +
       (journals ? ` (journal LVOL ${journals[0]} at ${source}, LVOL ${journals[1]} at ${dest})` : ''));
-    await p.command(source, {
+    const create = () => p.command(source, {
       op: 'create', step, initialCopy,
       pair: { pairId, localLvol: DATA_LVOL, remoteStorageId: STORAGE_ID[dest], remoteLvol: DATA_LVOL, copyType, fence,
         ...(journals ? { journalLvol: journals[0], remoteJournalLvol: journals[1] } : {}) },
     });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await create();
+        break;
+      } catch (e) {
+        // A half left at the destination by an earlier create whose reply was lost (or a late resend of it):
+        // delete it and create again, as an operator would. Anything else is not ours to mend.
+        if (attempt >= 3 || !new RegExp(`refused by storage ${STORAGE_ID[dest]}: .*already exists`).test((e as Error).message)) throw e;
+        await deletePair(p, pairId, [dest, source], step, `a half of it was left at ${dest} by an earlier create`);
+        await p.world.sleep(50_000);
+      }
+    }
     const v = await p.waitState(source, pairId, ['duplex'], step);
     p.step(step, `pair ${pairId} ${source}→${dest} duplex${initialCopy === 'full' ? ` (initial copying of ${v.lastFormationTracksCopied} tracks)` : ''}`);
     return v;
