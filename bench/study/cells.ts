@@ -231,7 +231,7 @@ export class HostLoad {
   toUs = Infinity;
   private issued = 0;
 
-  constructor(private readonly world: World, private readonly host: string, readonly queueDepth: number, readonly blockBytes: number,
+  constructor(world: World, host: string, readonly queueDepth: number, readonly blockBytes: number,
     private readonly ratePerS?: number) {
     const data = new Uint8Array(blockBytes).fill(0x5a);
     const blocks = blockBytes / BLOCK_SIZE_BYTES;

@@ -13,9 +13,9 @@
 import type { FenceLevel, PairView } from '../../firmware/commands.ts';
 import type { CopyControlProgram, Report } from '../copy-control.ts';
 import { DATA_LVOL, JOURNAL_LVOL, SECOND_JOURNAL_LVOL } from '../topology.ts';
-import { failover as failover1, initialCopying as initialCopying1, PAIR_IR, PAIR_PI, STORAGE_ID } from './embodiment1.ts';
+import { failover as failover1, initialCopying as initialCopying1, PAIR_IR, PAIR_PI } from './embodiment1.ts';
 import { deletePair } from './embodiment2.ts';
-import { pairForming, SPLITTABLE, type System } from './pair-forming.ts';
+import { pairForming, SPLITTABLE } from './pair-forming.ts';
 
 export { PAIR_IR, PAIR_PI };
 

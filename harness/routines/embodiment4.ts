@@ -9,11 +9,11 @@
 // J (normal) and I (reverse) are at once the destination of one asynchronous pair and the source of the next:
 // each such pair has its own journal volume, LVOL 1 (232x) for the pair I–J and LVOL 2 (232x-2) for the other.
 
-import type { FenceLevel, PairView } from '../../firmware/commands.ts';
+import type { FenceLevel } from '../../firmware/commands.ts';
 import type { CopyControlProgram, Report } from '../copy-control.ts';
 import { DATA_LVOL, JOURNAL_LVOL, SECOND_JOURNAL_LVOL } from '../topology.ts';
 import { deletePair } from './embodiment2.ts';
-import { pairForming, SPLITTABLE, type System } from './pair-forming.ts';
+import { pairForming, SPLITTABLE } from './pair-forming.ts';
 
 /** Pair ids: the normal-operation pairs 1–3, the reverse-operation pairs 4 (R→J sync) and 5 (I→P async). */
 export const PAIR_PI = 1; // sync P→I
