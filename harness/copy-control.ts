@@ -75,6 +75,17 @@ export class CopyControlProgram {
     return r;
   }
 
+  /** S200 / S1000: waits until host P's heartbeat is missing, and logs the detection under `step`. */
+  async detectProductionFailure(step: string): Promise<void> {
+    let silentUs: number;
+    try {
+      silentUs = await this.host.detectPeerFailure();
+    } catch (e) {
+      this.fail(step, (e as Error).message);
+    }
+    this.step(step, `heartbeat of host P missing for ${(silentUs / 1000).toFixed(0)} ms: failure at the production site`);
+  }
+
   fail(step: string, message: string): never {
     throw new RoutineError(this.routine, step, message);
   }

@@ -3,17 +3,11 @@
 
 import { describe, expect, it } from 'vitest';
 import { runScenario } from '../harness/scenarios.ts';
+import { expectThreadsCycleMatchesSim } from './scenario-runs.ts';
 
 describe('embodiment 1 on the threads runtime', () => {
   it('embodiment1-cycle: S250 and S540 no data loss, all checks pass, and the same digests as on sim', async () => {
-    const threads = await runScenario('embodiment1-cycle', { runtime: 'threads', seed: 1 });
-    expect(threads.failures).toEqual([]);
-    expect(threads.reports.map((r) => `${r.step} ${r.dataLoss}`)).toEqual(['S250 false', 'S540 false']);
-    const sim = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1 });
-    expect(sim.ok).toBe(true);
-    expect(threads.volumes).toEqual(sim.volumes);
-    expect(new Set(Object.values(threads.volumes).map((v) => Object.values(v)[0])).size).toBe(1); // P = I = R
-    expect(threads.acknowledgedWrites).toBe(sim.acknowledgedWrites);
+    await expectThreadsCycleMatchesSim('embodiment1-cycle', ['S250 false', 'S540 false']);
   });
 
   it('embodiment1-double-failure: S220 data loss and R prefix-consistent', async () => {

@@ -3,8 +3,8 @@
 // runtime ending with the same volume digests as on sim.
 
 import { describe, expect, it } from 'vitest';
-import { runScenario, SCENARIOS } from '../harness/scenarios.ts';
-import { expectScenario, runWithSteps } from './scenario-runs.ts';
+import { SCENARIOS } from '../harness/scenarios.ts';
+import { expectScenario, expectThreadsCycleMatchesSim, runWithSteps } from './scenario-runs.ts';
 import { embodiment2Topology } from '../harness/topology.ts';
 
 const EXPECTED: Record<string, { reports: string[]; steps: string[]; absent: string[] }> = {
@@ -71,13 +71,6 @@ describe('embodiment 2 (link S5 P–R): B1 reverse copying and B2 failback', () 
   });
 
   it('embodiment2-cycle on the threads runtime: S250 and S730 no data loss, all checks pass, and the same digests as on sim', async () => {
-    const threads = await runScenario('embodiment2-cycle', { runtime: 'threads', seed: 1 });
-    expect(threads.failures).toEqual([]);
-    expect(threads.reports.map((q) => `${q.step} ${q.dataLoss}`)).toEqual(['S250 false', 'S730 false']);
-    const sim = await runScenario('embodiment2-cycle', { runtime: 'sim', seed: 1 });
-    expect(sim.ok).toBe(true);
-    expect(threads.volumes).toEqual(sim.volumes);
-    expect(new Set(Object.values(threads.volumes).map((v) => Object.values(v)[0])).size).toBe(1); // P = I = R
-    expect(threads.acknowledgedWrites).toBe(sim.acknowledgedWrites);
+    await expectThreadsCycleMatchesSim('embodiment2-cycle', ['S250 false', 'S730 false']);
   }, 60_000);
 });

@@ -4,8 +4,8 @@
 // fewer tracks), the liveness phase under faults, and the cycle on the threads runtime with the same digests as sim.
 
 import { describe, expect, it } from 'vitest';
-import { runScenario, SCENARIOS } from '../harness/scenarios.ts';
-import { expectScenario, runWithSteps } from './scenario-runs.ts';
+import { SCENARIOS } from '../harness/scenarios.ts';
+import { expectScenario, expectThreadsCycleMatchesSim, runWithSteps } from './scenario-runs.ts';
 import { embodiment3Topology } from '../harness/topology.ts';
 
 const A2A3 = ['S100', 'S110', 'S200', 'S210', 'S230', 'S240', 'S250'];
@@ -128,14 +128,7 @@ describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failbac
   }, 180_000);
 
   it('embodiment3-cycle on the threads runtime: S250 and S930 no data loss, all checks pass, and the same digests as on sim', async () => {
-    const threads = await runScenario('embodiment3-cycle', { runtime: 'threads', seed: 1 });
-    expect(threads.failures).toEqual([]);
-    expect(threads.reports.map((q) => `${q.step} ${q.dataLoss}`)).toEqual(['S250 false', 'S930 false']);
-    const sim = await runScenario('embodiment3-cycle', { runtime: 'sim', seed: 1 });
-    expect(sim.ok).toBe(true);
-    expect(threads.volumes).toEqual(sim.volumes);
-    expect(new Set(Object.values(threads.volumes).map((v) => Object.values(v)[0])).size).toBe(1); // P = I = J = R
-    expect(threads.acknowledgedWrites).toBe(sim.acknowledgedWrites);
+    await expectThreadsCycleMatchesSim('embodiment3-cycle', ['S250 false', 'S930 false']);
   }, 120_000);
 });
 

@@ -4,8 +4,8 @@
 // the threads runtime ending with the same volume digests as on sim.
 
 import { describe, expect, it } from 'vitest';
-import { runScenario, SCENARIOS } from '../harness/scenarios.ts';
-import { expectScenario, runWithSteps } from './scenario-runs.ts';
+import { SCENARIOS } from '../harness/scenarios.ts';
+import { expectScenario, expectThreadsCycleMatchesSim, runWithSteps } from './scenario-runs.ts';
 import { embodiment4Topology, DATA_LVOL } from '../harness/topology.ts';
 import { createWorld } from '../harness/runtimes.ts';
 import { Host } from '../harness/host.ts';
@@ -106,14 +106,7 @@ describe('embodiment 4 (P–I–J–R, the same scheme in both directions): D1 f
   }, 120_000);
 
   it('embodiment4-cycle on the threads runtime: S1050 and S1240 no data loss, all checks pass, and the same digests as on sim', async () => {
-    const threads = await runScenario('embodiment4-cycle', { runtime: 'threads', seed: 1 });
-    expect(threads.failures).toEqual([]);
-    expect(threads.reports.map((q) => `${q.step} ${q.dataLoss}`)).toEqual(['S1050 false', 'S1240 false']);
-    const sim = await runScenario('embodiment4-cycle', { runtime: 'sim', seed: 1 });
-    expect(sim.ok).toBe(true);
-    expect(threads.volumes).toEqual(sim.volumes);
-    expect(new Set(Object.values(threads.volumes).map((v) => Object.values(v)[0])).size).toBe(1); // P = I = J = R
-    expect(threads.acknowledgedWrites).toBe(sim.acknowledgedWrites);
+    await expectThreadsCycleMatchesSim('embodiment4-cycle', ['S1050 false', 'S1240 false']);
   }, 90_000);
 
   it('D3 S1270: S6 cut during reverse operation while host R writes on → S1200 cannot retrieve, S1210 failure suspend → data loss, and it is real', async () => {

@@ -31,3 +31,18 @@ export function expectScenario(r: ScenarioResult, steps: string[], x: ScenarioEx
   expect(r.checks.every((c) => c.ok)).toBe(true);
   expect(r.ok).toBe(true);
 }
+
+/**
+ * A -cycle scenario on the threads runtime behaves as designed and ends exactly as on sim: the same reports, the
+ * same volume digests (every site identical), the same number of acknowledged writes.
+ */
+export async function expectThreadsCycleMatchesSim(name: string, reports: string[]): Promise<void> {
+  const threads = await runScenario(name, { runtime: 'threads', seed: 1 });
+  expect(threads.failures).toEqual([]);
+  expect(threads.reports.map((q) => `${q.step} ${q.dataLoss}`)).toEqual(reports);
+  const sim = await runScenario(name, { runtime: 'sim', seed: 1 });
+  expect(sim.ok).toBe(true);
+  expect(threads.volumes).toEqual(sim.volumes);
+  expect(new Set(Object.values(threads.volumes).map((v) => Object.values(v)[0])).size).toBe(1); // every site identical
+  expect(threads.acknowledgedWrites).toBe(sim.acknowledgedWrites);
+}

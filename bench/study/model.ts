@@ -11,7 +11,7 @@
 // Asynchronous copying: host latency does not depend on distance (the journal acknowledges at once) until the
 // journal is full, so the model of every distance is the median over the distances of that queue depth.
 
-import { LINK_BANDWIDTH_MBPS, PROPAGATION_US_PER_KM, type CellResult, type Scheme } from './cells.ts';
+import { LINK_BANDWIDTH_MBPS, PROPAGATION_US_PER_KM, type CellResult } from './cells.ts';
 
 export const roundTripUs = (distanceKm: number): number => 2 * PROPAGATION_US_PER_KM * distanceKm;
 
@@ -88,4 +88,3 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   return reasons.join('; ') || (err < 0 ? 'slower than the model: the systems\' CPUs were busier than in the cells the model was fitted on' : 'faster than the model');
 }
 
-export const schemeHasJournal = (s: Scheme): boolean => s !== 'sync';

@@ -65,13 +65,7 @@ export interface FailoverOptions {
 
 /** A3 Failover (host R). Returns the report. */
 export async function failover(p: CopyControlProgram, o: FailoverOptions = {}): Promise<Report> {
-  let silentUs: number;
-  try {
-    silentUs = await p.host.detectPeerFailure();
-  } catch (e) {
-    p.fail('S200', (e as Error).message);
-  }
-  p.step('S200', `heartbeat of host P missing for ${(silentUs / 1000).toFixed(0)} ms: failure at the production site`);
+  await p.detectProductionFailure('S200');
   const q = await p.queryStable('R', PAIR_IR, 'S210');
   p.step('S210', `async pair I→R at R: ${q.state}`);
   if (q.state !== 'duplex') {

@@ -70,37 +70,34 @@ export interface FailoverOptions {
   backupToJ?: boolean;
 }
 
+/**
+ * A destination retrieves all log information of its async pair (if duplex) and then queries the pair: `lacking`
+ * says why it did not end in suspend (the retrieval could not be made, or ended in failure suspend), or is null.
+ */
+async function retrieveAndQuery(p: CopyControlProgram, o: { at: 'J' | 'R'; pairId: number; label: string; journal: string; retrieveStep: string; queryStep: string }):
+  Promise<{ lacking: string | null }> {
+  const before = await p.queryStable(o.at, o.pairId, o.retrieveStep);
+  if (before.state === 'duplex') {
+    const drained = await p.retrieveAll(o.at, o.pairId, o.retrieveStep);
+    p.step(o.retrieveStep, `${o.at}'s retrieval of all log information from ${o.journal} ended: pair ${drained.state}, applied through sequence ${drained.journalAppliedSeq}`);
+  } else {
+    p.step(o.retrieveStep, `async pair ${o.label} at ${o.at} is ${before.state}: its log information cannot be retrieved`);
+  }
+  const after = await p.queryStable(o.at, o.pairId, o.queryStep);
+  p.step(o.queryStep, `async pair ${o.label} at ${o.at}: ${after.state}${after.failureCause !== 'none' ? ` (${after.failureCause})` : ''}`);
+  if (before.state !== 'duplex') return { lacking: `async pair ${o.label} was ${before.state}` };
+  return { lacking: after.state === 'suspend' ? null : `async pair ${o.label} was ${after.state} (${after.failureCause})` };
+}
+
 /** D1 Failover (host R; Figs. 20, 21). Returns the report. */
 export async function failover(p: CopyControlProgram, o: FailoverOptions = {}): Promise<Report> {
-  let silentUs: number;
-  try {
-    silentUs = await p.host.detectPeerFailure();
-  } catch (e) {
-    p.fail('S1000', (e as Error).message);
-  }
-  p.step('S1000', `heartbeat of host P missing for ${(silentUs / 1000).toFixed(0)} ms: failure at the production site`);
-  // S1010: J retrieves all log information from I (pair I→J suspending → suspend / failure suspend).
-  const ij = await p.queryStable('J', PAIR_IJ, 'S1010');
-  if (ij.state === 'duplex') {
-    const drained = await p.retrieveAll('J', PAIR_IJ, 'S1010');
-    p.step('S1010', `J's retrieval of all log information from 232I ended: pair ${drained.state}, applied through sequence ${drained.journalAppliedSeq}`);
-  } else {
-    p.step('S1010', `async pair I→J at J is ${ij.state}: its log information cannot be retrieved`);
-  }
-  const ijAfter = await p.queryStable('J', PAIR_IJ, 'S1020');
-  p.step('S1020', `async pair I→J at J: ${ijAfter.state}${ijAfter.failureCause !== 'none' ? ` (${ijAfter.failureCause})` : ''}`);
-  if (ij.state !== 'duplex' || ijAfter.state !== 'suspend') return dataLossAtR(p, `async pair I→J was ${ij.state !== 'duplex' ? ij.state : `${ijAfter.state} (${ijAfter.failureCause})`}; J lacks log information of I`);
-  // S1030: R retrieves all from J — J has journaled onward (232J-2) every entry it applied at S1010.
-  const jr = await p.queryStable('R', PAIR_JR, 'S1030');
-  if (jr.state === 'duplex') {
-    const drained = await p.retrieveAll('R', PAIR_JR, 'S1030');
-    p.step('S1030', `R's retrieval of all log information from 232J-2 ended: pair ${drained.state}, applied through sequence ${drained.journalAppliedSeq}`);
-  } else {
-    p.step('S1030', `async pair J→R at R is ${jr.state}: its log information cannot be retrieved`);
-  }
-  const jrAfter = await p.queryStable('R', PAIR_JR, 'S1040');
-  p.step('S1040', `async pair J→R at R: ${jrAfter.state}${jrAfter.failureCause !== 'none' ? ` (${jrAfter.failureCause})` : ''}`);
-  if (jr.state !== 'duplex' || jrAfter.state !== 'suspend') return dataLossAtR(p, `async pair J→R was ${jr.state !== 'duplex' ? jr.state : `${jrAfter.state} (${jrAfter.failureCause})`}; R lacks log information of J`);
+  await p.detectProductionFailure('S1000');
+  // S1010: J retrieves all log information from I (pair I→J suspending → suspend / failure suspend); S1020 query.
+  const ij = await retrieveAndQuery(p, { at: 'J', pairId: PAIR_IJ, label: 'I→J', journal: '232I', retrieveStep: 'S1010', queryStep: 'S1020' });
+  if (ij.lacking) return dataLossAtR(p, `${ij.lacking}; J lacks log information of I`);
+  // S1030: R retrieves all from J — J has journaled onward (232J-2) every entry it applied at S1010; S1040 query.
+  const jr = await retrieveAndQuery(p, { at: 'R', pairId: PAIR_JR, label: 'J→R', journal: '232J-2', retrieveStep: 'S1030', queryStep: 'S1040' });
+  if (jr.lacking) return dataLossAtR(p, `${jr.lacking}; R lacks log information of J`);
   // As embodiment 1's S240: with fence level status or never, P may have acknowledged writes I never got.
   const sync = await p.query('I', PAIR_PI, 'S1040');
   if (sync && sync.state === 'failure suspend' && sync.fence !== 'data') {
