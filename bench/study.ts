@@ -5,6 +5,7 @@
 // Never asserts a time.
 //   npm run bench [-- --quick] [-- --runtimes threads,sim] [-- --out DIR]      (or: rclab bench [--quick])
 
+import { DEFAULT_SNAPSHOT_INTERVAL_US } from '../firmware/constants.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -150,7 +151,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       date: today(), machine: machineName(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
       memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, wallS: 0,
       matrix: { ...m, schemes: [...SCHEMES], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
-      snapshotMode: 'not measured: the firmware has no difference-snapshot mode yet (issue 3); the scheme joins the matrix when it exists',
+      snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole`,
       cells: compared, offeredLoad, bandwidthLimited: limited,
       emulator: {
         replicatedWritesPerS: replicated ? replicated.iops : null,

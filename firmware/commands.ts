@@ -3,6 +3,7 @@
 // or refused (reject) — never half-done.
 
 import { PairState, pairStateName, type CopyType } from './pair-state.ts';
+import type { AsyncMode } from './definition-info.ts';
 
 export type FenceLevel = 'data' | 'status' | 'never';
 export type InitialCopy = 'full' | 'none' | 'defer';
@@ -18,6 +19,12 @@ export interface PairDefinitionInput {
   /** Asynchronous pairs: journal volume (232x) on this storage system and on the partner. */
   journalLvol?: number;
   remoteJournalLvol?: number;
+  /**
+   * Asynchronous pairs (SPEC §5): 'journal' (default) ships every write in order; 'snapshot' ships a difference
+   * snapshot every `snapshotIntervalUs` (default DEFAULT_SNAPSHOT_INTERVAL_US), which the destination applies whole.
+   */
+  asyncMode?: AsyncMode;
+  snapshotIntervalUs?: number;
 }
 
 export type Command =
@@ -65,6 +72,14 @@ export interface PairView {
   journalBytes: number;
   journalUsagePercent: number;
   journalOldestUnappliedUs: number;
+  /** SPEC §5: 'journal' or 'snapshot' ('journal' for synchronous pairs, which have neither). */
+  asyncMode: AsyncMode;
+  snapshotIntervalUs: number;
+  /** Snapshot mode, source: tracks written since the last snapshot was taken, and whether a snapshot is in flight. */
+  snapshotTracksMarked: number;
+  snapshotInFlight: boolean;
+  /** Snapshot mode: snapshots taken (source) or applied whole (destination) since the controller booted. */
+  snapshots: number;
 }
 
 export type CommandReply =

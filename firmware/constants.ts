@@ -33,6 +33,11 @@ export const JOURNAL_HIGH_WATER_PERCENT = 80;
 /** Destination: entries received out of order and held until their predecessors arrive. */
 export const RESTORE_PENDING_MAX_ENTRIES = JOURNAL_SHIP_WINDOW_ENTRIES * 2;
 
+/** Snapshot mode (SPEC §5): default interval between difference snapshots, and the range a definition may set. */
+export const DEFAULT_SNAPSHOT_INTERVAL_US = 20_000;
+export const MIN_SNAPSHOT_INTERVAL_US = 1_000;
+export const MAX_SNAPSHOT_INTERVAL_US = 600_000_000;
+
 /** Default timing of the firmware, all overridable per storage system. */
 export interface FirmwareTiming {
   /** Batching window: journal entries appended within it ship in one frame. */

@@ -3,9 +3,10 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
-  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS } from './constants.ts';
+  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+  DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
-import { ControlMemoryLayout, NOT_CONSISTENT, P, readPairRecord, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
+import { ASYNC_MODES, ControlMemoryLayout, NOT_CONSISTENT, P, readPairRecord, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
   type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
 import { DifferenceBitmap } from './difference-bitmap.ts';
 import { decodeControl, decodeFrame, decodeJournalBatch, encodeControl, encodeFrame, encodeJournalBatch, FrameType,
@@ -22,6 +23,8 @@ interface PairRuntime {
   pairId: number;
   bitmap: DifferenceBitmap;
   pending: DifferenceBitmap;
+  /** Snapshot mode, source (SPEC §5): tracks written since the last difference snapshot was taken. */
+  snapshot: DifferenceBitmap;
   journal?: Journal;
   // formation copying (source): track -> serial and send time
   copyInflight: Map<number, { serial: number; sentUs: number }>;
@@ -51,6 +54,18 @@ interface PairRuntime {
   awaitingBase: boolean;
   activeSinceUs: number;
   lastStep?: string;
+  // snapshot mode (SPEC §5)
+  snapshotTimerArmed: boolean;
+  /** Source: when the newest snapshot was taken; when the one the destination last applied was. */
+  lastSnapshotUs: number;
+  appliedSnapshotTakenUs: number;
+  /** Source: newest sequence number the destination reports stored in its difference volume (flow control). */
+  receivedSeq: number;
+  /** Destination: last sequence number of the snapshot being received. */
+  snapshotEndSeq: number;
+  /** Source draining (suspending): the last snapshot is taken; host writes are differences from now on. */
+  drainSnapshotTaken: boolean;
+  snapshots: number;
 }
 
 interface DeferredWrite {
@@ -147,6 +162,8 @@ export class Controller implements FirmwareEntryPoints {
       slot, pairId,
       bitmap: new DifferenceBitmap(this.l.bitmap(slot, 'difference'), tracks),
       pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
+      snapshot: new DifferenceBitmap(this.l.bitmap(slot, 'snapshot'), tracks),
+      snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, snapshotEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
       copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS),
@@ -176,6 +193,7 @@ export class Controller implements FirmwareEntryPoints {
   private state(rt: PairRuntime): PairState { return this.w(rt, P.state) as PairState; }
   private isSource(rt: PairRuntime): boolean { return this.w(rt, P.role) === 0; }
   private isAsync(rt: PairRuntime): boolean { return this.w(rt, P.copyType) === 1; }
+  private isSnapshotMode(rt: PairRuntime): boolean { return this.w(rt, P.asyncMode) === 1; }
   private partner(rt: PairRuntime): number { return this.w(rt, P.remoteStorageId); }
   private record(rt: PairRuntime): PairRecord { return readPairRecord(this.l, rt.slot); }
   private label(rt: PairRuntime): string {
@@ -219,6 +237,7 @@ export class Controller implements FirmwareEntryPoints {
     return {
       pairId: rt.pairId, role: r.role === 'source' ? 'destination' : 'source', localLvol: r.remoteLvol, remoteLvol: r.localLvol,
       direction: r.direction, copyType: r.copyType, fence: r.fence, journalLvol: r.remoteJournalLvol, remoteJournalLvol: r.journalLvol,
+      asyncMode: r.asyncMode, snapshotIntervalUs: r.snapshotIntervalUs,
     };
   }
 
@@ -297,9 +316,14 @@ export class Controller implements FirmwareEntryPoints {
     }
   }
 
-  /** Entries not yet applied at the destination become bitmap marks; the journal is freed (as real arrays do). */
+  /**
+   * Entries not yet applied at the destination become bitmap marks; the journal is freed (as real arrays do). In
+   * snapshot mode the tracks written since the last snapshot are differences too.
+   */
   private journalToBitmap(rt: PairRuntime): void {
     const j = rt.journal!;
+    rt.bitmap.union(rt.snapshot.words);
+    rt.snapshot.clearAll();
     try {
       for (let s = j.oldestSeq; j.entries > 0 && s <= j.newestSeq; s++) {
         const e = j.entryAt(s);
@@ -448,7 +472,9 @@ export class Controller implements FirmwareEntryPoints {
    */
   private replicatedSegments(rt: PairRuntime, lba: number, blocks: number): Segment[] {
     const s = this.state(rt);
-    if (s === PairState.Duplex) return [[lba, blocks, -1]];
+    // Snapshot mode: a drain waiting for the snapshot in flight still takes writes into its last snapshot, whose
+    // tracks are read when it is taken — a write left out of it could be older than one read into it.
+    if (s === PairState.Duplex || (s === PairState.Suspending && this.isSnapshotMode(rt) && !rt.drainSnapshotTaken)) return [[lba, blocks, -1]];
     if (s !== PairState.InitialCopying && s !== PairState.DuplexPending) return [];
     const segs: Segment[] = [];
     const end = lba + blocks;
@@ -641,6 +667,11 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private formationCopyDone(rt: PairRuntime): void {
+    if (this.isSnapshotMode(rt)) {
+      // Writes to tracks already copied were only marked: the destination is consistent once a snapshot of them
+      // is applied. One at a time: a snapshot still in flight calls the copier again when it is applied.
+      if (this.snapshotInFlight(rt) || !this.takeSnapshot(rt)) return;
+    }
     const kind = FORMATION_KINDS[this.w(rt, P.formationKind)]!;
     const copied = this.w(rt, P.copyTracksDone);
     this.set(rt, P.lastFormationKind, this.w(rt, P.formationKind));
@@ -694,6 +725,11 @@ export class Controller implements FirmwareEntryPoints {
   // ───────────────────────────── journal: append, ship, restore ─────────────────────────────
 
   private journalAppend(rt: PairRuntime, lba: number, data: Uint8Array): void {
+    if (this.isSnapshotMode(rt)) {
+      // SPEC §5: the write only marks its tracks; the next difference snapshot carries it. Never waits, never fills.
+      rt.snapshot.markBlocks(lba, data.length / BLOCK_SIZE_BYTES);
+      return this.armSnapshotTimer(rt);
+    }
     const j = rt.journal!;
     const appended = this.journalIo(rt, () => j.append(j.newestSeq + 1, this.hw.nowUs(), this.w(rt, P.localLvol), lba, data));
     if (appended === undefined) return; // journal drives failed: the pair failed with every track marked
@@ -720,7 +756,10 @@ export class Controller implements FirmwareEntryPoints {
     const acked = this.w(rt, P.appliedSeq);
     const limit = s === PairState.Suspending ? Math.min(j.newestSeq, this.w(rt, P.drainTargetSeq)) : j.newestSeq;
     if (rt.shippedSeq < acked) rt.shippedSeq = acked;
-    while (rt.shippedSeq < limit && rt.shippedSeq - acked < JOURNAL_SHIP_WINDOW_ENTRIES) {
+    // Snapshot mode: the destination applies a snapshot only whole, so the window slides on what it has stored.
+    const windowBase = Math.max(acked, Math.min(rt.receivedSeq, j.newestSeq));
+    const endSeq = this.isSnapshotMode(rt) ? this.w(rt, P.snapshotEndSeq) : undefined;
+    while (rt.shippedSeq < limit && rt.shippedSeq - windowBase < JOURNAL_SHIP_WINDOW_ENTRIES) {
       const entries: JournalEntryWire[] = [];
       let bytes = 0;
       for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < JOURNAL_BATCH_MAX_BYTES; seq++) {
@@ -729,7 +768,7 @@ export class Controller implements FirmwareEntryPoints {
         entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
         bytes += e.data.length;
       }
-      if (!this.hw.send(this.partner(rt), encodeJournalBatch(rt.pairId, { entries }))) return this.pairFailed(rt, 'link down');
+      if (!this.hw.send(this.partner(rt), encodeJournalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
       rt.shippedSeq = entries[entries.length - 1]!.seq;
     }
   }
@@ -738,10 +777,15 @@ export class Controller implements FirmwareEntryPoints {
     const rt = this.framePair(from, f, 'source', 'journal acknowledgement');
     if (!rt || !rt.journal) return;
     const applied = f.tag;
+    if (this.isSnapshotMode(rt) && f.lba > rt.receivedSeq && f.lba <= rt.journal.newestSeq) {
+      rt.receivedSeq = f.lba;
+      rt.lastAckProgressUs = this.hw.nowUs();
+    }
     if (applied > this.w(rt, P.appliedSeq) && applied <= rt.journal.newestSeq) {
       if (this.journalIo(rt, () => rt.journal!.freeThrough(applied)) === undefined) return;
       this.set(rt, P.appliedSeq, applied);
       rt.lastAckProgressUs = this.hw.nowUs();
+      if (this.isSnapshotMode(rt) && !this.snapshotInFlight(rt)) return this.snapshotApplied(rt);
     }
     if (this.state(rt) === PairState.Suspending && this.w(rt, P.appliedSeq) >= this.w(rt, P.drainTargetSeq)) this.finishDrain(rt);
     else this.ship(rt);
@@ -759,6 +803,21 @@ export class Controller implements FirmwareEntryPoints {
       this.log('info', `journal batch from storage ${from} dropped: entry ${outside.seq} addresses blocks beyond LVOL ${this.w(rt, P.localLvol)}`);
       return;
     }
+    if (this.isSnapshotMode(rt)) {
+      if (batch.endSeq !== undefined && batch.endSeq > rt.snapshotEndSeq) rt.snapshotEndSeq = batch.endSeq;
+      for (const e of batch.entries) {
+        if (e.seq <= rt.journal.newestSeq || rt.restorePending.has(e.seq)) continue; // duplicate
+        if (e.seq === rt.journal.newestSeq + 1) {
+          if (!this.storeSnapshotEntry(rt, e)) return;
+        } else if (rt.restorePending.size < RESTORE_PENDING_MAX_ENTRIES) {
+          rt.restorePending.set(e.seq, { seq: e.seq, tsUs: e.tsUs, lba: e.lba, data: e.data.slice() });
+        }
+      }
+      this.receiveSnapshot(rt);
+      if (!isCopyingState(this.state(rt))) return;
+      this.hw.send(from, encodeFrame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: rt.journal.newestSeq, blocks: 0 }));
+      return;
+    }
     for (const e of batch.entries) {
       const applied = this.w(rt, P.appliedSeq);
       if (e.seq <= applied || rt.restorePending.has(e.seq)) continue; // duplicate
@@ -771,12 +830,13 @@ export class Controller implements FirmwareEntryPoints {
       }
     }
     this.restorePendingInOrder(rt);
-    this.hw.send(from, encodeFrame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: 0, blocks: 0 }));
+    this.hw.send(from, encodeFrame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: this.w(rt, P.appliedSeq), blocks: 0 }));
   }
 
   /** Applies buffered entries strictly in sequence order, as far as they are contiguous. */
   private restorePendingInOrder(rt: PairRuntime): void {
     if (!isCopyingState(this.state(rt))) return;
+    if (this.isSnapshotMode(rt)) return this.receiveSnapshot(rt);
     for (;;) {
       const next = this.w(rt, P.appliedSeq) + 1;
       const e = rt.restorePending.get(next);
@@ -806,8 +866,121 @@ export class Controller implements FirmwareEntryPoints {
     return true;
   }
 
+  // ───────────────────────────── difference snapshots (SPEC §5) ─────────────────────────────
+
+  /** Source: a snapshot was taken and the destination has not applied it yet (the difference volume is frozen). */
+  private snapshotInFlight(rt: PairRuntime): boolean {
+    return this.w(rt, P.appliedSeq) < this.w(rt, P.snapshotEndSeq);
+  }
+
+  private armSnapshotTimer(rt: PairRuntime): void {
+    if (rt.snapshotTimerArmed) return;
+    rt.snapshotTimerArmed = true;
+    const delayUs = Math.max(0, rt.lastSnapshotUs + this.w(rt, P.snapshotIntervalUs) - this.hw.nowUs());
+    this.hw.setTimer(delayUs, 'snapshot', rt.pairId);
+  }
+
+  /** The interval is up: take the next snapshot, unless one is still in flight (its application calls again). */
+  private snapshotDue(rt: PairRuntime): void {
+    if (!this.isSource(rt) || this.state(rt) !== PairState.Duplex || this.snapshotInFlight(rt)) return;
+    if (rt.snapshot.count() > 0) this.takeSnapshot(rt);
+  }
+
+  /**
+   * Takes a difference snapshot: every track written since the last one is read from the data volume, as it is
+   * now, into the difference volume (the pair's journal volume) and shipped. A snapshot that does not fit whole
+   * fails the pair (journal full) — half a snapshot is never sent. False when the pair failed.
+   */
+  private takeSnapshot(rt: PairRuntime): boolean {
+    const j = rt.journal!, lvol = this.w(rt, P.localLvol), nowUs = this.hw.nowUs();
+    const volBlocks = this.hw.disk.lvolBlocks(lvol);
+    const firstSeq = j.newestSeq + 1;
+    for (let t = rt.snapshot.nextSet(0); t >= 0; t = t + 1 < rt.snapshot.tracks ? rt.snapshot.nextSet(t + 1) : -1) {
+      const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, volBlocks - lba);
+      let data: Uint8Array;
+      try {
+        data = this.hw.disk.read(lvol, lba, blocks);
+      } catch (e) {
+        if ((e as Error).name !== 'DiskError') throw e;
+        this.pairFailed(rt, 'drive failure');
+        return false;
+      }
+      const appended = this.journalIo(rt, () => j.append(j.newestSeq + 1, nowUs, lvol, lba, data));
+      if (appended === undefined) return false;
+      if (!appended) {
+        this.log('warn', `${this.label(rt)}: difference snapshot of ${rt.snapshot.count() + j.newestSeq - firstSeq + 1} track(s) does not fit in difference volume ${j.journalLvol}`, rt.lastStep);
+        this.pairFailed(rt, 'journal full'); // the entries already taken and the remaining marks go to the bitmap
+        return false;
+      }
+      rt.snapshot.clear(t);
+    }
+    this.set(rt, P.snapshotEndSeq, j.newestSeq);
+    rt.lastSnapshotUs = nowUs;
+    if (j.newestSeq >= firstSeq) { rt.snapshots++; this.scheduleShip(rt); }
+    return true;
+  }
+
+  /** Source: the destination applied the snapshot in flight; the next may be taken. */
+  private snapshotApplied(rt: PairRuntime): void {
+    rt.appliedSnapshotTakenUs = rt.lastSnapshotUs;
+    const s = this.state(rt);
+    if (s === PairState.Suspending && this.w(rt, P.appliedSeq) >= this.w(rt, P.drainTargetSeq)) {
+      // Drain: what was written since the snapshot that was in flight at the drain command goes last.
+      if (rt.drainSnapshotTaken) return this.finishDrain(rt);
+      if (!this.takeSnapshot(rt)) return;
+      rt.drainSnapshotTaken = true;
+      this.set(rt, P.drainTargetSeq, rt.journal!.newestSeq);
+      if (!this.snapshotInFlight(rt)) return this.finishDrain(rt);
+      return this.ship(rt);
+    }
+    if (s === PairState.InitialCopying || s === PairState.DuplexPending) return this.pumpFormationCopy(rt);
+    if (rt.snapshot.count() > 0) this.armSnapshotTimer(rt);
+    this.ship(rt);
+  }
+
+  /** Destination: stores one received entry in its difference volume, after the ones before it. False when the pair failed. */
+  private storeSnapshotEntry(rt: PairRuntime, e: JournalEntryWire): boolean {
+    const j = rt.journal!, applied = this.w(rt, P.appliedSeq), lvol = this.w(rt, P.localLvol);
+    return this.journalIo(rt, () => {
+      while (!j.append(e.seq, e.tsUs, lvol, e.lba, e.data)) {
+        // Only entries already applied may make room; a snapshot larger than the difference volume fails the pair.
+        if (j.entries === 0 || j.oldestSeq > applied) {
+          this.log('warn', `${this.label(rt)}: received snapshot does not fit in difference volume ${j.journalLvol}`, rt.lastStep);
+          this.pairFailed(rt, 'journal full');
+          return false;
+        }
+        j.freeOldest();
+      }
+      return true;
+    }) === true;
+  }
+
+  /** Destination: stores buffered entries in order; once a snapshot is stored whole, applies it whole. */
+  private receiveSnapshot(rt: PairRuntime): void {
+    const j = rt.journal!;
+    for (let e = rt.restorePending.get(j.newestSeq + 1); e; e = rt.restorePending.get(j.newestSeq + 1)) {
+      rt.restorePending.delete(e.seq);
+      if (!this.storeSnapshotEntry(rt, e)) return;
+    }
+    const applied = this.w(rt, P.appliedSeq), end = rt.snapshotEndSeq;
+    if (end <= applied || j.newestSeq < end || !isCopyingState(this.state(rt))) return;
+    // All of it is here: apply it in this one event, so no one ever sees half a snapshot.
+    const lvol = this.w(rt, P.localLvol);
+    for (let seq = applied + 1; seq <= end; seq++) {
+      const entry = this.journalIo(rt, () => j.entryAt(seq));
+      if (!entry) return;
+      if (!this.writeLvol(lvol, entry.lba, entry.data, rt.pairId)) return this.pairFailed(rt, 'drive failure');
+    }
+    this.set(rt, P.appliedSeq, end);
+    rt.snapshots++;
+  }
+
   private startSuspending(rt: PairRuntime): void {
     const j = rt.journal!;
+    // Snapshot mode: everything written until the last snapshot is taken goes in it — now, or once the one in
+    // flight is applied.
+    rt.drainSnapshotTaken = this.isSnapshotMode(rt) && !this.snapshotInFlight(rt);
+    if (rt.drainSnapshotTaken && !this.takeSnapshot(rt)) return;
     this.set(rt, P.drainTargetSeq, j.newestSeq);
     this.setState(rt, PairState.Suspending);
     this.sendState(rt);
@@ -816,6 +989,7 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private finishDrain(rt: PairRuntime): void {
+    assertInvariant(rt.snapshot.count() === 0, `${this.label(rt)}: drained with ${rt.snapshot.count()} track(s) never put in a snapshot`);
     rt.journal!.reset();
     rt.shippedSeq = rt.journal!.newestSeq;
     this.setState(rt, PairState.Suspend);
@@ -972,6 +1146,11 @@ export class Controller implements FirmwareEntryPoints {
   // ───────────────────────────── timers and links ─────────────────────────────
 
   onTimer(kind: TimerKind, arg: number): void {
+    if (kind === 'snapshot') {
+      const rt = this.pairs.get(arg);
+      if (rt) { rt.snapshotTimerArmed = false; this.snapshotDue(rt); }
+      return;
+    }
     if (kind === 'journal-ship') {
       const rt = this.pairs.get(arg);
       if (rt) { rt.shipScheduled = false; this.ship(rt); }
@@ -1163,6 +1342,7 @@ export class Controller implements FirmwareEntryPoints {
     const def: WireDefinition = {
       pairId: d.pairId, role: 'destination', localLvol: d.remoteLvol, remoteLvol: d.localLvol, direction: 'forward',
       copyType: d.copyType, fence: d.fence, journalLvol: d.remoteJournalLvol ?? -1, remoteJournalLvol: d.journalLvol ?? -1,
+      asyncMode: d.asyncMode ?? 'journal', snapshotIntervalUs: d.snapshotIntervalUs ?? DEFAULT_SNAPSHOT_INTERVAL_US,
     };
     this.request(d.remoteStorageId, d.pairId, (reqId) => ({ op: 'create', reqId, def }),
       (b) => {
@@ -1204,6 +1384,12 @@ export class Controller implements FirmwareEntryPoints {
       const user = [...this.pairs.values()].find((rt) => rt.journal?.journalLvol === d.journalLvol);
       if (user) throw new Error(`create: journal LVOL ${d.journalLvol} is in use by pair ${user.pairId}`);
     }
+    if (d.asyncMode !== undefined && !ASYNC_MODES.includes(d.asyncMode)) throw new Error(`create: async mode must be journal or snapshot, not ${show(d.asyncMode)}`);
+    if (d.asyncMode === 'snapshot' && d.copyType !== 'async') throw new Error('create: snapshot mode is for asynchronous pairs only');
+    if (d.snapshotIntervalUs !== undefined && (!Number.isInteger(d.snapshotIntervalUs)
+      || d.snapshotIntervalUs < MIN_SNAPSHOT_INTERVAL_US || d.snapshotIntervalUs > MAX_SNAPSHOT_INTERVAL_US)) {
+      throw new Error(`create: snapshot interval must be ${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US} µs, not ${show(d.snapshotIntervalUs)}`);
+    }
   }
 
   private checkLvol(lvol: number | undefined, what: string): void {
@@ -1218,7 +1404,8 @@ export class Controller implements FirmwareEntryPoints {
     try {
       if (this.pairs.has(def.pairId)) return `pair ${def.pairId} already exists`;
       this.validateDefinition({ pairId: def.pairId, localLvol: def.localLvol, remoteStorageId: from, remoteLvol: def.remoteLvol, copyType: def.copyType,
-        fence: def.fence, journalLvol: def.copyType === 'async' ? def.journalLvol : undefined, remoteJournalLvol: def.copyType === 'async' ? def.remoteJournalLvol : undefined }, 'destination');
+        fence: def.fence, journalLvol: def.copyType === 'async' ? def.journalLvol : undefined, remoteJournalLvol: def.copyType === 'async' ? def.remoteJournalLvol : undefined,
+        asyncMode: def.asyncMode, snapshotIntervalUs: def.snapshotIntervalUs }, 'destination');
       const busy = (this.pairsByLvol.get(def.localLvol) ?? []).find((rt) => !this.isSource(rt) && ACTIVE(this.state(rt)));
       if (busy) return `LVOL ${def.localLvol} is already the destination of pair ${busy.pairId}`;
       if (this.l.freePairSlot() < 0) return 'definition information is full';
@@ -1246,6 +1433,8 @@ export class Controller implements FirmwareEntryPoints {
     s(P.journalLvol, def.journalLvol);
     s(P.remoteJournalLvol, def.remoteJournalLvol);
     s(P.consistentSeq, NOT_CONSISTENT); // a destination that was never copied holds nothing of its source
+    s(P.asyncMode, ASYNC_MODES.indexOf(def.asyncMode ?? 'journal'));
+    s(P.snapshotIntervalUs, def.snapshotIntervalUs ?? DEFAULT_SNAPSHOT_INTERVAL_US);
     s(P.inUse, 1);
     const rt = this.attach(slot);
     if (rt.journal) {
@@ -1300,7 +1489,10 @@ export class Controller implements FirmwareEntryPoints {
     const total = r.copyTracksTotal;
     const copying = r.state === PairState.InitialCopying || r.state === PairState.DuplexPending;
     let oldestUnappliedUs = 0;
-    if (j && src && j.entries > 0 && r.appliedSeq < j.newestSeq) {
+    const snapshotMode = r.asyncMode === 'snapshot';
+    if (snapshotMode && src && (this.snapshotInFlight(rt) || rt.snapshot.count() > 0)) {
+      oldestUnappliedUs = this.hw.nowUs() - rt.appliedSnapshotTakenUs; // the destination holds the image of that moment
+    } else if (j && src && j.entries > 0 && r.appliedSeq < j.newestSeq) {
       const seq = Math.max(j.oldestSeq, r.appliedSeq + 1);
       try {
         oldestUnappliedUs = this.hw.nowUs() - j.entryAt(seq).tsUs;
@@ -1318,6 +1510,8 @@ export class Controller implements FirmwareEntryPoints {
       lastFormationCopy: r.lastFormationKind, lastFormationTracksCopied: r.lastFormationTracksCopied,
       journalNewestSeq: j ? j.newestSeq : 0, journalAppliedSeq: r.appliedSeq, journalEntries: j ? j.entries : 0, journalBytes: j ? j.usedBytes : 0,
       journalUsagePercent: j ? Math.round(j.usagePercent * 10) / 10 : 0, journalOldestUnappliedUs: oldestUnappliedUs,
+      asyncMode: r.asyncMode, snapshotIntervalUs: r.snapshotIntervalUs, snapshotTracksMarked: src ? rt.snapshot.count() : 0,
+      snapshotInFlight: src && snapshotMode && this.snapshotInFlight(rt), snapshots: rt.snapshots,
     };
   }
 }

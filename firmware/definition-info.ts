@@ -7,10 +7,16 @@ import type { FenceLevel } from './commands.ts';
 import { PairState, type CopyType } from './pair-state.ts';
 
 const MAGIC = 0x52434c32; // "RCL2"
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 const HEADER_WORDS = 16;
 const PAIR_SLOT_WORDS = 32;
 const JOURNAL_SLOT_WORDS = 16;
+/**
+ * A pair slot's bitmaps: its difference bitmap; the tracks with a copy in flight; and (snapshot mode, SPEC §5) the
+ * tracks written since the last difference snapshot was taken.
+ */
+export type BitmapKind = 'difference' | 'pending' | 'snapshot';
+const BITMAPS: BitmapKind[] = ['difference', 'pending', 'snapshot'];
 
 // Header word offsets.
 const H_MAGIC = 0, H_VERSION = 1, H_STORAGE_ID = 2, H_BOOT_COUNT = 3, H_BITMAP_WORDS = 4;
@@ -22,6 +28,9 @@ export const P = {
   copyTracksTotal: 12, copyTracksDone: 13, formationKind: 14, lastFormationTracksCopied: 15,
   appliedSeq: 16, failureCause: 17, drainTargetSeq: 18, dirtyTracks: 19, stateChanges: 20,
   lastFormationKind: 21, consistentSeq: 22, announcedBaseSeq: 23, epoch: 24,
+  // SPEC §5: asynchronous copying by journal (0) or by difference snapshots (1); the snapshot interval; the last
+  // sequence number of the snapshot in flight (source), 0 when none is.
+  asyncMode: 25, snapshotIntervalUs: 26, snapshotEndSeq: 27,
 } as const;
 
 /** consistentSeq of a destination whose image is not consistent (a formation copy is under way or never ran). */
@@ -35,6 +44,9 @@ export const J = {
 } as const;
 
 export type Role = 'source' | 'destination';
+/** SPEC §5: how an asynchronous pair copies — a journal of every write, or difference snapshots applied whole. */
+export type AsyncMode = 'journal' | 'snapshot';
+export const ASYNC_MODES: AsyncMode[] = ['journal', 'snapshot'];
 export type Direction = 'forward' | 'reverse';
 export type FormationKind = 'none' | 'initial' | 'differential' | 'full';
 export type FailureCause =
@@ -54,7 +66,7 @@ export interface ControlMemoryGeometry {
 }
 
 export function controlMemoryWords(g: ControlMemoryGeometry): number {
-  return HEADER_WORDS + MAX_PAIRS * PAIR_SLOT_WORDS + MAX_JOURNALS * JOURNAL_SLOT_WORDS + MAX_PAIRS * 2 * g.bitmapWords;
+  return HEADER_WORDS + MAX_PAIRS * PAIR_SLOT_WORDS + MAX_JOURNALS * JOURNAL_SLOT_WORDS + MAX_PAIRS * BITMAPS.length * g.bitmapWords;
 }
 
 /** Formats fresh control memory (as at manufacture): empty pair table and journals. */
@@ -93,8 +105,7 @@ export class ControlMemoryLayout {
   clearPairSlot(slot: number): void {
     const b = this.pairBase + slot * PAIR_SLOT_WORDS;
     this.cm.fill(0, b, b + PAIR_SLOT_WORDS);
-    this.bitmap(slot, 'difference').fill(0);
-    this.bitmap(slot, 'pending').fill(0);
+    for (const which of BITMAPS) this.bitmap(slot, which).fill(0);
   }
 
   journalWord(slot: number, field: number): number {
@@ -108,9 +119,9 @@ export class ControlMemoryLayout {
     this.cm.fill(0, b, b + JOURNAL_SLOT_WORDS);
   }
 
-  /** The words of a pair slot's difference bitmap, or of its pending bitmap (tracks with a synchronous copy in flight). */
-  bitmap(slot: number, which: 'difference' | 'pending'): Int32Array {
-    const start = this.bitmapBase + (slot * 2 + (which === 'pending' ? 1 : 0)) * this.bitmapWords;
+  /** The words of one of a pair slot's bitmaps (BitmapKind). */
+  bitmap(slot: number, which: BitmapKind): Int32Array {
+    const start = this.bitmapBase + (slot * BITMAPS.length + BITMAPS.indexOf(which)) * this.bitmapWords;
     return this.cm.subarray(start, start + this.bitmapWords);
   }
 
@@ -167,6 +178,10 @@ export interface PairRecord {
   dirtyTracks: number;
   /** Destination: its image is prefix-consistent once appliedSeq ≥ consistentSeq (NOT_CONSISTENT during a formation copy). */
   consistentSeq: number;
+  asyncMode: AsyncMode;
+  snapshotIntervalUs: number;
+  /** Source in snapshot mode: last sequence number of the snapshot in flight (0: none). */
+  snapshotEndSeq: number;
 }
 
 /** A destination volume that holds a prefix-consistent image (no formation copy in progress or unfinished). */
@@ -200,6 +215,9 @@ export function readPairRecord(l: ControlMemoryLayout, slot: number): PairRecord
     drainTargetSeq: w(P.drainTargetSeq),
     dirtyTracks: w(P.dirtyTracks),
     consistentSeq: w(P.consistentSeq),
+    asyncMode: ASYNC_MODES[w(P.asyncMode)]!,
+    snapshotIntervalUs: w(P.snapshotIntervalUs),
+    snapshotEndSeq: w(P.snapshotEndSeq),
   };
 }
 

@@ -19,7 +19,7 @@ export enum FrameType {
   FormationCopy = 3,   // one track of formation copying; tag = track; body = data
   FormationAck = 4,
   JournalBatch = 5,    // body = msgpackr JournalBatchBody
-  JournalAck = 6,      // tag = newest sequence number applied at the destination
+  JournalAck = 6,      // tag = newest sequence number applied at the destination; lba = newest stored (snapshot mode)
   Control = 7,         // body = msgpackr ControlBody
   Keepalive = 8,
 }
@@ -45,6 +45,8 @@ export interface JournalEntryWire {
 }
 export interface JournalBatchBody {
   entries: JournalEntryWire[];
+  /** Snapshot mode (SPEC §5): last sequence number of the difference snapshot these entries belong to. */
+  endSeq?: number;
 }
 
 /** Definition information as one side sends it to the other (fields from the receiver's point of view). */
@@ -58,6 +60,9 @@ export interface WireDefinition {
   fence: 'data' | 'status' | 'never';
   journalLvol: number;
   remoteJournalLvol: number;
+  /** Asynchronous pairs: SPEC §5 mode and snapshot interval (absent: journal mode). */
+  asyncMode?: 'journal' | 'snapshot';
+  snapshotIntervalUs?: number;
 }
 
 export type ControlBody =
@@ -143,7 +148,7 @@ function unpack(body: Uint8Array, what: string): unknown {
 const isU32 = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
 
 export function decodeJournalBatch(f: DecodedFrame): JournalBatchBody {
-  const b = unpack(f.body, 'journal batch') as { entries?: unknown };
+  const b = unpack(f.body, 'journal batch') as { entries?: unknown; endSeq?: unknown };
   if (!b || !Array.isArray(b.entries)) throw new FrameError('journal batch: no entries array');
   for (const e of b.entries as JournalEntryWire[]) {
     if (!e || !isU32(e.seq) || e.seq === 0 || typeof e.tsUs !== 'number' || !isU32(e.lba) || !(e.data instanceof Uint8Array)
@@ -151,6 +156,7 @@ export function decodeJournalBatch(f: DecodedFrame): JournalBatchBody {
       throw new FrameError('journal batch: malformed entry (needs seq ≥ 1, tsUs, lba, whole blocks of data)');
     }
   }
+  if (b.endSeq !== undefined && !isU32(b.endSeq)) throw new FrameError('journal batch: malformed snapshot end sequence number');
   return b as JournalBatchBody;
 }
 
@@ -160,7 +166,9 @@ function checkDefinition(d: unknown): asserts d is WireDefinition {
   const x = d as WireDefinition;
   if (!x || !isU32(x.pairId) || (x.role !== 'source' && x.role !== 'destination') || !isU32(x.localLvol) || !isU32(x.remoteLvol)
     || (x.direction !== 'forward' && x.direction !== 'reverse') || (x.copyType !== 'sync' && x.copyType !== 'async')
-    || !['data', 'status', 'never'].includes(x.fence) || typeof x.journalLvol !== 'number' || typeof x.remoteJournalLvol !== 'number') {
+    || !['data', 'status', 'never'].includes(x.fence) || typeof x.journalLvol !== 'number' || typeof x.remoteJournalLvol !== 'number'
+    || (x.asyncMode !== undefined && x.asyncMode !== 'journal' && x.asyncMode !== 'snapshot')
+    || (x.snapshotIntervalUs !== undefined && !isU32(x.snapshotIntervalUs))) {
     throw new FrameError('control frame: malformed definition information');
   }
 }

@@ -50,7 +50,7 @@ export interface HostIo {
   port: number;
 }
 
-export type TimerKind = 'journal-ship' | 'tick' | 'command-timeout';
+export type TimerKind = 'journal-ship' | 'tick' | 'command-timeout' | 'snapshot';
 
 /** Something the firmware did that the outside world may want to see (timeline, trace, checkers). */
 export type FirmwareEvent =

@@ -10,7 +10,8 @@ import { systemSpec, type World } from './world.ts';
 import { formatRunSummary, timelineFormatter } from './timeline.ts';
 import { FAULT_PROFILES, type FaultProfile, type ScheduledFault } from './nemesis.ts';
 import { allScenarioNames, defaultWorkers, formatSummary, sweep, type SweepOptions } from './sweep.ts';
-import { PLANTED_BUGS, type PlantedBug } from '../firmware/constants.ts';
+import { DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US, PLANTED_BUGS, type PlantedBug } from '../firmware/constants.ts';
+import { ASYNC_MODES, type AsyncMode } from '../firmware/definition-info.ts';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_CONTROL, ControlError, controlRequest, faultFromArgs, formatPairDisplay, type FaultArgs } from './operator.ts';
 import { DEFAULT_CONTROL_PORT, DEFAULT_NBD_PORT, ServeSession, type PairDisplayRow } from './serve.ts';
@@ -67,7 +68,7 @@ function pauseOption(v: string): PauseSpec {
 interface RunCliOptions {
   runtime: 'threads' | 'sim'; seed: number; scale: number; json?: boolean; quiet?: boolean; faults: FaultProfile;
   faultSchedule?: ScheduledFault[]; plantedBug?: PlantedBug; trace?: string; saveAt?: string[]; pause?: PauseSpec;
-  copyDevices?: CopyDevicesOption;
+  copyDevices?: CopyDevicesOption; asyncMode?: AsyncMode; snapshotIntervalUs?: number;
 }
 
 function copyDevicesOption(v: string): CopyDevicesOption {
@@ -75,6 +76,15 @@ function copyDevicesOption(v: string): CopyDevicesOption {
     return parseCopyDevicesArg(v);
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+/** --snapshot-interval-us only means something in snapshot mode, and only within the firmware's range. */
+function checkSnapshotInterval(o: { asyncMode?: AsyncMode; snapshotIntervalUs?: number }): void {
+  if (o.snapshotIntervalUs === undefined) return;
+  if (o.asyncMode !== 'snapshot') throw new Error('--snapshot-interval-us needs --async-mode snapshot');
+  if (o.snapshotIntervalUs < MIN_SNAPSHOT_INTERVAL_US || o.snapshotIntervalUs > MAX_SNAPSHOT_INTERVAL_US) {
+    throw new Error(`--snapshot-interval-us must be ${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US}, not ${o.snapshotIntervalUs}`);
   }
 }
 
@@ -129,11 +139,14 @@ program
   .option('--save-at <step-and-file...>', 'sim: save the whole world to a snapshot file when step <step> (like S250) is first logged, then go on')
   .option('--pause <system@step:ms>', 'threads: when step <step> is first logged, pause storage system <system> for <ms> milliseconds (its CPU holds between two events, as at a breakpoint) while the others run on, e.g. I@S230:2000', pauseOption)
   .option('--copy-devices [MBps:depth:setupUs]', 'every storage system copies through a copy device of its own (¶0168, claim 13) instead of its CPU: default 1000 MB/s, 64 frames deep, 2 µs set-up per frame', copyDevicesOption)
+  .addOption(new Option('--async-mode <mode>', 'SPEC §5: every asynchronous pair copies by journal, or by difference snapshots applied whole').choices(ASYNC_MODES).default('journal'))
+  .option('--snapshot-interval-us <us>', `with --async-mode snapshot: microseconds between difference snapshots (${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US}, default ${DEFAULT_SNAPSHOT_INTERVAL_US})`, integer('--snapshot-interval-us'))
   .option('--json', 'print one JSON object with the result instead of the timeline')
   .option('--quiet', 'no timeline, only the summary')
   .action(async (name: string, o: RunCliOptions) => {
     try {
       const scenario = findScenario(name);
+      checkSnapshotInterval(o);
       if (o.saveAt) parseSaveAt(o.saveAt, o.runtime);
       if (o.pause) {
         if (o.runtime !== 'threads') throw new Error(`--pause needs --runtime threads (on the sim runtime, \`rclab debug\` stops the whole world at a step instead)`);
@@ -163,6 +176,7 @@ program
     } else {
       result = await runScenario(name, {
         runtime: o.runtime, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug, pause: o.pause, copyDevices: o.copyDevices,
+        asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs,
         timeline: (e) => { trace?.sink?.(e); print?.(e); },
         onWorld: trace ? (w) => { trace.onWorld(w); } : undefined,
       });
@@ -327,9 +341,13 @@ program.command('paircreate').description('define a pair on a storage system (it
   .addOption(new Option('--fence <level>', 'fence level (sync default data)').choices(['data', 'status', 'never']))
   .option('--lvol <n>', 'source LVOL', integer('--lvol')).option('--remote-lvol <n>', 'destination LVOL', integer('--remote-lvol'))
   .addOption(new Option('--initial-copy <kind>', 'initial copy').choices(['full', 'none', 'defer']))
+  .addOption(new Option('--async-mode <mode>', 'async: copy by journal (default) or by difference snapshots (SPEC §5)').choices(ASYNC_MODES))
+  .option('--snapshot-interval-us <us>', 'async snapshot mode: microseconds between difference snapshots', integer('--snapshot-interval-us'))
   .addOption(controlOpt()).option('--json', 'JSON')
-  .action((o: { system: string; pair: number; remote: string; type: string; fence?: string; lvol?: number; remoteLvol?: number; initialCopy?: string; control: string; json?: boolean }) =>
-    verb(o, 'paircreate', { system: o.system, pairId: o.pair, remote: o.remote, copyType: o.type, fence: o.fence, localLvol: o.lvol, remoteLvol: o.remoteLvol, initialCopy: o.initialCopy }, pairMessage));
+  .action((o: { system: string; pair: number; remote: string; type: string; fence?: string; lvol?: number; remoteLvol?: number; initialCopy?: string;
+    asyncMode?: string; snapshotIntervalUs?: number; control: string; json?: boolean }) =>
+    verb(o, 'paircreate', { system: o.system, pairId: o.pair, remote: o.remote, copyType: o.type, fence: o.fence, localLvol: o.lvol, remoteLvol: o.remoteLvol,
+      initialCopy: o.initialCopy, asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs }, pairMessage));
 
 for (const [name, desc, extra] of [
   ['pairsplit', 'suspend a pair (--drain: ship the journal first, as S230 does)', ['--drain', 'drain the journal before suspending (async)']],

@@ -3,6 +3,7 @@
 // report "data loss" / "no data loss" on the host's display device (130x).
 
 import type { Command, PairView } from '../firmware/commands.ts';
+import type { AsyncMode } from '../firmware/definition-info.ts';
 import type { Host } from './host.ts';
 import type { World } from './world.ts';
 
@@ -53,14 +54,23 @@ export class OperationsLog {
 
 export const COPYING_STATES = ['initial copying', 'duplex pending'];
 
+/** A copy control program's configuration, as an operator's configuration file sets it for every routine. */
+export interface CopyControlConfig {
+  /** SPEC §5: how every asynchronous pair the program creates copies — by journal (the default) or by difference snapshots. */
+  asyncMode?: AsyncMode;
+  /** Snapshot mode: the interval between difference snapshots (the firmware's default when unset). */
+  snapshotIntervalUs?: number;
+}
+
 export class CopyControlProgram {
   pollUs = 5_000;
 
-  constructor(readonly world: World, readonly host: Host, readonly log: OperationsLog, readonly routine: string) {}
+  constructor(readonly world: World, readonly host: Host, readonly log: OperationsLog, readonly routine: string,
+    readonly config: CopyControlConfig = {}) {}
 
   /** A copy control program for another routine, on the same host. */
   as(routine: string): CopyControlProgram {
-    const p = new CopyControlProgram(this.world, this.host, this.log, routine);
+    const p = new CopyControlProgram(this.world, this.host, this.log, routine, this.config);
     p.pollUs = this.pollUs;
     return p;
   }
@@ -99,10 +109,17 @@ export class CopyControlProgram {
       this.log.interruptRequested = false;
       throw new RoutineInterrupted(`${this.routine} ${step}: interrupted before ${cmd.op}`);
     }
-    const r = await this.world.command(system, cmd);
+    const r = await this.world.command(system, this.configured(cmd));
     if (!r.ok) this.fail(step, `storage ${system} refused ${cmd.op}: ${r.error}`);
     this.step(step, `${system}: ${cmd.op}${'pairId' in cmd ? ` pair ${cmd.pairId}` : ''} — ${r.outcome}: ${r.message}`);
     return r.pair;
+  }
+
+  /** A create of an asynchronous pair gets the configured mode, unless the routine chose one itself. */
+  private configured(cmd: Command): Command {
+    const { asyncMode, snapshotIntervalUs } = this.config;
+    if (cmd.op !== 'create' || cmd.pair?.copyType !== 'async' || cmd.pair.asyncMode !== undefined || asyncMode === undefined) return cmd;
+    return { ...cmd, pair: { ...cmd.pair, asyncMode, ...(snapshotIntervalUs !== undefined ? { snapshotIntervalUs } : {}) } };
   }
 
   /** A pair-state read: the pair as storage `system` records it, or null when it has no such pair. */

@@ -2,7 +2,8 @@
 // `runScenario` is what `rclab run` and `npm start` call; the result is what `--json` prints.
 
 import { readDefinitionInformation } from '../firmware/definition-info.ts';
-import { OperationsLog, CopyControlProgram, RoutineError, RoutineInterrupted, type Report } from './copy-control.ts';
+import { OperationsLog, CopyControlProgram, RoutineError, RoutineInterrupted, type CopyControlConfig, type Report } from './copy-control.ts';
+import type { AsyncMode } from '../firmware/definition-info.ts';
 import { WriteHistory, sha256, type Violation } from './history.ts';
 import { Host } from './host.ts';
 import { failback, failover, initialCopying, reverseCopyControl, reverseCopying, PAIR_IR, PAIR_PI } from './routines/embodiment1.ts';
@@ -50,6 +51,10 @@ export interface ScenarioOptions {
   linkDistanceKm?: number;
   /** Every storage system gets a copy device (¶0168) that does its copying: true for the defaults, or its configuration. */
   copyDevices?: CopyDevicesOption;
+  /** SPEC §5: every asynchronous pair the routines create copies by journal (default) or by difference snapshots. */
+  asyncMode?: AsyncMode;
+  /** Snapshot mode: interval between difference snapshots (firmware default when unset). */
+  snapshotIntervalUs?: number;
 }
 
 export type TimelineEntry =
@@ -79,6 +84,8 @@ export interface ScenarioResult {
   routines: Array<{ host: string; routine: string; steps: string[]; verdict?: { step: string; dataLoss: boolean } }>;
   checks: CheckResult[];
   notes: string[];
+  /** SPEC §5: how the asynchronous pairs of this run copied. */
+  asyncMode: AsyncMode;
   faults: { profile: FaultProfile; schedule: ScheduledFault[]; injected: Array<{ atUs: number; fault: string }>; byKind: Record<string, number> };
   checksPerformed: Record<string, number>;
   /** The exact command that replays this run. */
@@ -718,6 +725,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     for (const l of topology.links) l.distanceKm = o.linkDistanceKm;
   }
   applyCopyDevices(topology, o.copyDevices);
+  const config: CopyControlConfig = { asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs };
   const world = await createWorld(o.runtime, topology, o.seed,
     { maxVirtualUs: o.maxVirtualUs ?? 600_000_000, firmwareOptions: o.plantedBug ? { plantedBug: o.plantedBug } : undefined });
   o.onWorld?.(world);
@@ -761,13 +769,13 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   const ctx: ScenarioContext = {
     world, log, history, hostP, hostR, checks, scale: o.scale ?? 1, faulty,
     note,
-    program: (host, routine) => new CopyControlProgram(world, host, log, routine),
+    program: (host, routine) => new CopyControlProgram(world, host, log, routine, config),
     async routine(host, name, run) {
       for (let attempt = 1; ; attempt++) {
         const routine = attempt === 1 ? name : `${name} (run ${attempt})`;
         emit({ kind: 'routine', timeUs: world.nowUs(), host: host.name, routine, phase: 'start' });
         try {
-          const r = await run(new CopyControlProgram(world, host, log, routine));
+          const r = await run(new CopyControlProgram(world, host, log, routine, config));
           emit({ kind: 'routine', timeUs: world.nowUs(), host: host.name, routine, phase: 'end', outcome: 'completed' });
           return r;
         } catch (e) {
@@ -838,6 +846,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
       Object.fromEntries(s.lvols.map((l, i) => [l.name, l.kind === 'data' ? sha256(world.volume(s.name, i)) : undefined]).filter(([, v]) => v))])),
     acknowledgedWrites: history.acknowledged,
     issuedWrites: history.writes.length,
+    asyncMode: o.asyncMode ?? 'journal',
     virtualTimeUs,
     ...(o.copyDevices ? { copyDevices: Object.fromEntries(world.topology.systems.map((s) => [s.name, world.copyDeviceStats(s.name)!])) } : {}),
     wallMs: 0,
@@ -847,9 +856,15 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   return result;
 }
 
+/** The command-line options that give a run its asynchronous mode (none for the default, journal). */
+export function asyncModeArgs(o: { asyncMode?: AsyncMode; snapshotIntervalUs?: number }): string {
+  if (!o.asyncMode || o.asyncMode === 'journal') return '';
+  return ` --async-mode ${o.asyncMode}${o.snapshotIntervalUs !== undefined ? ` --snapshot-interval-us ${o.snapshotIntervalUs}` : ''}`;
+}
+
 /** The command that reruns exactly this run (the sim runtime replays it event for event). */
 export function replayCommand(name: string, o: ScenarioOptions, schedule: ScheduledFault[]): string {
-  const base = `npx rclab run ${name} --runtime sim --seed ${o.seed}${o.scale && o.scale !== 1 ? ` --scale ${o.scale}` : ''}${o.plantedBug ? ` --planted-bug ${o.plantedBug}` : ''}${copyDevicesArgs(o.copyDevices)}`;
+  const base = `npx rclab run ${name} --runtime sim --seed ${o.seed}${o.scale && o.scale !== 1 ? ` --scale ${o.scale}` : ''}${o.plantedBug ? ` --planted-bug ${o.plantedBug}` : ''}${copyDevicesArgs(o.copyDevices)}${asyncModeArgs(o)}`;
   if (o.schedule) return `${base} --fault-schedule '${JSON.stringify(schedule)}'`;
   return o.faults && o.faults !== 'none' ? `${base} --faults ${o.faults}` : base;
 }

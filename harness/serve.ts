@@ -7,6 +7,7 @@
 import http from 'node:http';
 import { BLOCK_SIZE_BYTES, MAX_IO_BYTES } from '../firmware/constants.ts';
 import type { Command, CommandReply, FenceLevel, InitialCopy, PairView } from '../firmware/commands.ts';
+import type { AsyncMode } from '../firmware/definition-info.ts';
 import type { IoStatus } from '../firmware/hardware-interface.ts';
 import { OperationsLog, CopyControlProgram, RoutineError, type Report } from './copy-control.ts';
 import { Host } from './host.ts';
@@ -162,7 +163,7 @@ export class ServeSession {
   }
 
   paircreate(a: { system: string; pairId: number; remote: string; copyType: 'sync' | 'async'; fence?: FenceLevel; localLvol?: number; remoteLvol?: number;
-    journalLvol?: number; remoteJournalLvol?: number; initialCopy?: InitialCopy }) {
+    journalLvol?: number; remoteJournalLvol?: number; initialCopy?: InitialCopy; asyncMode?: AsyncMode; snapshotIntervalUs?: number }) {
     const remote = this.checkSystem(a.remote);
     const local = this.checkSystem(a.system);
     const journal = (sys: typeof local) => sys.lvols.findIndex((l) => l.kind === 'journal');
@@ -171,7 +172,9 @@ export class ServeSession {
     return this.pairCommand(a.system, { op: 'create', initialCopy: a.initialCopy ?? 'full', pair: {
       pairId: a.pairId, localLvol: a.localLvol ?? 0, remoteStorageId: remote.id, remoteLvol: a.remoteLvol ?? 0, copyType: a.copyType,
       fence: a.fence ?? (a.copyType === 'sync' ? 'data' : 'never'),
-      ...(a.copyType === 'async' ? { journalLvol, remoteJournalLvol } : {}) } });
+      ...(a.copyType === 'async' ? { journalLvol, remoteJournalLvol } : {}),
+      // (The firmware judges the mode and interval, and names what is wrong.)
+      ...(a.asyncMode !== undefined ? { asyncMode: a.asyncMode } : {}), ...(a.snapshotIntervalUs !== undefined ? { snapshotIntervalUs: a.snapshotIntervalUs } : {}) } });
   }
 
   /** Runs a copy control routine by name on the host the source gives it (A2, A6: host P; A3–A5: host R). */
@@ -262,7 +265,8 @@ export class ServeSession {
           if (initialCopy !== undefined && !['full', 'none', 'defer'].includes(initialCopy)) throw new BadRequest(`'initialCopy' must be full, none or defer`);
           const r = await this.paircreate({ system: str('system'), pairId: num('pairId'), remote: str('remote'), copyType, fence: fence as FenceLevel | undefined,
             localLvol: body.localLvol === undefined ? undefined : num('localLvol'), remoteLvol: body.remoteLvol === undefined ? undefined : num('remoteLvol'),
-            initialCopy: initialCopy as InitialCopy | undefined });
+            initialCopy: initialCopy as InitialCopy | undefined, asyncMode: body.asyncMode === undefined ? undefined : str('asyncMode') as AsyncMode,
+            snapshotIntervalUs: body.snapshotIntervalUs === undefined ? undefined : num('snapshotIntervalUs') });
           return reply(200, r);
         }
         case 'pairsplit': return reply(200, await this.pairCommand(str('system'), { op: body.drain ? 'drain' : 'suspend', pairId: num('pairId') }));

@@ -47,6 +47,23 @@ describe('benchmark study (sim runtime)', () => {
     expect(far.journal!.rpoWritesMax).toBeGreaterThan(near.journal!.rpoWritesMax);
   }, 60_000);
 
+  it('SPEC §5 snapshot pair: host latency does not depend on distance either; the recovery point is about the snapshot interval plus the transfer', async () => {
+    const spec = { runtime: 'sim', queueDepth: 1, blockBytes: 4096 } as const;
+    const near = await runCell({ ...spec, scheme: 'snapshot', distanceKm: 0 }, SIM_WINDOW);
+    const far = await runCell({ ...spec, scheme: 'snapshot', distanceKm: 1000 }, SIM_WINDOW);
+    const journal = await runCell({ ...spec, scheme: 'async', distanceKm: 1000 }, SIM_WINDOW);
+    expect(far.latencyUs.p50).toBe(near.latencyUs.p50);
+    expect(far.latencyUs.p50).toBe(journal.latencyUs.p50); // marking a track costs what journaling a write does here
+    expect(Math.abs(compare(far, [near, far])!.iopsError)).toBeLessThan(0.01);
+    // The image is of the moment the last applied snapshot was taken: up to one interval (20 ms), plus the
+    // transfer (5 ms one way at 1000 km) before the next one lands.
+    expect(near.journal!.rpoMsMax).toBeGreaterThanOrEqual(19);
+    expect(near.journal!.rpoMsMax).toBeLessThan(25);
+    expect(far.journal!.rpoMsMax).toBeGreaterThanOrEqual(near.journal!.rpoMsMax + 4);
+    expect(far.journal!.rpoMsMax).toBeGreaterThan(2 * journal.journal!.rpoMsMax); // journal mode: ≈ one way
+    expect(far.journal!.rpoWritesMax).toBeGreaterThan(journal.journal!.rpoWritesMax);
+  }, 60_000);
+
   it('RPO against offered load: below the link\'s bandwidth the journal stays nearly empty; above it the journal and the RPO grow', async () => {
     const below = await rpoAtOfferedLoad('sim', 0.5, 1_000_000);
     const above = await rpoAtOfferedLoad('sim', 1.25, 1_000_000);

@@ -15,14 +15,17 @@ import { createWorld } from '../../harness/runtimes.ts';
 import { DATA_LVOL, JOURNAL_LVOL, type LinkSpec, type StorageSystemSpec, type Topology } from '../../harness/topology.ts';
 import type { RuntimeName, World } from '../../harness/world.ts';
 
-/** Copy schemes of the study (difference-snapshot mode does not exist yet in the firmware: see the report). */
-export const SCHEMES = ['sync', 'async', 'cascade'] as const;
+/** Copy schemes of the study. */
+export const SCHEMES = ['sync', 'async', 'snapshot', 'cascade'] as const;
 export type Scheme = (typeof SCHEMES)[number];
 export const SCHEME_LABEL: Record<Scheme, string> = {
   sync: 'synchronous P→I only',
   async: 'asynchronous I→R only (journal)',
+  snapshot: 'asynchronous I→R only (difference snapshots)',
   cascade: 'cascade P →sync I →async R (embodiment 1)',
 };
+/** Schemes whose only pair is the asynchronous one, I→R, written by a host on I. */
+export const isAsyncOnly = (scheme: Scheme): boolean => scheme === 'async' || scheme === 'snapshot';
 
 /** One way, per km of fibre: the model's and the link model's propagation delay. */
 export const PROPAGATION_US_PER_KM = 5;
@@ -51,13 +54,14 @@ export function studyTopology(scheme: Scheme, o: LinkOptions): Topology {
   const link = (name: string, a: string, b: string): LinkSpec => ({
     name, a, b, distanceKm: o.distanceKm, bandwidthMBps: o.bandwidthMBps ?? LINK_BANDWIDTH_MBPS, jitterUs: 0, paths: [{ extraDelayUs: 0 }],
   });
-  const systems = scheme === 'sync' ? [system('P'), system('I')] : scheme === 'async' ? [system('I'), system('R')] : [system('P'), system('I'), system('R')];
-  const links = scheme === 'sync' ? [link('S1', 'P', 'I')] : scheme === 'async' ? [link('S2', 'I', 'R')] : [link('S1', 'P', 'I'), link('S2', 'I', 'R')];
-  const host = scheme === 'async' ? { name: '100I', storage: 'I', port: 0 } : { name: '100P', storage: 'P', port: 0 };
+  const asyncOnly = isAsyncOnly(scheme);
+  const systems = scheme === 'sync' ? [system('P'), system('I')] : asyncOnly ? [system('I'), system('R')] : [system('P'), system('I'), system('R')];
+  const links = scheme === 'sync' ? [link('S1', 'P', 'I')] : asyncOnly ? [link('S2', 'I', 'R')] : [link('S1', 'P', 'I'), link('S2', 'I', 'R')];
+  const host = asyncOnly ? { name: '100I', storage: 'I', port: 0 } : { name: '100P', storage: 'P', port: 0 };
   return { name: `study ${scheme} ${o.distanceKm} km`, systems, links, hosts: [host], hostLinkUs: HOST_LINE_US };
 }
 
-export const hostOf = (scheme: Scheme): string => (scheme === 'async' ? '100I' : '100P');
+export const hostOf = (scheme: Scheme): string => (isAsyncOnly(scheme) ? '100I' : '100P');
 
 /** Defines the scheme's pairs with no initial copy (both volumes start zeroed, hence identical) and waits for duplex. */
 export async function formPairs(world: World, scheme: Scheme): Promise<void> {
@@ -65,12 +69,12 @@ export async function formPairs(world: World, scheme: Scheme): Promise<void> {
     const r = await world.command(system, { op: 'create', initialCopy: 'none', step: 'S100', pair });
     if (!r.ok) throw new Error(`study: creating pair ${pair.pairId} on ${system} failed: ${r.error}`);
   };
-  if (scheme !== 'async') {
+  if (!isAsyncOnly(scheme)) {
     await create('P', { pairId: 1, localLvol: DATA_LVOL, remoteStorageId: ID.I, remoteLvol: DATA_LVOL, copyType: 'sync', fence: 'data' });
   }
   if (scheme !== 'sync') {
     await create('I', { pairId: 2, localLvol: DATA_LVOL, remoteStorageId: ID.R, remoteLvol: DATA_LVOL, copyType: 'async', fence: 'never',
-      journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL });
+      journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL, ...(scheme === 'snapshot' ? { asyncMode: 'snapshot' as const } : {}) });
   }
   const want = world.topology.systems.length === 3 ? 4 : 2; // pair records in duplex (each pair has two sides)
   const deadline = world.nowUs() + 5_000_000;
@@ -148,12 +152,17 @@ export interface RpoSample {
  * - In duplex, the destination's image holds entries through its applied sequence number; the writes after it are
  *   lost, and the oldest of them was journaled when the source's newest sequence number first passed it (known to
  *   within a period from the sampled history).
+ * - In snapshot mode (SPEC §5) the destination's image is the data volume as it was when the snapshot it last
+ *   applied was taken: every host write since is lost. That moment is when the source's snapshot end sequence
+ *   number first reached the destination's applied one (known to within a period, as above).
  * - Out of duplex (journal full, suspended, resynchronising) the destination is frozen or inconsistent: everything
  *   the host wrote since the pair left duplex is lost as well.
  */
 export class RpoSampler {
   readonly samples: RpoSample[] = [];
   private readonly newest: Array<{ timeUs: number; seq: number }> = [];
+  /** Snapshot mode: when each snapshot end sequence number was first seen, and the host writes completed by then. */
+  private readonly snapshotsTaken: Array<{ timeUs: number; seq: number; completed: number }> = [];
   private leftDuplex: { timeUs: number; completed: number; unappliedWrites: number; rpoMs: number } | null = null;
   private stopped = false;
   readonly done: Promise<void>;
@@ -189,6 +198,13 @@ export class RpoSampler {
     const unapplied = Math.max(0, j.newestSeq - dst.appliedSeq);
     let rpoWrites = unapplied;
     let rpoMs = unapplied > 0 ? (t - this.firstSeenUs(dst.appliedSeq + 1)) / 1000 : 0;
+    if (src.asyncMode === 'snapshot') {
+      const taken = this.snapshotsTaken[this.snapshotsTaken.length - 1];
+      if (!taken || src.snapshotEndSeq > taken.seq) this.snapshotsTaken.push({ timeUs: t, seq: src.snapshotEndSeq, completed: this.completedTotal() });
+      const image = this.snapshotsTaken.find((x) => x.seq >= dst.appliedSeq) ?? this.snapshotsTaken[0]!;
+      rpoWrites = this.completedTotal() - image.completed;
+      rpoMs = (t - image.timeUs) / 1000;
+    }
     const duplex = src.state === PairState.Duplex && isConsistentDestination(dst) && dst.state === PairState.Duplex;
     if (!duplex) {
       // The image froze when the pair left duplex, already `rpoMs` behind: from then on it only falls further behind.

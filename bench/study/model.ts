@@ -11,7 +11,7 @@
 // Asynchronous copying: host latency does not depend on distance (the journal acknowledges at once) until the
 // journal is full, so the model of every distance is the median over the distances of that queue depth.
 
-import { LINK_BANDWIDTH_MBPS, PROPAGATION_US_PER_KM, type CellResult } from './cells.ts';
+import { isAsyncOnly, LINK_BANDWIDTH_MBPS, PROPAGATION_US_PER_KM, type CellResult } from './cells.ts';
 
 export const roundTripUs = (distanceKm: number): number => 2 * PROPAGATION_US_PER_KM * distanceKm;
 
@@ -45,7 +45,7 @@ export function modelFor(cell: CellResult, all: CellResult[]): ModelPoint | null
   const atQd = all.filter((c) => same(c) && c.queueDepth === cell.queueDepth);
   const qd1 = all.filter((c) => same(c) && c.queueDepth === 1);
   if (atQd.length === 0) return null;
-  if (cell.scheme === 'async') {
+  if (isAsyncOnly(cell.scheme)) {
     const iops = median(atQd.map((c) => c.iops));
     return { iops, latencyUs: (cell.queueDepth * 1e6) / iops, bound: 'distance-independent' };
   }
@@ -69,7 +69,8 @@ export function compare(cell: CellResult, all: CellResult[]): ModelComparison | 
 
 /** An asynchronous link offered more than its bandwidth: the journal grows, so the recovery point does too. */
 function linkNote(cell: CellResult): string {
-  if (cell.scheme === 'sync' || cell.mbPerS <= LINK_BANDWIDTH_MBPS) return '';
+  // (Snapshot mode ships each written track once per snapshot, however often it was written: not the offered load.)
+  if (cell.scheme === 'sync' || cell.scheme === 'snapshot' || cell.mbPerS <= LINK_BANDWIDTH_MBPS) return '';
   return `offered ${Math.round(cell.mbPerS)} MB/s > link ${LINK_BANDWIDTH_MBPS} MB/s: the journal grows by ${Math.round(cell.mbPerS - LINK_BANDWIDTH_MBPS)} MB/s, and so does the RPO, until the journal is full and the pair suspends`;
 }
 
@@ -84,7 +85,7 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   if (cell.runtime === 'threads' && cell.latencyUs.p99 > 3 * cell.latencyUs.p50) {
     reasons.push(`scheduling noise: p99 ${Math.round(cell.latencyUs.p99)} µs is over 3× p50 ${Math.round(cell.latencyUs.p50)} µs (threads waiting for a core)`);
   }
-  if (cell.scheme === 'async' && cell.journal && cell.journal.usagePercentMax > 90) reasons.push('the journal filled: the pair went to failure suspend (journal full) and host writes went to the bitmap');
+  if (isAsyncOnly(cell.scheme) && cell.journal && cell.journal.usagePercentMax > 90) reasons.push('the journal filled: the pair went to failure suspend (journal full) and host writes went to the bitmap');
   return reasons.join('; ') || (err < 0 ? 'slower than the model: the systems\' CPUs were busier than in the cells the model was fitted on' : 'faster than the model');
 }
 
