@@ -148,9 +148,24 @@ export class CopyDevice<T> {
     this.busyUntilUs = 0;
   }
 
-  /** Everything that changes as the device runs (debugger snapshots). */
-  dynamicState(): { busyUntilUs: number; doneUs: number[]; backlogBytes: number[]; stats: CopyDeviceStats } {
-    return { busyUntilUs: this.busyUntilUs, doneUs: this.queue.slice(this.queueHead).map((e) => e.doneUs),
-      backlogBytes: this.backlog.slice(this.backlogHead).map((e) => e.bytes), stats: { ...this.stats } };
+  /**
+   * Everything that changes as the device runs (debugger digests and snapshots): the frames it holds, in order,
+   * each described by `describe` (the runtime knows what an item is), with the done times and the counters.
+   */
+  dynamicState<D>(describe: (item: T) => D): CopyDeviceState<D> {
+    return {
+      busyUntilUs: this.busyUntilUs,
+      queue: this.queue.slice(this.queueHead).map((e, i) => ({ doneUs: e.doneUs, bytes: this.queueBytes[this.queueHead + i]!, item: describe(e.item) })),
+      backlog: this.backlog.slice(this.backlogHead).map((e) => ({ bytes: e.bytes, item: describe(e.item) })),
+      stats: { ...this.stats },
+    };
   }
+}
+
+/** A device's state as data (CopyDevice.dynamicState). */
+export interface CopyDeviceState<D> {
+  busyUntilUs: number;
+  queue: Array<{ doneUs: number; bytes: number; item: D }>;
+  backlog: Array<{ bytes: number; item: D }>;
+  stats: CopyDeviceStats;
 }

@@ -10,7 +10,7 @@ import type { FirmwareEvent, Hardware, HostIo, IoStatus, TimerKind } from '../fi
 import { LinkModel, type LinkConfig } from './link-model.ts';
 import { StorageSystemMemory } from './storage-system.ts';
 import { RecentEvents } from './recent-events.ts';
-import { CopyDevice, isCopyFrame, type CopyDeviceConfig } from './copy-device.ts';
+import { CopyDevice, isCopyFrame, type CopyDeviceConfig, type CopyDeviceState } from './copy-device.ts';
 
 /** A frame on a link: sent at `sentUs`, arrives with the event that carries it. */
 export interface FrameInFlight {
@@ -23,6 +23,12 @@ export interface FrameInFlight {
   duplicate: boolean;
   /** When the firmware handed it over, if that was earlier than `sentUs` (it went through the copy device first). */
   handedUs?: number;
+}
+
+/** A sim copy device as data (debugger digests, snapshots): its frames with their destination, and its event bookkeeping. */
+export interface SimCopyDeviceState extends CopyDeviceState<{ dest: number; handedUs: number; frame: Uint8Array }> {
+  epoch: number;
+  eventPending: boolean;
 }
 
 /** What a debugger or trace sees of a scheduled event (everything but the closure that runs it). */
@@ -242,6 +248,12 @@ export class SimStorageSystem implements Hardware {
     }
     this.toLink(destStorageId, frame, this.sched.nowUs);
     return true;
+  }
+
+  /** The copy device's state (null without one); frames are the live ones, which nobody writes once sent. */
+  copyDeviceState(): SimCopyDeviceState | null {
+    if (!this.copyDevice) return null;
+    return { ...this.copyDevice.dynamicState((i) => ({ dest: i.dest, handedUs: i.handedUs, frame: i.frame })), epoch: this.copyEpoch, eventPending: this.copyEventPending };
   }
 
   /** Schedules the event that hands the copy device's oldest frame on to its link once the device is done with it. */

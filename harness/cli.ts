@@ -89,7 +89,17 @@ function checkSnapshotInterval(o: { asyncMode?: AsyncMode; snapshotIntervalUs?: 
 }
 
 function recipeOf(name: string, o: RunCliOptions): RunRecipe {
-  return { scenario: name, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug };
+  return { scenario: name, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug, copyDevices: o.copyDevices };
+}
+
+const COPY_DEVICES_HELP = 'every storage system copies through a copy device of its own (¶0168, claim 13) instead of its CPU: default 1000 MB/s, 64 frames deep, 2 µs set-up per frame';
+
+/** Refuses, before anything runs, an unknown scenario and `--copy-devices` for a topology with devices of its own (by name). */
+function checkScenarios(scenarios: string[], copyDevices: CopyDevicesOption | undefined): void {
+  for (const name of scenarios) {
+    const s = findScenario(name);
+    if (copyDevices !== undefined) applyCopyDevices(s.topology(), copyDevices, '--copy-devices');
+  }
 }
 
 function parseSaveAt(v: string[], runtime: string): { step: string; file: string } {
@@ -138,7 +148,7 @@ program
   .option('--trace <file.json>', 'write a Chrome Trace Event file (open it in ui.perfetto.dev)')
   .option('--save-at <step-and-file...>', 'sim: save the whole world to a snapshot file when step <step> (like S250) is first logged, then go on')
   .option('--pause <system@step:ms>', 'threads: when step <step> is first logged, pause storage system <system> for <ms> milliseconds (its CPU holds between two events, as at a breakpoint) while the others run on, e.g. I@S230:2000', pauseOption)
-  .option('--copy-devices [MBps:depth:setupUs]', 'every storage system copies through a copy device of its own (¶0168, claim 13) instead of its CPU: default 1000 MB/s, 64 frames deep, 2 µs set-up per frame', copyDevicesOption)
+  .option('--copy-devices [MBps:depth:setupUs]', COPY_DEVICES_HELP, copyDevicesOption)
   .addOption(new Option('--async-mode <mode>', 'SPEC §5: every asynchronous pair copies by journal, or by difference snapshots applied whole').choices(ASYNC_MODES).default('journal'))
   .option('--snapshot-interval-us <us>', `with --async-mode snapshot: microseconds between difference snapshots (${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US}, default ${DEFAULT_SNAPSHOT_INTERVAL_US})`, integer('--snapshot-interval-us'))
   .option('--json', 'print one JSON object with the result instead of the timeline')
@@ -153,10 +163,7 @@ program
         if (o.saveAt) throw new Error('--pause and --save-at cannot be combined: snapshots are of the sim runtime, pauses of the threads runtime');
         systemSpec(scenario.topology(), o.pause.system);
       }
-      if (o.copyDevices !== undefined) {
-        if (o.saveAt) throw new Error('--copy-devices and --save-at cannot be combined: snapshots (and rclab debug) replay runs without copy devices');
-        applyCopyDevices(scenario.topology(), o.copyDevices, '--copy-devices'); // a topology with devices of its own is refused
-      }
+      checkScenarios([name], o.copyDevices);
     } catch (e) {
       program.error((e as Error).message, { exitCode: 2 });
     }
@@ -196,14 +203,16 @@ program
   .addOption(new Option('--faults <profile>', 'inject faults drawn from the seed').choices([...FAULT_PROFILES]).default('none'))
   .option('--fault-schedule <json>', 'inject exactly this schedule', parseSchedule)
   .addOption(new Option('--planted-bug <bug>', 'test-only: firmware with a planted bug').choices(PLANTED_BUGS))
-  .option('--load <file>', 'start from a snapshot file (rclab run --save-at, or save in the debugger)')
+  .option('--copy-devices [MBps:depth:setupUs]', COPY_DEVICES_HELP, copyDevicesOption)
+  .option('--load <file>', 'start from a snapshot file (rclab run --save-at, or save in the debugger); it carries its copy devices')
   .option('--commands <file>', 'read commands from a file (- for stdin) instead of the prompt; also used when stdin is not a terminal')
   .option('--trace <file.json>', 'write a Chrome Trace Event file of the run up to where the session ends')
   .option('--no-color', 'no colours')
   .action(async (name: string | undefined, o: RunCliOptions & { load?: string; commands?: string; color: boolean }) => {
     if (!o.load && !name) program.error('rclab debug needs a scenario name or --load <file>', { exitCode: 2 });
+    if (o.load && o.copyDevices !== undefined) program.error('--copy-devices and --load cannot be combined: a snapshot replays with the copy devices it was saved with', { exitCode: 2 });
     try {
-      if (name) findScenario(name);
+      if (name) checkScenarios([name], o.copyDevices);
     } catch (e) {
       program.error((e as Error).message, { exitCode: 2 });
     }
@@ -249,16 +258,16 @@ program
   .addOption(new Option('--faults <profile>', 'fault profile').choices([...FAULT_PROFILES]).default('default'))
   .option('--scale <x>', 'scale of workloads and intervals', positive('--scale'), 0.5)
   .addOption(new Option('--planted-bug <bug>', 'test-only: run firmware with a deliberately planted bug').choices(PLANTED_BUGS))
+  .option('--copy-devices [MBps:depth:setupUs]', `${COPY_DEVICES_HELP}; passed to every run, and in every replay command`, copyDevicesOption)
   .option('--stop-on-failure', 'stop scheduling seeds after the first violation')
   .option('--json', 'print the summary as JSON')
-  .action(async (o: { scenario?: string; seeds: number; from: number; workers: number; faults: FaultProfile; scale: number; plantedBug?: PlantedBug; stopOnFailure?: boolean; json?: boolean }) => {
-    if (o.scenario) {
-      try { findScenario(o.scenario); } catch (e) { program.error((e as Error).message, { exitCode: 2 }); }
-    }
+  .action(async (o: { scenario?: string; seeds: number; from: number; workers: number; faults: FaultProfile; scale: number; plantedBug?: PlantedBug; copyDevices?: CopyDevicesOption; stopOnFailure?: boolean; json?: boolean }) => {
+    const scenarios = o.scenario ? [o.scenario] : allScenarioNames();
+    try { checkScenarios(scenarios, o.copyDevices); } catch (e) { program.error((e as Error).message, { exitCode: 2 }); }
     if (o.seeds < 1) program.error('--seeds must be at least 1', { exitCode: 2 });
     if (o.workers < 1) program.error('--workers must be at least 1', { exitCode: 2 });
-    const opts: SweepOptions = { scenarios: o.scenario ? [o.scenario] : allScenarioNames(), seeds: o.seeds, from: o.from, workers: o.workers,
-      faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, stopOnFailure: o.stopOnFailure, progress: !o.json && process.stderr.isTTY === true };
+    const opts: SweepOptions = { scenarios, seeds: o.seeds, from: o.from, workers: o.workers,
+      faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, copyDevices: o.copyDevices, stopOnFailure: o.stopOnFailure, progress: !o.json && process.stderr.isTTY === true };
     const summary = await sweep(opts);
     if (o.json) console.log(JSON.stringify(summary, null, 2));
     else console.log(formatSummary(summary, opts));

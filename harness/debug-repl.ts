@@ -10,6 +10,8 @@ import { styleText } from 'node:util';
 import { PAIR_STATE_NAMES, PRODUCT_STATE_NAMES } from '../firmware/pair-state.ts';
 import { FRAME_TYPE_NAMES, SimDebugger, describeBreakpoint, describeEvent, parseFrameType, type BreakpointSpec, type StopReason } from './debugger.ts';
 import { formatRunSummary, timelineFormatter } from './timeline.ts';
+import { copyDevicesArgs } from './copy-devices.ts';
+import { FrameType } from '../firmware/frames.ts';
 import type { TimelineEntry } from './scenarios.ts';
 
 type Style = Parameters<typeof styleText>[0];
@@ -21,7 +23,7 @@ export const DEBUG_COMMANDS: Record<string, string> = {
   break: 'break <S###> | state <name> [sys[:pair]] | seq <n> [sys] | frame <type> [sys] | routine <name>',
   delete: 'delete <id>|all          remove breakpoints',
   breaks: 'breaks                   list breakpoints',
-  print: 'print pairs [sys] | bitmap <sys> <pair> | journal [sys] | links | volume <sys> <lvol> <lba> [blocks] | cache [sys] | recent <sys> | events [n]',
+  print: 'print pairs [sys] | bitmap <sys> <pair> | journal [sys] | links | devices [sys] | volume <sys> <lvol> <lba> [blocks] | cache [sys] | recent <sys> | events [n]',
   time: 'time                     virtual time and event number',
   where: 'where                    the last event, the next one, the routine step in progress',
   digest: 'digest                   digest of the whole world (volumes, control memory, cache, links, frames, clock, PRNG)',
@@ -35,7 +37,7 @@ export const DEBUG_COMMANDS: Record<string, string> = {
 };
 
 const ALIASES: Record<string, string> = { s: 'step', n: 'next', c: 'continue', b: 'break', d: 'delete', p: 'print', q: 'quit', exit: 'quit', bt: 'where', info: 'breaks', h: 'help', '?': 'help' };
-const PRINT_SUBJECTS = ['pairs', 'bitmap', 'journal', 'links', 'volume', 'cache', 'recent', 'events'];
+const PRINT_SUBJECTS = ['pairs', 'bitmap', 'journal', 'links', 'devices', 'volume', 'cache', 'recent', 'events'];
 
 export interface ReplOptions {
   color: boolean;
@@ -65,7 +67,7 @@ export class DebugRepl {
 
   banner(): void {
     const r = this.dbg.recipe;
-    this.out(this.paint('bold', `rclab debug: ${r.scenario}, seed ${r.seed}${r.scale !== 1 ? `, scale ${r.scale}` : ''}${r.faults !== 'none' ? `, faults ${r.faults}` : ''} (sim runtime)`));
+    this.out(this.paint('bold', `rclab debug: ${r.scenario}, seed ${r.seed}${r.scale !== 1 ? `, scale ${r.scale}` : ''}${r.faults !== 'none' ? `, faults ${r.faults}` : ''}${copyDevicesArgs(r.copyDevices) ? `, copy devices (${copyDevicesArgs(r.copyDevices).trim()})` : ''} (sim runtime)`));
     this.out(`held before event #${this.dbg.eventIndex + 1}; type help for commands`);
   }
 
@@ -217,6 +219,19 @@ export class DebugRepl {
         }
         return;
       }
+      case 'devices':
+        for (const sys of this.systems(args[1])) {
+          const c = d.copyDevice(sys);
+          if (!c) { this.out(`${sys}: no copy device (copies go from the CPU straight to the link)`); continue; }
+          const st = c.stats;
+          this.out(`copy device of ${sys}: ${c.config.throughputMBps} MB/s, ${c.config.queueDepth} deep, ${c.config.setupUs} µs set-up; ${c.queue.length} frame(s) in it, ${c.backlog.length} waiting; ` +
+            `done ${st.frames} frame(s) / ${st.bytes} B, busy ${ms(st.busyUs)}, max queue ${st.maxQueue}, queue-full waits ${st.queueFullWaits}, lost ${st.framesLost}`);
+          const name = (t: number) => FrameType[t] ?? `t${t}`;
+          const dest = (id: number) => d.world.topology.systems.find((x) => x.id === id)?.name ?? `#${id}`;
+          for (const f of c.queue) this.out(`  →${dest(f.item.dest)} ${name(f.item.frame[0]!).padEnd(13)} ${String(f.bytes).padStart(8)} B  handed ${ms(f.item.handedUs)} done ${ms(f.doneUs)}`);
+          for (const f of c.backlog) this.out(`  →${dest(f.item.dest)} ${name(f.item.frame[0]!).padEnd(13)} ${String(f.bytes).padStart(8)} B  handed ${ms(f.item.handedUs)} waiting for a slot`);
+        }
+        return;
       case 'volume': {
         if (args.length < 4) throw new Error('print volume <system> <lvol> <lba> [blocks]');
         const blocks = count(args[4], 1, 'blocks');

@@ -15,6 +15,8 @@ import { SimWorld } from './runtime-sim.ts';
 import { findScenario, runScenario, type ScenarioResult, type TimelineEntry } from './scenarios.ts';
 import type { FaultProfile, ScheduledFault } from './nemesis.ts';
 import type { World } from './world.ts';
+import { applyCopyDevices } from './copy-devices.ts';
+import type { SimCopyDeviceState } from '../hardware/sim-machine.ts';
 import { captureWorldState, decodeSnapshot, diffWorldStates, digestWorld, encodeSnapshot, type RunRecipe, type WorldState } from './world-state.ts';
 
 export type BreakpointSpec =
@@ -108,11 +110,12 @@ class Session {
   readonly done: Promise<void>;
 
   constructor(readonly recipe: RunRecipe, onTimeline: (e: TimelineEntry) => void, onWorld: DebugOptions['onWorld']) {
-    findScenario(recipe.scenario);
+    // A bad copy-devices value, or a topology with devices of its own, is refused here, before any world is built.
+    applyCopyDevices(findScenario(recipe.scenario).topology(), recipe.copyDevices);
     let sink: ((e: TimelineEntry) => void) | void;
     this.done = runScenario(recipe.scenario, {
       runtime: 'sim', seed: recipe.seed, scale: recipe.scale, faults: recipe.faults as FaultProfile,
-      schedule: recipe.schedule as ScheduledFault[] | undefined, plantedBug: recipe.plantedBug as PlantedBug | undefined,
+      schedule: recipe.schedule as ScheduledFault[] | undefined, plantedBug: recipe.plantedBug as PlantedBug | undefined, copyDevices: recipe.copyDevices,
       timeline: (e) => { sink?.(e); onTimeline(e); },
       onWorld: (w) => {
         if (!(w instanceof SimWorld)) throw new Error('the debugger needs the sim runtime');
@@ -439,6 +442,13 @@ export class SimDebugger {
         bytes: e.frame!.bytes, path: e.frame!.path, sentUs: e.frame!.sentUs, arrivesUs: e.timeUs, duplicate: e.frame!.duplicate,
       })),
     };
+  }
+
+  /** The copy device of a system (¶0168): its configuration and state, null when the system has none. */
+  copyDevice(system: string): (SimCopyDeviceState & { config: { throughputMBps: number; queueDepth: number; setupUs: number } }) | null {
+    const dev = this.system(system).copyDevice;
+    const st = this.system(system).copyDeviceState();
+    return dev && st ? { ...st, config: dev.config } : null;
   }
 
   recentEvents(system: string) {

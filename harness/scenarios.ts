@@ -433,9 +433,9 @@ async function failoverAndReverseCopyingViaJ(ctx: ScenarioContext, variation: bo
   ctx.note('failures cleared: storage P powered on, host P back');
   await world.fault({ kind: 'power-on', system: 'P' });
   ctx.hostP.recover();
-  const c1 = await ctx.routine(ctx.hostR, 'C1 reverse copying', (p) => e3.reverseCopying(p));
+  const c1 = await ctx.routine(ctx.hostR, 'C1 reverse copying', (p) => e3.reverseCopying(p, { variation }));
   const full = dataVolumeTracks(ctx);
-  const detail = `S800 formation copy R→J: ${c1.s800TracksCopied} track(s)${variation ? ' with the variation' : ''}; ${full} without the variation (a full initial copy: embodiment3-cycle's S800 on any seed); S810 J→P: ${c1.s810TracksCopied} track(s)`;
+  const detail = `S800 formation copy R→J: ${c1.s800TracksCopied} track(s)${variation ? ' with the variation' : ''}; ${full} without the variation (a full initial copy: embodiment3-cycle's S800 on any seed); S810 J→P: ${c1.s810TracksCopied} track(s)${variation ? `; S810 P→I (variation, [0139]): ${c1.s810BackupTracksCopied} track(s)` : ''}`;
   ctx.note(detail);
   if (variation) ctx.expect('variation (Fig. 18): S800 copied fewer tracks than without it', c1.s800TracksCopied < full, detail);
   else ctx.expect('S800 copied every track (no variation: J was idle)', c1.s800TracksCopied === full, detail);
@@ -452,9 +452,16 @@ async function reverseOperationViaJ(ctx: ScenarioContext, writes: number): Promi
   await ctx.checkConsistent('P', 'P prefix-consistent during reverse operation');
 }
 
-/** A2 again after C2 ([0136]): reverse operation's pairs deleted, P → I → R (→ J), every site's data volume the same. */
+/**
+ * A2 again after C2 ([0136]): reverse operation's pairs deleted, P → I → R (→ J), every site's data volume the same.
+ * Records the tracks S100's formation copy P→I copied, the measurement of the variation's reverse half ([0139]).
+ */
 async function backToNormalFromJ(ctx: ScenarioContext, variation: boolean): Promise<void> {
-  await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e3.initialCopying(p, { variation }));
+  const a2 = await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e3.initialCopying(p, { variation }));
+  const detail = `S100 formation copy P→I: ${a2.s100TracksCopied} track(s)${variation ? ' with the variation (async P→I in reverse operation, [0139])' : ' (differences: every track written into P since the disaster)'}`;
+  ctx.note(detail);
+  if (variation) ctx.expect('variation ([0139]): S100 copied no track, I being current', a2.s100TracksCopied === 0, detail);
+  else ctx.expect('S100 resynchronised P→I by differences (no variation: I was not copied to in reverse operation)', a2.s100TracksCopied > 0, detail);
   await settleAsync(ctx);
   compareSites(ctx, ['P', 'I', 'J', 'R']);
 }
@@ -470,8 +477,9 @@ function embodiment3Cycle(variation: boolean): Scenario {
       await normalOperation3ThenDisaster(ctx, variation);
       await failoverAndReverseCopyingViaJ(ctx, variation);
       await reverseOperationViaJ(ctx, 1500);
+      if (variation) await ctx.checkConsistent('I', 'I prefix-consistent during reverse operation (variation: async P→I, [0139])');
       ctx.note('host R stops its work application');
-      const fb = await ctx.routine(ctx.hostP, 'C2 failback', (p) => e3.failback(p));
+      const fb = await ctx.routine(ctx.hostP, 'C2 failback', (p) => e3.failback(p, { variation }));
       ctx.expectReport(fb, 'S930', false);
       await backToNormalFromJ(ctx, variation);
     },
@@ -973,8 +981,8 @@ async function livenessEmbodiment3(ctx: ScenarioContext): Promise<void> {
   const lastFailback = Math.max(steps.lastIndexOf('S930'), steps.lastIndexOf('S970'));
   const variation = idleInNormalOperation(ctx.world.topology).length === 0;
   if (lastFailover > lastFailback) {
-    await e3.reverseCopying(ctx.program(ctx.hostR, 'liveness C1 reverse copying'));
-    await e3.failback(ctx.program(ctx.hostP, 'liveness C2 failback'), { variant0135: true, resyncAfterFailure: true });
+    await e3.reverseCopying(ctx.program(ctx.hostR, 'liveness C1 reverse copying'), { variation });
+    await e3.failback(ctx.program(ctx.hostP, 'liveness C2 failback'), { variant0135: true, resyncAfterFailure: true, variation });
   }
   await e3.initialCopying(ctx.program(ctx.hostP, 'liveness A2'), { variation });
 }

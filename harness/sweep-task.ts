@@ -4,6 +4,7 @@
 import type { PlantedBug } from '../firmware/constants.ts';
 import type { FaultProfile, ScheduledFault } from './nemesis.ts';
 import { runScenario } from './scenarios.ts';
+import type { CopyDevicesOption } from './copy-devices.ts';
 
 export interface SweepTask {
   scenario: string;
@@ -12,6 +13,7 @@ export interface SweepTask {
   schedule?: ScheduledFault[];
   scale: number;
   plantedBug?: PlantedBug;
+  copyDevices?: CopyDevicesOption;
 }
 
 export interface SweepTaskResult {
@@ -27,7 +29,7 @@ export interface SweepTaskResult {
 }
 
 export default async function runSweepTask(t: SweepTask): Promise<SweepTaskResult> {
-  const r = await runScenario(t.scenario, { runtime: 'sim', seed: t.seed, faults: t.faults, schedule: t.schedule, scale: t.scale, plantedBug: t.plantedBug, sampleUs: 5000 });
+  const r = await runScenario(t.scenario, { runtime: 'sim', seed: t.seed, faults: t.faults, schedule: t.schedule, scale: t.scale, plantedBug: t.plantedBug, copyDevices: t.copyDevices, sampleUs: 5000 });
   return {
     scenario: t.scenario, seed: t.seed, ok: r.ok, failures: r.failures.slice(0, 5), schedule: r.faults.schedule, faultsByKind: r.faults.byKind,
     checksPerformed: r.checksPerformed, replay: r.replay, wallMs: r.wallMs,

@@ -8,7 +8,8 @@ import { Piscina } from 'piscina';
 import type { PlantedBug } from '../firmware/constants.ts';
 import type { FaultProfile, ScheduledFault } from './nemesis.ts';
 import { describeFault } from './nemesis.ts';
-import { SCENARIOS } from './scenarios.ts';
+import { replayCommand, SCENARIOS } from './scenarios.ts';
+import { copyDevicesArgs, type CopyDevicesOption } from './copy-devices.ts';
 import runSweepTask, { type SweepTask, type SweepTaskResult } from './sweep-task.ts';
 
 export interface SweepOptions {
@@ -19,6 +20,8 @@ export interface SweepOptions {
   faults: FaultProfile;
   scale: number;
   plantedBug?: PlantedBug;
+  /** Copy devices on every storage system of every run (¶0168); in every replay command too. */
+  copyDevices?: CopyDevicesOption;
   /** Stop scheduling new seeds after the first failure (the planted-bug test wants the first one fast). */
   stopOnFailure?: boolean;
   shrink?: boolean;
@@ -40,7 +43,7 @@ export interface SweepSummary {
 
 /** Seed k runs scenario k mod n, so a sweep over all scenarios covers each evenly. */
 export function taskFor(o: SweepOptions, seed: number): SweepTask {
-  return { scenario: o.scenarios[seed % o.scenarios.length]!, seed, faults: o.faults, scale: o.scale, plantedBug: o.plantedBug };
+  return { scenario: o.scenarios[seed % o.scenarios.length]!, seed, faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, copyDevices: o.copyDevices };
 }
 
 export async function sweep(o: SweepOptions): Promise<SweepSummary> {
@@ -60,7 +63,7 @@ export async function sweep(o: SweepOptions): Promise<SweepSummary> {
       const task = taskFor(o, seed);
       const r = await (pool.run(task) as Promise<SweepTaskResult>).catch((e: Error): SweepTaskResult => ({
         scenario: task.scenario, seed, ok: false, failures: [`the run itself failed: ${e.stack ?? e.message}`], schedule: [], faultsByKind: {},
-        checksPerformed: {}, replay: `npx rclab run ${task.scenario} --runtime sim --seed ${seed} --scale ${o.scale} --faults ${o.faults}`, wallMs: 0 }));
+        checksPerformed: {}, replay: replayCommand(task.scenario, { ...task, runtime: 'sim' }, []), wallMs: 0 }));
       summary.seedsRun++;
       add(summary.faultsByKind, r.faultsByKind);
       add(summary.checksPerformed, r.checksPerformed);
@@ -122,7 +125,7 @@ export function allScenarioNames(): string[] {
 export function formatSummary(s: SweepSummary, o: SweepOptions): string {
   const lines = [
     '',
-    `sweep: ${s.seedsRun} seeds (${o.from}..${o.from + s.seedsRun - 1}) of ${o.scenarios.length === SCENARIOS.length ? 'all scenarios' : o.scenarios.join(', ')}, fault profile ${o.faults}${o.plantedBug ? `, planted bug ${o.plantedBug}` : ''}`,
+    `sweep: ${s.seedsRun} seeds (${o.from}..${o.from + s.seedsRun - 1}) of ${o.scenarios.length === SCENARIOS.length ? 'all scenarios' : o.scenarios.join(', ')}, fault profile ${o.faults}${o.plantedBug ? `, planted bug ${o.plantedBug}` : ''}${o.copyDevices ? `, copy devices (${copyDevicesArgs(o.copyDevices).trim()})` : ''}`,
     `  ${(s.wallMs / 1000).toFixed(1)} s, ${s.seedsPerSecond} seeds/s on ${o.workers} worker(s)`,
     `  faults injected: ${Object.entries(s.faultsByKind).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `  checks performed: ${Object.entries(s.checksPerformed).map(([k, v]) => `${k} ${v}`).join(', ')}`,

@@ -139,7 +139,10 @@ export interface Embodiment3Options extends Embodiment1Options {
   ijDistanceKm?: number;
   /** Along the common line, J to R: short, for the synchronous pair R→J of S800. */
   s7DistanceKm?: number;
-  /** Fig. 18 (claim 8): R also copies asynchronously to J in normal operation, so R gets a second journal volume. */
+  /**
+   * Fig. 18 (claim 8): R also copies asynchronously to J in normal operation, and ([0139]) P to I in reverse
+   * operation, so R, P and I get a second journal volume.
+   */
   variation?: boolean;
 }
 
@@ -155,14 +158,16 @@ export interface Embodiment3Options extends Embodiment1Options {
  *
  * Journal volumes: J is never at once an async destination and an async source (the variation's async pair R→J
  * is replaced at S800 before J→P is formed), so it has one. In the variation R is (destination of I→R, source of
- * R→J): it gets `232R-2` (LVOL 2, SECOND_JOURNAL_LVOL) for the pair R→J.
+ * R→J): it gets `232R-2` (LVOL 2, SECOND_JOURNAL_LVOL) for the pair R→J. Its reverse half ([0139]) copies P→I
+ * asynchronously while P is the destination of J→P (232P) and I the source of the suspended I→R (232I): P and I
+ * get `232P-2` and `232I-2` (LVOL 2) for the pair P→I.
  */
 export function embodiment3Topology(o: Embodiment3Options = {}): Topology {
   const t = embodiment1Topology(o);
   const journalBytes = o.journalVolumeBytes ?? 16 * 1024 * 1024;
   const [sP, sI, sR] = t.systems as [StorageSystemSpec, StorageSystemSpec, StorageSystemSpec];
   const sJ: StorageSystemSpec = { ...sI, name: 'J', id: 2, lvols: sI.lvols.map((l) => ({ ...l, name: l.name.replace(/I$/, 'J') })) };
-  if (o.variation) sR.lvols.push({ name: '232R-2', kind: 'journal', sizeBytes: journalBytes });
+  if (o.variation) for (const s of [sP, sI, sR]) s.lvols.push({ name: `232${s.name}-2`, kind: 'journal', sizeBytes: journalBytes });
   const s1 = t.links.find((l) => l.name === 'S1')!, s2 = t.links.find((l) => l.name === 'S2')!;
   const p1 = s1.distanceKm, jr = o.s7DistanceKm ?? 100, ij = o.ijDistanceKm ?? s2.distanceKm - jr;
   const link = (name: string, a: string, b: string, distanceKm: number): LinkSpec => ({ ...s1, name, a, b, distanceKm, paths: s1.paths.map((x) => ({ ...x })) });

@@ -6,11 +6,12 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pack, unpack } from 'msgpackr';
-import type { SimEventView } from '../hardware/sim-machine.ts';
+import type { SimCopyDeviceState, SimEventView, SimStorageSystem } from '../hardware/sim-machine.ts';
 import type { RecentEvent } from '../hardware/recent-events.ts';
 import type { LinkModel } from '../hardware/link-model.ts';
 import type { CacheMemory } from '../hardware/cache-memory.ts';
 import type { SimWorld } from './runtime-sim.ts';
+import type { CopyDevicesOption } from './copy-devices.ts';
 
 export interface SystemState {
   name: string;
@@ -25,6 +26,11 @@ export interface SystemState {
   cacheSlots: Array<{ slot: number; bytes: Uint8Array }>;
   cacheFreeStack: number[];
   recentEvents: RecentEvent[];
+  /**
+   * The copy device (¶0168), absent without one (so worlds without devices keep their digests): the frames it
+   * holds with their done times, its counters and its event bookkeeping.
+   */
+  copyDevice?: SimCopyDeviceState;
 }
 
 export interface LinkState {
@@ -58,6 +64,13 @@ function allocatedSlots(cache: CacheMemory, take: (b: Uint8Array) => Uint8Array)
   return out;
 }
 
+function copyDeviceState(s: SimStorageSystem, take: (b: Uint8Array) => Uint8Array): Pick<SystemState, 'copyDevice'> {
+  const d = s.copyDeviceState();
+  if (!d) return {};
+  const frames = <X extends { item: { frame: Uint8Array } }>(xs: X[]) => xs.map((x) => ({ ...x, item: { ...x.item, frame: take(x.item.frame) } }));
+  return { copyDevice: { ...d, queue: frames(d.queue), backlog: frames(d.backlog) } };
+}
+
 /** `copy: false` gives views of the live memory (for a digest, without copying ~100 MB); the default copies. */
 export function captureWorldState(world: SimWorld, o: { copy?: boolean } = {}): WorldState {
   const take = o.copy === false ? (b: Uint8Array) => b : (b: Uint8Array) => b.slice();
@@ -74,6 +87,7 @@ export function captureWorldState(world: SimWorld, o: { copy?: boolean } = {}): 
         disk: take(new Uint8Array(d.data)), diskHealth: take(new Uint8Array(d.health)),
         controlMemory: take(bytesOf(s.controlMemory)), cacheSlots: allocatedSlots(s.memory.cache, take),
         cacheFreeStack: s.memory.cache.allocation.freeStack, recentEvents: s.recent.toArray(),
+        ...copyDeviceState(s, take),
       };
     }),
     links: [...world.links.entries()].map(([name, l]) => ({
@@ -110,7 +124,8 @@ export function diffWorldStates(a: WorldState, b: WorldState): string[] {
   for (const sa of a.systems) {
     const sb = b.systems.find((x) => x.name === sa.name);
     if (!sb) { out.push(`system ${sa.name} missing`); continue; }
-    for (const k of Object.keys(sa) as Array<keyof SystemState>) if (!same(sa[k], sb[k])) out.push(`${sa.name}.${k}`);
+    // Keys of both: a copy device present on one side only is a difference too.
+    for (const k of new Set([...Object.keys(sa), ...Object.keys(sb)]) as Set<keyof SystemState>) if (!same(sa[k], sb[k])) out.push(`${sa.name}.${k}`);
   }
   for (const la of a.links) {
     const lb = b.links.find((x) => x.name === la.name);
@@ -129,6 +144,8 @@ export interface RunRecipe {
   faults: string;
   schedule?: unknown[];
   plantedBug?: string;
+  /** Copy devices on every storage system (¶0168): `true` for the defaults, or the device; absent: none. */
+  copyDevices?: CopyDevicesOption;
 }
 
 export interface SnapshotFile {

@@ -82,7 +82,7 @@ const CLAIMS: Claim[] = [
   } },
   { claim: 6, what: 'switching devices 300I/300J on a common line (embodiment 3)', scenario: null, test: 'not built yet' },
   { claim: 7, what: 'a switch passes frames not addressed to its intermediate (embodiment 3)', scenario: null, test: 'not built yet' },
-  { claim: 8, what: 'R→J asynchronous backup during normal operation (Fig. 18)', scenario: 'embodiment3-variation-cycle', test: 'claim 8', check: () => {
+  { claim: 8, what: 'R→J asynchronous backup during normal operation (Fig. 18), and P→I in reverse operation ([0139])', scenario: 'embodiment3-variation-cycle', test: 'claim 8', check: () => {
     const v = runs.get('embodiment3-variation-cycle')!, c = runs.get('embodiment3-cycle')!;
     expect(reachedDuplex(v, 'async R→J')).toBe(true); // the backup pair of normal operation
     expect(reachedDuplex(c, 'async R→J')).toBe(false);
@@ -91,6 +91,13 @@ const CLAIMS: Claim[] = [
     expect(tracks(c)).toBe(256);
     expect(tracks(v)).toBeLessThan(tracks(c));
     expect(v.result.checks.find((x) => x.name.startsWith('variation (Fig. 18)'))?.ok).toBe(true);
+    // Its reverse half ([0139]): P →async I in reverse operation, so normal operation resumes with less to copy at S100.
+    expect(reachedDuplex(v, 'async P→I')).toBe(true);
+    expect(reachedDuplex(c, 'async P→I')).toBe(false);
+    const s100 = (r: Run) => Number(/S100 formation copy P→I: (\d+) track/.exec(r.result.notes.find((n) => n.startsWith('S100 formation copy')) ?? '')?.[1]);
+    expect(s100(c)).toBe(256);
+    expect(s100(v)).toBeLessThan(s100(c));
+    expect(v.result.checks.find((x) => x.name.startsWith('variation ([0139])'))?.ok).toBe(true);
   } },
   { claim: 9, what: 'embodiment 4: the same cascade in both directions', scenario: 'embodiment4-cycle', test: 'claim 9', check: () => {
     const r = runs.get('embodiment4-cycle')!;

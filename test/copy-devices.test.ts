@@ -4,12 +4,20 @@
 // is unchanged, so every scenario must behave exactly as designed, and the devices must have done the copying.
 
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { pack, unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { FrameType } from '../firmware/frames.ts';
 import { CopyDevice, COPY_FRAME_TYPES, DEFAULT_COPY_DEVICE } from '../hardware/copy-device.ts';
 import type { FrameInFlight } from '../hardware/sim-machine.ts';
 import { applyCopyDevices } from '../harness/copy-devices.ts';
+import { SimDebugger } from '../harness/debugger.ts';
+import { allScenarioNames, formatSummary, shrink, sweep, type SweepOptions } from '../harness/sweep.ts';
+import type { SnapshotFile } from '../harness/world-state.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
 import { runScenario, SCENARIOS } from '../harness/scenarios.ts';
 import { embodiment1Topology } from '../harness/topology.ts';
@@ -181,13 +189,119 @@ describe('copy device options are refused by name', () => {
       expect(e!.code).toBeGreaterThan(0);
       expect(e!.stderr).toContain('--copy-devices');
     }
-    const both = await run(process.execPath, ['harness/rclab.mjs', 'run', 'embodiment1-cycle', '--runtime', 'sim', '--copy-devices', '--save-at', 'S250', '/tmp/x.snap'])
-      .then(() => null, (x: { code: number; stderr: string }) => x);
-    expect(both!.code).toBe(2);
-    expect(both!.stderr).toContain('--copy-devices and --save-at cannot be combined');
+    // --save-at keeps the devices in the snapshot's recipe, so `rclab debug --load` replays with them.
+    const snap = join(mkdtempSync(join(tmpdir(), 'rclab-cdev-')), 's250.snap');
+    await run(process.execPath, ['harness/rclab.mjs', 'run', 'embodiment1-cycle', '--runtime', 'sim', '--scale', '0.25', '--copy-devices', '--save-at', 'S250', snap, '--quiet']);
+    expect((unpack(gunzipSync(readFileSync(snap))) as SnapshotFile).recipe.copyDevices).toBe(true);
     const out = JSON.parse((await run(process.execPath, ['harness/rclab.mjs', 'run', 'embodiment1-failback-variant', '--runtime', 'sim', '--scale', '0.25', '--copy-devices', '200', '--json'])).stdout);
     expect(out.ok).toBe(true);
     expect(out.copyDevices.P.frames).toBeGreaterThan(0);
     expect(out.replay).toContain('--copy-devices 200:64:2');
   }, 60_000);
+});
+
+describe('copy devices in the debugger, snapshots and sweeps', () => {
+  // Slow and shallow, so frames really wait in the devices (queue and backlog) at the points the tests stop at.
+  const device = { throughputMBps: 20, queueDepth: 4, setupUs: 5 };
+  const recipe = { scenario: 'embodiment1-cycle', seed: 2, scale: 0.25, faults: 'none', copyDevices: device };
+  const dir = mkdtempSync(join(tmpdir(), 'rclab-cdev-'));
+
+  /** Steps until P's device holds a full queue and a backlog (a formation copy window waiting in it). */
+  async function untilDeviceBusy(d: SimDebugger): Promise<void> {
+    const r = await d.stepUntil((x) => { const c = x.copyDevice('P'); return c !== null && c.queue.length === device.queueDepth && c.backlog.length > 0; });
+    expect(r.kind).toBe('paused');
+  }
+
+  it('S100: stepping holds frames in P\'s device; back 20 reaches the same digest; a stepped run ends as a plain one', async () => {
+    const plain = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 2, scale: 0.25, copyDevices: device });
+    const d = await SimDebugger.start(recipe);
+    try {
+      await untilDeviceBusy(d);
+      const c = d.copyDevice('P')!;
+      expect(c.config).toEqual(device);
+      expect(c.queue.every((f, i) => i === 0 || f.doneUs > c.queue[i - 1]!.doneUs)).toBe(true); // FIFO, serialised
+      expect(c.queue.map((f) => f.item.frame[0])).toContain(FrameType.FormationCopy); // S100's initial copy P→I
+      expect(d.copyDevice('I')).not.toBeNull();
+      const at = d.eventIndex, digest = d.digest(), state = d.state();
+      await d.step(20);
+      expect(d.digest()).not.toBe(digest);
+      const b = await d.back(20);
+      expect(b).toMatchObject({ eventIndex: at, digest, verified: true });
+      expect(d.state().systems.find((s) => s.name === 'P')!.copyDevice).toEqual(state.systems.find((s) => s.name === 'P')!.copyDevice);
+      const r = await d.finish();
+      expect(r.ok).toBe(true);
+      expect(r.traceHash).toBe(plain.traceHash);
+      expect(r.copyDevices).toEqual(plain.copyDevices);
+    } finally {
+      await d.close();
+    }
+  }, 120_000);
+
+  it('S100: save with frames in the devices, load: the same digest, and the loaded world ends exactly as a straight run', async () => {
+    const plain = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 2, scale: 0.25, copyDevices: device });
+    const d = await SimDebugger.start(recipe);
+    await untilDeviceBusy(d);
+    const file = join(dir, 'busy.snap');
+    d.save(file);
+    const digest = d.digest(), queued = d.copyDevice('P')!;
+    await d.close();
+    const f = unpack(gunzipSync(readFileSync(file))) as SnapshotFile;
+    expect(f.recipe.copyDevices).toEqual(device);
+    expect(f.state.systems.find((s) => s.name === 'P')!.copyDevice!.backlog.length).toBe(queued.backlog.length);
+
+    const loaded = await SimDebugger.load(file);
+    expect(loaded.digest()).toBe(digest);
+    expect(loaded.copyDevice('P')).toEqual(queued);
+    const r = await loaded.finish();
+    expect(r.traceHash).toBe(plain.traceHash);
+    expect(r.volumes).toEqual(plain.volumes);
+    expect(r.copyDevices).toEqual(plain.copyDevices);
+
+    // The devices' frames are part of the world a snapshot must reach: replayed without devices, it is refused.
+    delete f.recipe.copyDevices;
+    const without = join(dir, 'without.snap');
+    writeFileSync(without, gzipSync(pack(f)));
+    await expect(SimDebugger.load(without)).rejects.toThrow(/cannot be continued: .*differs in .*P\.copyDevice/);
+  }, 120_000);
+
+  it('rclab debug --copy-devices: print devices, back 3 to the recorded digest, save, then debug --load finishes with the straight run\'s trace hash', async () => {
+    const plain = JSON.parse((await run(process.execPath, ['harness/rclab.mjs', 'run', 'embodiment1-cycle', '--runtime', 'sim', '--seed', '2', '--scale', '0.25', '--copy-devices', '20:4:5', '--json'])).stdout);
+    const snap = join(dir, 'cli.snap');
+    const script = join(dir, 'cdev.rcdbg');
+    writeFileSync(script, ['step 9', 'print devices P', 'digest', 'step 3', 'back 3', `save ${snap}`, 'quit'].join('\n'));
+    const out = (await run(process.execPath, ['harness/rclab.mjs', 'debug', 'embodiment1-cycle', '--seed', '2', '--scale', '0.25', '--copy-devices', '20:4:5', '--commands', script, '--no-color'])).stdout;
+    expect(out).toContain('copy devices (--copy-devices 20:4:5)');
+    expect(out).toMatch(/copy device of P: 20 MB\/s, 4 deep, 5 µs set-up; 4 frame\(s\) in it, \d+ waiting/);
+    expect(out).toMatch(/→I FormationCopy/);
+    const recorded = /world digest at event #(\d+): ([0-9a-f]{16})/.exec(out)!;
+    expect(out).toMatch(new RegExp(`at event #${recorded[1]} .*world digest ${recorded[2]} — identical to when this event was first reached`));
+    writeFileSync(join(dir, 'finish.rcdbg'), 'finish\n');
+    const second = (await run(process.execPath, ['harness/rclab.mjs', 'debug', '--load', snap, '--commands', join(dir, 'finish.rcdbg'), '--no-color'])).stdout;
+    expect(second).toMatch(new RegExp(`world digest ${recorded[2]} matches the file`));
+    expect(second).toContain(`trace hash ${plain.traceHash}`);
+    for (const [args, msg] of [
+      [['debug', 'embodiment1-cycle', '--copy-devices', '20:x'], /--copy-devices takes MBps\[:queueDepth\[:setupUs\]\]/],
+      [['debug', '--load', snap, '--copy-devices'], /--copy-devices and --load cannot be combined/],
+      [['sweep', '--seeds', '1', '--copy-devices', '5:0'], /--copy-devices\.queueDepth must be a whole number ≥ 1/],
+    ] as const) {
+      const e = await run(process.execPath, ['harness/rclab.mjs', ...args]).then(() => null, (x: { code: number; stderr: string }) => x);
+      expect(e?.code, args.join(' ')).toBeGreaterThan(0); // commander's own refusal exits 1, ours 2
+      expect(e!.stderr).toMatch(msg);
+    }
+  }, 120_000);
+
+  it('a sweep with copy devices: 0 violations; replay commands (and shrunk ones) carry --copy-devices', async () => {
+    const o: SweepOptions = { scenarios: allScenarioNames(), seeds: 4, from: 900, workers: 1, faults: 'default', scale: 0.25, progress: false, copyDevices: { throughputMBps: 200, queueDepth: 16, setupUs: 2 } };
+    const s = await sweep(o);
+    expect(s.seedsRun).toBe(4);
+    expect(s.failures.map((f) => `${f.scenario} ${f.seed}: ${f.failures[0]}`)).toEqual([]);
+    expect(s.checksPerformed.liveness).toBe(4);
+    expect(formatSummary(s, o)).toContain('copy devices (--copy-devices 200:16:2)');
+    // A failing seed (a planted bug) is replayed, and shrunk, with the devices it ran with.
+    const bad = await sweep({ ...o, seeds: 3, from: 1, scenarios: ['embodiment1-cycle'], plantedBug: 'sync-ack-before-copy', stopOnFailure: true, shrink: false });
+    const f = bad.failures[0]!;
+    expect(f.replay).toContain('--copy-devices 200:16:2');
+    const shrunk = await shrink(o, f, 2);
+    expect(shrunk!.replay).toContain('--copy-devices 200:16:2');
+  }, 300_000);
 });

@@ -1,7 +1,9 @@
 // Embodiment 3 end to end: P, I, J, R with J near R; normal operation as embodiment 1 (J idle), C1 reverse copying
 // (S800 sync R→J, S810 async J→P) and C2 failback (S900–S970) on the sim runtime over several seeds, the ¶0135
 // variant, a data-loss failback, the Fig. 18 variation (claim 8: R→J async in normal operation, so S800 copies
-// fewer tracks), the liveness phase under faults, and the cycle on the threads runtime with the same digests as sim.
+// fewer tracks) with its reverse half ([0139]: P→I async in reverse operation, so S100 copies fewer tracks when
+// normal operation resumes), the liveness phase under faults, and the cycle on the threads runtime with the same
+// digests as sim.
 
 import { describe, expect, it } from 'vitest';
 import { SCENARIOS } from '../harness/scenarios.ts';
@@ -42,13 +44,25 @@ function s800Tracks(lines: string[]): number {
   return Number(m![1]);
 }
 
+/** Tracks S100's formation copy P→I copied when normal operation resumed (the A2 after C2), from A2's step log. */
+function s100TracksAfterC2(lines: string[]): number {
+  const c2 = lines.findIndex((l) => /^S930 C2 /.test(l));
+  expect(c2, 'C2 reported S930').toBeGreaterThan(0);
+  const m = lines.slice(c2).map((l) => /^S100 A2 initial copying: S100 formation copy P→I: (\d+) track\(s\)$/.exec(l)).find(Boolean);
+  expect(m, 'S100 formation copy line after C2').toBeTruthy();
+  return Number(m![1]);
+}
+
 describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failback, the Fig. 18 variation', () => {
   it('the topology: P, I, J, R; S1 100 km, S2 1000 km, S7 J–R 100 km, S8 P–J 1000 km (the common line\'s lengths); R has 232R-2 only with the variation', () => {
     const t = embodiment3Topology();
     expect(t.systems.map((s) => `${s.name}:${s.id}`)).toEqual(['P:0', 'I:1', 'J:2', 'R:3']);
     expect(t.links.map((l) => `${l.name} ${l.a}–${l.b} ${l.distanceKm} km`)).toEqual(['S1 P–I 100 km', 'S2 I–R 1000 km', 'S7 J–R 100 km', 'S8 P–J 1000 km']);
     expect(Object.fromEntries(t.systems.map((s) => [s.name, s.lvols.map((l) => l.name)]))).toEqual({ P: ['231P', '232P'], I: ['231I', '232I'], J: ['231J', '232J'], R: ['231R', '232R'] });
-    expect(embodiment3Topology({ variation: true }).systems.find((s) => s.name === 'R')!.lvols.map((l) => l.name)).toEqual(['231R', '232R', '232R-2']);
+    // The variation: R (destination of I→R, source of R→J) and, for its reverse half, P (destination of J→P, source
+    // of P→I) and I (source of the suspended I→R, destination of P→I) get a second journal volume, LVOL 2.
+    expect(Object.fromEntries(embodiment3Topology({ variation: true }).systems.map((s) => [s.name, s.lvols.map((l) => l.name)])))
+      .toEqual({ P: ['231P', '232P', '232P-2'], I: ['231I', '232I', '232I-2'], J: ['231J', '232J'], R: ['231R', '232R', '232R-2'] });
     expect(t.hosts.map((h) => `${h.name}@${h.storage}`)).toEqual(['100P@P', '100R@R']);
   });
 
@@ -57,6 +71,7 @@ describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failbac
   });
 
   const s800 = new Map<string, number>();
+  const s100 = new Map<string, number>();
   for (const [name, x] of Object.entries(EXPECTED)) {
     for (const seed of [1, 2, 3]) {
       it(`${name} (seed ${seed}): ${x.reports.join(', ')}; steps ${x.steps.join(' ')}; every check passes`, async () => {
@@ -65,6 +80,7 @@ describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failbac
         expect(r.checksPerformed['prefix-consistent']).toBeGreaterThan(0);
         expect(r.ok).toBe(true);
         s800.set(`${name} ${seed}`, s800Tracks(lines));
+        if (name.endsWith('-cycle')) s100.set(`${name} ${seed}`, s100TracksAfterC2(lines));
         if (name.endsWith('-cycle')) expect(new Set(Object.values(r.volumes).map((v) => Object.values(v)[0])).size).toBe(1); // P = I = J = R
       }, 60_000);
     }
@@ -76,6 +92,17 @@ describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failbac
       expect(without, `seed ${seed}: embodiment3-cycle ran`).toBeDefined();
       expect(withVariation, `seed ${seed}: embodiment3-variation-cycle ran`).toBeDefined();
       expect(without).toBe(256); // a full initial copy of the 16 MiB data volume
+      expect(withVariation!).toBeLessThan(without!);
+      expect(withVariation).toBe(0);
+    }
+  });
+
+  it('the variation\'s reverse half ([0139]): on each seed, when normal operation resumes, S100 copies fewer tracks P→I than embodiment3-cycle\'s S100 (none, I being current)', () => {
+    for (const seed of [1, 2, 3]) {
+      const without = s100.get(`embodiment3-cycle ${seed}`), withVariation = s100.get(`embodiment3-variation-cycle ${seed}`);
+      expect(without, `seed ${seed}: embodiment3-cycle ran`).toBeDefined();
+      expect(withVariation, `seed ${seed}: embodiment3-variation-cycle ran`).toBeDefined();
+      expect(without).toBe(256); // every track: S810's formation copy J→P wrote all of P since the disaster
       expect(withVariation!).toBeLessThan(without!);
       expect(withVariation).toBe(0);
     }
@@ -104,6 +131,25 @@ describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failbac
     const pairs = Object.entries(r.pairs).flatMap(([s, ps]) => ps.map((p) => `${s}:${p.pairId} ${p.role} ${p.copyType} ${p.stateName}`)).sort();
     expect(pairs).toEqual(['I:1 destination sync duplex', 'I:2 source async duplex', 'J:5 destination async duplex', 'P:1 source sync duplex',
       'R:2 destination async duplex', 'R:5 source async duplex']);
+  }, 60_000);
+
+  it('the variation\'s reverse half ([0139]): S810 forms P→I async (232P-2 → 232I-2) once J→P is duplex; I stays prefix-consistent; S100 drains 232P-2 and forms sync P→I without formation copy', async () => {
+    const { r, lines } = await run('embodiment3-variation-cycle', 4);
+    expect(r.ok).toBe(true);
+    const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
+    const jpDuplex = at(/^S810 C1 .*pair 4 J→P duplex \(initial copying of 256 tracks\)/);
+    const piForm = at(/^S810 C1 .*form async pair P→I \(pair 6\) with initial copying \(journal LVOL 2 at P, LVOL 2 at I\)/);
+    expect(jpDuplex).toBeGreaterThan(0);
+    expect(piForm).toBeGreaterThan(jpDuplex); // J's formation copy into P is not journaled onward to I
+    expect(lines.some((l) => /^S810 C1 .*reverse operation: R →sync J →async P →async I \(variation, \[0139\]\)$/.test(l))).toBe(true);
+    expect(r.checks.find((c) => c.name.startsWith('I prefix-consistent during reverse operation'))?.ok).toBe(true);
+    // Returning to normal: P ships 232P-2 to I (its last entry is host R's last write), pair 6 gives way to pair 1.
+    const drained = lines.map((l) => /^S100 A2 .*variation: async pair P→I \(232P-2\) suspend, I applied through sequence (\d+); 0 track\(s\) marked at P since/.exec(l)).find(Boolean);
+    expect(Number(drained![1])).toBeGreaterThan(0);
+    expect(at(/^S100 A2 .*delete pair 6 \(P–I\): replaced by the sync pair P→I/)).toBeGreaterThan(piForm);
+    expect(at(/^S100 A2 .*form sync pair P→I \(pair 1\) without formation copy/)).toBeGreaterThan(piForm);
+    expect(r.checks.find((c) => c.name.startsWith('variation ([0139])'))?.detail).toBe('S100 formation copy P→I: 0 track(s) with the variation (async P→I in reverse operation, [0139])');
+    expect(Object.values(r.pairs).flat().some((p) => p.pairId === 6)).toBe(false);
   }, 60_000);
 
   it('¶0135: S900 finds J→P suspended (administrator), resynchronises it by differences to duplex, then S910–S930 (no data loss)', async () => {

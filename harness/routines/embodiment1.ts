@@ -2,7 +2,7 @@
 // source's step numbers. Each routine runs on one host and ends with what it did and, where the source
 // says so, a report of "data loss" or "no data loss".
 
-import type { FenceLevel } from '../../firmware/commands.ts';
+import type { FenceLevel, PairView } from '../../firmware/commands.ts';
 import { DATA_LVOL, JOURNAL_LVOL } from '../topology.ts';
 import type { CopyControlProgram, Report } from '../copy-control.ts';
 
@@ -22,9 +22,10 @@ export interface Embodiment1Options {
 /**
  * Forms a pair so that `source` copies to `dest`, whatever exists: creates it (initial copying → duplex),
  * or — when the pair exists the other way round — reverses it and resynchronises only the differences.
+ * Returns the pair as its source sees it once duplex (what its formation copy copied).
  */
 export async function formPair(p: CopyControlProgram, step: string, pairId: number, source: keyof typeof STORAGE_ID, dest: keyof typeof STORAGE_ID,
-  copyType: 'sync' | 'async', fence: FenceLevel): Promise<void> {
+  copyType: 'sync' | 'async', fence: FenceLevel): Promise<PairView> {
   const existing = await p.query(source, pairId, step);
   if (!existing) {
     p.step(step, `form ${copyType} pair ${source}→${dest} (pair ${pairId}) with initial copying`);
@@ -35,14 +36,17 @@ export async function formPair(p: CopyControlProgram, step: string, pairId: numb
     });
     const v = await p.waitState(source, pairId, ['duplex'], step);
     p.step(step, `pair ${pairId} ${source}→${dest} duplex (initial copying of ${v.lastFormationTracksCopied} tracks)`);
-    return;
+    return v;
   }
   p.step(step, `pair ${pairId} exists (${existing.sourceStorageId === STORAGE_ID[source] ? 'same' : 'reverse'} direction, ${existing.state}): resynchronise ${source}→${dest}`);
-  await p.reverseAndResync(source, pairId, step);
+  return p.reverseAndResync(source, pairId, step);
 }
 
-/** A2 Initial copying (host P): S100 sync pair P→I, S110 async pair I→R (instruction through P). */
-export async function initialCopying(p: CopyControlProgram, o: Embodiment1Options = {}): Promise<void> {
+/**
+ * A2 Initial copying (host P): S100 sync pair P→I, S110 async pair I→R (instruction through P). Returns the sync
+ * pair as P saw it at S100's end (what its formation copy copied).
+ */
+export async function initialCopying(p: CopyControlProgram, o: Embodiment1Options = {}): Promise<{ s100: PairView }> {
   // A formation copy into I while the async pair at I copies would be journaled onward to its destination in
   // track order, breaking that destination's consistency: split the async pair first (S110 resynchronises it).
   const pi = await p.query('P', PAIR_PI, 'S100');
@@ -54,8 +58,9 @@ export async function initialCopying(p: CopyControlProgram, o: Embodiment1Option
       else await p.suspend('I', PAIR_IR, 'S100');
     }
   }
-  await formPair(p, 'S100', PAIR_PI, 'P', 'I', 'sync', o.syncFence ?? 'data');
+  const s100 = await formPair(p, 'S100', PAIR_PI, 'P', 'I', 'sync', o.syncFence ?? 'data');
   await formPair(p, 'S110', PAIR_IR, 'I', 'R', 'async', 'never');
+  return { s100 };
 }
 
 export interface FailoverOptions {
