@@ -119,9 +119,11 @@ export function validateCommonLine(line: CommonLineSpec, systems: ReadonlyArray<
     names.add(seg.name);
     if (!finite(seg.distanceKm) || seg.distanceKm < 0) throw new Error(`${where}: segment ${seg.name} (${between}) distanceKm must be >= 0, got ${seg.distanceKm}`);
   });
+  const lineNames = new Set([...line.segments.map((x) => x.name), ...line.stations.flatMap((x) => x.switchingDevice ?? [])]);
   for (const c of circuits) {
+    // A fault names a circuit or a segment: the two must not be confused.
+    if (lineNames.has(c.name)) throw new Error(`${where}: circuit ${c.name} has the name of a segment or switching device of the line`);
     if (!c.overLine) continue;
-    if (names.has(c.name) && !systems.some((s) => s.name === c.name)) throw new Error(`${where}: circuit ${c.name} has the name of a segment or switching device`);
     const r = lineRoute(line, c.a, c.b);
     if (c.distanceKm !== r.distanceKm) {
       throw new Error(`${where}: circuit ${c.name} (${c.a}–${c.b}) crosses ${r.segments.join(', ')} (${r.distanceKm} km) but has distanceKm ${c.distanceKm}`);

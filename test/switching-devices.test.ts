@@ -259,6 +259,7 @@ describe('claims 6, 7: the common line P — 300I(I) — 300J(J) — R and its s
     expect(() => validateCommonLine(line({ stations: [{ system: 'P' }, { system: 'X', switchingDevice: '300X' }, ...LINE.stations.slice(2)] }), sys, [])).toThrow(/unknown storage system 'X'/);
     expect(() => validateCommonLine(line({ segments: [{ name: 'P-300I', distanceKm: -1 }, ...LINE.segments.slice(1)] }), sys, [])).toThrow(/segment P-300I .* distanceKm must be >= 0, got -1/);
     expect(() => validateCommonLine(LINE, sys, [{ name: 'S2', a: 'I', b: 'R', distanceKm: 900, overLine: true }])).toThrow(/circuit S2 \(I–R\) crosses 300I-300J, 300J-R \(1000 km\) but has distanceKm 900/);
+    expect(() => validateCommonLine(LINE, sys, [{ name: '300I-300J', a: 'P', b: 'I', distanceKm: 100 }])).toThrow(/circuit 300I-300J has the name of a segment/);
     const t = embodiment3Topology();
     t.links[0]!.distanceKm = 5;
     expect(() => new SimWorld(t, 1)).toThrow(/circuit S1 \(P–I\) crosses P-300I \(100 km\) but has distanceKm 5/);
