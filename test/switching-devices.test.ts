@@ -17,6 +17,7 @@ import { Host } from '../harness/host.ts';
 import { drawSchedule, validateFault } from '../harness/nemesis.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
 import { runScenario } from '../harness/scenarios.ts';
+import { createWorld } from '../harness/runtimes.ts';
 import * as e1 from '../harness/routines/embodiment1.ts';
 import * as e3 from '../harness/routines/embodiment3.ts';
 import { embodiment3Topology } from '../harness/topology.ts';
@@ -204,29 +205,35 @@ describe('claims 6, 7: the common line P — 300I(I) — 300J(J) — R and its s
     expect(threads.linePorts!.I!.framesIn).toBeLessThanOrEqual(threads.switchingDevices!['300I']!.framesDelivered);
   }, 90_000);
 
-  it('S110/S100 with a cut of segment 300I-300J: the async pair I→R (crossing it) fails, the sync pair P→I (not crossing it) stays duplex; healing it lets I→R resynchronise', async () => {
-    const world = new SimWorld(embodiment3Topology({ dataVolumeBytes: 2 * 1024 * 1024 }), 3);
-    try {
-      const log = new OperationsLog();
-      const hostP = new Host(world, '100P');
-      await e3.initialCopying(new CopyControlProgram(world, hostP, log, 'A2'));
-      const state = async (system: string, pairId: number) => { const q = await world.command(system, { op: 'query', pairId }); return q.ok ? q.pair?.state : q.error; };
-      expect(await state('I', e1.PAIR_IR)).toBe('duplex');
-      await world.fault({ kind: 'cut-link', link: '300I-300J' });
-      await world.sleep(200_000);
-      expect(await state('I', e1.PAIR_IR)).toBe('failure suspend');
-      expect(await state('P', e1.PAIR_PI)).toBe('duplex');
-      expect(world.links.get('S2')!.up).toBe(false); // every circuit crossing the segment is cut: S2, S8, S5, S6
-      expect(['S1', 'S2', 'S5', 'S6', 'S7', 'S8'].filter((l) => !world.links.get(l)!.up)).toEqual(['S2', 'S5', 'S6', 'S8']);
-      await world.fault({ kind: 'heal-link', link: '300I-300J' });
-      expect(['S1', 'S2', 'S5', 'S6', 'S7', 'S8'].filter((l) => !world.links.get(l)!.up)).toEqual([]);
-      await new CopyControlProgram(world, hostP, log, 'A2').resyncToDuplex('I', e1.PAIR_IR, 'S110');
-      expect(await state('I', e1.PAIR_IR)).toBe('duplex');
-      await hostP.stop();
-    } finally {
-      await world.close();
-    }
-  }, 60_000);
+  for (const runtime of ['sim', 'threads'] as const) {
+    it(`S110/S100 with a cut of segment 300I-300J (${runtime}): the async pair I→R (crossing it) fails, the sync pair P→I (not crossing it) stays duplex; healing it lets I→R resynchronise`, async () => {
+      const world = await createWorld(runtime, embodiment3Topology({ dataVolumeBytes: 2 * 1024 * 1024 }), 3);
+      try {
+        const log = new OperationsLog();
+        const hostP = new Host(world, '100P');
+        await e3.initialCopying(new CopyControlProgram(world, hostP, log, 'A2'));
+        const state = async (system: string, pairId: number) => { const q = await world.command(system, { op: 'query', pairId }); return q.ok ? q.pair?.state : q.error; };
+        expect(await state('I', e1.PAIR_IR)).toBe('duplex');
+        await world.fault({ kind: 'cut-link', link: '300I-300J' });
+        await world.sleep(200_000);
+        expect(await state('I', e1.PAIR_IR)).toBe('failure suspend');
+        expect(await state('R', e1.PAIR_IR)).toBe('failure suspend');
+        expect(await state('P', e1.PAIR_PI)).toBe('duplex');
+        if (world instanceof SimWorld) {
+          // Every circuit crossing the segment is cut (S2, S8, S5, S6); S1 and S7 are not.
+          expect(['S1', 'S2', 'S5', 'S6', 'S7', 'S8'].filter((l) => !world.links.get(l)!.up)).toEqual(['S2', 'S5', 'S6', 'S8']);
+        }
+        await world.fault({ kind: 'heal-link', link: '300I-300J' });
+        if (world instanceof SimWorld) expect(['S1', 'S2', 'S5', 'S6', 'S7', 'S8'].filter((l) => !world.links.get(l)!.up)).toEqual([]);
+        await world.sleep(100_000);
+        await new CopyControlProgram(world, hostP, log, 'A2').resyncToDuplex('I', e1.PAIR_IR, 'S110');
+        expect(await state('I', e1.PAIR_IR)).toBe('duplex');
+        await hostP.stop();
+      } finally {
+        await world.close();
+      }
+    }, 60_000);
+  }
 
   it('segment faults: a circuit stays cut while any segment it crosses is; one-way cuts, path cuts and conditions map onto each circuit\'s own direction', () => {
     const f = new LineFaults(LINE, E3.links);
