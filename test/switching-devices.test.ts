@@ -132,7 +132,7 @@ describe('claims 6, 7: the common line P — 300I(I) — 300J(J) — R and its s
     }
   });
 
-  describe('embodiment3-cycle on sim (seed 1): all traffic over the line', () => {
+  describe('embodiment3-cycle (seed 1): all traffic over the line', () => {
     let traffic: Traffic;
     let r: Awaited<ReturnType<typeof runScenario>>;
     beforeAll(async () => {
@@ -143,7 +143,7 @@ describe('claims 6, 7: the common line P — 300I(I) — 300J(J) — R and its s
         tap.restore();
       }
       traffic = tap.traffic;
-    }, 60_000);
+    }, 120_000);
 
     it('claim 6: every frame of the cycle crossed a switching device, each counted exactly once per device it reached, with traffic in every flow', () => {
       expect(r.failures).toEqual([]);
@@ -187,23 +187,23 @@ describe('claims 6, 7: the common line P — 300I(I) — 300J(J) — R and its s
         expect(r.linePorts![at]).toMatchObject({ framesRefused: 0, framesIn: got.length });
       }
     });
-  });
 
-  it('claims 6, 7 on the threads runtime: embodiment3-cycle ends as on sim (same digests), its frames went through both switching devices, and no port refused a frame', async () => {
-    const threads = await runScenario('embodiment3-cycle', { runtime: 'threads', seed: 1 });
-    expect(threads.failures).toEqual([]);
-    const sim = await runScenario('embodiment3-cycle', { runtime: 'sim', seed: 1 });
-    expect(threads.volumes).toEqual(sim.volumes);
-    for (const device of ['300I', '300J']) {
-      for (const k of ['framesDelivered', 'framesPassed', 'framesFromIntermediate'] as const) expect(threads.switchingDevices![device]![k], `${device} ${k}`).toBeGreaterThan(100);
-      // The data the flows carry is the same on both runtimes (frame counts differ with timing: batching, keepalives).
-      for (const k of ['bytesDelivered', 'bytesPassed'] as const) {
-        expect(Math.abs(threads.switchingDevices![device]![k] - sim.switchingDevices![device]![k]) / sim.switchingDevices![device]![k], `${device} ${k}`).toBeLessThan(0.1);
+    it('claims 6, 7 on the threads runtime: embodiment3-cycle ends as on sim (same digests), its frames went through both switching devices, and no port refused a frame', async () => {
+      const threads = await runScenario('embodiment3-cycle', { runtime: 'threads', seed: 1 });
+      expect(threads.failures).toEqual([]);
+      expect(threads.volumes).toEqual(r.volumes);
+      for (const device of ['300I', '300J']) {
+        for (const k of ['framesDelivered', 'framesPassed', 'framesFromIntermediate'] as const) expect(threads.switchingDevices![device]![k], `${device} ${k}`).toBeGreaterThan(100);
+        // Every flow's data went the same way as on sim (frame counts differ with timing: batching, keepalives, and
+        // resends when a loaded machine makes a timeout fire, which only add bytes).
+        for (const k of ['bytesDelivered', 'bytesPassed'] as const) {
+          expect(threads.switchingDevices![device]![k], `${device} ${k}`).toBeGreaterThan(0.9 * r.switchingDevices![device]![k]);
+        }
       }
-    }
-    for (const [name, port] of Object.entries(threads.linePorts!)) expect(port.framesRefused, name).toBe(0);
-    expect(threads.linePorts!.I!.framesIn).toBeLessThanOrEqual(threads.switchingDevices!['300I']!.framesDelivered);
-  }, 90_000);
+      for (const [name, port] of Object.entries(threads.linePorts!)) expect(port.framesRefused, name).toBe(0);
+      expect(threads.linePorts!.I!.framesIn).toBeLessThanOrEqual(threads.switchingDevices!['300I']!.framesDelivered);
+    }, 180_000);
+  });
 
   for (const runtime of ['sim', 'threads'] as const) {
     it(`S110/S100 with a cut of segment 300I-300J (${runtime}): the async pair I→R (crossing it) fails, the sync pair P→I (not crossing it) stays duplex; healing it lets I→R resynchronise`, async () => {
@@ -232,7 +232,7 @@ describe('claims 6, 7: the common line P — 300I(I) — 300J(J) — R and its s
       } finally {
         await world.close();
       }
-    }, 60_000);
+    }, 120_000);
   }
 
   it('segment faults: a circuit stays cut while any segment it crosses is; one-way cuts, path cuts and conditions map onto each circuit\'s own direction', () => {
