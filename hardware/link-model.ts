@@ -20,6 +20,11 @@ export interface LinkConfig {
   paths: LinkPathConfig[];
   lossRate?: number;
   duplicateRate?: number;
+  /**
+   * A circuit (route) over the topology's common line (hardware/common-line.ts): its frames carry a routing header
+   * and pass the switching devices between its ends; distanceKm is then the sum of the segments it crosses.
+   */
+  overLine?: boolean;
 }
 export interface Delivery { deliverAtUs: number; path: number; drop: boolean; duplicateAtUs?: number }
 
@@ -33,6 +38,16 @@ export interface LinkConditions {
   lossRate?: number;
   duplicateRate?: number;
   bandwidthMBps?: number;
+}
+
+/** Which fibre of a link: a→b, b→a (a and b as the topology names them), or both. */
+export type LinkDirection = 'both' | 'a-to-b' | 'b-to-a';
+
+export function directionsOf(d: LinkDirection | undefined): Array<0 | 1> {
+  if (d === undefined || d === 'both') return [0, 1];
+  if (d === 'a-to-b') return [0];
+  if (d === 'b-to-a') return [1];
+  throw new Error(`unknown link direction '${d as string}' (use both, a-to-b or b-to-a)`);
 }
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);

@@ -11,6 +11,8 @@ import { LinkModel, type LinkConfig } from './link-model.ts';
 import { StorageSystemMemory } from './storage-system.ts';
 import { RecentEvents } from './recent-events.ts';
 import { CopyDevice, isCopyFrame, type CopyDeviceConfig, type CopyDeviceState } from './copy-device.ts';
+import type { CommonLine } from './common-line.ts';
+import { ROUTING_HEADER_BYTES, routingDestination, writeRoutingHeader } from './switching-device.ts';
 
 /** A frame on a link: sent at `sentUs`, arrives with the event that carries it. */
 export interface FrameInFlight {
@@ -168,6 +170,8 @@ export class SimStorageSystem implements Hardware {
   readonly recent = new RecentEvents();
   /** The copy device (¶0168), when the topology gives this system one: copy-data frames go through it. */
   readonly copyDevice: CopyDevice<{ dest: number; frame: Uint8Array; handedUs: number }> | null;
+  /** The common line this system's circuits over it run on (embodiment 3), and this system's row in its counters. */
+  line: { line: CommonLine; row: number } | null = null;
   /** An event is scheduled for the device's oldest frame; bumped by a power loss (that event then does nothing). */
   private copyEventPending = false;
   private copyEpoch = 0;
@@ -273,9 +277,18 @@ export class SimStorageSystem implements Hardware {
 
   /** Puts a frame on the link to `destStorageId` now (a link cut meanwhile loses it, as frames in flight at a cut are). */
   private toLink(destStorageId: number, frame: Uint8Array, handedUs: number): void {
-    const l = this.links.get(destStorageId)!;
+    let l = this.links.get(destStorageId)!;
     if (!l.link.up) return;
     if (!l.link.dirUp[l.dir]) return; // this fibre is cut: the sender cannot tell
+    let route: DataView | null = null;
+    if (this.line && l.link.config.overLine) {
+      // Onto the common line: the switching devices on the way decide, per frame, where it leaves the line.
+      route = new DataView(new ArrayBuffer(ROUTING_HEADER_BYTES));
+      writeRoutingHeader(route, 0, destStorageId, this.storageId, frame.length);
+      const taken = this.links.get(this.line.line.carry(this.line.row, route, 0));
+      if (!taken) return; // no station took it: lost (the line counts it)
+      l = taken;
+    }
     const d = l.model.schedule(this.sched.nowUs, frame.length);
     const info: FrameInFlight = { from: this.name, to: l.peer.name, frameType: frame[0]!, bytes: frame.length, path: d.path, sentUs: this.sched.nowUs, duplicate: false };
     if (handedUs < this.sched.nowUs) info.handedUs = handedUs;
@@ -287,6 +300,8 @@ export class SimStorageSystem implements Hardware {
     const peer = l.peer;
     const arrive = () => {
       if (l.link.epoch === epoch && l.link.up && l.link.dirEpoch[dir] === dirEpoch && l.link.dirUp[dir]) {
+        // The receiving port of a line circuit hands its controller only frames addressed to it.
+        if (route && peer.line && !peer.line.line.receive(peer.line.row, peer.storageId, routingDestination(route, 0), frame.length)) return;
         peer.recent.record(this.sched.nowUs, `frame t${info.frameType} from ${info.from} ${info.bytes}B`);
         peer.guard('frame', (c) => c.onFrame(from, frame));
       }

@@ -14,7 +14,7 @@
 // Ring records (all little-endian, read and written through one DataView per ring's SharedArrayBuffer):
 //   link ring (one per direction of a link; the sender produces):
 //     0 f64 deliverAtUs   8 i32 link epoch   12 i32 this direction's epoch   16 i32 receiver's power epoch
-//     20 (pad)   28.. frame bytes
+//     20 routing header of a circuit over the common line (hardware/switching-device.ts; pad otherwise)   28.. frame bytes
 //   host submission ring (main thread → this CPU):
 //     0 f64 notBeforeUs (submitted + hostLinkUs)   8 u32 tag   12 u8 op (bit0 write, bit7 has data)
 //     16 f64 lvol   24 f64 lba   32 f64 blocks   40 (pad)   44.. write data
@@ -37,11 +37,15 @@ import { Doorbell } from './doorbell.ts';
 import { LinkModel, type LinkConditions, type LinkConfig } from './link-model.ts';
 import { CopyDevice, isCopyFrame, type CopyDeviceConfig, type CopyDeviceStats } from './copy-device.ts';
 import { SpscRing } from './spsc-ring.ts';
+import { CommonLine, type CommonLineSpec } from './common-line.ts';
+import { ROUTING_HEADER_BYTES, writeRoutingHeader } from './switching-device.ts';
 import { StorageSystemMemory, type StorageSystemMemoryState } from './storage-system.ts';
 
 // ───────────────────────────── shared layouts (used by the main thread too) ─────────────────────────────
 
 export const FRAME_RECORD_HEADER_BYTES = 28;
+/** Where a link ring record carries the routing header of a frame on the common line. */
+const RECORD_ROUTING_HEADER_OFFSET = 20;
 export const SUBMISSION_HEADER_BYTES = 44;
 export const COMPLETION_HEADER_BYTES = 20;
 export const SUB_OP_WRITE = 0x01;
@@ -242,6 +246,8 @@ export interface InboundLinkConfig {
   linkIndex: number;
   dir: 0 | 1;
   ring: SharedArrayBuffer;
+  /** A circuit over the common line: its records carry a routing header the receiving port checks. */
+  overLine?: boolean;
 }
 
 export interface HostPortConfig {
@@ -272,6 +278,8 @@ export interface ThreadCpuConfig {
   tuning?: Partial<ThreadTuning>;
   /** This system's copy device (¶0168): copy-data frames wait in it, in real time, before they enter their link. */
   copyDevice?: CopyDeviceConfig;
+  /** The common line (embodiment 3): its shape, the world's systems in index order, and its counters in shared memory. */
+  line?: { spec: CommonLineSpec; systems: Array<{ name: string; id: number }>; counters: SharedArrayBuffer };
 }
 
 /** What the CPU reports to the main thread (batched per loop turn over the management plane). */
@@ -516,6 +524,8 @@ interface Outbound {
   /** Records pushed since the peer's doorbell was last rung (see ringPeers). */
   unrung: boolean;
   model: LinkModel;
+  /** A circuit over the common line: each frame goes through CommonLine.carry and carries a routing header. */
+  overLine: boolean;
   header: Uint8Array;
   headerView: DataView;
   /** Frames the ring had no room for, oldest first (they are on the wire: never dropped silently). */
@@ -526,6 +536,7 @@ interface Outbound {
 interface Inbound {
   peerStorageId: number;
   peerName: string;
+  overLine: boolean;
   lw: number;
   dirUp: number;
   dirEpoch: number;
@@ -599,6 +610,9 @@ export class ThreadCpu implements Hardware {
   private readonly pauseIndex: number;
   /** The copy device, if the topology gives this system one (hardware/copy-device.ts). */
   private readonly copyDevice: CopyDevice<{ ob: Outbound; frame: Uint8Array }> | null;
+  /** The common line, when this system is on one (its switching devices run here for the frames this system sends). */
+  private readonly line: CommonLine | null;
+  private readonly routeScratch = new DataView(new ArrayBuffer(ROUTING_HEADER_BYTES));
 
   constructor(config: ThreadCpuConfig, private readonly report: (batch: CpuReport[]) => void) {
     const memory = StorageSystemMemory.attach(config.memory);
@@ -625,7 +639,7 @@ export class ThreadCpu implements Hardware {
         lw: o.linkIndex * LINK_WORDS_PER_LINK, dirUp: o.linkIndex * LINK_WORDS_PER_LINK + lwDirUp(o.dir),
         dirEpoch: o.linkIndex * LINK_WORDS_PER_LINK + lwDirEpoch(o.dir),
         peerWake: new WakeLine(Doorbell.attach(o.peerDoorbell), this.systemWords, o.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP),
-        model: new LinkModel(o.link, () => prng.next()), header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0, unrung: false,
+        model: new LinkModel(o.link, () => prng.next()), overLine: o.link.overLine === true, header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0, unrung: false,
       };
       this.outboundByPeer.set(o.peerStorageId, ob);
       return ob;
@@ -633,7 +647,7 @@ export class ThreadCpu implements Hardware {
     this.inbound = config.inbound.map((i) => {
       const ring = SpscRing.attach(i.ring);
       const lw = i.linkIndex * LINK_WORDS_PER_LINK;
-      return { peerStorageId: i.peerStorageId, peerName: i.peerName, lw, dirUp: lw + lwDirUp(i.dir), dirEpoch: lw + lwDirEpoch(i.dir), ring, dv: new DataView(i.ring) };
+      return { peerStorageId: i.peerStorageId, peerName: i.peerName, overLine: i.overLine === true, lw, dirUp: lw + lwDirUp(i.dir), dirEpoch: lw + lwDirEpoch(i.dir), ring, dv: new DataView(i.ring) };
     });
     this.hosts = config.hosts.map((h) => {
       const header = new Uint8Array(COMPLETION_HEADER_BYTES);
@@ -648,6 +662,7 @@ export class ThreadCpu implements Hardware {
     this.powerEpoch = Atomics.load(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH);
     this.pauseIndex = this.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE;
     this.copyDevice = config.copyDevice ? new CopyDevice(config.copyDevice, `storage system ${config.name}: copyDevice`) : null;
+    this.line = config.line ? new CommonLine(config.line.spec, config.line.systems, new Float64Array(config.line.counters)) : null;
   }
 
   get up(): boolean { return this.controller !== null; }
@@ -679,6 +694,13 @@ export class ThreadCpu implements Hardware {
     const lwords = this.linkWords;
     if (Atomics.load(lwords, ob.lw + LW_UP) !== 1) { this.stats[STAT.framesLost]!++; return; }
     if (Atomics.load(lwords, ob.dirUp) !== 1) return; // this fibre is cut: the sender cannot tell
+    if (this.line && ob.overLine) {
+      // Onto the common line: the switching devices on the way decide, per frame, where it leaves the line.
+      writeRoutingHeader(this.routeScratch, 0, ob.peerStorageId, this.storageId, frame.length);
+      const taken = this.outboundByPeer.get(this.line.carry(this.index, this.routeScratch, 0));
+      if (!taken) { this.stats[STAT.framesLost]!++; return; } // no station took it (the line counts it)
+      ob = taken;
+    }
     const d = ob.model.schedule(atUs, frame.length);
     if (d.drop) return; // lost on the wire: only the sender's timeouts will tell
     const linkEpoch = Atomics.load(lwords, ob.lw + LW_EPOCH), dirEpoch = Atomics.load(lwords, ob.dirEpoch);
@@ -1016,7 +1038,9 @@ export class ThreadCpu implements Hardware {
         if (this.controller && power === this.powerEpoch && this.linkCarries(ib, linkEpoch, dirEpoch)) {
           const frame = this.frameBuffers.take(v.length - FRAME_RECORD_HEADER_BYTES);
           frame.set(v.subarray(FRAME_RECORD_HEADER_BYTES));
-          this.frames.push(atUs, ib.peerStorageId, linkEpoch, dirEpoch, ii, frame);
+          // A line frame's destination address rides in the sender's lane (storage ids fit 16 bits there), for the port check at delivery.
+          const dest = ib.overLine ? dv.getUint16(off + RECORD_ROUTING_HEADER_OFFSET, true) : 0;
+          this.frames.push(atUs, ib.peerStorageId + dest * 65536, linkEpoch, dirEpoch, ii, frame);
         } else {
           this.stats[STAT.framesLost]!++; // cut link, or sent to a powered-off controller
         }
@@ -1047,16 +1071,19 @@ export class ThreadCpu implements Hardware {
     const f = this.frames;
     f.pop();
     const now = this.late(STAT.frameLateUsSum, f.outTimeUs);
-    const from = f.outA, frame = f.outRef!;
+    const ib = this.inbound[f.outD]!, frame = f.outRef!;
+    const dest = ib.overLine ? Math.floor(f.outA / 65536) : 0, from = f.outA - dest * 65536;
     f.outRef = undefined;
     // Frames in flight when the link (or their fibre) was cut are lost (as on sim).
-    if (!this.linkCarries(this.inbound[f.outD]!, f.outB, f.outC)) {
+    if (!this.linkCarries(ib, f.outB, f.outC)) {
       this.stats[STAT.framesLost]!++;
       this.frameBuffers.give(frame);
       return;
     }
     const c = this.controller;
     if (!c) { this.frameBuffers.give(frame); return; }
+    // The receiving port of a line circuit hands the controller only frames addressed to it.
+    if (ib.overLine && !this.line!.receive(this.index, this.storageId, dest, frame.length)) { this.frameBuffers.give(frame); return; }
     this.stats[STAT.framesIn]!++;
     this.stats[STAT.eventsDispatched]!++;
     this.recorder.record(REC_FRAME, now, from, frame[0]!, frame.length, f.outD, undefined);
@@ -1146,6 +1173,7 @@ export class ThreadCpu implements Hardware {
     h.setInt32(8, linkEpoch, true);
     h.setInt32(12, dirEpoch, true);
     h.setInt32(16, peerPower, true);
+    if (ob.overLine) writeRoutingHeader(h, RECORD_ROUTING_HEADER_OFFSET, ob.peerStorageId, this.storageId, frame.length);
     if (!ob.port.push(ob.header, frame)) return false;
     ob.unrung = true;
     if (this.unrungSinceUs < 0) this.unrungSinceUs = this.nowUs();

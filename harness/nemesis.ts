@@ -7,7 +7,7 @@ import type { OperationsLog } from './copy-control.ts';
 import type { Host } from './host.ts';
 import { Prng } from './prng.ts';
 import type { Topology } from './topology.ts';
-import { directionsOf, linkSpec, systemSpec, type Fault, type LinkDirection, type World } from './world.ts';
+import { directionsOf, faultLink, faultLinks, systemSpec, type Fault, type LinkDirection, type World } from './world.ts';
 
 /** A fault the nemesis can inject: a hardware fault, or one of the hosts'. */
 export type NemesisFault = Fault
@@ -67,12 +67,12 @@ export function repairOf(f: NemesisFault): NemesisFault | null {
 export function validateFault(t: Topology, f: NemesisFault): void {
   const hostNames = t.hosts.map((h) => h.name);
   switch (f.kind) {
-    case 'cut-link': case 'heal-link': case 'link-conditions': directionsOf(f.direction); linkSpec(t, f.link); return;
-    case 'journal-fill': linkSpec(t, f.link); return;
+    case 'cut-link': case 'heal-link': case 'link-conditions': directionsOf(f.direction); faultLink(t, f.link); return;
+    case 'journal-fill': faultLink(t, f.link); return;
     case 'cut-path': case 'heal-path': {
       directionsOf(f.direction);
-      const l = linkSpec(t, f.link);
-      if (!Number.isInteger(f.path) || f.path < 0 || f.path >= l.paths.length) throw new Error(`link ${l.name} has no path ${f.path} (it has ${l.paths.length})`);
+      const l = faultLink(t, f.link);
+      if (!Number.isInteger(f.path) || f.path < 0 || f.path >= l.paths) throw new Error(`link ${l.name} has no path ${f.path} (it has ${l.paths})`);
       return;
     }
     case 'power-loss': case 'power-on': case 'partition-site': case 'heal-site': systemSpec(t, f.system); return;
@@ -120,7 +120,7 @@ export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, w
   const out: ScheduledFault[] = [];
   const count = 1 + r.int(4);
   for (let i = 0; i < count; i++) {
-    const link = pick(t.links);
+    const link = pick(faultLinks(t)); // with a common line, its segments too
     const dir: LinkDirection = pick(['both', 'a-to-b', 'b-to-a'] as const);
     const kinds = ['flap', 'one-way', 'path', 'partition-site', 'loss', 'duplicate', 'jitter', 'latency', 'bandwidth'];
     if (profile !== 'links') kinds.push('crash', 'crash', 'drive', 'journal-fill');
@@ -131,7 +131,7 @@ export function drawSchedule(t: Topology, profile: FaultProfile, seed: number, w
     switch (kind) {
       case 'flap': fault = { kind: 'cut-link', link: link.name }; break;
       case 'one-way': fault = { kind: 'cut-link', link: link.name, direction: dir === 'both' ? 'a-to-b' : dir }; break;
-      case 'path': fault = { kind: 'cut-path', link: link.name, path: r.int(link.paths.length), direction: dir }; break;
+      case 'path': fault = { kind: 'cut-path', link: link.name, path: r.int(link.paths), direction: dir }; break;
       case 'loss': fault = cond(link.name, { lossRate: round(0.02 + r.next() * 0.2) }, dir); break;
       case 'duplicate': fault = cond(link.name, { duplicateRate: round(0.05 + r.next() * 0.3) }, dir); break;
       case 'jitter': fault = cond(link.name, { jitterUs: between(200, 5000) }, dir); break;
@@ -230,7 +230,7 @@ export class Nemesis {
       return;
     }
     if (f.kind === 'journal-fill') {
-      const l = linkSpec(this.world.topology, f.link);
+      const l = faultLink(this.world.topology, f.link);
       await this.world.fault({ kind: 'link-conditions', link: l.name, conditions: { bandwidthMBps: JOURNAL_FILL_BANDWIDTH_MBPS } });
       const journalBytes = Math.max(...[l.a, l.b].map((n) => systemSpec(this.world.topology, n).lvols
         .filter((v) => v.kind === 'journal').reduce((m, v) => Math.max(m, v.sizeBytes), 0)));
@@ -275,10 +275,10 @@ export class Nemesis {
     for (const rec of [...this.active]) await this.repair(rec);
     for (const [, h] of Object.entries(this.hosts)) h.heal();
     for (const s of this.world.topology.systems) if (!this.world.isUp(s.name)) await this.world.fault({ kind: 'power-on', system: s.name });
-    for (const l of this.world.topology.links) {
+    for (const l of faultLinks(this.world.topology)) {
       await this.world.fault({ kind: 'heal-link', link: l.name });
       await this.world.fault({ kind: 'link-conditions', link: l.name, conditions: 'reset' });
-      for (let p = 0; p < l.paths.length; p++) await this.world.fault({ kind: 'heal-path', link: l.name, path: p });
+      for (let p = 0; p < l.paths; p++) await this.world.fault({ kind: 'heal-path', link: l.name, path: p });
       for (const d of ['a-to-b', 'b-to-a'] as const) await this.world.fault({ kind: 'heal-link', link: l.name, direction: d });
     }
     for (const s of this.world.topology.systems) for (let v = 0; v < s.lvols.length; v++) await this.world.fault({ kind: 'drive-repair', system: s.name, lvol: v });

@@ -9,6 +9,7 @@ import type { FirmwareOptions } from '../firmware/constants.ts';
 import { SimLink, SimScheduler, SimStorageSystem, type FrameInFlight } from '../hardware/sim-machine.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import type { CopyDeviceStats } from '../hardware/copy-device.ts';
+import { CommonLine, LineFaults, lineStatsWords, validateCommonLine, type CommonLineStats } from '../hardware/common-line.ts';
 import { Prng } from './prng.ts';
 import type { Topology } from './topology.ts';
 import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
@@ -23,6 +24,9 @@ export class SimWorld implements World {
   readonly systems = new Map<string, SimStorageSystem>();
   readonly links = new Map<string, SimLink>();
   readonly controllerErrors: Array<{ system: string; message: string }> = [];
+  /** Embodiment 3's common line (its switching devices' and ports' counters), when the topology has one. */
+  readonly line: CommonLine | null = null;
+  private readonly lineFaults: LineFaults | null = null;
   private readonly listeners = new Set<(e: TimedEvent) => void>();
   /** Told of every frame handed to a link (trace). */
   readonly frameListeners = new Set<(f: FrameInFlight & { deliverAtUs: number; drop: boolean }) => void>();
@@ -58,6 +62,12 @@ export class SimWorld implements World {
         controllerStopped: (sys, error) => this.controllerStopped(sys.name, error),
         frameSent: (f) => { for (const l of this.frameListeners) l(f); },
       }, s.timing, firmwareOptions, s.copyDevice));
+    }
+    if (topology.line) {
+      validateCommonLine(topology.line, topology.systems, topology.links);
+      this.line = new CommonLine(topology.line, topology.systems, new Float64Array(lineStatsWords(topology.line, topology.systems.length)));
+      this.lineFaults = new LineFaults(topology.line, topology.links);
+      topology.systems.forEach((s, row) => { this.systems.get(s.name)!.line = { line: this.line!, row }; });
     }
     for (const l of topology.links) {
       const link = new SimLink(l, random);
@@ -212,6 +222,10 @@ export class SimWorld implements World {
     return d ? { ...d.stats } : null;
   }
 
+  commonLineStats(): CommonLineStats | null {
+    return this.line ? this.line.stats() : null;
+  }
+
   async fault(f: Fault): Promise<void> {
     this.sched.record(`fault ${JSON.stringify(f)}`);
     switch (f.kind) {
@@ -225,6 +239,24 @@ export class SimWorld implements World {
       case 'power-on':
         this.publish(f.system, { type: 'log', level: 'info', message: 'power on' });
         return this.system(f.system).powerOn();
+      case 'cut-link':
+      case 'heal-link':
+      case 'cut-path':
+      case 'heal-path':
+      case 'link-conditions':
+        // A segment of the common line acts on every circuit crossing it.
+        if (this.lineFaults?.knows(f.link)) { for (const g of this.lineFaults.expand(f)) this.circuitFault(g); return; }
+        return this.circuitFault(f);
+      case 'drive-failure':
+        return this.system(f.system).memory.disk.failDrive(f.lvol);
+      case 'drive-repair':
+        return this.system(f.system).memory.disk.repairDrive(f.lvol);
+    }
+  }
+
+  /** A link fault on one circuit (a point-to-point link, or a route over the common line). */
+  private circuitFault(f: Extract<Fault, { link: string }>): void {
+    switch (f.kind) {
       case 'cut-link':
       case 'heal-link': {
         const spec = linkSpec(this.topology, f.link);
@@ -258,10 +290,6 @@ export class SimWorld implements World {
         for (const d of directionsOf(f.direction)) (d === 0 ? link.ab : link.ba).setConditions(f.conditions);
         return;
       }
-      case 'drive-failure':
-        return this.system(f.system).memory.disk.failDrive(f.lvol);
-      case 'drive-repair':
-        return this.system(f.system).memory.disk.repairDrive(f.lvol);
     }
   }
 

@@ -38,6 +38,7 @@ import { Prng } from './prng.ts';
 import type { HostSpec, StorageSystemSpec, Topology } from './topology.ts';
 import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
 import { validateCopyDevice, type CopyDeviceStats } from '../hardware/copy-device.ts';
+import { CommonLine, LineFaults, lineStatsWords, validateCommonLine, type CommonLineStats } from '../hardware/common-line.ts';
 
 const adapter: unknown = nodeAdapter.default;
 const nodeEndpoint = (typeof adapter === 'function' ? adapter : (adapter as { default: unknown }).default) as (w: Worker) => Comlink.Endpoint;
@@ -122,6 +123,9 @@ export class ThreadsWorld implements World {
   private readonly hosts = new Map<string, HostRt>();
   private readonly hostList: HostRt[] = [];
   private readonly linkIndex = new Map<string, number>();
+  /** The common line (embodiment 3): the main thread's view of its counters, which the workers write. */
+  private readonly line: CommonLine | null = null;
+  private readonly lineFaults: LineFaults | null = null;
   private readonly systemWords: Int32Array;
   private readonly linkWords: Int32Array;
   private readonly mainDoorbell = Doorbell.create();
@@ -151,6 +155,11 @@ export class ThreadsWorld implements World {
     this.systemWords = new Int32Array(new SharedArrayBuffer(systemWordsLength(topology.systems.length) * 4));
     this.mainWake = new WakeLine(this.mainDoorbell, this.systemWords, mainAsleepIndex(topology.systems.length));
     this.linkWords = new Int32Array(new SharedArrayBuffer(Math.max(1, topology.links.length) * LINK_WORDS_PER_LINK * 4));
+    if (topology.line) {
+      validateCommonLine(topology.line, topology.systems, topology.links);
+      this.line = new CommonLine(topology.line, topology.systems, new Float64Array(new SharedArrayBuffer(lineStatsWords(topology.line, topology.systems.length) * 8)));
+      this.lineFaults = new LineFaults(topology.line, topology.links);
+    }
     topology.links.forEach((l, i) => {
       this.linkIndex.set(l.name, i);
       const lw = i * LINK_WORDS_PER_LINK;
@@ -199,6 +208,7 @@ export class ThreadsWorld implements World {
         doorbell: doorbell.sab, mainDoorbell: this.mainDoorbell.sab, systemWords: this.systemWords.buffer as SharedArrayBuffer,
         linkWords: this.linkWords.buffer as SharedArrayBuffer, stats: stats.buffer as SharedArrayBuffer,
         outbound: [], inbound: [], hosts: [], tuning: this.options.tuning, copyDevice: spec.copyDevice,
+        line: this.line ? { spec: this.line.spec, systems: t.systems.map((x) => ({ name: x.name, id: x.id })), counters: this.line.counters.buffer as SharedArrayBuffer } : undefined,
       });
     });
     const config = (name: string) => configs[this.system(name).index]!;
@@ -213,7 +223,7 @@ export class ThreadsWorld implements World {
           peerStorageId: to.spec.id, peerName: to.spec.name, peerIndex: to.index, linkIndex, dir, ring, peerDoorbell: to.doorbell.sab, link: { ...link, name: l.name },
           seed: (this.seed ^ Math.imul(linkIndex * 2 + dir + 1, 0x9e3779b1)) >>> 0,
         };
-        const inb: InboundLinkConfig = { peerStorageId: from.spec.id, peerName: from.spec.name, linkIndex, dir, ring };
+        const inb: InboundLinkConfig = { peerStorageId: from.spec.id, peerName: from.spec.name, linkIndex, dir, ring, overLine: l.overLine };
         config(from.spec.name).outbound.push(out);
         config(to.spec.name).inbound.push(inb);
       });
@@ -291,6 +301,11 @@ export class ThreadsWorld implements World {
   copyDeviceStats(system: string): CopyDeviceStats | null {
     const s = this.system(system);
     return s.spec.copyDevice ? readCopyDeviceStats(s.stats) : null;
+  }
+
+  /** Counters of the common line's switching devices and ports, read from shared memory; null without a line. */
+  commonLineStats(): CommonLineStats | null {
+    return this.line ? this.line.stats() : null;
   }
 
   /** Workers that have not exited yet. */
@@ -545,6 +560,28 @@ export class ThreadsWorld implements World {
         return this.call(s, () => s.api.powerOn(), () => { throw new Error(`storage system ${f.system}: its worker has exited`); });
       }
       case 'cut-link':
+      case 'heal-link':
+      case 'cut-path':
+      case 'heal-path':
+      case 'link-conditions':
+        // A segment of the common line acts on every circuit crossing it.
+        if (this.lineFaults?.knows(f.link)) { for (const g of this.lineFaults.expand(f)) await this.circuitFault(g); return; }
+        return this.circuitFault(f);
+      case 'drive-failure':
+        return this.system(f.system).memory.disk.failDrive(f.lvol);
+      case 'drive-repair':
+        return this.system(f.system).memory.disk.repairDrive(f.lvol);
+      default: {
+        const unknown: never = f;
+        throw new Error(`unknown fault kind '${(unknown as { kind: string }).kind}'`);
+      }
+    }
+  }
+
+  /** A link fault on one circuit (a point-to-point link, or a route over the common line). */
+  private async circuitFault(f: Extract<Fault, { link: string }>): Promise<void> {
+    switch (f.kind) {
+      case 'cut-link':
       case 'heal-link': {
         const spec = linkSpec(this.topology, f.link);
         const lw = this.linkIndex.get(f.link)! * LINK_WORDS_PER_LINK;
@@ -576,14 +613,6 @@ export class ThreadsWorld implements World {
         return this.changeLinkModel(f.link, f.direction, { kind: 'path', path: f.path, up: f.kind === 'heal-path' });
       case 'link-conditions':
         return this.changeLinkModel(f.link, f.direction, { kind: 'conditions', conditions: f.conditions });
-      case 'drive-failure':
-        return this.system(f.system).memory.disk.failDrive(f.lvol);
-      case 'drive-repair':
-        return this.system(f.system).memory.disk.repairDrive(f.lvol);
-      default: {
-        const unknown: never = f;
-        throw new Error(`unknown fault kind '${(unknown as { kind: string }).kind}'`);
-      }
     }
   }
 

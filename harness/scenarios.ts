@@ -11,7 +11,7 @@ import * as e2 from './routines/embodiment2.ts';
 import * as e3 from './routines/embodiment3.ts';
 import * as e4 from './routines/embodiment4.ts';
 import { createWorld } from './runtimes.ts';
-import { embodiment1Topology, embodiment2Topology, embodiment3Topology, embodiment4Topology, DATA_LVOL, type Topology } from './topology.ts';
+import { embodiment1Topology, embodiment2Topology, embodiment3Topology, embodiment4Topology, lineCircuitLengths, DATA_LVOL, type Topology } from './topology.ts';
 import { Workload, type WorkloadOptions } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
@@ -26,6 +26,8 @@ import { armPause, type PauseSpec } from './pause.ts';
 import { systemSpec } from './world.ts';
 import { applyCopyDevices, copyDevicesArgs, type CopyDevicesOption } from './copy-devices.ts';
 import type { CopyDeviceStats } from '../hardware/copy-device.ts';
+import type { LinePortStats } from '../hardware/common-line.ts';
+import type { SwitchingDeviceStats } from '../hardware/switching-device.ts';
 
 export interface ScenarioOptions {
   runtime: RuntimeName;
@@ -47,7 +49,7 @@ export interface ScenarioOptions {
   onWorld?: (world: World) => void;
   /** threads: pause one storage system for a while when a step is first logged (`--pause I@S230:2000`, harness/pause.ts). */
   pause?: PauseSpec;
-  /** Every link of the scenario's topology at this length instead (benchmarks: the cycle over 1000 km links). */
+  /** Every link of the scenario's topology at this length instead (benchmarks: the cycle over 1000 km links); with a common line, every segment of it. */
   linkDistanceKm?: number;
   /** Every storage system gets a copy device (¶0168) that does its copying: true for the defaults, or its configuration. */
   copyDevices?: CopyDevicesOption;
@@ -97,6 +99,12 @@ export interface ScenarioResult {
   virtualTimeUs: number;
   /** With `copyDevices`: each storage system's copy device counters at the end (hardware/copy-device.ts). */
   copyDevices?: Record<string, CopyDeviceStats>;
+  /**
+   * With a common line (embodiment 3): each switching device's counters (frames/bytes delivered to its intermediate,
+   * passed on, put on the line by its intermediate) and each system's line port (frames in, refused, unclaimed).
+   */
+  switchingDevices?: Record<string, SwitchingDeviceStats>;
+  linePorts?: Record<string, LinePortStats>;
   wallMs: number;
 }
 
@@ -731,6 +739,8 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   if (o.linkDistanceKm !== undefined) {
     if (!(Number.isFinite(o.linkDistanceKm) && o.linkDistanceKm >= 0)) throw new Error(`linkDistanceKm must be a number of km ≥ 0, not ${o.linkDistanceKm}`);
     for (const l of topology.links) l.distanceKm = o.linkDistanceKm;
+    for (const seg of topology.line?.segments ?? []) seg.distanceKm = o.linkDistanceKm;
+    lineCircuitLengths(topology); // a circuit over the line is as long as the segments it crosses
   }
   applyCopyDevices(topology, o.copyDevices);
   const config: CopyControlConfig = { asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs };
@@ -857,6 +867,7 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     asyncMode: o.asyncMode ?? 'journal',
     virtualTimeUs,
     ...(o.copyDevices ? { copyDevices: Object.fromEntries(world.topology.systems.map((s) => [s.name, world.copyDeviceStats(s.name)!])) } : {}),
+    ...lineStatsOf(world),
     wallMs: 0,
   };
   await world.close();
@@ -868,6 +879,12 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
 export function asyncModeArgs(o: { asyncMode?: AsyncMode; snapshotIntervalUs?: number }): string {
   if (!o.asyncMode || o.asyncMode === 'journal') return '';
   return ` --async-mode ${o.asyncMode}${o.snapshotIntervalUs !== undefined ? ` --snapshot-interval-us ${o.snapshotIntervalUs}` : ''}`;
+}
+
+/** The common line's counters for the result, when the world has a line. */
+function lineStatsOf(world: World): Pick<ScenarioResult, 'switchingDevices' | 'linePorts'> {
+  const st = world.commonLineStats();
+  return st ? { switchingDevices: st.switchingDevices, linePorts: st.ports } : {};
 }
 
 /** The command that reruns exactly this run (the sim runtime replays it event for event). */

@@ -4,6 +4,7 @@ import type { FirmwareTiming } from '../firmware/constants.ts';
 import type { LinkConfig } from '../hardware/link-model.ts';
 import type { LvolSpec } from '../hardware/disk-array.ts';
 import type { CopyDeviceConfig } from '../hardware/copy-device.ts';
+import { lineRoute, type CommonLineSpec } from '../hardware/common-line.ts';
 
 export interface StorageSystemSpec {
   /** The source's name: P, I, J or R. */
@@ -39,6 +40,8 @@ export interface Topology {
   hosts: HostSpec[];
   /** Latency of a host's own line to its storage system (S3/S4), one way. */
   hostLinkUs: number;
+  /** Embodiment 3's common line with its switching devices; the links with `overLine` are circuits over it. */
+  line?: CommonLineSpec;
 }
 
 export interface Embodiment1Options {
@@ -135,9 +138,9 @@ export function embodiment4Topology(o: Embodiment4Options = {}): Topology {
 }
 
 export interface Embodiment3Options extends Embodiment1Options {
-  /** Along the common line, I to J: the long haul (I is near P, J near R). */
+  /** Segment 300I–300J of the common line: the long haul (I is near P, J near R). */
   ijDistanceKm?: number;
-  /** Along the common line, J to R: short, for the synchronous pair R→J of S800. */
+  /** Segment 300J–R of the common line: short, for the synchronous pair R→J of S800. */
   s7DistanceKm?: number;
   /**
    * Fig. 18 (claim 8): R also copies asynchronously to J in normal operation, and ([0139]) P to I in reverse
@@ -150,11 +153,14 @@ export interface Embodiment3Options extends Embodiment1Options {
  * Embodiment 3 (¶0123–0139): P (0), I (1), J (2), R (3). Normal operation as embodiment 1 over S1 (P–I, sync) and
  * S2 (I–R, async); J is not used ([0125]) except in the variation. Reverse operation: R →sync J →async P.
  *
- * In the source all systems sit on one common line P — 300I/I — 300J/J — R, and the switching devices 300I/300J
- * hand each intermediate the frames addressed to it ([0124], claims 6–7). Those switching devices are not modelled
- * yet: for now each circuit is a point-to-point link whose length follows the line — P–I 100 km, I–J 900 km,
- * J–R 100 km, so I–R (S2) is 1000 km as in embodiment 1, J–R (S7) 100 km and P–J (S8) 1000 km. S7 and S8 are
- * not named in the source (S7 as in embodiment 4, J–R).
+ * All four sit on one common line ([0124], claims 6–7; hardware/common-line.ts), in this order:
+ *   P ──P-300I 100 km── 300I(I) ──300I-300J 900 km── 300J(J) ──300J-R 100 km── R
+ * The switching devices 300I and 300J hand their intermediate the frames addressed to it and pass the rest on.
+ * The circuits are routes over the line, each as long as the segments it crosses: S1 P–I 100 km, S2 I–R 1000 km
+ * (as in embodiment 1), S7 J–R 100 km and S8 P–J 1000 km (not named in the source; S7 as in embodiment 4), and,
+ * since every station on a line can reach every other, S5 P–R 1100 km (P–R as in embodiment 2) and S6 I–J 900 km
+ * (I–J as in embodiment 4), which the routines do not use. A link fault may name a circuit (that circuit alone)
+ * or a segment (every circuit crossing it).
  *
  * Journal volumes: J is never at once an async destination and an async source (the variation's async pair R→J
  * is replaced at S800 before J→P is formed), so it has one. In the variation R is (destination of I→R, source of
@@ -169,12 +175,25 @@ export function embodiment3Topology(o: Embodiment3Options = {}): Topology {
   const sJ: StorageSystemSpec = { ...sI, name: 'J', id: 2, lvols: sI.lvols.map((l) => ({ ...l, name: l.name.replace(/I$/, 'J') })) };
   if (o.variation) for (const s of [sP, sI, sR]) s.lvols.push({ name: `232${s.name}-2`, kind: 'journal', sizeBytes: journalBytes });
   const s1 = t.links.find((l) => l.name === 'S1')!, s2 = t.links.find((l) => l.name === 'S2')!;
-  const p1 = s1.distanceKm, jr = o.s7DistanceKm ?? 100, ij = o.ijDistanceKm ?? s2.distanceKm - jr;
-  const link = (name: string, a: string, b: string, distanceKm: number): LinkSpec => ({ ...s1, name, a, b, distanceKm, paths: s1.paths.map((x) => ({ ...x })) });
+  const jr = o.s7DistanceKm ?? 100, ij = o.ijDistanceKm ?? s2.distanceKm - jr;
+  const line: CommonLineSpec = {
+    name: 'common line',
+    stations: [{ system: 'P' }, { system: 'I', switchingDevice: '300I' }, { system: 'J', switchingDevice: '300J' }, { system: 'R' }],
+    segments: [{ name: 'P-300I', distanceKm: s1.distanceKm }, { name: '300I-300J', distanceKm: ij }, { name: '300J-R', distanceKm: jr }],
+  };
+  const circuit = (name: string, a: string, b: string): LinkSpec =>
+    ({ ...s1, name, a, b, distanceKm: lineRoute(line, a, b).distanceKm, overLine: true, paths: s1.paths.map((x) => ({ ...x })) });
   return {
     ...t,
-    name: `embodiment 3 (P–I–J–R${o.variation ? ', variation: R→J async backup' : ''})`,
+    name: `embodiment 3 (P–300I/I–300J/J–R on a common line${o.variation ? ', variation: R→J async backup' : ''})`,
     systems: [sP, sI, sJ, sR],
-    links: [s1, s2, link('S7', 'J', 'R', jr), link('S8', 'P', 'J', p1 + ij)],
+    links: [circuit('S1', 'P', 'I'), circuit('S2', 'I', 'R'), circuit('S7', 'J', 'R'), circuit('S8', 'P', 'J'), circuit('S5', 'P', 'R'), circuit('S6', 'I', 'J')],
+    line,
   };
+}
+
+/** The circuits over a common line get their lengths from its segments again (after a segment's length changed). */
+export function lineCircuitLengths(t: Topology): void {
+  if (!t.line) return;
+  for (const l of t.links) if (l.overLine) l.distanceKm = lineRoute(t.line, l.a, l.b).distanceKm;
 }

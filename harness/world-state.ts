@@ -53,6 +53,8 @@ export interface WorldState {
   links: LinkState[];
   /** Scheduled events in dispatch order: frames in flight, timers, host wake-ups. */
   pending: SimEventView[];
+  /** The common line's switching-device and port counters (embodiment 3; absent without a line). */
+  line?: number[];
 }
 
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -94,6 +96,7 @@ export function captureWorldState(world: SimWorld, o: { copy?: boolean } = {}): 
       name, up: l.up, epoch: l.epoch, dirUp: [...l.dirUp], dirEpoch: [...l.dirEpoch], aToB: l.ab.dynamicState(), bToA: l.ba.dynamicState(),
     })),
     pending: world.sched.pendingEvents(),
+    ...(world.line ? { line: [...world.line.counters] } : {}),
   };
 }
 
@@ -120,7 +123,7 @@ export function digestWorld(world: SimWorld): string {
 export function diffWorldStates(a: WorldState, b: WorldState): string[] {
   const out: string[] = [];
   const same = (x: unknown, y: unknown) => Buffer.from(pack(x)).equals(Buffer.from(pack(y)));
-  for (const k of ['eventIndex', 'nowUs', 'nextSeq', 'traceHash', 'prng', 'pending'] as const) if (!same(a[k], b[k])) out.push(k);
+  for (const k of ['eventIndex', 'nowUs', 'nextSeq', 'traceHash', 'prng', 'pending', 'line'] as const) if (!same(a[k], b[k])) out.push(k);
   for (const sa of a.systems) {
     const sb = b.systems.find((x) => x.name === sa.name);
     if (!sb) { out.push(`system ${sa.name} missing`); continue; }

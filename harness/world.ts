@@ -6,8 +6,9 @@ import type { Command, CommandReply } from '../firmware/commands.ts';
 import type { PairRecord, JournalRecord } from '../firmware/definition-info.ts';
 import type { FirmwareEvent, IoStatus } from '../firmware/hardware-interface.ts';
 import type { Topology } from './topology.ts';
-import type { LinkConditions } from '../hardware/link-model.ts';
+import type { LinkConditions, LinkDirection } from '../hardware/link-model.ts';
 import type { CopyDeviceStats } from '../hardware/copy-device.ts';
+import { lineRoute, type CommonLineStats } from '../hardware/common-line.ts';
 
 export type RuntimeName = 'threads' | 'sim';
 
@@ -17,8 +18,7 @@ export interface TimedEvent {
   event: FirmwareEvent;
 }
 
-/** Which fibre of a link: a→b, b→a (a and b as the topology names them), or both. */
-export type LinkDirection = 'both' | 'a-to-b' | 'b-to-a';
+export { directionsOf, type LinkDirection } from '../hardware/link-model.ts';
 
 export type Fault =
   | { kind: 'power-loss'; system: string }   // controller stops, volatile cache is lost; disks and control memory survive
@@ -33,13 +33,6 @@ export type Fault =
   | { kind: 'link-conditions'; link: string; conditions: LinkConditions | 'reset'; direction?: LinkDirection }
   | { kind: 'drive-failure'; system: string; lvol: number }
   | { kind: 'drive-repair'; system: string; lvol: number };
-
-export function directionsOf(d: LinkDirection | undefined): Array<0 | 1> {
-  if (d === undefined || d === 'both') return [0, 1];
-  if (d === 'a-to-b') return [0];
-  if (d === 'b-to-a') return [1];
-  throw new Error(`unknown link direction '${d as string}' (use both, a-to-b or b-to-a)`);
-}
 
 export interface HostIoRequest {
   op: 'read' | 'write';
@@ -83,6 +76,8 @@ export interface World {
   isUp(system: string): boolean;
   /** Counters of a storage system's copy device (¶0168), or null when its topology gives it none. */
   copyDeviceStats(system: string): CopyDeviceStats | null;
+  /** Counters of the common line's switching devices and ports (embodiment 3), or null when the topology has no line. */
+  commonLineStats(): CommonLineStats | null;
   fault(f: Fault): Promise<void>;
   onEvent(listener: (e: TimedEvent) => void): () => void;
   /** Firmware invariant violations (each stopped its controller). */
@@ -108,7 +103,38 @@ export function systemById(t: Topology, id: number) {
 
 export function linkSpec(t: Topology, name: string) {
   const l = t.links.find((x) => x.name === name);
-  if (!l) throw new Error(`unknown link '${name}' (this topology has ${t.links.map((x) => x.name).join(', ')})`);
+  if (!l) throw new Error(`unknown link '${name}' (this topology has ${linkNames(t)})`);
+  return l;
+}
+
+function linkNames(t: Topology): string {
+  const segments = t.line ? `; segments of the ${t.line.name}: ${t.line.segments.map((s) => s.name).join(', ')}` : '';
+  return `${t.links.map((x) => x.name).join(', ')}${segments}`;
+}
+
+/** What a link fault may name: a link (circuit), or a segment of the common line, with the storage systems at its ends. */
+export interface FaultLink { name: string; a: string; b: string; paths: number }
+
+/**
+ * Every link fault target of a topology: its links and, with a common line, the line's segments (a segment's ends
+ * are the systems at its stations; its paths are those of the circuits crossing it).
+ */
+export function faultLinks(t: Topology): FaultLink[] {
+  const out: FaultLink[] = t.links.map((l) => ({ name: l.name, a: l.a, b: l.b, paths: l.paths.length }));
+  const line = t.line;
+  if (!line) return out;
+  line.segments.forEach((seg, i) => {
+    const a = line.stations[i]!.system, b = line.stations[i + 1]!.system;
+    const crossing = t.links.filter((l) => l.overLine && lineRoute(line, l.a, l.b).segments.includes(seg.name));
+    out.push({ name: seg.name, a, b, paths: Math.min(...crossing.map((l) => l.paths.length)) });
+  });
+  return out;
+}
+
+/** A link or a segment of the common line, by name; an unknown name is refused, listing both. */
+export function faultLink(t: Topology, name: string): FaultLink {
+  const l = faultLinks(t).find((x) => x.name === name);
+  if (!l) throw new Error(`unknown link '${name}' (this topology has ${linkNames(t)})`);
   return l;
 }
 

@@ -80,8 +80,29 @@ const CLAIMS: Claim[] = [
     expect(km('S8')).toBeGreaterThan(km('S7'));
     expect(new Set(Object.values(r.result.volumes).map((x) => Object.values(x)[0])).size).toBe(1);
   } },
-  { claim: 6, what: 'switching devices 300I/300J on a common line (embodiment 3)', scenario: null, test: 'not built yet' },
-  { claim: 7, what: 'a switch passes frames not addressed to its intermediate (embodiment 3)', scenario: null, test: 'not built yet' },
+  { claim: 6, what: 'switching devices 300I/300J on a common line (embodiment 3)', scenario: 'embodiment3-cycle', test: 'claim 6', check: () => {
+    const r = runs.get('embodiment3-cycle')!.result;
+    // Every circuit is a route over the line P — 300I — 300J — R (test/switching-devices.test.ts follows every frame).
+    const t = embodiment3Topology();
+    expect(t.line!.stations.map((s) => s.switchingDevice ?? s.system)).toEqual(['P', '300I', '300J', 'R']);
+    expect(t.links.every((l) => l.overLine)).toBe(true);
+    // Sync P→I (S1) and R→J (S7) are delivered by the device in front of their destination; each device saw its intermediate's frames.
+    for (const d of ['300I', '300J']) {
+      expect(r.switchingDevices?.[d]?.framesDelivered, `${d} delivered`).toBeGreaterThan(0);
+      expect(r.switchingDevices?.[d]?.framesFromIntermediate, `${d} from its intermediate`).toBeGreaterThan(0);
+    }
+    expect(runs.get('embodiment1-cycle')!.result.switchingDevices).toBeUndefined(); // no line, no devices
+  } },
+  { claim: 7, what: 'a switch passes frames not addressed to its intermediate (embodiment 3)', scenario: 'embodiment3-cycle', test: 'claim 7', check: () => {
+    const r = runs.get('embodiment3-cycle')!.result;
+    // Async J→P (S8) passes 300I, async I→R (S2) passes 300J; neither intermediate's port was handed a frame for another.
+    expect(r.switchingDevices?.['300I']?.bytesPassed).toBeGreaterThan(0);
+    expect(r.switchingDevices?.['300J']?.bytesPassed).toBeGreaterThan(0);
+    for (const [system, device] of [['I', '300I'], ['J', '300J']] as const) {
+      expect(r.linePorts?.[system]?.framesRefused, `${system} refused`).toBe(0);
+      expect(r.linePorts?.[system]?.framesIn).toBeLessThanOrEqual(r.switchingDevices![device]!.framesDelivered);
+    }
+  } },
   { claim: 8, what: 'R→J asynchronous backup during normal operation (Fig. 18), and P→I in reverse operation ([0139])', scenario: 'embodiment3-variation-cycle', test: 'claim 8', check: () => {
     const v = runs.get('embodiment3-variation-cycle')!, c = runs.get('embodiment3-cycle')!;
     expect(reachedDuplex(v, 'async R→J')).toBe(true); // the backup pair of normal operation

@@ -54,10 +54,11 @@ function s100TracksAfterC2(lines: string[]): number {
 }
 
 describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failback, the Fig. 18 variation', () => {
-  it('the topology: P, I, J, R; S1 100 km, S2 1000 km, S7 J–R 100 km, S8 P–J 1000 km (the common line\'s lengths); R has 232R-2 only with the variation', () => {
+  it('the topology: P, I, J, R on the common line; circuits S1 100 km, S2 1000 km, S7 J–R 100 km, S8 P–J 1000 km (and S5 P–R, S6 I–J) over it; R has 232R-2 only with the variation', () => {
     const t = embodiment3Topology();
     expect(t.systems.map((s) => `${s.name}:${s.id}`)).toEqual(['P:0', 'I:1', 'J:2', 'R:3']);
-    expect(t.links.map((l) => `${l.name} ${l.a}–${l.b} ${l.distanceKm} km`)).toEqual(['S1 P–I 100 km', 'S2 I–R 1000 km', 'S7 J–R 100 km', 'S8 P–J 1000 km']);
+    expect(t.links.map((l) => `${l.name} ${l.a}–${l.b} ${l.distanceKm} km`)).toEqual(['S1 P–I 100 km', 'S2 I–R 1000 km', 'S7 J–R 100 km', 'S8 P–J 1000 km', 'S5 P–R 1100 km', 'S6 I–J 900 km']);
+    expect(t.line!.segments.map((x) => `${x.name} ${x.distanceKm} km`)).toEqual(['P-300I 100 km', '300I-300J 900 km', '300J-R 100 km']);
     expect(Object.fromEntries(t.systems.map((s) => [s.name, s.lvols.map((l) => l.name)]))).toEqual({ P: ['231P', '232P'], I: ['231I', '232I'], J: ['231J', '232J'], R: ['231R', '232R'] });
     // The variation: R (destination of I→R, source of R→J) and, for its reverse half, P (destination of J→P, source
     // of P→I) and I (source of the suspended I→R, destination of P→I) get a second journal volume, LVOL 2.
