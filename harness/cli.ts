@@ -79,6 +79,12 @@ function copyDevicesOption(v: string): CopyDevicesOption {
   }
 }
 
+/** SPEC §5, for run, debug and sweep: the mode every asynchronous pair the routines create copies in. */
+const asyncModeOption = () => new Option('--async-mode <mode>', 'SPEC §5: every asynchronous pair copies by journal (the default), or by difference snapshots applied whole').choices(ASYNC_MODES);
+const snapshotIntervalOption = () => new Option('--snapshot-interval-us <us>',
+  `with --async-mode snapshot: microseconds between difference snapshots (${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US}, default ${DEFAULT_SNAPSHOT_INTERVAL_US})`)
+  .argParser(integer('--snapshot-interval-us'));
+
 /** --snapshot-interval-us only means something in snapshot mode, and only within the firmware's range. */
 function checkSnapshotInterval(o: { asyncMode?: AsyncMode; snapshotIntervalUs?: number }): void {
   if (o.snapshotIntervalUs === undefined) return;
@@ -89,7 +95,8 @@ function checkSnapshotInterval(o: { asyncMode?: AsyncMode; snapshotIntervalUs?: 
 }
 
 function recipeOf(name: string, o: RunCliOptions): RunRecipe {
-  return { scenario: name, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug, copyDevices: o.copyDevices };
+  return { scenario: name, seed: o.seed, scale: o.scale, faults: o.faults, schedule: o.faultSchedule, plantedBug: o.plantedBug, copyDevices: o.copyDevices,
+    asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs };
 }
 
 const COPY_DEVICES_HELP = 'every storage system copies through a copy device of its own (¶0168, claim 13) instead of its CPU: default 1000 MB/s, 64 frames deep, 2 µs set-up per frame';
@@ -149,8 +156,7 @@ program
   .option('--save-at <step-and-file...>', 'sim: save the whole world to a snapshot file when step <step> (like S250) is first logged, then go on')
   .option('--pause <system@step:ms>', 'threads: when step <step> is first logged, pause storage system <system> for <ms> milliseconds (its CPU holds between two events, as at a breakpoint) while the others run on, e.g. I@S230:2000', pauseOption)
   .option('--copy-devices [MBps:depth:setupUs]', COPY_DEVICES_HELP, copyDevicesOption)
-  .addOption(new Option('--async-mode <mode>', 'SPEC §5: every asynchronous pair copies by journal, or by difference snapshots applied whole').choices(ASYNC_MODES).default('journal'))
-  .option('--snapshot-interval-us <us>', `with --async-mode snapshot: microseconds between difference snapshots (${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US}, default ${DEFAULT_SNAPSHOT_INTERVAL_US})`, integer('--snapshot-interval-us'))
+  .addOption(asyncModeOption()).addOption(snapshotIntervalOption())
   .option('--json', 'print one JSON object with the result instead of the timeline')
   .option('--quiet', 'no timeline, only the summary')
   .action(async (name: string, o: RunCliOptions) => {
@@ -204,6 +210,7 @@ program
   .option('--fault-schedule <json>', 'inject exactly this schedule', parseSchedule)
   .addOption(new Option('--planted-bug <bug>', 'test-only: firmware with a planted bug').choices(PLANTED_BUGS))
   .option('--copy-devices [MBps:depth:setupUs]', COPY_DEVICES_HELP, copyDevicesOption)
+  .addOption(asyncModeOption()).addOption(snapshotIntervalOption())
   .option('--load <file>', 'start from a snapshot file (rclab run --save-at, or save in the debugger); it carries its copy devices')
   .option('--commands <file>', 'read commands from a file (- for stdin) instead of the prompt; also used when stdin is not a terminal')
   .option('--trace <file.json>', 'write a Chrome Trace Event file of the run up to where the session ends')
@@ -211,7 +218,9 @@ program
   .action(async (name: string | undefined, o: RunCliOptions & { load?: string; commands?: string; color: boolean }) => {
     if (!o.load && !name) program.error('rclab debug needs a scenario name or --load <file>', { exitCode: 2 });
     if (o.load && o.copyDevices !== undefined) program.error('--copy-devices and --load cannot be combined: a snapshot replays with the copy devices it was saved with', { exitCode: 2 });
+    if (o.load && o.asyncMode !== undefined) program.error('--async-mode and --load cannot be combined: a snapshot replays in the mode it was saved with', { exitCode: 2 });
     try {
+      checkSnapshotInterval(o);
       if (name) checkScenarios([name], o.copyDevices);
     } catch (e) {
       program.error((e as Error).message, { exitCode: 2 });
@@ -259,15 +268,18 @@ program
   .option('--scale <x>', 'scale of workloads and intervals', positive('--scale'), 0.5)
   .addOption(new Option('--planted-bug <bug>', 'test-only: run firmware with a deliberately planted bug').choices(PLANTED_BUGS))
   .option('--copy-devices [MBps:depth:setupUs]', `${COPY_DEVICES_HELP}; passed to every run, and in every replay command`, copyDevicesOption)
+  .addOption(asyncModeOption()).addOption(snapshotIntervalOption())
   .option('--stop-on-failure', 'stop scheduling seeds after the first violation')
   .option('--json', 'print the summary as JSON')
-  .action(async (o: { scenario?: string; seeds: number; from: number; workers: number; faults: FaultProfile; scale: number; plantedBug?: PlantedBug; copyDevices?: CopyDevicesOption; stopOnFailure?: boolean; json?: boolean }) => {
+  .action(async (o: { scenario?: string; seeds: number; from: number; workers: number; faults: FaultProfile; scale: number; plantedBug?: PlantedBug; copyDevices?: CopyDevicesOption;
+    asyncMode?: AsyncMode; snapshotIntervalUs?: number; stopOnFailure?: boolean; json?: boolean }) => {
     const scenarios = o.scenario ? [o.scenario] : allScenarioNames();
-    try { checkScenarios(scenarios, o.copyDevices); } catch (e) { program.error((e as Error).message, { exitCode: 2 }); }
+    try { checkSnapshotInterval(o); checkScenarios(scenarios, o.copyDevices); } catch (e) { program.error((e as Error).message, { exitCode: 2 }); }
     if (o.seeds < 1) program.error('--seeds must be at least 1', { exitCode: 2 });
     if (o.workers < 1) program.error('--workers must be at least 1', { exitCode: 2 });
     const opts: SweepOptions = { scenarios, seeds: o.seeds, from: o.from, workers: o.workers,
-      faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, copyDevices: o.copyDevices, stopOnFailure: o.stopOnFailure, progress: !o.json && process.stderr.isTTY === true };
+      faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, copyDevices: o.copyDevices, asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs,
+      stopOnFailure: o.stopOnFailure, progress: !o.json && process.stderr.isTTY === true };
     const summary = await sweep(opts);
     if (o.json) console.log(JSON.stringify(summary, null, 2));
     else console.log(formatSummary(summary, opts));

@@ -116,6 +116,7 @@ class Session {
     this.done = runScenario(recipe.scenario, {
       runtime: 'sim', seed: recipe.seed, scale: recipe.scale, faults: recipe.faults as FaultProfile,
       schedule: recipe.schedule as ScheduledFault[] | undefined, plantedBug: recipe.plantedBug as PlantedBug | undefined, copyDevices: recipe.copyDevices,
+      asyncMode: recipe.asyncMode, snapshotIntervalUs: recipe.snapshotIntervalUs,
       timeline: (e) => { sink?.(e); onTimeline(e); },
       onWorld: (w) => {
         if (!(w instanceof SimWorld)) throw new Error('the debugger needs the sim runtime');

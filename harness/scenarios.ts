@@ -29,7 +29,8 @@ import type { CopyDeviceStats } from '../hardware/copy-device.ts';
 import type { LinePortStats } from '../hardware/common-line.ts';
 import type { SwitchingDeviceStats } from '../hardware/switching-device.ts';
 
-export interface ScenarioOptions {
+/** (The copy control program's configuration — SPEC §5 asyncMode, snapshotIntervalUs — applies to every routine of the run.) */
+export interface ScenarioOptions extends CopyControlConfig {
   runtime: RuntimeName;
   seed: number;
   /** Called with every timeline line as it happens. */
@@ -53,10 +54,6 @@ export interface ScenarioOptions {
   linkDistanceKm?: number;
   /** Every storage system gets a copy device (¶0168) that does its copying: true for the defaults, or its configuration. */
   copyDevices?: CopyDevicesOption;
-  /** SPEC §5: every asynchronous pair the routines create copies by journal (default) or by difference snapshots. */
-  asyncMode?: AsyncMode;
-  /** Snapshot mode: interval between difference snapshots (firmware default when unset). */
-  snapshotIntervalUs?: number;
 }
 
 export type TimelineEntry =

@@ -1,12 +1,13 @@
 // One task of a seed sweep, run in a piscina worker: a scenario on the sim runtime with the nemesis, reduced to
 // what the sweep's summary needs.
 
+import type { CopyControlConfig } from './copy-control.ts';
 import type { PlantedBug } from '../firmware/constants.ts';
 import type { FaultProfile, ScheduledFault } from './nemesis.ts';
 import { runScenario } from './scenarios.ts';
 import type { CopyDevicesOption } from './copy-devices.ts';
 
-export interface SweepTask {
+export interface SweepTask extends CopyControlConfig {
   scenario: string;
   seed: number;
   faults: FaultProfile;
@@ -29,7 +30,8 @@ export interface SweepTaskResult {
 }
 
 export default async function runSweepTask(t: SweepTask): Promise<SweepTaskResult> {
-  const r = await runScenario(t.scenario, { runtime: 'sim', seed: t.seed, faults: t.faults, schedule: t.schedule, scale: t.scale, plantedBug: t.plantedBug, copyDevices: t.copyDevices, sampleUs: 5000 });
+  const r = await runScenario(t.scenario, { runtime: 'sim', seed: t.seed, faults: t.faults, schedule: t.schedule, scale: t.scale, plantedBug: t.plantedBug, copyDevices: t.copyDevices,
+    asyncMode: t.asyncMode, snapshotIntervalUs: t.snapshotIntervalUs, sampleUs: 5000 });
   return {
     scenario: t.scenario, seed: t.seed, ok: r.ok, failures: r.failures.slice(0, 5), schedule: r.faults.schedule, faultsByKind: r.faults.byKind,
     checksPerformed: r.checksPerformed, replay: r.replay, wallMs: r.wallMs,

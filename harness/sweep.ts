@@ -2,17 +2,18 @@
 // summary; a failing fault schedule is shrunk (delta debugging: drop faults, shorten them) to a minimal one that
 // still fails, and reported with the exact command that replays it.
 
+import type { CopyControlConfig } from './copy-control.ts';
 import { cpus } from 'node:os';
 import cliProgress from 'cli-progress';
 import { Piscina } from 'piscina';
 import type { PlantedBug } from '../firmware/constants.ts';
 import type { FaultProfile, ScheduledFault } from './nemesis.ts';
 import { describeFault } from './nemesis.ts';
-import { replayCommand, SCENARIOS } from './scenarios.ts';
+import { asyncModeArgs, replayCommand, SCENARIOS } from './scenarios.ts';
 import { copyDevicesArgs, type CopyDevicesOption } from './copy-devices.ts';
 import runSweepTask, { type SweepTask, type SweepTaskResult } from './sweep-task.ts';
 
-export interface SweepOptions {
+export interface SweepOptions extends CopyControlConfig {
   scenarios: string[];
   seeds: number;
   from: number;
@@ -43,7 +44,8 @@ export interface SweepSummary {
 
 /** Seed k runs scenario k mod n, so a sweep over all scenarios covers each evenly. */
 export function taskFor(o: SweepOptions, seed: number): SweepTask {
-  return { scenario: o.scenarios[seed % o.scenarios.length]!, seed, faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, copyDevices: o.copyDevices };
+  return { scenario: o.scenarios[seed % o.scenarios.length]!, seed, faults: o.faults, scale: o.scale, plantedBug: o.plantedBug, copyDevices: o.copyDevices,
+    asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs };
 }
 
 export async function sweep(o: SweepOptions): Promise<SweepSummary> {
@@ -125,7 +127,7 @@ export function allScenarioNames(): string[] {
 export function formatSummary(s: SweepSummary, o: SweepOptions): string {
   const lines = [
     '',
-    `sweep: ${s.seedsRun} seeds (${o.from}..${o.from + s.seedsRun - 1}) of ${o.scenarios.length === SCENARIOS.length ? 'all scenarios' : o.scenarios.join(', ')}, fault profile ${o.faults}${o.plantedBug ? `, planted bug ${o.plantedBug}` : ''}${o.copyDevices ? `, copy devices (${copyDevicesArgs(o.copyDevices).trim()})` : ''}`,
+    `sweep: ${s.seedsRun} seeds (${o.from}..${o.from + s.seedsRun - 1}) of ${o.scenarios.length === SCENARIOS.length ? 'all scenarios' : o.scenarios.join(', ')}, fault profile ${o.faults}${o.plantedBug ? `, planted bug ${o.plantedBug}` : ''}${o.copyDevices ? `, copy devices (${copyDevicesArgs(o.copyDevices).trim()})` : ''}${asyncModeArgs(o) ? `, ${asyncModeArgs(o).trim()}` : ''}`,
     `  ${(s.wallMs / 1000).toFixed(1)} s, ${s.seedsPerSecond} seeds/s on ${o.workers} worker(s)`,
     `  faults injected: ${Object.entries(s.faultsByKind).sort().map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `  checks performed: ${Object.entries(s.checksPerformed).map(([k, v]) => `${k} ${v}`).join(', ')}`,

@@ -3,6 +3,7 @@
 // clock and the PRNG. The debugger digests it to prove `back` and `load` reach the identical world, and
 // saves it to snapshot files (msgpackr, gzip).
 
+import type { CopyControlConfig } from './copy-control.ts';
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { pack, unpack } from 'msgpackr';
@@ -139,8 +140,8 @@ export function diffWorldStates(a: WorldState, b: WorldState): string[] {
 
 export const SNAPSHOT_FORMAT = 'remote-copy-lab snapshot 1';
 
-/** Where a run came from: enough to build it again event for event. */
-export interface RunRecipe {
+/** Where a run came from: enough to build it again event for event (with the copy control program's asyncMode). */
+export interface RunRecipe extends CopyControlConfig {
   scenario: string;
   seed: number;
   scale: number;

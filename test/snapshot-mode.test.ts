@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { Command, PairView } from '../firmware/commands.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
 import { runScenario } from '../harness/scenarios.ts';
+import { SimDebugger } from '../harness/debugger.ts';
+import { allScenarioNames, formatSummary, sweep, type SweepOptions } from '../harness/sweep.ts';
 import { B, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
 
 const BLOCK = 4096, TRACK_BLOCKS = 16;
@@ -163,6 +165,34 @@ describe('SPEC §5 difference snapshots', () => {
     const sim = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1 });
     expect(threads.volumes).toEqual(sim.volumes);
   }, 60_000);
+
+  it('§5 rclab debug in snapshot mode: back 200 reaches the recorded digest, and the stepped run ends as a plain one', async () => {
+    const recipe = { scenario: 'embodiment1-cycle', seed: 3, scale: 0.25, faults: 'none', asyncMode: 'snapshot' as const, snapshotIntervalUs: 5_000 };
+    const plain = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 3, scale: 0.25, asyncMode: 'snapshot', snapshotIntervalUs: 5_000 });
+    const d = await SimDebugger.start(recipe);
+    try {
+      await d.next('S110');
+      await d.step(3000);
+      const at = d.eventIndex, digest = d.digest();
+      await d.step(200);
+      expect(await d.back(200)).toMatchObject({ eventIndex: at, digest, verified: true });
+      const r = await d.finish();
+      expect(r.asyncMode).toBe('snapshot');
+      expect(r.traceHash).toBe(plain.traceHash);
+      expect(r.replay).toContain('--async-mode snapshot --snapshot-interval-us 5000');
+    } finally {
+      await d.close();
+    }
+  }, 120_000);
+
+  it('§5 a sweep in snapshot mode under the default fault profile: 0 violations; the summary and replays carry the mode', async () => {
+    const o: SweepOptions = { scenarios: allScenarioNames(), seeds: 6, from: 700, workers: 1, faults: 'default', scale: 0.25, progress: false, asyncMode: 'snapshot' };
+    const s = await sweep(o);
+    expect(s.seedsRun).toBe(6);
+    expect(s.failures.map((f) => `${f.scenario} ${f.seed}: ${f.failures[0]}`)).toEqual([]);
+    expect(s.checksPerformed['prefix-consistent']).toBeGreaterThan(0);
+    expect(formatSummary(s, o)).toContain('--async-mode snapshot');
+  }, 300_000);
 
   it('§5 rclab run: --snapshot-interval-us needs --async-mode snapshot; a bad mode is refused by name', () => {
     const run = (...args: string[]) => {
