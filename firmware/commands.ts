@@ -2,6 +2,7 @@
 // and the acceptance table: for each command and pair state, done (ok), accepted-but-nothing-to-do (noop),
 // or refused (reject) — never half-done.
 
+import type { GroupMember } from './consistency-group.ts';
 import { PairState, pairStateName, type CopyType } from './pair-state.ts';
 
 export type FenceLevel = 'data' | 'status' | 'never';
@@ -18,6 +19,11 @@ export interface PairDefinitionInput {
   /** Asynchronous pairs: journal volume (232x) on this storage system and on the partner. */
   journalLvol?: number;
   remoteJournalLvol?: number;
+  /**
+   * A consistency group: every data volume the pair covers, in order, the first being localLvol/remoteLvol. The
+   * members share the pair's journal, sequence numbers, bitmap and state (firmware/consistency-group.ts).
+   */
+  volumes?: GroupMember[];
 }
 
 export type Command =
@@ -54,6 +60,8 @@ export interface PairView {
   stateValue: PairState;
   failureCause: string;
   journalLvol: number;
+  /** The data volumes of the pair's consistency group, as seen from this side (one member: a single-volume pair). */
+  members: GroupMember[];
   dirtyTracks: number;
   copyProgressPercent: number;
   lastFormationCopy: string;
