@@ -6,7 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { BLOCKS_PER_TRACK, MAX_GROUP_MEMBERS } from '../firmware/constants.ts';
 import { groupLayout, locateInGroup, memberOfTrack } from '../firmware/consistency-group.ts';
 import type { Command, PairDefinitionInput } from '../firmware/commands.ts';
+import { Checkers, TransactionLog } from '../harness/checkers.ts';
+import { OperationsLog } from '../harness/copy-control.ts';
+import { WriteHistory } from '../harness/history.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
+import { DatabaseWorkload } from '../harness/workload.ts';
 import { A, B, ok, PAIR, query, twoSystems, waitFor } from './fixtures.ts';
 
 /** LVOLs of each system: 0 data (1 MiB), 1 journal, 2 log (40 blocks: 2.5 tracks, so the next member's offset is rounded up), 3 spare data. */
@@ -162,5 +166,71 @@ describe('consistency groups: a group pair between two systems (sim)', () => {
     // A (now the destination) refuses host writes to either member while the group copies.
     const refused = await w.hostIo('hostA', { op: 'write', lvol: LOG, lba: 0, blocks: 1, data: block(1) });
     expect(refused.status).toBe('write-protected');
+  });
+});
+
+describe('consistency groups: the dependent-write check (a database\'s log and data volumes)', () => {
+  /** A and B with data (LVOL 0), journal (1), the application's log volume 231x-log (2) and a second journal (3). */
+  function dbWorld(seed: number): SimWorld {
+    const t = twoSystems({ bandwidthMBps: 1000 });
+    for (const s of t.systems) {
+      s.lvols.push({ name: `231${s.name}-log`, kind: 'data', sizeBytes: 64 * 4096 });
+      s.lvols.push({ name: `jnl2${s.name}`, kind: 'journal', sizeBytes: 2 * 1024 * 1024 });
+    }
+    return new SimWorld(t, seed);
+  }
+  const asyncPair = (pairId: number, volumes: Array<{ localLvol: number; remoteLvol: number }>, journal: number): Command => ({
+    op: 'create', initialCopy: 'full',
+    pair: { pairId, localLvol: volumes[0]!.localLvol, remoteStorageId: B, remoteLvol: volumes[0]!.remoteLvol, copyType: 'async', fence: 'never', volumes, journalLvol: journal, remoteJournalLvol: journal },
+  });
+
+  /**
+   * The schedule: the database runs on A; the pair that carries the log is suspended (its shipping stops), the
+   * database goes on, then site A is lost. Returns what the checker found at B, as scenarios run it after a failover.
+   */
+  async function logShippingStopsThenDisaster(grouped: boolean) {
+    const w = dbWorld(3);
+    const history = new WriteHistory(), transactions = new TransactionLog();
+    const checkers = new Checkers(w, history, new OperationsLog(), { transactions });
+    if (grouped) {
+      await ok(w, 'A', asyncPair(PAIR, [{ localLvol: DATA, remoteLvol: DATA }, { localLvol: 2, remoteLvol: 2 }], JNL));
+    } else {
+      await ok(w, 'A', asyncPair(PAIR, [{ localLvol: DATA, remoteLvol: DATA }], JNL)); // data volume: its own journal
+      await ok(w, 'A', asyncPair(PAIR + 1, [{ localLvol: 2, remoteLvol: 2 }], 3));      // log volume: another journal
+    }
+    await waitFor(w, 'A', 'duplex');
+    const db = new DatabaseWorkload(w, history, transactions, { host: 'hostA', dataLvol: DATA, logLvol: 2, dataBaseBlock: 0, dataBlocks: 200 });
+    await w.sleep(10_000);
+    const logPair = grouped ? PAIR : PAIR + 1;
+    await ok(w, 'A', { op: 'suspend', pairId: logPair });
+    const atSuspend = transactions.begun;
+    while (transactions.begun < atSuspend + 150) await w.sleep(1_000);
+    await w.sleep(20_000); // what A journaled meanwhile is shipped and applied at B
+    await w.fault({ kind: 'power-loss', system: 'A' });
+    db.stop();
+    await db.done;
+    await checkers.checkDependentWrites('B', 'takeover at B');
+    await checkers.stop();
+    return { checkers, begun: transactions.begun };
+  }
+
+  it('log and data volumes in two separate async pairs (two journals): with the log pair suspended, B holds data writes without their log writes and the checker flags them', async () => {
+    const { checkers } = await logShippingStopsThenDisaster(false);
+    const flagged = checkers.violations.filter((v) => v.check === 'dependent-writes');
+    expect(flagged.length).toBe(1);
+    expect(flagged[0]!.message).toMatch(/takeover at B at B: data block \d+ holds transaction \d+, but its log block \d+ holds (only transaction \d+|nothing)/);
+    const [, checked, broken] = /(\d+) dependent transaction\(s\) checked, (\d+) data write\(s\) without their log write/.exec(checkers.dependentWriteChecks[0]!)!.map(Number);
+    expect(broken).toBeGreaterThan(20); // most transactions after the suspend: their data reached B, their log records did not
+    expect(broken).toBeLessThanOrEqual(checked!);
+  });
+
+  it('the same schedule with one group pair over [data, log] (one journal): suspending it suspends both, and B is clean', async () => {
+    const { checkers, begun } = await logShippingStopsThenDisaster(true);
+    expect(checkers.violations).toEqual([]);
+    const [line] = checkers.dependentWriteChecks;
+    const checked = Number(/(\d+) dependent transaction\(s\) checked/.exec(line!)![1]);
+    expect(checked).toBeGreaterThan(20); // transactions before the suspend reached B, all with their log records
+    expect(checked).toBeLessThan(begun);
+    expect(line).toMatch(/, 0 data write\(s\) without their log write/);
   });
 });
