@@ -47,7 +47,7 @@ export function formatPairDisplay(rows: PairDisplayRow[], down: string[] = []): 
   const head = ['System', 'Pair', 'LVOL', 'Role', 'Type', 'Copy', 'State', 'Status', 'Fence', 'Copy%', 'Jnl%', 'Lag', 'Cause'];
   const lines = rows.map((r) => [
     // A consistency group's row names all its volumes (data+log …): they share the row's state, journal and lag.
-    r.system, String(r.pairId), (r.members ?? [{ localLvol: r.localLvol }]).map((m) => m.localLvol).join('+'), r.role === 'source' ? 'P-VOL' : 'S-VOL', r.copyType,
+    r.system, String(r.pairId), r.members.map((m) => m.localLvol).join('+'), r.role === 'source' ? 'P-VOL' : 'S-VOL', r.copyType,
     r.role === 'source' ? `${r.system}→${r.remoteSystem}` : `${r.remoteSystem}→${r.system}`,
     r.state, STATE_SHORT[r.state] ?? '?', r.fence, String(r.copyProgressPercent),
     // The destination's journal (232R) is a ring of entries already applied, always full once wrapped: not shown.

@@ -11,7 +11,7 @@ import * as e3 from './routines/embodiment3.ts';
 import * as e4 from './routines/embodiment4.ts';
 import { createWorld } from './runtimes.ts';
 import { embodiment1Topology, embodiment2Topology, embodiment3Topology, embodiment4Topology, DATA_LVOL, logLvol, type Topology } from './topology.ts';
-import { DatabaseWorkload, Workload, type WorkloadOptions, type WorkloadResult } from './workload.ts';
+import { DatabaseWorkload, Workload, type DatabaseResult, type WorkloadOptions, type WorkloadResult } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
 import { applicationVolumes, Checkers, TransactionLog } from './checkers.ts';
@@ -139,21 +139,27 @@ interface Application {
 }
 
 /**
- * A host's application: its block writes (a Workload) and its database's transactions. `concurrently`: both at
- * once (an application running until stopped); otherwise the transactions follow the block writes, so that a run's
- * writes are the same in the same order on either runtime (the -cycle scenarios compare the runtimes' volumes).
+ * A host's application: its block writes (a Workload) and its database's transactions — both at once (an
+ * application running until stopped), or one after the other, so that a run's writes are the same in the same
+ * order on either runtime (the -cycle scenarios compare the runtimes' volumes). Host P's database runs first, so
+ * the block writes still end right before the disaster and leave the journal backlog the scenarios are built on.
  */
-function application(ctx: ScenarioContext, wo: WorkloadOptions, transactions: number | undefined, concurrently: boolean): Application {
-  const blocks = ctx.workload(wo);
-  let db: DatabaseWorkload | null = concurrently ? ctx.database(wo.host, transactions) : null;
-  let stopped = false;
-  const done = (async () => {
-    const r = await blocks.done;
-    if (!concurrently && !stopped) db = ctx.database(wo.host, transactions);
-    const d = await db?.done;
-    return d ? { ...r, issued: r.issued + d.begun, acknowledged: r.acknowledged + d.committed } : r;
+function application(ctx: ScenarioContext, wo: WorkloadOptions, transactions: number | undefined, order: 'concurrently' | 'database first' | 'database after'): Application {
+  let stopped = false, blocks: Workload | null = null, db: DatabaseWorkload | null = null;
+  const runBlocks = (): Promise<WorkloadResult | null> => (stopped ? Promise.resolve(null) : (blocks = ctx.workload(wo)).done);
+  const runDb = (): Promise<DatabaseResult | undefined> => {
+    db = stopped ? null : ctx.database(wo.host, transactions);
+    return db ? db.done : Promise.resolve(undefined);
+  };
+  const done = (async (): Promise<WorkloadResult> => {
+    let r: WorkloadResult | null, d: DatabaseResult | undefined;
+    if (order === 'concurrently') [r, d] = await Promise.all([runBlocks(), runDb()]);
+    else if (order === 'database first') { d = await runDb(); r = await runBlocks(); }
+    else { r = await runBlocks(); d = await runDb(); }
+    const base = r ?? { issued: 0, acknowledged: 0, refused: {}, latenciesUs: [], elapsedUs: 0 };
+    return d ? { ...base, issued: base.issued + d.begun, acknowledged: base.acknowledged + d.committed } : base;
   })();
-  return { stop: () => { stopped = true; blocks.stop(); db?.stop(); }, done };
+  return { stop: () => { stopped = true; blocks?.stop(); db?.stop(); }, done };
 }
 
 /** Site P is lost: host P and storage P fail together while the work application is writing. */
@@ -168,13 +174,13 @@ async function siteDisaster(ctx: ScenarioContext, workload: Application, alsoInt
 
 /** Host P's application until stopped: random block writes and database transactions at once. */
 function workloadP(ctx: ScenarioContext): Application {
-  return application(ctx, { host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048 }, undefined, true);
+  return application(ctx, { host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048 }, undefined, 'concurrently');
 }
 
-/** Host P's application in normal operation: a fixed sequence of block writes, then database transactions. */
+/** Host P's application in normal operation: database transactions, then a fixed sequence of block writes. */
 function writesP(ctx: ScenarioContext, writes: number, queueDepth = 8): Application {
   return application(ctx, { host: '100P', lvol: DATA_LVOL, queueDepth, regionBlocks: 2048, writes: Math.round(writes * ctx.scale), pattern: 'stride' },
-    Math.round((writes / 10) * ctx.scale), false);
+    Math.round((writes / 10) * ctx.scale), 'database first');
 }
 
 /** A2 and a fixed sequence of host P writes; the disaster strikes as the last one is acknowledged. */
@@ -193,7 +199,7 @@ async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: n
 /** Host R's application: `n` block writes, then database transactions. */
 function hostRWrites(ctx: ScenarioContext, n: number): Application {
   return application(ctx, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' },
-    Math.round((n / 10) * ctx.scale), false);
+    Math.round((n / 10) * ctx.scale), 'database after');
 }
 
 /** A3 (no data loss expected), work on R, failures cleared, A4, and A5 with host R writing throughout. */

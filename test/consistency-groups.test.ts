@@ -6,8 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { BLOCKS_PER_TRACK, MAX_GROUP_MEMBERS } from '../firmware/constants.ts';
 import { groupLayout, locateInGroup, memberOfTrack } from '../firmware/consistency-group.ts';
 import type { Command, PairDefinitionInput } from '../firmware/commands.ts';
+import { decodeControl, decodeFrame, encodeControl } from '../firmware/frames.ts';
 import { Checkers, TransactionLog } from '../harness/checkers.ts';
 import { OperationsLog } from '../harness/copy-control.ts';
+import { formatPairDisplay } from '../harness/operator.ts';
 import { WriteHistory } from '../harness/history.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
 import { DatabaseWorkload } from '../harness/workload.ts';
@@ -70,6 +72,19 @@ describe('consistency groups: group address mapping', () => {
   });
 });
 
+describe('consistency groups: the member list on the wire', () => {
+  const def = { pairId: PAIR, role: 'destination' as const, localLvol: 0, remoteLvol: 0, direction: 'forward' as const, copyType: 'sync' as const,
+    fence: 'never' as const, journalLvol: -1, remoteJournalLvol: -1 };
+  const roundTrip = (members: unknown) => decodeControl(decodeFrame(encodeControl(PAIR, { op: 'create', reqId: 1, def: { ...def, members } as never })));
+
+  it('a definition carries [local, remote, blocks] per member; a malformed list is refused as a FrameError naming it', () => {
+    expect(roundTrip([[0, 0, 256], [2, 2, 40]])).toMatchObject({ op: 'create', def: { members: [[0, 0, 256], [2, 2, 40]] } });
+    for (const bad of [[], [[0, 0]], [[0, -1, 5]], 'x', Array.from({ length: MAX_GROUP_MEMBERS + 1 }, (_, i) => [i, i, 1])]) {
+      expect(() => roundTrip(bad)).toThrow(/malformed consistency group members/);
+    }
+  });
+});
+
 describe('consistency groups: validation (bad member lists are refused by name and change nothing)', () => {
   const cases: Array<[string, Command, RegExp]> = [
     ['a member that does not exist', groupCreate('async', [{ localLvol: DATA, remoteLvol: DATA }, { localLvol: 9, remoteLvol: LOG }]), /source LVOL 9 does not exist/],
@@ -123,6 +138,8 @@ describe('consistency groups: a group pair between two systems (sim)', () => {
       // 1 MiB data = 16 tracks, a 40-block log = 3 tracks: one formation copy of the whole group.
       expect(a.lastFormationTracksCopied).toBe(19);
       expect(a.members).toEqual([{ localLvol: DATA, remoteLvol: DATA }, { localLvol: LOG, remoteLvol: LOG }]);
+      // The pair display: one row per side, naming the group's volumes (data+log) with their one state.
+      expect(formatPairDisplay([{ ...a, system: 'A', remoteSystem: 'B', lagEntries: 0, lagMs: 0 }])).toMatch(new RegExp(`^A\\s+7\\s+0\\+2\\s+P-VOL\\s+${copyType}\\s+A→B\\s+duplex\\s+PAIR`, 'm'));
       for (let i = 0; i < 20; i++) { await put(w, LOG, i % LOG_BLOCKS, 10 + i); await put(w, DATA, 100 + i, 50 + i); }
       await w.sleep(200_000);
       expect(same(w, DATA)).toBe(true);
@@ -209,7 +226,7 @@ describe('consistency groups: the dependent-write check (a database\'s log and d
     await w.fault({ kind: 'power-loss', system: 'A' });
     db.stop();
     await db.done;
-    await checkers.checkDependentWrites('B', 'takeover at B');
+    await checkers.checkDependentWrites('B', 'takeover');
     await checkers.stop();
     return { checkers, begun: transactions.begun };
   }
@@ -218,7 +235,7 @@ describe('consistency groups: the dependent-write check (a database\'s log and d
     const { checkers } = await logShippingStopsThenDisaster(false);
     const flagged = checkers.violations.filter((v) => v.check === 'dependent-writes');
     expect(flagged.length).toBe(1);
-    expect(flagged[0]!.message).toMatch(/takeover at B at B: data block \d+ holds transaction \d+, but its log block \d+ holds (only transaction \d+|nothing)/);
+    expect(flagged[0]!.message).toMatch(/takeover at B: data block \d+ holds transaction \d+, but its log block \d+ holds (only transaction \d+|nothing)/);
     const [, checked, broken] = /(\d+) dependent transaction\(s\) checked, (\d+) data write\(s\) without their log write/.exec(checkers.dependentWriteChecks[0]!)!.map(Number);
     expect(broken).toBeGreaterThan(20); // most transactions after the suspend: their data reached B, their log records did not
     expect(broken).toBeLessThanOrEqual(checked!);
