@@ -2,6 +2,7 @@
 // and the acceptance table: for each command and pair state, done (ok), accepted-but-nothing-to-do (noop),
 // or refused (reject) — never half-done.
 
+import type { GroupMember } from './consistency-group.ts';
 import { PairState, pairStateName, type CopyType } from './pair-state.ts';
 import type { AsyncMode } from './definition-info.ts';
 
@@ -25,6 +26,11 @@ export interface PairDefinitionInput {
    */
   asyncMode?: AsyncMode;
   snapshotIntervalUs?: number;
+  /**
+   * A consistency group: every data volume the pair covers, in order, the first being localLvol/remoteLvol. The
+   * members share the pair's journal, sequence numbers, bitmap and state (firmware/consistency-group.ts).
+   */
+  volumes?: GroupMember[];
 }
 
 export type Command =
@@ -61,6 +67,8 @@ export interface PairView {
   stateValue: PairState;
   failureCause: string;
   journalLvol: number;
+  /** The data volumes of the pair's consistency group, as seen from this side (one member: a single-volume pair). */
+  members: GroupMember[];
   dirtyTracks: number;
   copyProgressPercent: number;
   lastFormationCopy: string;

@@ -12,6 +12,8 @@ export const MAX_IO_BYTES = 1024 * 1024;
 export const MAX_PAIRS = 16;
 /** Journal slots in control memory (per storage system). */
 export const MAX_JOURNALS = 4;
+/** Data volumes one pair (a consistency group) may cover; each is a [local, remote] LVOL pair in definition information. */
+export const MAX_GROUP_MEMBERS = 8;
 /** LVOLs one disk array can be carved into. */
 export const MAX_LVOLS = 32;
 

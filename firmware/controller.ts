@@ -3,10 +3,11 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
-  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
+import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
-import { ASYNC_MODES, ControlMemoryLayout, NOT_CONSISTENT, P, readPairRecord, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
+import { ASYNC_MODES, ControlMemoryLayout, type BitmapKind, NOT_CONSISTENT, P, readMembers, readPairRecord, writeMembers, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
   type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
 import { DifferenceBitmap } from './difference-bitmap.ts';
 import { decodeControl, decodeFrame, decodeJournalBatch, encodeControl, encodeFrame, encodeJournalBatch, FrameType,
@@ -21,6 +22,8 @@ import { RecentTags } from './recent-tags.ts';
 interface PairRuntime {
   slot: number;
   pairId: number;
+  /** The pair's consistency group: its members placed in one address space (bitmap, journal and frames use group addresses). */
+  group: GroupLayout;
   bitmap: DifferenceBitmap;
   pending: DifferenceBitmap;
   /** Snapshot mode, source (SPEC §5): tracks written since the last difference snapshot was taken. */
@@ -116,7 +119,8 @@ const ACTIVE = (s: PairState) => isCopyingState(s);
 export class Controller implements FirmwareEntryPoints {
   private readonly l: ControlMemoryLayout;
   private readonly pairs = new Map<number, PairRuntime>();
-  private readonly pairsByLvol = new Map<number, PairRuntime[]>();
+  /** Per local LVOL, the pairs it is a member of and where it starts in each one's group address space. */
+  private readonly pairsByLvol = new Map<number, Array<{ rt: PairRuntime; offsetBlocks: number }>>();
   private readonly syncCopies = new Map<number, SyncCopy>();
   private readonly trackInflight = new Map<number, number>();
   private readonly requests = new Map<number, PendingRequest>();
@@ -156,13 +160,15 @@ export class Controller implements FirmwareEntryPoints {
 
   private attach(slot: number): PairRuntime {
     const pairId = this.l.pairWord(slot, P.pairId);
-    const lvol = this.l.pairWord(slot, P.localLvol);
-    const tracks = DifferenceBitmap.tracksFor(this.hw.disk.lvolBlocks(lvol));
+    const group = groupLayout(readMembers(this.l, slot), (lvol) => this.hw.disk.lvolBlocks(lvol));
+    const tracks = DifferenceBitmap.tracksFor(group.blocks);
+    // Exactly the group's words, so both sides of a pair exchange bitmaps of one length whatever else their slots hold.
+    const words = (which: BitmapKind) => this.l.bitmap(slot, which).subarray(0, Math.ceil(tracks / 32));
     const rt: PairRuntime = {
-      slot, pairId,
-      bitmap: new DifferenceBitmap(this.l.bitmap(slot, 'difference'), tracks),
-      pending: new DifferenceBitmap(this.l.bitmap(slot, 'pending'), tracks),
-      snapshot: new DifferenceBitmap(this.l.bitmap(slot, 'snapshot'), tracks),
+      slot, pairId, group,
+      bitmap: new DifferenceBitmap(words('difference'), tracks),
+      pending: new DifferenceBitmap(words('pending'), tracks),
+      snapshot: new DifferenceBitmap(words('snapshot'), tracks),
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, snapshotEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
       copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
@@ -179,11 +185,25 @@ export class Controller implements FirmwareEntryPoints {
   private rebuildLvolIndex(): void {
     this.pairsByLvol.clear();
     for (const rt of this.pairs.values()) {
-      const lvol = this.w(rt, P.localLvol);
-      const list = this.pairsByLvol.get(lvol) ?? [];
-      list.push(rt);
-      this.pairsByLvol.set(lvol, list);
+      for (const m of rt.group.members) {
+        const list = this.pairsByLvol.get(m.localLvol) ?? [];
+        list.push({ rt, offsetBlocks: m.offsetBlocks });
+        this.pairsByLvol.set(m.localLvol, list);
+      }
     }
+  }
+
+  /** Member LVOL and LBA of a group address range, or null when it is not inside one member. */
+  private toMember(rt: PairRuntime, groupLba: number, blocks: number): { lvol: number; lba: number } | null {
+    const at = locateInGroup(rt.group, groupLba, blocks);
+    return at && { lvol: at.member.localLvol, lba: at.lba };
+  }
+
+  /** A destination writes what its pair carried (group address, checked by framePair or the batch check) to the member volume. */
+  private writeMember(rt: PairRuntime, groupLba: number, data: Uint8Array): boolean {
+    const at = this.toMember(rt, groupLba, data.length / BLOCK_SIZE_BYTES);
+    assertInvariant(at !== null, `${this.label(rt)}: group blocks ${groupLba}+${data.length / BLOCK_SIZE_BYTES} lie in no member`);
+    return this.writeLvol(at.lvol, at.lba, data, rt.pairId);
   }
 
   // ───────────────────────────── accessors ─────────────────────────────
@@ -198,7 +218,8 @@ export class Controller implements FirmwareEntryPoints {
   private record(rt: PairRuntime): PairRecord { return readPairRecord(this.l, rt.slot); }
   private label(rt: PairRuntime): string {
     const r = this.record(rt);
-    return `pair ${rt.pairId} (${r.copyType} ${r.role === 'source' ? `LVOL ${r.localLvol} → storage ${r.remoteStorageId}` : `storage ${r.remoteStorageId} → LVOL ${r.localLvol}`})`;
+    const lvols = r.members.length > 1 ? `LVOLs ${r.members.map((m) => m.localLvol).join('+')}` : `LVOL ${r.localLvol}`;
+    return `pair ${rt.pairId} (${r.copyType} ${r.role === 'source' ? `${lvols} → storage ${r.remoteStorageId}` : `storage ${r.remoteStorageId} → ${lvols}`})`;
   }
   private updateDirty(rt: PairRuntime): void { this.set(rt, P.dirtyTracks, rt.bitmap.count()); }
 
@@ -238,6 +259,7 @@ export class Controller implements FirmwareEntryPoints {
       pairId: rt.pairId, role: r.role === 'source' ? 'destination' : 'source', localLvol: r.remoteLvol, remoteLvol: r.localLvol,
       direction: r.direction, copyType: r.copyType, fence: r.fence, journalLvol: r.remoteJournalLvol, remoteJournalLvol: r.journalLvol,
       asyncMode: r.asyncMode, snapshotIntervalUs: r.snapshotIntervalUs,
+      members: rt.group.members.map((m) => [m.remoteLvol, m.localLvol, m.blocks]),
     };
   }
 
@@ -356,7 +378,7 @@ export class Controller implements FirmwareEntryPoints {
       return this.hw.completeHostIo(io, 'write-protected');
     }
     const pairs = this.pairsByLvol.get(io.lvol) ?? [];
-    for (const rt of pairs) {
+    for (const { rt } of pairs) {
       const s = this.state(rt);
       if (!this.isSource(rt) && isCopyingState(s)) {
         this.log('warn', `host write to LVOL ${io.lvol} refused: it is the destination of ${this.label(rt)} in ${pairStateName(s)}`);
@@ -397,7 +419,8 @@ export class Controller implements FirmwareEntryPoints {
    * Every write to a data volume comes through here — from a host, a synchronous copy, or journal restore
    * (`origin` is then the pair it came in on). It decides, pair by pair, what the write means for copying:
    * duplex → replicate (synchronous copy or journal entry); formation copying → replicate the parts that fall
-   * on tracks already copied, mark the rest; otherwise → difference bitmap.
+   * on tracks already copied, mark the rest; otherwise → difference bitmap. `lvol`/`lba` are the member volume's;
+   * each pair sees the write at its own group address (the member's offset in that pair's group + lba).
    */
   private writeLvol(lvol: number, lba: number, data: Uint8Array, origin: number, io?: HostIo): boolean {
     const pairs = this.pairsByLvol.get(lvol) ?? [];
@@ -405,9 +428,9 @@ export class Controller implements FirmwareEntryPoints {
     // What each source pair replicates: [lba, blocks, deferredTrack] segments (none: only marked in the bitmap).
     const plan = new Map<PairRuntime, Segment[]>();
     let syncNeeded = false;
-    for (const rt of pairs) {
+    for (const { rt, offsetBlocks } of pairs) {
       if (rt.pairId === origin || !this.isSource(rt)) continue;
-      const segs = this.replicatedSegments(rt, lba, blocks);
+      const segs = this.replicatedSegments(rt, offsetBlocks + lba, blocks);
       plan.set(rt, segs);
       if (segs.length > 0 && !this.isAsync(rt)) syncNeeded = true;
     }
@@ -421,25 +444,26 @@ export class Controller implements FirmwareEntryPoints {
     } catch (e) {
       if (cacheSlot >= 0) this.hw.cache.release(cacheSlot);
       const status = this.ioError(e);
-      for (const rt of pairs) this.pairFailed(rt, 'drive failure');
+      for (const { rt } of pairs) this.pairFailed(rt, 'drive failure');
       if (io) this.hw.completeHostIo(io, status);
       return false;
     }
     const staged = cacheSlot >= 0 ? this.hw.cache.slot(cacheSlot, data.length) : data;
     if (cacheSlot >= 0) staged.set(data);
-    const part = (src: Uint8Array, sl: number, sb: number) => src.subarray((sl - lba) * BLOCK_SIZE_BYTES, (sl - lba + sb) * BLOCK_SIZE_BYTES);
     // The group counts the copies this host write waits for; it is completed when they are all over.
     const group: SyncWriteGroup = { io, cacheSlot, remaining: 1, fenced: false };
-    for (const rt of pairs) {
+    for (const { rt, offsetBlocks } of pairs) {
       if (rt.pairId === origin) continue;
+      const glba = offsetBlocks + lba;
+      const part = (src: Uint8Array, sl: number, sb: number) => src.subarray((sl - glba) * BLOCK_SIZE_BYTES, (sl - glba + sb) * BLOCK_SIZE_BYTES);
       const segs = plan.get(rt);
       if (!segs) {
         // A destination volume written other than through its pair now differs from its source.
-        rt.bitmap.markBlocks(lba, blocks);
+        rt.bitmap.markBlocks(glba, blocks);
         this.updateDirty(rt);
         continue;
       }
-      this.markExcept(rt, lba, blocks, segs);
+      this.markExcept(rt, glba, blocks, segs);
       const sync = !this.isAsync(rt);
       for (const [sl, sb, track] of segs) {
         if (sync && cacheSlot < 0) { rt.bitmap.markBlocks(sl, sb); continue; } // no cache for a non-host write: copy later
@@ -574,8 +598,8 @@ export class Controller implements FirmwareEntryPoints {
     if (!rt) why = `unknown pair ${f.pairId}`;
     else if (this.partner(rt) !== from) why = `storage ${from} is not the partner of pair ${f.pairId}`;
     else if (this.isSource(rt) !== (role === 'source')) why = `pair ${f.pairId} is not ${role === 'source' ? 'a source' : 'a destination'} here`;
-    else if (f.blocks > 0 && f.lba + f.blocks > this.hw.disk.lvolBlocks(this.w(rt, P.localLvol))) {
-      why = `blocks ${f.lba}..${f.lba + f.blocks - 1} are outside LVOL ${this.w(rt, P.localLvol)}`;
+    else if (f.blocks > 0 && !this.toMember(rt, f.lba, f.blocks)) {
+      why = `blocks ${f.lba}..${f.lba + f.blocks - 1} are outside the volumes of pair ${f.pairId} (or span two of them)`;
     }
     if (why) { this.log('info', `${what} from storage ${from} dropped: ${why}`); return null; }
     return rt!;
@@ -594,7 +618,7 @@ export class Controller implements FirmwareEntryPoints {
       const s = this.state(rt);
       if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
         if (rt.syncTagsApplied.has(f.tag)) status = 0; // a duplicate: acknowledged again, not written again
-        else if (this.writeLvol(this.w(rt, P.localLvol), f.lba, f.body, rt.pairId)) { status = 0; rt.syncTagsApplied.add(f.tag); }
+        else if (this.writeMember(rt, f.lba, f.body)) { status = 0; rt.syncTagsApplied.add(f.tag); }
         else status = 2;
       }
     }
@@ -631,16 +655,17 @@ export class Controller implements FirmwareEntryPoints {
   private pumpFormationCopy(rt: PairRuntime): void {
     const s = this.state(rt);
     if (!this.isSource(rt) || (s !== PairState.InitialCopying && s !== PairState.DuplexPending)) return;
-    const lvol = this.w(rt, P.localLvol);
-    const volBlocks = this.hw.disk.lvolBlocks(lvol);
     while (rt.copyInflight.size < FORMATION_COPY_WINDOW_TRACKS) {
       const t = this.nextCopyTrack(rt);
       if (t < 0) break;
       rt.bitmap.clear(t);
-      const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, volBlocks - lba);
+      // A track lies in one member (members start on track boundaries); the frame carries its group address.
+      const m = memberOfTrack(rt.group, t);
+      assertInvariant(m !== null, `${this.label(rt)}: track ${t} is in no member of the group`);
+      const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, m.offsetBlocks + m.blocks - lba);
       let data: Uint8Array;
       try {
-        data = this.hw.disk.read(lvol, lba, blocks);
+        data = this.hw.disk.read(m.localLvol, lba - m.offsetBlocks, blocks);
       } catch {
         rt.bitmap.set(t);
         return this.pairFailed(rt, 'drive failure');
@@ -690,13 +715,12 @@ export class Controller implements FirmwareEntryPoints {
     {
       const s = this.state(rt);
       if (s === PairState.Simplex || s === PairState.InitialCopying || s === PairState.DuplexPending) {
-        const lvol = this.w(rt, P.localLvol);
         const t = Math.floor(f.lba / BLOCKS_PER_TRACK);
         rt.copySerialApplied ??= new Uint32Array(rt.bitmap.tracks);
         status = 0;
         if (t < rt.copySerialApplied.length && f.tag > rt.copySerialApplied[t]!) {
           // Through writeLvol, so a pair that copies onward from this volume (a cascade) sees the update.
-          if (this.writeLvol(lvol, f.lba, f.body, rt.pairId)) rt.copySerialApplied[t] = f.tag;
+          if (this.writeMember(rt, f.lba, f.body)) rt.copySerialApplied[t] = f.tag;
           else status = 2;
         }
       }
@@ -797,10 +821,9 @@ export class Controller implements FirmwareEntryPoints {
     const s = this.state(rt);
     if (!isCopyingState(s) || rt.awaitingBase) return;
     const batch = decodeJournalBatch(f);
-    const volBlocks = this.hw.disk.lvolBlocks(this.w(rt, P.localLvol));
-    const outside = batch.entries.find((e) => e.lba + e.data.length / BLOCK_SIZE_BYTES > volBlocks);
+    const outside = batch.entries.find((e) => !this.toMember(rt, e.lba, e.data.length / BLOCK_SIZE_BYTES));
     if (outside) {
-      this.log('info', `journal batch from storage ${from} dropped: entry ${outside.seq} addresses blocks beyond LVOL ${this.w(rt, P.localLvol)}`);
+      this.log('info', `journal batch from storage ${from} dropped: entry ${outside.seq} addresses blocks outside the volumes of pair ${rt.pairId}`);
       return;
     }
     if (this.isSnapshotMode(rt)) {
@@ -826,7 +849,10 @@ export class Controller implements FirmwareEntryPoints {
       } else if (rt.restorePending.size < RESTORE_PENDING_MAX_ENTRIES) {
         rt.restorePending.set(e.seq, { seq: e.seq, tsUs: e.tsUs, lba: e.lba, data: e.data.slice() });
         // PLANTED BUG (test-only): an entry that arrived early is written at once, ahead of its predecessors.
-        if (this.hw.options?.plantedBug === 'restore-out-of-order') this.hw.disk.write(this.w(rt, P.localLvol), e.lba, e.data);
+        if (this.hw.options?.plantedBug === 'restore-out-of-order') {
+          const at = this.toMember(rt, e.lba, e.data.length / BLOCK_SIZE_BYTES)!;
+          this.hw.disk.write(at.lvol, at.lba, e.data);
+        }
       }
     }
     this.restorePendingInOrder(rt);
@@ -849,7 +875,7 @@ export class Controller implements FirmwareEntryPoints {
   private restore(rt: PairRuntime, e: JournalEntryWire): boolean {
     const applied = this.w(rt, P.appliedSeq);
     assertInvariant(e.seq === applied + 1, `${this.label(rt)}: journal entry ${e.seq} applied after ${applied}`);
-    if (!this.writeLvol(this.w(rt, P.localLvol), e.lba, e.data, rt.pairId)) {
+    if (!this.writeMember(rt, e.lba, e.data)) {
       this.pairFailed(rt, 'drive failure');
       return false;
     }
@@ -893,13 +919,15 @@ export class Controller implements FirmwareEntryPoints {
    */
   private takeSnapshot(rt: PairRuntime): boolean {
     const j = rt.journal!, lvol = this.w(rt, P.localLvol), nowUs = this.hw.nowUs();
-    const volBlocks = this.hw.disk.lvolBlocks(lvol);
     const firstSeq = j.newestSeq + 1;
     for (let t = rt.snapshot.nextSet(0); t >= 0; t = t + 1 < rt.snapshot.tracks ? rt.snapshot.nextSet(t + 1) : -1) {
-      const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, volBlocks - lba);
+      // A track lies in one member of the group; the entry carries its group address, as journal entries do.
+      const m = memberOfTrack(rt.group, t);
+      assertInvariant(m !== null, `${this.label(rt)}: snapshot track ${t} is in no member of the group`);
+      const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, m.offsetBlocks + m.blocks - lba);
       let data: Uint8Array;
       try {
-        data = this.hw.disk.read(lvol, lba, blocks);
+        data = this.hw.disk.read(m.localLvol, lba - m.offsetBlocks, blocks);
       } catch (e) {
         if ((e as Error).name !== 'DiskError') throw e;
         this.pairFailed(rt, 'drive failure');
@@ -965,11 +993,10 @@ export class Controller implements FirmwareEntryPoints {
     const applied = this.w(rt, P.appliedSeq), end = rt.snapshotEndSeq;
     if (end <= applied || j.newestSeq < end || !isCopyingState(this.state(rt))) return;
     // All of it is here: apply it in this one event, so no one ever sees half a snapshot.
-    const lvol = this.w(rt, P.localLvol);
     for (let seq = applied + 1; seq <= end; seq++) {
       const entry = this.journalIo(rt, () => j.entryAt(seq));
       if (!entry) return;
-      if (!this.writeLvol(lvol, entry.lba, entry.data, rt.pairId)) return this.pairFailed(rt, 'drive failure');
+      if (!this.writeMember(rt, entry.lba, entry.data)) return this.pairFailed(rt, 'drive failure');
     }
     this.set(rt, P.appliedSeq, end);
     rt.snapshots++;
@@ -1336,13 +1363,14 @@ export class Controller implements FirmwareEntryPoints {
       if (acc === 'reject') throw new Error(rejection('create', d.pairId, copyType, this.state(existing), 'delete or resynchronise it instead'));
       return reply({ ok: true, outcome: 'no-op', message: `create: pair ${d.pairId} already ${pairStateName(this.state(existing))}`, pair: this.view(existing) });
     }
-    this.validateDefinition(d, 'source');
+    const members = this.validateDefinition(d, 'source');
     if (!['full', 'none', 'defer'].includes(cmd.initialCopy)) throw new Error(`create: initialCopy must be full, none or defer, not ${show(cmd.initialCopy)}`);
     if (this.l.freePairSlot() < 0) throw new Error(`create: definition information is full on storage ${this.hw.storageId}`);
     const def: WireDefinition = {
       pairId: d.pairId, role: 'destination', localLvol: d.remoteLvol, remoteLvol: d.localLvol, direction: 'forward',
       copyType: d.copyType, fence: d.fence, journalLvol: d.remoteJournalLvol ?? -1, remoteJournalLvol: d.journalLvol ?? -1,
       asyncMode: d.asyncMode ?? 'journal', snapshotIntervalUs: d.snapshotIntervalUs ?? DEFAULT_SNAPSHOT_INTERVAL_US,
+      members: members.map((m) => [m.remoteLvol, m.localLvol, this.hw.disk.lvolBlocks(m.localLvol)]),
     };
     this.request(d.remoteStorageId, d.pairId, (reqId) => ({ op: 'create', reqId, def }),
       (b) => {
@@ -1350,7 +1378,7 @@ export class Controller implements FirmwareEntryPoints {
         if (r.error) return reply({ ok: false, error: `create of pair ${d.pairId} refused by storage ${d.remoteStorageId}: ${r.error}` });
         if (this.pairs.has(d.pairId)) return reply({ ok: false, error: `create: pair ${d.pairId} appeared meanwhile` });
         const rt = this.definePair(d.remoteStorageId, { ...def, role: 'source', localLvol: d.localLvol, remoteLvol: d.remoteLvol,
-          journalLvol: d.journalLvol ?? -1, remoteJournalLvol: d.remoteJournalLvol ?? -1 });
+          journalLvol: d.journalLvol ?? -1, remoteJournalLvol: d.remoteJournalLvol ?? -1, members: members.map((m) => [m.localLvol, m.remoteLvol, 0]) });
         rt.lastStep = cmd.step;
         if (cmd.initialCopy === 'full') {
           this.setState(rt, PairState.InitialCopying);
@@ -1368,7 +1396,8 @@ export class Controller implements FirmwareEntryPoints {
       (why) => reply({ ok: false, error: `create of pair ${d.pairId} not done: ${why}` }));
   }
 
-  private validateDefinition(d: PairDefinitionInput, role: 'source' | 'destination'): void {
+  /** Checks a definition (as given, or as the partner sent it) and returns its group members; throws naming the problem. */
+  private validateDefinition(d: PairDefinitionInput, role: 'source' | 'destination'): GroupMember[] {
     if (!d || typeof d !== 'object') throw new Error('create: missing pair definition');
     if (!Number.isInteger(d.pairId) || d.pairId < 1 || d.pairId > 0xffff) throw new Error(`create: pair id must be 1..65535, not ${show(d.pairId)}`);
     if (d.copyType !== 'sync' && d.copyType !== 'async') throw new Error(`create: copy type must be sync or async, not ${show(d.copyType)}`);
@@ -1390,6 +1419,37 @@ export class Controller implements FirmwareEntryPoints {
       || d.snapshotIntervalUs < MIN_SNAPSHOT_INTERVAL_US || d.snapshotIntervalUs > MAX_SNAPSHOT_INTERVAL_US)) {
       throw new Error(`create: snapshot interval must be ${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US} µs, not ${show(d.snapshotIntervalUs)}`);
     }
+    return this.validateMembers(d, role);
+  }
+
+  /** A consistency group's members: shape, existence, no journal volume, and no volume in two groups of one role. */
+  private validateMembers(d: PairDefinitionInput, role: 'source' | 'destination'): GroupMember[] {
+    const members = d.volumes ?? [{ localLvol: d.localLvol, remoteLvol: d.remoteLvol }];
+    checkMembers(members, MAX_GROUP_MEMBERS);
+    const first = members[0]!;
+    if (first.localLvol !== d.localLvol || first.remoteLvol !== d.remoteLvol) {
+      throw new Error(`create: the first of volumes must be the pair's own LVOLs ${d.localLvol}→${d.remoteLvol}, not ${first.localLvol}→${first.remoteLvol}`);
+    }
+    for (const m of members) {
+      this.checkLvol(m.localLvol, `${role} LVOL`);
+      if (m.localLvol === d.journalLvol || m.remoteLvol === d.remoteJournalLvol) {
+        throw new Error(`create: LVOL ${m.localLvol === d.journalLvol ? m.localLvol : m.remoteLvol} is the pair's journal volume and cannot be a member`);
+      }
+      const journalOf = [...this.pairs.values()].find((rt) => rt.journal?.journalLvol === m.localLvol);
+      if (journalOf) throw new Error(`create: LVOL ${m.localLvol} is the journal volume of pair ${journalOf.pairId} and cannot be a member`);
+      for (const { rt } of this.pairsByLvol.get(m.localLvol) ?? []) {
+        if (rt.pairId === d.pairId) continue;
+        // A destination is written by one pair only; a source volume is in one group per partner (two would each
+        // order its writes with different companions, and neither destination would be consistent as a whole).
+        if (role === 'destination' && !this.isSource(rt) && ACTIVE(this.state(rt))) {
+          throw new Error(`LVOL ${m.localLvol} is already the destination of pair ${rt.pairId}`);
+        }
+        if (role === 'source' && this.isSource(rt) && this.partner(rt) === d.remoteStorageId) {
+          throw new Error(`create: LVOL ${m.localLvol} is already a member of pair ${rt.pairId} to storage ${d.remoteStorageId}`);
+        }
+      }
+    }
+    return members;
   }
 
   private checkLvol(lvol: number | undefined, what: string): void {
@@ -1403,11 +1463,15 @@ export class Controller implements FirmwareEntryPoints {
   private createDestination(from: number, def: WireDefinition): string | undefined {
     try {
       if (this.pairs.has(def.pairId)) return `pair ${def.pairId} already exists`;
-      this.validateDefinition({ pairId: def.pairId, localLvol: def.localLvol, remoteStorageId: from, remoteLvol: def.remoteLvol, copyType: def.copyType,
+      const members = this.validateDefinition({ pairId: def.pairId, localLvol: def.localLvol, remoteStorageId: from, remoteLvol: def.remoteLvol, copyType: def.copyType,
         fence: def.fence, journalLvol: def.copyType === 'async' ? def.journalLvol : undefined, remoteJournalLvol: def.copyType === 'async' ? def.remoteJournalLvol : undefined,
-        asyncMode: def.asyncMode, snapshotIntervalUs: def.snapshotIntervalUs }, 'destination');
-      const busy = (this.pairsByLvol.get(def.localLvol) ?? []).find((rt) => !this.isSource(rt) && ACTIVE(this.state(rt)));
-      if (busy) return `LVOL ${def.localLvol} is already the destination of pair ${busy.pairId}`;
+        volumes: wireMembers(def), asyncMode: def.asyncMode, snapshotIntervalUs: def.snapshotIntervalUs }, 'destination');
+      // Group addresses are laid out from member sizes: both sides must have the same ones.
+      const sizes = def.members ?? [];
+      for (let i = 0; sizes.length > 1 && i < sizes.length; i++) {
+        const here = this.hw.disk.lvolBlocks(members[i]!.localLvol);
+        if (here !== sizes[i]![2]) return `member ${i}: LVOL ${members[i]!.localLvol} has ${here} blocks here but LVOL ${members[i]!.remoteLvol} of storage ${from} has ${sizes[i]![2]}: a group's volumes must be the same size on both sides`;
+      }
       if (this.l.freePairSlot() < 0) return 'definition information is full';
       this.definePair(from, def);
       return undefined;
@@ -1432,6 +1496,7 @@ export class Controller implements FirmwareEntryPoints {
     s(P.fence, FENCE_LEVELS.indexOf(def.fence));
     s(P.journalLvol, def.journalLvol);
     s(P.remoteJournalLvol, def.remoteJournalLvol);
+    writeMembers(this.l, slot, wireMembers(def));
     s(P.consistentSeq, NOT_CONSISTENT); // a destination that was never copied holds nothing of its source
     s(P.asyncMode, ASYNC_MODES.indexOf(def.asyncMode ?? 'journal'));
     s(P.snapshotIntervalUs, def.snapshotIntervalUs ?? DEFAULT_SNAPSHOT_INTERVAL_US);
@@ -1505,7 +1570,7 @@ export class Controller implements FirmwareEntryPoints {
       sourceStorageId: src ? this.hw.storageId : r.remoteStorageId, sourceLvol: src ? r.localLvol : r.remoteLvol,
       destinationStorageId: src ? r.remoteStorageId : this.hw.storageId, destinationLvol: src ? r.remoteLvol : r.localLvol,
       direction: r.direction, copyType: r.copyType, fence: r.fence, state: pairStateName(r.state), stateValue: r.state, failureCause: r.failureCause,
-      journalLvol: r.journalLvol, dirtyTracks: rt.bitmap.count(),
+      journalLvol: r.journalLvol, members: r.members, dirtyTracks: rt.bitmap.count(),
       copyProgressPercent: copying ? (total === 0 ? 100 : Math.floor((100 * r.copyTracksDone) / Math.max(total, r.copyTracksDone + rt.bitmap.count()))) : r.state === PairState.Duplex ? 100 : 0,
       lastFormationCopy: r.lastFormationKind, lastFormationTracksCopied: r.lastFormationTracksCopied,
       journalNewestSeq: j ? j.newestSeq : 0, journalAppliedSeq: r.appliedSeq, journalEntries: j ? j.entries : 0, journalBytes: j ? j.usedBytes : 0,
@@ -1514,4 +1579,9 @@ export class Controller implements FirmwareEntryPoints {
       snapshotInFlight: src && snapshotMode && this.snapshotInFlight(rt), snapshots: rt.snapshots,
     };
   }
+}
+
+/** The members a definition names, from its receiver's point of view (none listed: its one volume). */
+function wireMembers(def: WireDefinition): GroupMember[] {
+  return def.members ? def.members.map(([localLvol, remoteLvol]) => ({ localLvol, remoteLvol })) : [{ localLvol: def.localLvol, remoteLvol: def.remoteLvol }];
 }

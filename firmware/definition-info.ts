@@ -2,14 +2,15 @@
 // as 32-bit words so that any thread holding the SharedArrayBuffer can read pair states without asking
 // the firmware. The firmware is the only writer.
 
-import { MAX_JOURNALS, MAX_PAIRS } from './constants.ts';
+import { MAX_GROUP_MEMBERS, MAX_JOURNALS, MAX_PAIRS } from './constants.ts';
+import type { GroupMember } from './consistency-group.ts';
 import type { FenceLevel } from './commands.ts';
 import { PairState, type CopyType } from './pair-state.ts';
 
 const MAGIC = 0x52434c32; // "RCL2"
-const LAYOUT_VERSION = 2;
+const LAYOUT_VERSION = 2; // 2: pair slots hold a consistency group's member list and the SPEC §5 async mode
 const HEADER_WORDS = 16;
-const PAIR_SLOT_WORDS = 32;
+const PAIR_SLOT_WORDS = 48;
 const JOURNAL_SLOT_WORDS = 16;
 /**
  * A pair slot's bitmaps: its difference bitmap; the tracks with a copy in flight; and (snapshot mode, SPEC §5) the
@@ -28,10 +29,13 @@ export const P = {
   copyTracksTotal: 12, copyTracksDone: 13, formationKind: 14, lastFormationTracksCopied: 15,
   appliedSeq: 16, failureCause: 17, drainTargetSeq: 18, dirtyTracks: 19, stateChanges: 20,
   lastFormationKind: 21, consistentSeq: 22, announcedBaseSeq: 23, epoch: 24,
+  /** Consistency group: member count, then [local LVOL, remote LVOL] per member (member 0 = localLvol/remoteLvol). */
+  memberCount: 25, members: 26,
   // SPEC §5: asynchronous copying by journal (0) or by difference snapshots (1); the snapshot interval; the last
   // sequence number of the snapshot in flight (source), 0 when none is.
-  asyncMode: 25, snapshotIntervalUs: 26, snapshotEndSeq: 27,
+  asyncMode: 42, snapshotIntervalUs: 43, snapshotEndSeq: 44,
 } as const;
+if (P.members + 2 * MAX_GROUP_MEMBERS > P.asyncMode || P.snapshotEndSeq >= PAIR_SLOT_WORDS) throw new Error('definition information: a pair slot cannot hold MAX_GROUP_MEMBERS members and the async mode');
 
 /** consistentSeq of a destination whose image is not consistent (a formation copy is under way or never ran). */
 export const NOT_CONSISTENT = 0x7fffffff;
@@ -178,6 +182,8 @@ export interface PairRecord {
   dirtyTracks: number;
   /** Destination: its image is prefix-consistent once appliedSeq ≥ consistentSeq (NOT_CONSISTENT during a formation copy). */
   consistentSeq: number;
+  /** The data volumes the pair covers (a consistency group); the first is localLvol/remoteLvol. */
+  members: GroupMember[];
   asyncMode: AsyncMode;
   snapshotIntervalUs: number;
   /** Source in snapshot mode: last sequence number of the snapshot in flight (0: none). */
@@ -215,10 +221,24 @@ export function readPairRecord(l: ControlMemoryLayout, slot: number): PairRecord
     drainTargetSeq: w(P.drainTargetSeq),
     dirtyTracks: w(P.dirtyTracks),
     consistentSeq: w(P.consistentSeq),
+    members: readMembers(l, slot),
     asyncMode: ASYNC_MODES[w(P.asyncMode)]!,
     snapshotIntervalUs: w(P.snapshotIntervalUs),
     snapshotEndSeq: w(P.snapshotEndSeq),
   };
+}
+
+/** The member list of a pair slot (a slot without one, as written before groups existed, has its one volume). */
+export function readMembers(l: ControlMemoryLayout, slot: number): GroupMember[] {
+  const n = l.pairWord(slot, P.memberCount);
+  if (n === 0) return [{ localLvol: l.pairWord(slot, P.localLvol), remoteLvol: l.pairWord(slot, P.remoteLvol) }];
+  return Array.from({ length: n }, (_, i) => ({ localLvol: l.pairWord(slot, P.members + 2 * i), remoteLvol: l.pairWord(slot, P.members + 2 * i + 1) }));
+}
+
+export function writeMembers(l: ControlMemoryLayout, slot: number, members: GroupMember[]): void {
+  if (members.length < 1 || members.length > MAX_GROUP_MEMBERS) throw new Error(`a pair has 1..${MAX_GROUP_MEMBERS} members, not ${members.length}`);
+  l.setPairWord(slot, P.memberCount, members.length);
+  members.forEach((m, i) => { l.setPairWord(slot, P.members + 2 * i, m.localLvol); l.setPairWord(slot, P.members + 2 * i + 1, m.remoteLvol); });
 }
 
 /** Every pair in a storage system's control memory, read without the firmware. */

@@ -7,7 +7,7 @@
 // 24 body (bodyBytes)
 
 import { Packr } from 'msgpackr';
-import { BLOCK_SIZE_BYTES, MAX_IO_BYTES, TRACK_SIZE_BYTES, JOURNAL_BATCH_MAX_BYTES } from './constants.ts';
+import { BLOCK_SIZE_BYTES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, TRACK_SIZE_BYTES, JOURNAL_BATCH_MAX_BYTES } from './constants.ts';
 
 export const FRAME_HEADER_BYTES = 24;
 /** Largest body any frame may carry: a journal batch plus its metadata. */
@@ -63,6 +63,12 @@ export interface WireDefinition {
   /** Asynchronous pairs: SPEC §5 mode and snapshot interval (absent: journal mode). */
   asyncMode?: 'journal' | 'snapshot';
   snapshotIntervalUs?: number;
+  /**
+   * A consistency group's members [local LVOL, remote LVOL, the sender's blocks of it] (absent: the one volume
+   * localLvol/remoteLvol). The receiver refuses a group whose member sizes differ from its own, since group
+   * addresses are laid out from them.
+   */
+  members?: Array<[number, number, number]>;
 }
 
 export type ControlBody =
@@ -170,6 +176,10 @@ function checkDefinition(d: unknown): asserts d is WireDefinition {
     || (x.asyncMode !== undefined && x.asyncMode !== 'journal' && x.asyncMode !== 'snapshot')
     || (x.snapshotIntervalUs !== undefined && !isU32(x.snapshotIntervalUs))) {
     throw new FrameError('control frame: malformed definition information');
+  }
+  if (x.members !== undefined && !(Array.isArray(x.members) && x.members.length >= 1 && x.members.length <= MAX_GROUP_MEMBERS
+    && x.members.every((m) => Array.isArray(m) && m.length === 3 && m.every(isU32)))) {
+    throw new FrameError('control frame: malformed consistency group members in definition information');
   }
 }
 

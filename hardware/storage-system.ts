@@ -29,8 +29,10 @@ export class StorageSystemMemory {
   static build(storageId: number, name: string, lvols: LvolSpec[], cacheSlots: number): StorageSystemMemory {
     const disk = DiskArray.create(lvols);
     const cache = CacheMemory.create(cacheSlots, MAX_IO_BYTES);
-    const maxBlocks = Math.max(...lvols.map((l) => l.sizeBytes / BLOCK_SIZE_BYTES));
-    const geometry = { bitmapWords: Math.ceil(DifferenceBitmap.tracksFor(maxBlocks) / 32) };
+    // A pair's bitmap covers its whole consistency group, and a group at most all data volumes (track-aligned).
+    const tracks = (l: LvolSpec) => DifferenceBitmap.tracksFor(l.sizeBytes / BLOCK_SIZE_BYTES);
+    const groupTracks = Math.max(...lvols.map(tracks), lvols.filter((l) => l.kind === 'data').reduce((n, l) => n + tracks(l), 0));
+    const geometry = { bitmapWords: Math.ceil(groupTracks / 32) };
     const cm = new Int32Array(new SharedArrayBuffer(controlMemoryWords(geometry) * 4));
     formatControlMemory(cm, storageId, geometry);
     return new StorageSystemMemory(storageId, name, disk, cache, cm);

@@ -361,14 +361,24 @@ program.command('paircreate').description('define a pair on a storage system (it
   .addOption(new Option('--type <type>', 'copy type').choices(['sync', 'async']).makeOptionMandatory())
   .addOption(new Option('--fence <level>', 'fence level (sync default data)').choices(['data', 'status', 'never']))
   .option('--lvol <n>', 'source LVOL', integer('--lvol')).option('--remote-lvol <n>', 'destination LVOL', integer('--remote-lvol'))
+  .option('--volumes <list>', 'a consistency group: source:destination LVOLs, comma-separated, e.g. 0:0,2:2 (one journal and state for all)', groupMembers)
   .addOption(new Option('--initial-copy <kind>', 'initial copy').choices(['full', 'none', 'defer']))
   .addOption(new Option('--async-mode <mode>', 'async: copy by journal (default) or by difference snapshots (SPEC §5)').choices(ASYNC_MODES))
   .option('--snapshot-interval-us <us>', 'async snapshot mode: microseconds between difference snapshots', integer('--snapshot-interval-us'))
   .addOption(controlOpt()).option('--json', 'JSON')
-  .action((o: { system: string; pair: number; remote: string; type: string; fence?: string; lvol?: number; remoteLvol?: number; initialCopy?: string;
+  .action((o: { system: string; pair: number; remote: string; type: string; fence?: string; lvol?: number; remoteLvol?: number; volumes?: unknown; initialCopy?: string;
     asyncMode?: string; snapshotIntervalUs?: number; control: string; json?: boolean }) =>
     verb(o, 'paircreate', { system: o.system, pairId: o.pair, remote: o.remote, copyType: o.type, fence: o.fence, localLvol: o.lvol, remoteLvol: o.remoteLvol,
-      initialCopy: o.initialCopy, asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs }, pairMessage));
+      volumes: o.volumes, initialCopy: o.initialCopy, asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs }, pairMessage));
+
+/** `--volumes 0:0,2:2` → [{ localLvol: 0, remoteLvol: 0 }, { localLvol: 2, remoteLvol: 2 }]. */
+function groupMembers(v: string): Array<{ localLvol: number; remoteLvol: number }> {
+  return v.split(',').map((pair) => {
+    const m = /^\s*(\d+):(\d+)\s*$/.exec(pair);
+    if (!m) throw new InvalidArgumentError(`--volumes: '${pair}' is not source:destination LVOL numbers (e.g. 0:0,2:2)`);
+    return { localLvol: Number(m[1]), remoteLvol: Number(m[2]) };
+  });
+}
 
 for (const [name, desc, extra] of [
   ['pairsplit', 'suspend a pair (--drain: ship the journal first, as S230 does)', ['--drain', 'drain the journal before suspending (async)']],

@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { FrameType } from '../firmware/frames.ts';
 import { ControlMemoryLayout, type JournalRecord, type PairRecord } from '../firmware/definition-info.ts';
 import { DifferenceBitmap } from '../firmware/difference-bitmap.ts';
+import { groupLayout } from '../firmware/consistency-group.ts';
 import { PAIR_STATE_NAMES, pairStateName } from '../firmware/pair-state.ts';
 import type { SimEventView } from '../hardware/sim-machine.ts';
 import type { PlantedBug } from '../firmware/constants.ts';
@@ -406,7 +407,7 @@ export class SimDebugger {
     const pair = this.world.definitionInformation(system).find((p) => p.pairId === pairId);
     if (!pair) throw new Error(`storage system ${system} has no pair ${pairId} (it has ${this.world.definitionInformation(system).map((p) => p.pairId).join(', ') || 'none'})`);
     const layout = new ControlMemoryLayout(s.controlMemory);
-    const tracks = DifferenceBitmap.tracksFor(s.memory.disk.lvolBlocks(pair.localLvol));
+    const tracks = DifferenceBitmap.tracksFor(groupLayout(pair.members, (lvol) => s.memory.disk.lvolBlocks(lvol)).blocks);
     const bm = new DifferenceBitmap(layout.bitmap(pair.slot, 'difference'), tracks);
     const ranges: string[] = [];
     let dirty = 0, start = -1;

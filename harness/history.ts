@@ -13,6 +13,8 @@ export interface WriteRecord {
   host: string;
   system: string;
   lvol: number;
+  /** Which of the application's volumes (its consistency group) was written: 0 its data volume, 1 its log volume. */
+  member: number;
   lba: number;
   blocks: number;
   issuedUs: number;
@@ -64,32 +66,47 @@ export interface Violation {
   message: string;
 }
 
+/**
+ * The volumes a check reads, by member of the application's group: one volume is its data volume alone (blocks
+ * of other members are not checked); a list is the whole group, checked together (a member missing: skipped).
+ */
+export type GroupVolumes = Uint8Array | ReadonlyArray<Uint8Array | undefined>;
+
+/** Blocks of all members share one map: member m's block b is key m × MEMBER_KEY + b. */
+const MEMBER_KEY = 2 ** 32;
+const memberOf = (key: number) => Math.floor(key / MEMBER_KEY);
+const lbaOf = (key: number) => key % MEMBER_KEY;
+const volumeOf = (v: GroupVolumes, member: number): Uint8Array | undefined => (v instanceof Uint8Array ? (member === 0 ? v : undefined) : v[member]);
+/** A block as messages name it: the data volume's by number, the log volume's as such. */
+const blockName = (key: number) => `${memberOf(key) === 0 ? '' : 'log '}block ${lbaOf(key)}`;
+
 export class WriteHistory {
   readonly writes: WriteRecord[] = [];
   /** Called after every completion (checkers hook in here). */
   readonly onComplete: Array<(w: WriteRecord) => void> = [];
   /** Writes declared lost by a data-loss report: no later check expects them anywhere. */
   readonly lost = new Set<number>();
-  /** Per data volume ("system/lvol" of the volume written) and block: the writes to it, in issue order. */
+  /** Per block of the application's volumes (key: member and LBA, whichever site holds them): the writes to it, in issue order. */
   private readonly perBlock = new Map<number, WriteRecord[]>();
 
-  issue(host: string, system: string, lvol: number, lba: number, blocks: number, nowUs: number): WriteRecord {
-    const w: WriteRecord = { id: this.writes.length + 1, host, system, lvol, lba, blocks, issuedUs: nowUs, completedUs: null, status: null };
+  issue(host: string, system: string, lvol: number, lba: number, blocks: number, nowUs: number, member = 0): WriteRecord {
+    const w: WriteRecord = { id: this.writes.length + 1, host, system, lvol, member, lba, blocks, issuedUs: nowUs, completedUs: null, status: null };
     this.writes.push(w);
     for (let b = lba; b < lba + blocks; b++) {
-      const list = this.perBlock.get(b) ?? [];
+      const key = member * MEMBER_KEY + b;
+      const list = this.perBlock.get(key) ?? [];
       const prev = list[list.length - 1];
-      if (prev && prev.completedUs === null) throw new Error(`workload bug: block ${b} written again while write ${prev.id} is in flight`);
+      if (prev && prev.completedUs === null) throw new Error(`workload bug: ${blockName(key)} written again while write ${prev.id} is in flight`);
       list.push(w);
-      this.perBlock.set(b, list);
+      this.perBlock.set(key, list);
     }
     return w;
   }
 
   /** True while a write to any of these blocks is in flight (an application never overlaps two). */
-  inFlight(lba: number, blocks: number): boolean {
+  inFlight(lba: number, blocks: number, member = 0): boolean {
     for (let b = lba; b < lba + blocks; b++) {
-      const list = this.perBlock.get(b);
+      const list = this.perBlock.get(member * MEMBER_KEY + b);
       if (list && list[list.length - 1]!.completedUs === null) return true;
     }
     return false;
@@ -104,7 +121,7 @@ export class WriteHistory {
   /** True when `volume` holds write `w` (or a later write to the same blocks) in every block it wrote. */
   holds(volume: Uint8Array, w: WriteRecord): boolean {
     for (let b = w.lba; b < w.lba + w.blocks; b++) {
-      const list = this.perBlock.get(b)!;
+      const list = this.perBlock.get(w.member * MEMBER_KEY + b)!;
       const got = blockWriteId(volume, b);
       if (list.findIndex((x) => x.id === got) < list.indexOf(w)) return false;
     }
@@ -115,10 +132,12 @@ export class WriteHistory {
    * After a data-loss report, the acknowledged writes the surviving volume lacks are gone for good: they are
    * marked lost, so later checks (prefix consistency of the new history on top) do not expect them.
    */
-  markLost(volume: Uint8Array): number {
+  markLost(volumes: GroupVolumes): number {
     let n = 0;
-    for (const [lba, list] of this.perBlock) {
-      const got = blockWriteId(volume, lba);
+    for (const [key, list] of this.perBlock) {
+      const volume = volumeOf(volumes, memberOf(key));
+      if (!volume) continue;
+      const got = blockWriteId(volume, lbaOf(key));
       const idx = list.findIndex((w) => w.id === got);
       for (let i = idx + 1; i < list.length; i++) if (!this.lost.has(list[i]!.id)) { this.lost.add(list[i]!.id); n++; }
     }
@@ -129,24 +148,23 @@ export class WriteHistory {
     return this.writes.reduce((n, w) => n + (w.status === 'ok' ? 1 : 0), 0);
   }
 
-  blocksWritten(): number[] {
-    return [...this.perBlock.keys()].sort((a, b) => a - b);
-  }
 
   /**
    * SPEC §7.1/§7.3: the volume holds every acknowledged write — each block holds its last acknowledged
    * write or a write issued after it (one that was in flight or refused may or may not have landed).
    */
-  missingAcknowledged(volume: Uint8Array, limit = 20, o: { includeLost?: boolean } = {}): Violation[] {
+  missingAcknowledged(volumes: GroupVolumes, limit = 20, o: { includeLost?: boolean } = {}): Violation[] {
     const out: Violation[] = [];
-    for (const [lba, list] of this.perBlock) {
+    for (const [key, list] of this.perBlock) {
+      const volume = volumeOf(volumes, memberOf(key)), lba = lbaOf(key);
+      if (!volume) continue;
       const got = blockWriteId(volume, lba);
       let lastAck = -1;
       for (let i = list.length - 1; i >= 0; i--) if (list[i]!.status === 'ok' && (o.includeLost || !this.lost.has(list[i]!.id))) { lastAck = i; break; }
       if (lastAck < 0) continue;
       const gotIndex = list.findIndex((w) => w.id === got);
       if (got === -1 || gotIndex < lastAck) {
-        out.push({ check: 'acknowledged-write-present', lba, message: `block ${lba} holds ${describe(got)}, but write ${list[lastAck]!.id} (acknowledged at ${list[lastAck]!.completedUs} µs) is missing` });
+        out.push({ check: 'acknowledged-write-present', lba, message: `${blockName(key)} holds ${describe(got)}, but write ${list[lastAck]!.id} (acknowledged at ${list[lastAck]!.completedUs} µs) is missing` });
         if (out.length >= limit) break;
       }
     }
@@ -155,20 +173,22 @@ export class WriteHistory {
 
   /**
    * SPEC §7.2: the volume is prefix-consistent — it holds no write without every write acknowledged
-   * before that one was issued (the order a host can rely on).
+   * before that one was issued (the order a host can rely on). Given the group's volumes, across all of them.
    */
-  prefixViolations(volume: Uint8Array, limit = 20): Violation[] {
+  prefixViolations(volumes: GroupVolumes, limit = 20): Violation[] {
     // Sampled every few ms of a run, so written for speed: a block usually holds one of its newest writes,
     // hence the search from the end, and no arrays are built per block.
     const out: Violation[] = [];
     let newestIssued = -Infinity, newestLba = -1, newestId = 0;
     const lists: WriteRecord[][] = [], lbas: number[] = [], held: number[] = [];
     for (const [lba, list] of this.perBlock) {
-      const got = blockWriteId(volume, lba);
+      const volume = volumeOf(volumes, memberOf(lba));
+      if (!volume) continue;
+      const got = blockWriteId(volume, lbaOf(lba));
       let idx = -1;
       if (got > 0) for (let i = list.length - 1; i >= 0; i--) if (list[i]!.id === got) { idx = i; break; }
       if (got === -1 || (got !== 0 && idx < 0)) {
-        out.push({ check: 'prefix-consistent', lba, message: `block ${lba} holds ${describe(got)}, which no host wrote there (corruption)` });
+        out.push({ check: 'prefix-consistent', lba: lbaOf(lba), message: `${blockName(lba)} holds ${describe(got)}, which no host wrote there (corruption)` });
         continue;
       }
       lists.push(list); lbas.push(lba); held.push(idx);
@@ -179,7 +199,7 @@ export class WriteHistory {
       let next: WriteRecord | undefined;
       for (let i = held[k]! + 1; i < list.length; i++) if (!this.lost.has(list[i]!.id)) { next = list[i]; break; }
       if (next && next.status === 'ok' && next.completedUs !== null && next.completedUs < newestIssued) {
-        out.push({ check: 'prefix-consistent', lba: lbas[k]!, message: `block ${lbas[k]} lacks write ${next.id} (${next.host} to ${next.system}, acknowledged at ${next.completedUs} µs) although block ${newestLba} holds write ${newestId} (${this.writes[newestId - 1]!.host} to ${this.writes[newestId - 1]!.system}), issued later at ${newestIssued} µs` });
+        out.push({ check: 'prefix-consistent', lba: lbaOf(lbas[k]!), message: `${blockName(lbas[k]!)} lacks write ${next.id} (${next.host} to ${next.system}, acknowledged at ${next.completedUs} µs) although ${blockName(newestLba)} holds write ${newestId} (${this.writes[newestId - 1]!.host} to ${this.writes[newestId - 1]!.system}), issued later at ${newestIssued} µs` });
       }
     }
     return out;

@@ -46,7 +46,8 @@ export function formatPairDisplay(rows: PairDisplayRow[], down: string[] = []): 
   if (rows.length === 0) return ['no pairs defined (rclab paircreate … or rclab routine A2)', ...off].join('\n');
   const head = ['System', 'Pair', 'LVOL', 'Role', 'Type', 'Copy', 'State', 'Status', 'Fence', 'Copy%', 'Jnl%', 'Lag', 'Cause'];
   const lines = rows.map((r) => [
-    r.system, String(r.pairId), String(r.localLvol), r.role === 'source' ? 'P-VOL' : 'S-VOL', r.asyncMode === 'snapshot' ? 'async/snap' : r.copyType,
+    // A consistency group's row names all its volumes (data+log …): they share the row's state, journal and lag.
+    r.system, String(r.pairId), r.members.map((m) => m.localLvol).join('+'), r.role === 'source' ? 'P-VOL' : 'S-VOL', r.asyncMode === 'snapshot' ? 'async/snap' : r.copyType,
     r.role === 'source' ? `${r.system}→${r.remoteSystem}` : `${r.remoteSystem}→${r.system}`,
     r.state, STATE_SHORT[r.state] ?? '?', r.fence, String(r.copyProgressPercent),
     // The destination's journal (232R) is a ring of entries already applied, always full once wrapped: not shown.

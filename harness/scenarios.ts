@@ -11,11 +11,11 @@ import * as e2 from './routines/embodiment2.ts';
 import * as e3 from './routines/embodiment3.ts';
 import * as e4 from './routines/embodiment4.ts';
 import { createWorld } from './runtimes.ts';
-import { embodiment1Topology, embodiment2Topology, embodiment3Topology, embodiment4Topology, lineCircuitLengths, DATA_LVOL, type Topology } from './topology.ts';
-import { Workload, type WorkloadOptions } from './workload.ts';
+import { embodiment1Topology, embodiment2Topology, embodiment3Topology, embodiment4Topology, lineCircuitLengths, DATA_LVOL, logLvol, type Topology } from './topology.ts';
+import { DatabaseWorkload, Workload, type DatabaseResult, type WorkloadOptions, type WorkloadResult } from './workload.ts';
 import type { RuntimeName, TimedEvent, World } from './world.ts';
 import type { FenceLevel } from '../firmware/commands.ts';
-import { Checkers } from './checkers.ts';
+import { applicationVolumes, Checkers, TransactionLog } from './checkers.ts';
 import { describeFault, drawSchedule, Nemesis, type FaultProfile, type ScheduledFault } from './nemesis.ts';
 import { isConsistentDestination } from '../firmware/definition-info.ts';
 import { pairStateName } from '../firmware/pair-state.ts';
@@ -23,7 +23,7 @@ import { backlogOf, eventEntry } from './timeline.ts';
 import type { PlantedBug } from '../firmware/constants.ts';
 import { BLOCK_SIZE_BYTES, TRACK_SIZE_BYTES } from '../firmware/constants.ts';
 import { armPause, type PauseSpec } from './pause.ts';
-import { systemSpec } from './world.ts';
+import { hostSpec, systemSpec } from './world.ts';
 import { applyCopyDevices, copyDevicesArgs, type CopyDevicesOption } from './copy-devices.ts';
 import type { CopyDeviceStats } from '../hardware/copy-device.ts';
 import type { LinePortStats } from '../hardware/common-line.ts';
@@ -121,11 +121,16 @@ export interface ScenarioContext {
   routine<T>(host: Host, name: string, run: (p: CopyControlProgram) => Promise<T>): Promise<T>;
   /** A work application on a host (it stops issuing writes when its host crashes). */
   workload(o: WorkloadOptions): Workload;
+  /**
+   * The database on a host (workload.ts): `transactions` transactions (unbounded: until stopped), each a log write
+   * and then a dependent data write, on the host's data and log volumes. Null when the topology has no log volume.
+   */
+  database(host: string, transactions?: number): DatabaseWorkload | null;
   /** A truth that must hold whatever faults happened (a violated one fails the run). */
   check(name: string, violations: Violation[] | boolean, detail?: string): void;
   /** What the scenario is designed to show; binding only without faults. */
   expect(name: string, ok: boolean, detail: string): void;
-  /** `system`'s data volume is prefix-consistent (if the firmware says it holds a consistent image). */
+  /** `system`'s application volumes (data and log) are prefix-consistent together (if the firmware says it holds a consistent image). */
   checkConsistent(system: string, name: string): Promise<void>;
   expectReport(r: Report, step: string, dataLoss: boolean): void;
 }
@@ -139,8 +144,38 @@ export interface Scenario {
 
 // ───────────────────────────── embodiment 1 ─────────────────────────────
 
+/** What a scenario runs as a host's application: stopped, and waited for. */
+interface Application {
+  stop(): void;
+  done: Promise<WorkloadResult>;
+}
+
+/**
+ * A host's application: its block writes (a Workload) and its database's transactions — both at once (an
+ * application running until stopped), or one after the other, so that a run's writes are the same in the same
+ * order on either runtime (the -cycle scenarios compare the runtimes' volumes). Host P's database runs first, so
+ * the block writes still end right before the disaster and leave the journal backlog the scenarios are built on.
+ */
+function application(ctx: ScenarioContext, wo: WorkloadOptions, transactions: number | undefined, order: 'concurrently' | 'database first' | 'database after'): Application {
+  let stopped = false, blocks: Workload | null = null, db: DatabaseWorkload | null = null;
+  const runBlocks = (): Promise<WorkloadResult | null> => (stopped ? Promise.resolve(null) : (blocks = ctx.workload(wo)).done);
+  const runDb = (): Promise<DatabaseResult | undefined> => {
+    db = stopped ? null : ctx.database(wo.host, transactions);
+    return db ? db.done : Promise.resolve(undefined);
+  };
+  const done = (async (): Promise<WorkloadResult> => {
+    let r: WorkloadResult | null, d: DatabaseResult | undefined;
+    if (order === 'concurrently') [r, d] = await Promise.all([runBlocks(), runDb()]);
+    else if (order === 'database first') { d = await runDb(); r = await runBlocks(); }
+    else { r = await runBlocks(); d = await runDb(); }
+    const base = r ?? { issued: 0, acknowledged: 0, refused: {}, latenciesUs: [], elapsedUs: 0 };
+    return d ? { ...base, issued: base.issued + d.begun, acknowledged: base.acknowledged + d.committed } : base;
+  })();
+  return { stop: () => { stopped = true; blocks?.stop(); db?.stop(); }, done };
+}
+
 /** Site P is lost: host P and storage P fail together while the work application is writing. */
-async function siteDisaster(ctx: ScenarioContext, workload: Workload, alsoIntermediate: boolean): Promise<void> {
+async function siteDisaster(ctx: ScenarioContext, workload: Application, alsoIntermediate: boolean): Promise<void> {
   ctx.note(`site P disaster${alsoIntermediate ? ' together with storage I' : ''}: host P and storage P fail`);
   ctx.hostP.crash();
   workload.stop();
@@ -149,8 +184,15 @@ async function siteDisaster(ctx: ScenarioContext, workload: Workload, alsoInterm
   await workload.done;
 }
 
-function workloadP(ctx: ScenarioContext): Workload {
-  return ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048 });
+/** Host P's application until stopped: random block writes and database transactions at once. */
+function workloadP(ctx: ScenarioContext): Application {
+  return application(ctx, { host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048 }, undefined, 'concurrently');
+}
+
+/** Host P's application in normal operation: database transactions, then a fixed sequence of block writes. */
+function writesP(ctx: ScenarioContext, writes: number, queueDepth = 8): Application {
+  return application(ctx, { host: '100P', lvol: DATA_LVOL, queueDepth, regionBlocks: 2048, writes: Math.round(writes * ctx.scale), pattern: 'stride' },
+    Math.round((writes / 10) * ctx.scale), 'database first');
 }
 
 /** A2 and a fixed sequence of host P writes; the disaster strikes as the last one is acknowledged. */
@@ -158,7 +200,7 @@ async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: n
   const { world } = ctx;
   await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => initialCopying(p));
   // The same writes in the same order on both runtimes, so the final volumes do not depend on timing.
-  const wP = ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: o.queueDepth ?? 8, regionBlocks: 2048, writes: Math.round((o.writes ?? 3000) * ctx.scale), pattern: 'stride' });
+  const wP = writesP(ctx, o.writes ?? 3000, o.queueDepth);
   await wP.done;
   const backlog = world.journals('I').reduce((n, j) => n + j.entries, 0);
   ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog} entries not yet applied at R`);
@@ -166,8 +208,10 @@ async function normalOperationThenDisaster(ctx: ScenarioContext, o: { writes?: n
   await ctx.checkConsistent('R', 'R prefix-consistent after the disaster');
 }
 
-function hostRWrites(ctx: ScenarioContext, n: number): Workload {
-  return ctx.workload({ host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' });
+/** Host R's application: `n` block writes, then database transactions. */
+function hostRWrites(ctx: ScenarioContext, n: number): Application {
+  return application(ctx, { host: '100R', lvol: DATA_LVOL, queueDepth: 4, regionBlocks: 2048, thinkUs: 500, writes: Math.round(n * ctx.scale), pattern: 'stride' },
+    Math.round((n / 10) * ctx.scale), 'database after');
 }
 
 /** A3 (no data loss expected), work on R, failures cleared, A4, and A5 with host R writing throughout. */
@@ -237,9 +281,9 @@ const embodiment1FailbackDataLoss: Scenario = {
     await hostRWrites(ctx, 300).done;
     const fb = await ctx.routine(ctx.hostP, 'A6 failback', (p) => failback(p));
     ctx.expectReport(fb, 'S570', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
+    const missing = ctx.history.missingAcknowledged(applicationVolumes(world, 'P'), 1_000_000, { includeLost: true });
     ctx.expect('S570 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
-    ctx.expect('S550: P holds I\'s data', sha256(world.volume('P', DATA_LVOL)) === sha256(world.volume('I', DATA_LVOL)), 'P and I data volumes compared');
+    ctx.expect('S550: P holds I\'s data', applicationDigest(world, 'P') === applicationDigest(world, 'I'), 'P and I data and log volumes compared');
     await ctx.checkConsistent('P', 'P prefix-consistent');
   },
 };
@@ -267,7 +311,7 @@ const embodiment1FailoverDrainFails: Scenario = {
     const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p)).finally(() => { failoverDone = true; });
     await cutter;
     ctx.expectReport(report, 'S220', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
+    const missing = ctx.history.missingAcknowledged(applicationVolumes(world, 'R'), 1_000_000, { includeLost: true });
     ctx.expect('S220 data loss is real: R lacks acknowledged writes', missing.length > 0, `${missing.length} block(s)`);
     await ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
   },
@@ -285,14 +329,14 @@ const embodiment1DoubleFailure: Scenario = {
     await siteDisaster(ctx, wP, true);
     const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p));
     ctx.expectReport(report, 'S220', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
+    const missing = ctx.history.missingAcknowledged(applicationVolumes(world, 'R'), 1_000_000, { includeLost: true });
     ctx.note(`R lacks ${missing.length} block(s) of acknowledged writes (the data loss S220 reported)`);
     await ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
     ctx.note('work resumes on R');
     const wR = ctx.workload({ host: '100R', lvol: DATA_LVOL, queueDepth: 4, writes: 500, regionBlocks: 2048 });
     const r = await wR.done;
     ctx.expect('host R can write to R after the data-loss failover', r.acknowledged === r.issued, `${r.acknowledged}/${r.issued} acknowledged`);
-    ctx.check('R holds every write acknowledged since the data loss', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
+    ctx.check('R holds every write acknowledged since the data loss', ctx.history.missingAcknowledged(applicationVolumes(world, 'R')));
   },
 };
 
@@ -314,7 +358,7 @@ function rollingDisaster(fence: FenceLevel): Scenario {
       await world.sleep(150_000 * ctx.scale);
       await siteDisaster(ctx, wP, false);
       const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p));
-      const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 20, { includeLost: true });
+      const missing = ctx.history.missingAcknowledged(applicationVolumes(world, 'R'), 20, { includeLost: true });
       if (fence === 'data') {
         ctx.expectReport(report, 'S250', false);
         ctx.expect('fence data: P refused writes after the cut', ctx.history.writes.some((w) => w.status === 'fenced'), 'some writes were refused with status fenced');
@@ -399,7 +443,7 @@ const embodiment2FailbackDataLoss: Scenario = {
     await hostRWrites(ctx, 300).done;
     const fb = await ctx.routine(ctx.hostP, 'B2 failback', (p) => e2.failback(p));
     ctx.expectReport(fb, 'S740', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
+    const missing = ctx.history.missingAcknowledged(applicationVolumes(world, 'P'), 1_000_000, { includeLost: true });
     ctx.expect('S740 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
     await ctx.checkConsistent('P', 'P prefix-consistent (a consistent older image)');
   },
@@ -411,7 +455,7 @@ const embodiment2FailbackDataLoss: Scenario = {
 async function normalOperation3ThenDisaster(ctx: ScenarioContext, variation: boolean): Promise<void> {
   const { world } = ctx;
   await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e3.initialCopying(p, { variation }));
-  const wP = ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048, writes: Math.round(3000 * ctx.scale), pattern: 'stride' });
+  const wP = writesP(ctx, 3000);
   await wP.done;
   const backlog = (system: string, pairId: number) => world.journals(system).filter((j) => j.pairId === pairId).reduce((n, j) => n + j.entries, 0);
   ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog('I', PAIR_IR)} entries not yet applied at R` +
@@ -421,9 +465,9 @@ async function normalOperation3ThenDisaster(ctx: ScenarioContext, variation: boo
   if (variation) await ctx.checkConsistent('J', 'J prefix-consistent after the disaster (variation: async R→J)');
 }
 
-/** Tracks of a data volume: what a full formation copy copies (embodiment3-cycle's S800). */
+/** Tracks of the application's group (data and log volume): what a full formation copy copies (embodiment3-cycle's S800). */
 function dataVolumeTracks(ctx: ScenarioContext): number {
-  return Math.ceil(ctx.world.volume('R', DATA_LVOL).length / TRACK_SIZE_BYTES);
+  return applicationVolumes(ctx.world, 'R').reduce((n, v) => n + Math.ceil(v.length / TRACK_SIZE_BYTES), 0);
 }
 
 /**
@@ -444,7 +488,7 @@ async function failoverAndReverseCopyingViaJ(ctx: ScenarioContext, variation: bo
   ctx.note(detail);
   if (variation) ctx.expect('variation (Fig. 18): S800 copied fewer tracks than without it', c1.s800TracksCopied < full, detail);
   else ctx.expect('S800 copied every track (no variation: J was idle)', c1.s800TracksCopied === full, detail);
-  const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+  const missingAtJ = ctx.history.missingAcknowledged(applicationVolumes(world, 'J'), 3);
   ctx.expect('after S800 J holds every write acknowledged to host R', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
 }
 
@@ -452,7 +496,7 @@ async function failoverAndReverseCopyingViaJ(ctx: ScenarioContext, variation: bo
 async function reverseOperationViaJ(ctx: ScenarioContext, writes: number): Promise<void> {
   ctx.note('reverse operation: host R writes, copied R →sync J →async P');
   await hostRWrites(ctx, writes).done;
-  const missingAtJ = ctx.history.missingAcknowledged(ctx.world.volume('J', DATA_LVOL), 3);
+  const missingAtJ = ctx.history.missingAcknowledged(applicationVolumes(ctx.world, 'J'), 3);
   ctx.expect('J holds every write acknowledged to host R (sync pair R→J, [0130])', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
   await ctx.checkConsistent('P', 'P prefix-consistent during reverse operation');
 }
@@ -522,10 +566,10 @@ const embodiment3FailbackDataLoss: Scenario = {
     await hostRWrites(ctx, 300).done;
     const fb = await ctx.routine(ctx.hostP, 'C2 failback', (p) => e3.failback(p));
     ctx.expectReport(fb, 'S970', true);
-    const missing = ctx.history.missingAcknowledged(world.volume('P', DATA_LVOL), 1_000_000, { includeLost: true });
+    const missing = ctx.history.missingAcknowledged(applicationVolumes(world, 'P'), 1_000_000, { includeLost: true });
     ctx.expect('S970 data loss is real: P lacks writes acknowledged at R after the cut', missing.length > 0, `${missing.length} block(s)`);
     await ctx.checkConsistent('P', 'P prefix-consistent (a consistent older image)');
-    const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+    const missingAtJ = ctx.history.missingAcknowledged(applicationVolumes(world, 'J'), 3);
     ctx.expect('J still holds every write acknowledged to host R ([0137])', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
   },
 };
@@ -536,7 +580,7 @@ const embodiment3FailbackDataLoss: Scenario = {
 async function normalOperation4ThenDisaster(ctx: ScenarioContext, o: { writes?: number } = {}): Promise<void> {
   const { world } = ctx;
   await ctx.routine(ctx.hostP, 'A2 initial copying', (p) => e4.initialCopying(p));
-  const wP = ctx.workload({ host: '100P', lvol: DATA_LVOL, queueDepth: 8, regionBlocks: 2048, writes: Math.round((o.writes ?? 3000) * ctx.scale), pattern: 'stride' });
+  const wP = writesP(ctx, o.writes ?? 3000);
   await wP.done;
   const backlog = (system: string, pairId: number) => world.journals(system).filter((j) => j.pairId === pairId).reduce((n, j) => n + j.entries, 0);
   ctx.note(`${ctx.history.acknowledged} writes acknowledged to host P; 232I holds ${backlog('I', e4.PAIR_IJ)} entries not yet applied at J, 232J-2 ${backlog('J', e4.PAIR_JR)} not yet applied at R`);
@@ -574,7 +618,7 @@ const embodiment4Cycle: Scenario = {
     ctx.expect('S1070 formed sync pair R→J without formation copy (¶0149)', logged(ctx, 'S1070', /without formation copy/), 'S1070 step log');
     await hostRWrites(ctx, 800).done;
     // (An expectation: under faults D1 may end at S1080 without the sync pair R→J; while it is duplex the checkers judge it anyway.)
-    const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+    const missingAtJ = ctx.history.missingAcknowledged(applicationVolumes(world, 'J'), 3);
     ctx.expect('J holds every write acknowledged to host R (sync pair R→J)', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
     ctx.note('failures cleared: storage P powered on, host P back');
     await world.fault({ kind: 'power-on', system: 'P' });
@@ -600,7 +644,7 @@ const embodiment4FailoverRestartEarly: Scenario = {
   async run(ctx) {
     const { world } = ctx;
     await normalOperation4ThenDisaster(ctx);
-    let early: Workload | undefined;
+    let early: Application | undefined;
     ctx.log.on((e) => {
       if (e.kind !== 'report' || e.e.step !== 'S1050' || early) return;
       ctx.note('¶0150: host R restarts its work application after S1050, before S1070');
@@ -611,8 +655,8 @@ const embodiment4FailoverRestartEarly: Scenario = {
     ctx.expect('S1070 formed sync pair R→J with a formation copy (¶0150)', logged(ctx, 'S1070', /with initial copying/) && !logged(ctx, 'S1070', /without formation copy/), 'S1070 step log');
     await early?.done;
     await settleAsync(ctx);
-    ctx.check('R holds every acknowledged write', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
-    const missingAtJ = ctx.history.missingAcknowledged(world.volume('J', DATA_LVOL), 3);
+    ctx.check('R holds every acknowledged write', ctx.history.missingAcknowledged(applicationVolumes(world, 'R')));
+    const missingAtJ = ctx.history.missingAcknowledged(applicationVolumes(world, 'J'), 3);
     ctx.expect('J holds every acknowledged write (formation copy, then sync R→J)', missingAtJ.length === 0, missingAtJ.map((v) => v.message).join('; ') || 'ok');
     if (!ctx.faulty) compareSites(ctx, ['R', 'J']);
   },
@@ -640,13 +684,13 @@ function embodiment4DataLoss(step: 'S1020' | 'S1040'): Scenario {
       await cutter;
       ctx.expectReport(report, 'S1080', true);
       ctx.expect(`${step} found failure suspend`, logged(ctx, step, /failure suspend/), `${step} step log`);
-      const missing = ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL), 1_000_000, { includeLost: true });
+      const missing = ctx.history.missingAcknowledged(applicationVolumes(world, 'R'), 1_000_000, { includeLost: true });
       ctx.expect('S1080 data loss is real: R lacks acknowledged writes', missing.length > 0, `${missing.length} block(s)`);
       await ctx.checkConsistent('R', 'R holds a consistent older image (prefix-consistent)');
       ctx.note('work resumes on R');
       const r = await hostRWrites(ctx, 300).done;
       ctx.expect('host R can write to R after the data-loss failover', r.acknowledged === r.issued, `${r.acknowledged}/${r.issued} acknowledged`);
-      ctx.check('R holds every write acknowledged since the data loss', ctx.history.missingAcknowledged(world.volume('R', DATA_LVOL)));
+      ctx.check('R holds every write acknowledged since the data loss', ctx.history.missingAcknowledged(applicationVolumes(world, 'R')));
     },
   };
 }
@@ -695,12 +739,17 @@ export async function settleAsync(ctx: ScenarioContext, timeoutUs = 30_000_000):
   }
 }
 
+/** One digest of a site's application volumes (data and log), to compare sites. */
+function applicationDigest(world: World, system: string): string {
+  return sha256(Buffer.from(applicationVolumes(world, system).map((v) => sha256(v)).join('+')));
+}
+
 export function compareSites(ctx: ScenarioContext, systems: string[]): void {
   if (ctx.faulty) return; // under faults the liveness phase compares, after every fault is repaired
-  const digests = systems.map((s) => sha256(ctx.world.volume(s, DATA_LVOL)));
+  const digests = systems.map((s) => applicationDigest(ctx.world, s));
   const same = digests.every((d) => d === digests[0]);
-  ctx.check(`data volumes of ${systems.join(', ')} identical`, same, systems.map((s, i) => `${s} ${digests[i]!.slice(0, 12)}`).join(' '));
-  ctx.check(`final volume holds every acknowledged write`, ctx.history.missingAcknowledged(ctx.world.volume(systems[0]!, DATA_LVOL)));
+  ctx.check(`data and log volumes of ${systems.join(', ')} identical`, same, systems.map((s, i) => `${s} ${digests[i]!.slice(0, 12)}`).join(' '));
+  ctx.check(`final volume holds every acknowledged write`, ctx.history.missingAcknowledged(applicationVolumes(ctx.world, systems[0]!)));
 }
 
 // ───────────────────────────── runner ─────────────────────────────
@@ -753,7 +802,8 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
   const profile = o.faults ?? 'none';
   const schedule = o.schedule ?? drawSchedule(world.topology, profile, o.seed);
   const faulty = schedule.length > 0;
-  const checkers = new Checkers(world, history, log, { sampleUs: o.sampleUs ?? 2000 });
+  const transactions = new TransactionLog();
+  const checkers = new Checkers(world, history, log, { sampleUs: o.sampleUs ?? 2000, transactions });
   world.onEvent((e) => emit(eventEntry(world, e)));
   log.on((x) => emit(x.kind === 'step' ? { kind: 'step', ...x.e } : { kind: 'report', ...x.e }));
   const hostP = new Host(world, '100P');
@@ -807,6 +857,13 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
       void w.done.finally(() => running.splice(running.lastIndexOf(wo.host), 1));
       return w;
     },
+    database: (host, n) => {
+      const log = logLvol(world.topology, systemSpec(world.topology, hostSpec(world.topology, host).storage).name);
+      if (log < 0) return null;
+      // The table lives in data blocks 3072–4095, clear of the block workloads' region (blocks 0–2047).
+      return new DatabaseWorkload(world, history, transactions, { host, dataLvol: DATA_LVOL, logLvol: log, transactions: n, dataBaseBlock: 3072, dataBlocks: 1024,
+        alive: () => hostOf(host).alive });
+    },
     check(name, v, detail) {
       const ok = typeof v === 'boolean' ? v : v.length === 0;
       const d = typeof v === 'boolean' ? detail ?? '' : v.length === 0 ? detail ?? 'ok' : v.slice(0, 3).map((x) => x.message).join('; ');
@@ -816,12 +873,12 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     expect: expectation,
     async checkConsistent(system, name) {
       // Pair state and volume bytes of one instant (on threads the system's CPU would otherwise write mid-read).
-      const { pair, volume } = await world.betweenEvents(system, () => ({
+      const { pair, volumes } = await world.betweenEvents(system, () => ({
         pair: world.definitionInformation(system).find((p) => p.role === 'destination' && p.copyType === 'async'),
-        volume: world.volume(system, DATA_LVOL).slice(),
+        volumes: applicationVolumes(world, system).map((v) => v.slice()),
       }));
       if (pair && !isConsistentDestination(pair)) return expectation(name, false, `${system} holds no consistent image (a formation copy did not finish)`);
-      ctx.check(name, history.prefixViolations(volume));
+      ctx.check(name, history.prefixViolations(volumes));
     },
     expectReport(r, step, dataLoss) {
       expectation(`report ${step} (${dataLoss ? 'data loss' : 'no data loss'})`, r.step === step && r.dataLoss === dataLoss, `${r.step}: ${r.message}`);
@@ -836,13 +893,18 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
     else note(`routine did not complete under faults: ${e.message}`);
   }
   if (nemesis && !log.abortReason) await liveness(ctx, nemesis, checkers);
+  await checkers.checkDependentWritesEverywhere('end of run');
   await checkers.stop();
   await hostP.stop();
   await hostR.stop();
   virtualTimeUs = world.nowUs();
   for (const v of checkers.violations) failures.push(`${v.check} violated at ${Math.round(v.timeUs)} µs: ${v.message}`);
-  checks.push({ name: 'checkers (acknowledged writes on destination, prefix consistency, true reports, interlock)', ok: checkers.violations.length === 0,
+  checks.push({ name: 'checkers (acknowledged writes on destination, prefix consistency, true reports, interlock, dependent writes)', ok: checkers.violations.length === 0,
     detail: Object.entries(checkers.performed).map(([k, n]) => `${k} ×${n}`).join(', ') });
+  if (checkers.dependentWriteChecks.length > 0) {
+    checks.push({ name: `dependent writes (${transactions.begun} database transactions): no data write without its log write after each failover/failback and at the end`,
+      ok: !checkers.violations.some((v) => v.check === 'dependent-writes'), detail: checkers.dependentWriteChecks.join('; ') });
+  }
   for (const e of world.controllerErrors) failures.push(`controller ${e.system} stopped: ${e.message}`);
   const result: ScenarioResult = {
     scenario: name, runtime: o.runtime, seed: o.seed, ok: failures.length === 0, failures,
@@ -950,7 +1012,7 @@ async function liveness(ctx: ScenarioContext, nemesis: Nemesis, checkers: Checke
   const states = world.topology.systems.flatMap((s) => world.definitionInformation(s.name).map((p) => `${s.name}:${p.pairId}=${pairStateName(p.state)}`));
   // Embodiment 3 without its variation leaves J idle in normal operation ([0125]): its volume is not compared.
   const compared = world.topology.systems.filter((s) => !idleInNormalOperation(world.topology).includes(s.name));
-  const digests = compared.map((s) => sha256(world.volume(s.name, DATA_LVOL)));
+  const digests = compared.map((s) => applicationDigest(world, s.name));
   const allDuplex = world.topology.systems.every((s) => world.definitionInformation(s.name).every((p) => p.state === 2));
   const same = digests.every((d) => d === digests[0]);
   checkers.recordLiveness(allDuplex && same && world.nowUs() - start <= boundUs,
@@ -980,7 +1042,7 @@ async function livenessEmbodiment4(ctx: ScenarioContext): Promise<void> {
 /** Embodiment 3 without the variation (no 232R-2): J takes part in reverse operation only ([0125]). */
 function idleInNormalOperation(t: Topology): string[] {
   const embodiment3 = t.links.some((l) => l.name === 'S8');
-  const variation = t.systems.find((s) => s.name === 'R')?.lvols.length === 3;
+  const variation = t.systems.find((s) => s.name === 'R')?.lvols.some((l) => l.name === '232R-2') ?? false;
   return embodiment3 && !variation ? ['J'] : [];
 }
 

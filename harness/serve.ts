@@ -8,6 +8,7 @@ import http from 'node:http';
 import { BLOCK_SIZE_BYTES, MAX_IO_BYTES } from '../firmware/constants.ts';
 import type { Command, CommandReply, FenceLevel, InitialCopy, PairView } from '../firmware/commands.ts';
 import type { AsyncMode } from '../firmware/definition-info.ts';
+import type { GroupMember } from '../firmware/consistency-group.ts';
 import type { IoStatus } from '../firmware/hardware-interface.ts';
 import { OperationsLog, CopyControlProgram, RoutineError, type Report } from './copy-control.ts';
 import { Host } from './host.ts';
@@ -163,15 +164,16 @@ export class ServeSession {
   }
 
   paircreate(a: { system: string; pairId: number; remote: string; copyType: 'sync' | 'async'; fence?: FenceLevel; localLvol?: number; remoteLvol?: number;
-    journalLvol?: number; remoteJournalLvol?: number; initialCopy?: InitialCopy; asyncMode?: AsyncMode; snapshotIntervalUs?: number }) {
+    journalLvol?: number; remoteJournalLvol?: number; initialCopy?: InitialCopy; volumes?: GroupMember[]; asyncMode?: AsyncMode; snapshotIntervalUs?: number }) {
     const remote = this.checkSystem(a.remote);
     const local = this.checkSystem(a.system);
     const journal = (sys: typeof local) => sys.lvols.findIndex((l) => l.kind === 'journal');
     const journalLvol = a.journalLvol ?? journal(local), remoteJournalLvol = a.remoteJournalLvol ?? journal(remote);
     if (a.copyType === 'async' && (journalLvol < 0 || remoteJournalLvol < 0)) throw new BadRequest(`an async pair needs a journal volume on ${a.system} and ${a.remote}`);
     return this.pairCommand(a.system, { op: 'create', initialCopy: a.initialCopy ?? 'full', pair: {
-      pairId: a.pairId, localLvol: a.localLvol ?? 0, remoteStorageId: remote.id, remoteLvol: a.remoteLvol ?? 0, copyType: a.copyType,
-      fence: a.fence ?? (a.copyType === 'sync' ? 'data' : 'never'),
+      // A consistency group (volumes) starts with the pair's own LVOLs: they default to its first member.
+      pairId: a.pairId, localLvol: a.localLvol ?? a.volumes?.[0]?.localLvol ?? 0, remoteStorageId: remote.id, remoteLvol: a.remoteLvol ?? a.volumes?.[0]?.remoteLvol ?? 0,
+      copyType: a.copyType, fence: a.fence ?? (a.copyType === 'sync' ? 'data' : 'never'), ...(a.volumes ? { volumes: a.volumes } : {}),
       ...(a.copyType === 'async' ? { journalLvol, remoteJournalLvol } : {}),
       // (The firmware judges the mode and interval, and names what is wrong.)
       ...(a.asyncMode !== undefined ? { asyncMode: a.asyncMode } : {}), ...(a.snapshotIntervalUs !== undefined ? { snapshotIntervalUs: a.snapshotIntervalUs } : {}) } });
@@ -265,7 +267,8 @@ export class ServeSession {
           if (initialCopy !== undefined && !['full', 'none', 'defer'].includes(initialCopy)) throw new BadRequest(`'initialCopy' must be full, none or defer`);
           const r = await this.paircreate({ system: str('system'), pairId: num('pairId'), remote: str('remote'), copyType, fence: fence as FenceLevel | undefined,
             localLvol: body.localLvol === undefined ? undefined : num('localLvol'), remoteLvol: body.remoteLvol === undefined ? undefined : num('remoteLvol'),
-            initialCopy: initialCopy as InitialCopy | undefined, asyncMode: body.asyncMode === undefined ? undefined : str('asyncMode') as AsyncMode,
+            initialCopy: initialCopy as InitialCopy | undefined, volumes: body.volumes as GroupMember[] | undefined, // (the firmware checks the members, mode and interval)
+            asyncMode: body.asyncMode === undefined ? undefined : str('asyncMode') as AsyncMode,
             snapshotIntervalUs: body.snapshotIntervalUs === undefined ? undefined : num('snapshotIntervalUs') });
           return reply(200, r);
         }

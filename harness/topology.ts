@@ -5,6 +5,7 @@ import type { LinkConfig } from '../hardware/link-model.ts';
 import type { LvolSpec } from '../hardware/disk-array.ts';
 import type { CopyDeviceConfig } from '../hardware/copy-device.ts';
 import { lineRoute, type CommonLineSpec } from '../hardware/common-line.ts';
+import type { GroupMember } from '../firmware/consistency-group.ts';
 
 export interface StorageSystemSpec {
   /** The source's name: P, I, J or R. */
@@ -52,13 +53,45 @@ export interface Embodiment1Options {
   journalVolumeBytes?: number;
   paths?: number;
   jitterUs?: number;
+  /** The application's log volume (231x-log) on every system, next to its data volume. */
+  logVolumeBytes?: number;
 }
 
 export const DATA_LVOL = 0;
 export const JOURNAL_LVOL = 1;
 
+/**
+ * Every system gets the application's log volume `231<name>-log` as its LAST LVOL (so the numbers of the others
+ * stay): the data volume and the log volume form the application's consistency group (one pair, one journal).
+ */
+function withLogVolumes(t: Topology, o: Embodiment1Options): Topology {
+  for (const s of t.systems) s.lvols.push({ name: `231${s.name}-log`, kind: 'data', sizeBytes: o.logVolumeBytes ?? 1024 * 1024 });
+  return t;
+}
+
+/** The LVOL of a system's log volume, or -1 when its topology gives it none. */
+export function logLvol(t: Topology, system: string): number {
+  return t.systems.find((s) => s.name === system)?.lvols.findIndex((l) => l.name === `231${system}-log`) ?? -1;
+}
+
+/** The application's volumes on a system, in group order: its data volume, then its log volume if it has one. */
+export function applicationLvols(t: Topology, system: string): number[] {
+  const log = logLvol(t, system);
+  return log < 0 ? [DATA_LVOL] : [DATA_LVOL, log];
+}
+
+/** The members of the consistency group a routine forms from `source` to `dest`: data with data, log with log. */
+export function groupVolumes(t: Topology, source: string, dest: string): GroupMember[] {
+  const [src, dst] = [applicationLvols(t, source), applicationLvols(t, dest)];
+  return src.slice(0, Math.min(src.length, dst.length)).map((localLvol, i) => ({ localLvol, remoteLvol: dst[i]! }));
+}
+
 /** P–I–R in series: S1 (P–I, synchronous, 100 km), S2 (I–R, asynchronous, 1000 km). */
 export function embodiment1Topology(o: Embodiment1Options = {}): Topology {
+  return withLogVolumes(embodiment1Base(o), o);
+}
+
+function embodiment1Base(o: Embodiment1Options): Topology {
   const data = o.dataVolumeBytes ?? 16 * 1024 * 1024;
   const journal = o.journalVolumeBytes ?? 16 * 1024 * 1024;
   const system = (name: string, id: number): StorageSystemSpec => ({
@@ -122,19 +155,19 @@ export const SECOND_JOURNAL_LVOL = 2;
  * reverse operation (232I for J→I, 232I-2 for I→P). P and R are never both, so they have one.
  */
 export function embodiment4Topology(o: Embodiment4Options = {}): Topology {
-  const t = embodiment1Topology(o);
+  const t = embodiment1Base(o);
   const journalBytes = o.journalVolumeBytes ?? 16 * 1024 * 1024;
   const [sP, sI, sR] = t.systems as [StorageSystemSpec, StorageSystemSpec, StorageSystemSpec];
   const sJ: StorageSystemSpec = { ...sI, name: 'J', id: 2, lvols: sI.lvols.map((l) => ({ ...l, name: l.name.replace(/I$/, 'J') })) };
   for (const s of [sI, sJ]) s.lvols.push({ name: `232${s.name}-2`, kind: 'journal', sizeBytes: journalBytes });
   const s1 = t.links.find((l) => l.name === 'S1')!;
   const link = (name: string, a: string, b: string, distanceKm: number): LinkSpec => ({ ...s1, name, a, b, distanceKm, paths: s1.paths.map((x) => ({ ...x })) });
-  return {
+  return withLogVolumes({
     ...t,
     name: 'embodiment 4 (P–I–J–R)',
     systems: [sP, sI, sJ, sR],
     links: [s1, link('S6', 'I', 'J', o.s6DistanceKm ?? 1000), link('S7', 'J', 'R', o.s7DistanceKm ?? 100)],
-  };
+  }, o);
 }
 
 export interface Embodiment3Options extends Embodiment1Options {
@@ -169,7 +202,7 @@ export interface Embodiment3Options extends Embodiment1Options {
  * get `232P-2` and `232I-2` (LVOL 2) for the pair P→I.
  */
 export function embodiment3Topology(o: Embodiment3Options = {}): Topology {
-  const t = embodiment1Topology(o);
+  const t = embodiment1Base(o);
   const journalBytes = o.journalVolumeBytes ?? 16 * 1024 * 1024;
   const [sP, sI, sR] = t.systems as [StorageSystemSpec, StorageSystemSpec, StorageSystemSpec];
   const sJ: StorageSystemSpec = { ...sI, name: 'J', id: 2, lvols: sI.lvols.map((l) => ({ ...l, name: l.name.replace(/I$/, 'J') })) };
@@ -183,13 +216,13 @@ export function embodiment3Topology(o: Embodiment3Options = {}): Topology {
   };
   const circuit = (name: string, a: string, b: string): LinkSpec =>
     ({ ...s1, name, a, b, distanceKm: lineRoute(line, a, b).distanceKm, overLine: true, paths: s1.paths.map((x) => ({ ...x })) });
-  return {
+  return withLogVolumes({
     ...t,
     name: `embodiment 3 (P–300I/I–300J/J–R on a common line${o.variation ? ', variation: R→J async backup' : ''})`,
     systems: [sP, sI, sJ, sR],
     links: [circuit('S1', 'P', 'I'), circuit('S2', 'I', 'R'), circuit('S7', 'J', 'R'), circuit('S8', 'P', 'J'), circuit('S5', 'P', 'R'), circuit('S6', 'I', 'J')],
     line,
-  };
+  }, o);
 }
 
 /** The circuits over a common line get their lengths from its segments again (after a segment's length changed). */

@@ -4,6 +4,7 @@
 import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
 import { writePattern, type WriteHistory } from './history.ts';
 import { hostSpec, systemSpec, type World } from './world.ts';
+import type { TransactionLog } from './checkers.ts';
 
 export interface WorkloadOptions {
   host: string;
@@ -92,6 +93,74 @@ export class Workload {
     };
     await Promise.all(Array.from({ length: Math.min(o.queueDepth ?? 1, slots) }, worker));
     res.elapsedUs = w.nowUs() - start;
+    return res;
+  }
+}
+
+export interface DatabaseOptions {
+  host: string;
+  dataLvol: number;
+  logLvol: number;
+  /** Stop after this many transactions have begun. */
+  transactions?: number;
+  /** Data blocks dataBaseBlock .. dataBaseBlock + dataBlocks - 1 hold the table; the log is the whole log volume. */
+  dataBaseBlock?: number;
+  dataBlocks?: number;
+  alive?: () => boolean;
+}
+
+export interface DatabaseResult {
+  begun: number;
+  committed: number;
+  refused: Record<string, number>;
+}
+
+/**
+ * A work application that behaves like a database with a write-ahead log: transaction n writes its log record
+ * (log volume, block n mod logBlocks) and only once that write is acknowledged writes its data block (data
+ * volume, a block chosen by n). So a data write depends on its log write: a copy that holds the data without the
+ * log record is one the application cannot recover from. One transaction at a time (a single committing writer),
+ * so the same transactions produce the same blocks on either runtime. Which transaction (and log block) each
+ * write carries is recorded in `transactions`; the blocks carry the write's id (history.ts) as every write does.
+ */
+export class DatabaseWorkload {
+  private stopped = false;
+  readonly done: Promise<DatabaseResult>;
+
+  constructor(private readonly world: World, private readonly history: WriteHistory, private readonly transactions: TransactionLog, readonly o: DatabaseOptions) {
+    this.done = this.run();
+  }
+
+  stop(): void { this.stopped = true; }
+
+  private async run(): Promise<DatabaseResult> {
+    const w = this.world, o = this.o;
+    const system = systemSpec(w.topology, hostSpec(w.topology, o.host).storage);
+    const logBlocks = system.lvols[o.logLvol]!.sizeBytes / BLOCK_SIZE_BYTES;
+    const dataBlocks = o.dataBlocks ?? 1024, base = o.dataBaseBlock ?? 0, stride = strideFor(dataBlocks);
+    const res: DatabaseResult = { begun: 0, committed: 0, refused: {} };
+    const more = () => !this.stopped && (o.alive === undefined || o.alive()) && (o.transactions === undefined || res.begun < o.transactions);
+    /** One write of a transaction; its status. */
+    const write = async (lvol: number, member: number, lba: number, record: (id: number) => void) => {
+      while (this.history.inFlight(lba, 1, member)) await w.sleep(100); // another application (a burst) holds the block
+      const rec = this.history.issue(o.host, system.name, lvol, lba, 1, w.nowUs(), member);
+      record(rec.id);
+      const r = await w.hostIo(o.host, { op: 'write', lvol, lba, blocks: 1, data: writePattern(rec.id, lba, 1) });
+      this.history.complete(rec, r.status, w.nowUs());
+      if (r.status !== 'ok') res.refused[r.status] = (res.refused[r.status] ?? 0) + 1;
+      return r.status;
+    };
+    while (more()) {
+      const n = this.transactions.begin();
+      res.begun++;
+      const logBlock = n % logBlocks, dataBlock = base + ((n * stride) % dataBlocks);
+      let status = await write(o.logLvol, 1, logBlock, (id) => this.transactions.logWritten(id, n));
+      // The data write only after the log record is acknowledged: write-ahead logging.
+      if (status === 'ok') status = await write(o.dataLvol, 0, dataBlock, (id) => this.transactions.dataWritten(id, n, logBlock, dataBlock));
+      if (status === 'ok') res.committed++;
+      else if (status === 'not-ready') break; // the storage system is gone: the database stops
+      else await w.sleep(1000);
+    }
     return res;
   }
 }

@@ -28,10 +28,10 @@ const EXPECTED: Record<string, { reports: string[]; steps: string[]; absent: str
 const run = runWithSteps; // step numbers collected from the routines
 
 describe('embodiment 2 (link S5 P–R): B1 reverse copying and B2 failback', () => {
-  it('the topology adds S5 between P and R (1000 km, as S2); every system has its journal volume 232x', () => {
+  it('the topology adds S5 between P and R (1000 km, as S2); every system has its journal volume 232x and the application\'s log volume', () => {
     const t = embodiment2Topology();
     expect(t.links.map((l) => `${l.name} ${l.a}–${l.b} ${l.distanceKm} km`)).toEqual(['S1 P–I 100 km', 'S2 I–R 1000 km', 'S5 P–R 1000 km']);
-    for (const s of t.systems) expect(s.lvols.map((l) => l.name)).toEqual([`231${s.name}`, `232${s.name}`]);
+    for (const s of t.systems) expect(s.lvols.map((l) => l.name)).toEqual([`231${s.name}`, `232${s.name}`, `231${s.name}-log`]);
   });
 
   it('every embodiment-2 scenario is listed here', () => {

@@ -54,13 +54,13 @@ const fioJson = (stdout: string) => JSON.parse(stdout.slice(stdout.indexOf('{'))
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 describe('rclab serve with real NBD clients (threads runtime)', () => {
-  it('nbdinfo lists every data volume as <system>/vol0 with the 4 KiB block size; a protocol breaker is disconnected without harm', async () => {
+  it('nbdinfo lists every data volume as <system>/vol<k> (vol0 the data volume, vol1 the application\'s log volume) with the 4 KiB block size; a protocol breaker is disconnected without harm', async () => {
     const { s, uri } = await serve();
     const { stdout } = await run('nbdinfo', ['--list', '--json', `nbd://127.0.0.1:${s.nbdPort}`]);
     const list = JSON.parse(stdout) as { exports: Array<{ 'export-name': string; 'export-size': number; block_size_minimum: number; can_flush: boolean; can_fua: boolean }> };
-    expect(list.exports.map((e) => e['export-name'])).toEqual(['P/vol0', 'I/vol0', 'R/vol0']);
+    expect(list.exports.map((e) => e['export-name'])).toEqual(['P/vol0', 'P/vol1', 'I/vol0', 'I/vol1', 'R/vol0', 'R/vol1']);
     for (const e of list.exports) {
-      expect(e['export-size']).toBe(16 * MiB);
+      expect(e['export-size']).toBe(e['export-name'].endsWith('/vol1') ? MiB : 16 * MiB);
       expect(e.block_size_minimum).toBe(4096);
       expect(e.can_flush && e.can_fua).toBe(true);
     }

@@ -3,7 +3,7 @@
 // says so, a report of "data loss" or "no data loss".
 
 import type { FenceLevel, PairView } from '../../firmware/commands.ts';
-import { DATA_LVOL, JOURNAL_LVOL } from '../topology.ts';
+import { DATA_LVOL, groupVolumes, JOURNAL_LVOL } from '../topology.ts';
 import type { CopyControlProgram, Report } from '../copy-control.ts';
 
 const AT_R = { system: 'R', lvol: DATA_LVOL }, AT_P = { system: 'P', lvol: DATA_LVOL };
@@ -32,6 +32,7 @@ export async function formPair(p: CopyControlProgram, step: string, pairId: numb
     await p.command(source, {
       op: 'create', step, initialCopy: 'full',
       pair: { pairId, localLvol: DATA_LVOL, remoteStorageId: STORAGE_ID[dest], remoteLvol: DATA_LVOL, copyType, fence,
+        volumes: groupVolumes(p.world.topology, source, dest), // the application's consistency group: data and log volume
         ...(copyType === 'async' ? { journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL } : {}) },
     });
     const v = await p.waitState(source, pairId, ['duplex'], step);

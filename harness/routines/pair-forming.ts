@@ -3,7 +3,7 @@
 
 import type { FenceLevel, PairView } from '../../firmware/commands.ts';
 import type { CopyControlProgram } from '../copy-control.ts';
-import { DATA_LVOL } from '../topology.ts';
+import { DATA_LVOL, groupVolumes } from '../topology.ts';
 import { STORAGE_ID } from './embodiment1.ts';
 import { deletePair } from './embodiment2.ts';
 
@@ -23,6 +23,7 @@ export function pairForming(JOURNALS: Record<number, [number, number]>) {
     const create = () => p.command(source, {
       op: 'create', step, initialCopy,
       pair: { pairId, localLvol: DATA_LVOL, remoteStorageId: STORAGE_ID[dest], remoteLvol: DATA_LVOL, copyType, fence,
+        volumes: groupVolumes(p.world.topology, source, dest), // the application's consistency group: data and log volume
         ...(journals ? { journalLvol: journals[0], remoteJournalLvol: journals[1] } : {}) },
     });
     for (let attempt = 1; ; attempt++) {
