@@ -104,7 +104,7 @@ describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failbac
       const without = s100.get(`embodiment3-cycle ${seed}`), withVariation = s100.get(`embodiment3-variation-cycle ${seed}`);
       expect(without, `seed ${seed}: embodiment3-cycle ran`).toBeDefined();
       expect(withVariation, `seed ${seed}: embodiment3-variation-cycle ran`).toBeDefined();
-      expect(without).toBe(256); // every track: S810's formation copy J→P wrote all of P since the disaster
+      expect(without).toBe(272); // every track of the group (data 256 + log 16): S810's formation copy J→P wrote all of P since the disaster
       expect(withVariation!).toBeLessThan(without!);
       expect(withVariation).toBe(0);
     }
@@ -139,7 +139,7 @@ describe('embodiment 3 (P–I–J–R, J near R): C1 reverse copying, C2 failbac
     const { r, lines } = await run('embodiment3-variation-cycle', 4);
     expect(r.ok).toBe(true);
     const at = (re: RegExp) => lines.findIndex((l) => re.test(l));
-    const jpDuplex = at(/^S810 C1 .*pair 4 J→P duplex \(initial copying of 256 tracks\)/);
+    const jpDuplex = at(/^S810 C1 .*pair 4 J→P duplex \(initial copying of 272 tracks\)/);
     const piForm = at(/^S810 C1 .*form async pair P→I \(pair 6\) with initial copying \(journal LVOL 2 at P, LVOL 2 at I\)/);
     expect(jpDuplex).toBeGreaterThan(0);
     expect(piForm).toBeGreaterThan(jpDuplex); // J's formation copy into P is not journaled onward to I
