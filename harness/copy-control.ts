@@ -187,7 +187,15 @@ export class CopyControlProgram {
    * suspend (success) or failure suspend (failure). Returns the final state.
    */
   async retrieveAll(system: string, pairId: number, step: string): Promise<PairView> {
-    await this.command(system, { op: 'drain', pairId, step });
+    try {
+      await this.command(system, { op: 'drain', pairId, step });
+    } catch (e) {
+      // The source failed the pair after our query (e.g. its journal filled) and refuses the drain: the log
+      // information cannot be retrieved. That is the routine's failure branch (S240, S520 …), not an error.
+      if (!(e instanceof RoutineError) || !/drain refused: pair \d+ \(async\) is failure suspend/.test(e.message)) throw e;
+      this.step(step, `log information of pair ${pairId} cannot be retrieved: its source is in failure suspend`);
+      return this.queryStable(system, pairId, step);
+    }
     const start = this.world.nowUs();
     for (;;) {
       const v = await this.mustQuery(system, pairId, step);

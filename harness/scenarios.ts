@@ -293,21 +293,17 @@ const embodiment1FailoverDrainFails: Scenario = {
   description: 'S2 is slow, so 232I holds a backlog at the disaster; S2 fails while R retrieves it (S230): S240 finds failure suspend and reports data loss (S220); R stays prefix-consistent',
   topology: () => {
     const t = embodiment1Topology();
-    t.links.find((l) => l.name === 'S2')!.bandwidthMBps = 4;
+    // Slow enough that the backlog outlasts heartbeat detection at every scale (2 paths × 3 MB/s).
+    t.links.find((l) => l.name === 'S2')!.bandwidthMBps = 3;
     return t;
   },
   async run(ctx) {
     const { world } = ctx;
     await normalOperationThenDisaster(ctx, { writes: 4000 });
-    // Cut S2 as soon as R's pair is draining.
+    // Cut S2 while R retrieves: timed from I, which starts suspending as the relayed drain arrives (R hears of it
+    // only behind the backlog on the slow link, which may be too late at small scales).
     let failoverDone = false;
-    const cutter = (async () => {
-      while (!failoverDone && world.definitionInformation('R').find((p) => p.pairId === PAIR_IR)?.state !== 3) await world.sleep(1000);
-      if (failoverDone) return; // (under faults the drain may never have had a backlog)
-      await world.sleep(20_000);
-      ctx.note('link S2 cut while R retrieves the log information');
-      await world.fault({ kind: 'cut-link', link: 'S2' });
-    })();
+    const cutter = cutWhileRetrieving(ctx, 'I', PAIR_IR, 'S2', 'S230', () => failoverDone);
     const report = await ctx.routine(ctx.hostR, 'A3 failover', (p) => failover(p)).finally(() => { failoverDone = true; });
     await cutter;
     ctx.expectReport(report, 'S220', true);
@@ -861,8 +857,11 @@ export async function runScenario(name: string, o: ScenarioOptions): Promise<Sce
       const log = logLvol(world.topology, systemSpec(world.topology, hostSpec(world.topology, host).storage).name);
       if (log < 0) return null;
       // The table lives in data blocks 3072–4095, clear of the block workloads' region (blocks 0–2047).
-      return new DatabaseWorkload(world, history, transactions, { host, dataLvol: DATA_LVOL, logLvol: log, transactions: n, dataBaseBlock: 3072, dataBlocks: 1024,
+      const db = new DatabaseWorkload(world, history, transactions, { host, dataLvol: DATA_LVOL, logLvol: log, transactions: n, dataBaseBlock: 3072, dataBlocks: 1024,
         alive: () => hostOf(host).alive });
+      running.push(host); // the application runs: a journal-fill burst may come from here
+      void db.done.finally(() => running.splice(running.lastIndexOf(host), 1));
+      return db;
     },
     check(name, v, detail) {
       const ok = typeof v === 'boolean' ? v : v.length === 0;

@@ -52,9 +52,10 @@ export async function reverseCopying(p: CopyControlProgram): Promise<void> {
     p.step('S600', `no async pair R–I (pair ${PAIR_IR}): nothing to delete`);
   }
   // S610: async pair R→P over S5 with formation copying (initial copying → duplex).
-  const atR = await p.query('R', PAIR_RP, 'S610');
-  if (!atR) await deletePair(p, PAIR_RP, ['P', 'R'], 'S610', 'a half left at P by an earlier delete over a cut S5');
-  if (atR && atR.role === 'source' && atR.state === 'duplex') return p.step('S610', `async pair R→P already duplex: nothing to do`);
+  const [atR, atP] = [await p.query('R', PAIR_RP, 'S610'), await p.query('P', PAIR_RP, 'S610')];
+  // A half left by an earlier delete that the other side missed (over a cut S5, or while it was powered off).
+  if ((atR === null) !== (atP === null)) await deletePair(p, PAIR_RP, ['P', 'R'], 'S610', `a half left at ${atR ? 'R' : 'P'} by an earlier delete the other side missed`);
+  else if (atR && atR.role === 'source' && atR.state === 'duplex') return p.step('S610', `async pair R→P already duplex: nothing to do`);
   await formPair(p, 'S610', PAIR_RP, 'R', 'P', 'async', 'never');
   p.step('S610', 'reverse operation: host R\'s writes are copied R→P asynchronously over S5 (journal 232R → 232P)');
 }
