@@ -1257,8 +1257,11 @@ export class Controller implements FirmwareEntryPoints {
         if (role === 'destination' && !this.isSource(rt) && ACTIVE(this.state(rt))) {
           throw new Error(`LVOL ${m.localLvol} is already the destination of pair ${rt.pairId}`);
         }
-        if (role === 'source' && this.isSource(rt) && this.partner(rt) === d.remoteStorageId) {
-          throw new Error(`create: LVOL ${m.localLvol} is already a member of pair ${rt.pairId} to storage ${d.remoteStorageId}`);
+        // (The same group in a second pair to that partner — a sync and an async pair, as in the variation's P→I — is
+        // no such conflict: it orders the same volumes together.)
+        const sameGroup = rt.group.members.length === members.length && rt.group.members.every((x, i) => x.localLvol === members[i]!.localLvol);
+        if (role === 'source' && this.isSource(rt) && this.partner(rt) === d.remoteStorageId && !sameGroup) {
+          throw new Error(`create: LVOL ${m.localLvol} is already a member of pair ${rt.pairId} to storage ${d.remoteStorageId}, in another group`);
         }
       }
     }
