@@ -125,6 +125,17 @@ describe('consistency groups: validation (bad member lists are refused by name a
     expect(w.definitionInformation('A').map((p) => p.pairId)).toEqual([PAIR]);
     expect(w.definitionInformation('B').map((p) => p.pairId)).toEqual([PAIR]);
   });
+
+  it('allows the same group in a second pair to the same partner (an async pair beside the suspended sync one)', async () => {
+    const w = groupWorld();
+    await ok(w, 'A', groupCreate('sync'));
+    await waitFor(w, 'B', 'duplex');
+    await ok(w, 'A', { op: 'suspend', pairId: PAIR });
+    await waitFor(w, 'B', 'suspend');
+    const second = groupCreate('async');
+    await ok(w, 'A', { ...second, pair: { ...(second as { pair: PairDefinitionInput }).pair, pairId: PAIR + 1 } } as Command);
+    expect(w.definitionInformation('B').map((p) => [p.pairId, p.members.map((m) => m.localLvol)])).toEqual([[PAIR, [DATA, LOG]], [PAIR + 1, [DATA, LOG]]]);
+  });
 });
 
 describe('consistency groups: a group pair between two systems (sim)', () => {

@@ -98,7 +98,7 @@ describe('rclab serve with real NBD clients (threads runtime)', () => {
     const shown = await ctl('pairdisplay');
     expect(shown.down).toEqual(['P']);
     const table = formatPairDisplay(shown.pairs as PairDisplayRow[], shown.down as string[]);
-    expect(table).toMatch(/R\s+2\s+0\s+P-VOL\s+async\s+R→I\s+duplex\s+PAIR/);
+    expect(table).toMatch(/R\s+2\s+0\+2\s+P-VOL\s+async\s+R→I\s+duplex\s+PAIR/);
     expect(table).toMatch(/^P: powered off/m);
   });
 

@@ -39,7 +39,7 @@ describe('rclab serve process and operator commands', () => {
     const control = `127.0.0.1:${controlPort}`;
     const s = startServe(['--nbd-port', String(nbdPort), '--control-port', String(controlPort), '--data-mib', '8', '--journal-mib', '8']);
     await s.ready;
-    expect(s.out()).toContain(`nbd://127.0.0.1:${nbdPort}/<export> (exports P/vol0, I/vol0, R/vol0)`);
+    expect(s.out()).toContain(`nbd://127.0.0.1:${nbdPort}/<export> (exports P/vol0, P/vol1, I/vol0, I/vol1, R/vol0, R/vol1)`); // vol1: the log volume
 
     const second = startServe(['--nbd-port', String(nbdPort), '--control-port', String(await freePort())]);
     second.ready.catch(() => {}); // it is meant never to be ready
@@ -54,6 +54,13 @@ describe('rclab serve process and operator commands', () => {
     expect(refused?.stderr).toMatch(/rclab pairsplit: P: .*pair 5/);
     const shown = JSON.parse((await run(process.execPath, [...RCLAB, 'pairdisplay', '--json', '--control', control])).stdout) as { pairs: Array<{ system: string; pairId: number; copyType: string }> };
     expect(shown.pairs.map((p) => `${p.system}:${p.pairId}:${p.copyType}`)).toEqual(['P:1:sync', 'I:1:sync']);
+    // A consistency group over the data and log volumes (LVOLs 0 and 2): one row per side names both.
+    const group = await run(process.execPath, [...RCLAB, 'paircreate', '--system', 'I', '--pair', '2', '--remote', 'R', '--type', 'async', '--volumes', '0:0,2:2', '--control', control]);
+    expect(group.stdout).toMatch(/pair 2 initial copying/);
+    expect((await run(process.execPath, [...RCLAB, 'pairdisplay', '--control', control])).stdout).toMatch(/^I\s+2\s+0\+2\s+P-VOL\s+async/m);
+    const badGroup = await run(process.execPath, [...RCLAB, 'paircreate', '--system', 'I', '--pair', '3', '--remote', 'R', '--type', 'async', '--volumes', '0-0', '--control', control])
+      .then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(badGroup?.stderr).toMatch(/--volumes: '0-0' is not source:destination LVOL numbers/);
 
     // Writes in flight when SIGINT arrives are finished and answered; then the process ends and the ports are free.
     const writing = run('qemu-io', ['-f', 'raw', ...Array.from({ length: 200 }, (_, k) => ['-c', `write -P 7 ${k * 4096} 4k`]).flat(), `nbd://127.0.0.1:${nbdPort}/P/vol0`])
