@@ -37,6 +37,16 @@ function groupCreate(copyType: 'sync' | 'async', volumes = [{ localLvol: DATA, r
   };
 }
 
+/** A group pair A→B over [data, log], copied to duplex and then suspended on both sides. */
+async function suspendedGroup(copyType: 'sync' | 'async'): Promise<SimWorld> {
+  const w = groupWorld();
+  await ok(w, 'A', groupCreate(copyType));
+  await waitFor(w, 'B', 'duplex');
+  await ok(w, 'A', { op: 'suspend', pairId: PAIR });
+  await waitFor(w, 'B', 'suspend');
+  return w;
+}
+
 function block(fill: number): Uint8Array { return new Uint8Array(4096).fill(fill); }
 async function put(w: SimWorld, lvol: number, lba: number, fill: number) {
   const r = await w.hostIo('hostA', { op: 'write', lvol, lba, blocks: 1, data: block(fill) });
@@ -127,11 +137,7 @@ describe('consistency groups: validation (bad member lists are refused by name a
   });
 
   it('allows the same group in a second pair to the same partner (an async pair beside the suspended sync one)', async () => {
-    const w = groupWorld();
-    await ok(w, 'A', groupCreate('sync'));
-    await waitFor(w, 'B', 'duplex');
-    await ok(w, 'A', { op: 'suspend', pairId: PAIR });
-    await waitFor(w, 'B', 'suspend');
+    const w = await suspendedGroup('sync');
     const second = groupCreate('async');
     await ok(w, 'A', { ...second, pair: { ...(second as { pair: PairDefinitionInput }).pair, pairId: PAIR + 1 } } as Command);
     expect(w.definitionInformation('B').map((p) => [p.pairId, p.members.map((m) => m.localLvol)])).toEqual([[PAIR, [DATA, LOG]], [PAIR + 1, [DATA, LOG]]]);
@@ -163,11 +169,7 @@ describe('consistency groups: a group pair between two systems (sim)', () => {
   }
 
   it('async: suspend, resync and reverse act on the whole group; a resync copies only the tracks written in either member', async () => {
-    const w = groupWorld();
-    await ok(w, 'A', groupCreate('async'));
-    await waitFor(w, 'A', 'duplex');
-    await ok(w, 'A', { op: 'suspend', pairId: PAIR });
-    await waitFor(w, 'B', 'suspend');
+    const w = await suspendedGroup('async');
     await put(w, LOG, 3, 7);           // group track 16
     await put(w, DATA, 0, 8);          // group track 0
     await put(w, DATA, 1, 9);          // group track 0 again
