@@ -38,9 +38,10 @@ describe('copy devices on the sim runtime: every embodiment 1 and 2 scenario', (
   it('covers the ten scenarios of embodiments 1 and 2', () => expect(names.length).toBe(10));
   for (const name of names) {
     it(`${name}: the same reports as without devices, every check passes, and the devices did all the copying`, async () => {
-      const plain = await runScenario(name, { runtime: 'sim', seed: 1 });
+      // (Scale 0.25, as the sweeps and the claims coverage run them: the same routines and faults, shorter workloads.)
+      const plain = await runScenario(name, { runtime: 'sim', seed: 1, scale: 0.25 });
       const sent: Sent[] = [];
-      const r = await runScenario(name, { runtime: 'sim', seed: 1, copyDevices: true, onWorld: (w) => recordFrames(w, sent) });
+      const r = await runScenario(name, { runtime: 'sim', seed: 1, scale: 0.25, copyDevices: true, onWorld: (w) => recordFrames(w, sent) });
       expect(r.failures).toEqual([]);
       expect(r.ok).toBe(true);
       expect(r.checks.every((c) => c.ok)).toBe(true);

@@ -15,7 +15,8 @@ export interface ScenarioExpectation {
 export async function runWithSteps(name: string, seed: number, o: { runtime?: 'sim' | 'threads'; faults?: 'default' } = {}):
   Promise<{ r: ScenarioResult; steps: string[]; lines: string[] }> {
   const steps: string[] = [], lines: string[] = [];
-  const r = await runScenario(name, { runtime: o.runtime ?? 'sim', seed, faults: o.faults, scale: o.faults ? 0.25 : undefined, timeline: (e) => {
+  // Scale 0.25 (as the sweeps and the claims coverage): the same routines and step numbers with shorter workloads.
+  const r = await runScenario(name, { runtime: o.runtime ?? 'sim', seed, faults: o.faults, scale: 0.25, timeline: (e) => {
     if (e.kind === 'step' || e.kind === 'report') { steps.push(e.step); lines.push(`${e.step} ${e.routine}: ${e.message}`); }
   } });
   return { r, steps, lines };

@@ -290,8 +290,8 @@ describe.sequential('threads runtime under a debugger (embodiment 1: P–I–R, 
 
   it('pauseSystem I for 700 ms: P\'s partner timeout (300 ms) sees the silence — the write is fenced (fence level data) while I is still paused', async () => {
     const PAUSE_MS = 700;
+    const t0 = w.nowUs(); // before the pause begins in I's worker, so "resumed after 700 ms" is measured from no later
     await w.pauseSystem('I', PAUSE_MS); // resumes by itself
-    const t0 = w.nowUs();
     let doneAt: number | undefined, pausedWhenDone: boolean | undefined;
     const write = w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: 9, blocks: 1, data: block(9) })
       .then((r) => { doneAt = w.nowUs(); pausedWhenDone = w.isPaused('I'); return r; });
