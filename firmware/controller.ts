@@ -64,8 +64,8 @@ interface PairRuntime {
   appliedSnapshotTakenUs: number;
   /** Source: newest sequence number the destination reports stored in its difference volume (flow control). */
   receivedSeq: number;
-  /** Destination: last sequence number of the snapshot being received. */
-  snapshotEndSeq: number;
+  /** Destination: last sequence number of the snapshot being received (the source keeps its own in P.snapshotEndSeq). */
+  receivingEndSeq: number;
   /** Source draining (suspending): the last snapshot is taken; host writes are differences from now on. */
   drainSnapshotTaken: boolean;
   snapshots: number;
@@ -169,7 +169,7 @@ export class Controller implements FirmwareEntryPoints {
       bitmap: new DifferenceBitmap(words('difference'), tracks),
       pending: new DifferenceBitmap(words('pending'), tracks),
       snapshot: new DifferenceBitmap(words('snapshot'), tracks),
-      snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, snapshotEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
+      snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
       copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS),
@@ -801,7 +801,8 @@ export class Controller implements FirmwareEntryPoints {
     const rt = this.framePair(from, f, 'source', 'journal acknowledgement');
     if (!rt || !rt.journal) return;
     const applied = f.tag;
-    if (this.isSnapshotMode(rt) && f.lba > rt.receivedSeq && f.lba <= rt.journal.newestSeq) {
+    // lba: what the destination holds in its journal or difference volume (journal mode: what it applied).
+    if (f.lba > rt.receivedSeq && f.lba <= rt.journal.newestSeq) {
       rt.receivedSeq = f.lba;
       rt.lastAckProgressUs = this.hw.nowUs();
     }
@@ -827,7 +828,7 @@ export class Controller implements FirmwareEntryPoints {
       return;
     }
     if (this.isSnapshotMode(rt)) {
-      if (batch.endSeq !== undefined && batch.endSeq > rt.snapshotEndSeq) rt.snapshotEndSeq = batch.endSeq;
+      if (batch.endSeq !== undefined && batch.endSeq > rt.receivingEndSeq) rt.receivingEndSeq = batch.endSeq;
       for (const e of batch.entries) {
         if (e.seq <= rt.journal.newestSeq || rt.restorePending.has(e.seq)) continue; // duplicate
         if (e.seq === rt.journal.newestSeq + 1) {
@@ -990,7 +991,7 @@ export class Controller implements FirmwareEntryPoints {
       rt.restorePending.delete(e.seq);
       if (!this.storeSnapshotEntry(rt, e)) return;
     }
-    const applied = this.w(rt, P.appliedSeq), end = rt.snapshotEndSeq;
+    const applied = this.w(rt, P.appliedSeq), end = rt.receivingEndSeq;
     if (end <= applied || j.newestSeq < end || !isCopyingState(this.state(rt))) return;
     // All of it is here: apply it in this one event, so no one ever sees half a snapshot.
     for (let seq = applied + 1; seq <= end; seq++) {
