@@ -10,7 +10,7 @@ import { acceptance, rejection, type Command, type CommandReply, type PairView, 
 import { ASYNC_MODES, ControlMemoryLayout, type BitmapKind, NOT_CONSISTENT, P, readMembers, readPairRecord, writeMembers, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
   type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
 import { DifferenceBitmap } from './difference-bitmap.ts';
-import { decodeControl, decodeFrame, decodeJournalBatch, encodeControl, encodeFrame, encodeJournalBatch, FrameType,
+import { decodeControl, decodeFrame, decodeJournalBatch, FrameEncoder, FrameType,
   type ControlBody, type DecodedFrame, type JournalEntryWire, type WireDefinition } from './frames.ts';
 import type { FirmwareEntryPoints, Hardware, HostIo, IoStatus, TimerKind } from './hardware-interface.ts';
 import { assertInvariant } from './invariant.ts';
@@ -128,6 +128,8 @@ export class Controller implements FirmwareEntryPoints {
   private readonly lastKeepaliveUs = new Map<number, number>();
   private readonly linkDown = new Set<number>();
   private nextTag = 1;
+  /** Every frame this controller sends is encoded here (Hardware.send copies it before returning). */
+  private readonly enc = new FrameEncoder();
   private nextReqId = 1;
   private nextCopySerial = 1;
   private lastAnnounceUs = 0;
@@ -135,7 +137,7 @@ export class Controller implements FirmwareEntryPoints {
 
   constructor(private readonly hw: Hardware) {
     this.l = new ControlMemoryLayout(hw.controlMemory);
-    assertInvariant(this.l.storageId === hw.storageId, `control memory belongs to storage ${this.l.storageId}, not ${hw.storageId}`);
+    assertInvariant(this.l.storageId === hw.storageId, () => `control memory belongs to storage ${this.l.storageId}, not ${hw.storageId}`);
   }
 
   // ───────────────────────────── boot ─────────────────────────────
@@ -202,7 +204,7 @@ export class Controller implements FirmwareEntryPoints {
   /** A destination writes what its pair carried (group address, checked by framePair or the batch check) to the member volume. */
   private writeMember(rt: PairRuntime, groupLba: number, data: Uint8Array): boolean {
     const at = this.toMember(rt, groupLba, data.length / BLOCK_SIZE_BYTES);
-    assertInvariant(at !== null, `${this.label(rt)}: group blocks ${groupLba}+${data.length / BLOCK_SIZE_BYTES} lie in no member`);
+    assertInvariant(at !== null, () => `${this.label(rt)}: group blocks ${groupLba}+${data.length / BLOCK_SIZE_BYTES} lie in no member`);
     return this.writeLvol(at.lvol, at.lba, data, rt.pairId);
   }
 
@@ -560,7 +562,7 @@ export class Controller implements FirmwareEntryPoints {
       if (n === 0) rt.pending.set(t);
       this.trackInflight.set(k, n + 1);
     });
-    const frame = encodeFrame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag, lba, blocks }, data);
+    const frame = this.enc.frame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag, lba, blocks }, data);
     if (!this.hw.send(this.partner(rt), frame)) this.pairFailed(rt, 'link down');
   }
 
@@ -622,7 +624,7 @@ export class Controller implements FirmwareEntryPoints {
         else status = 2;
       }
     }
-    this.hw.send(from, encodeFrame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
+    this.hw.send(from, this.enc.frame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
   }
 
   private onSyncAck(from: number, f: DecodedFrame): void {
@@ -661,7 +663,7 @@ export class Controller implements FirmwareEntryPoints {
       rt.bitmap.clear(t);
       // A track lies in one member (members start on track boundaries); the frame carries its group address.
       const m = memberOfTrack(rt.group, t);
-      assertInvariant(m !== null, `${this.label(rt)}: track ${t} is in no member of the group`);
+      assertInvariant(m !== null, () => `${this.label(rt)}: track ${t} is in no member of the group`);
       const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, m.offsetBlocks + m.blocks - lba);
       let data: Uint8Array;
       try {
@@ -674,7 +676,7 @@ export class Controller implements FirmwareEntryPoints {
       rt.copyInflight.set(t, { serial, sentUs: this.hw.nowUs() });
       rt.pending.set(t); // in control memory: a power loss before the acknowledgement must not forget this track
       rt.copyCursor = t + 1;
-      if (!this.hw.send(this.partner(rt), encodeFrame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
+      if (!this.hw.send(this.partner(rt), this.enc.frame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
         return this.pairFailed(rt, 'link down');
       }
     }
@@ -725,7 +727,7 @@ export class Controller implements FirmwareEntryPoints {
         }
       }
     }
-    this.hw.send(from, encodeFrame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
+    this.hw.send(from, this.enc.frame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
   }
 
   private onFormationAck(from: number, f: DecodedFrame): void {
@@ -792,7 +794,7 @@ export class Controller implements FirmwareEntryPoints {
         entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
         bytes += e.data.length;
       }
-      if (!this.hw.send(this.partner(rt), encodeJournalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
+      if (!this.hw.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
       rt.shippedSeq = entries[entries.length - 1]!.seq;
     }
   }
@@ -839,7 +841,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       this.receiveSnapshot(rt);
       if (!isCopyingState(this.state(rt))) return;
-      this.hw.send(from, encodeFrame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: rt.journal.newestSeq, blocks: 0 }));
+      this.hw.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: rt.journal.newestSeq, blocks: 0 }));
       return;
     }
     for (const e of batch.entries) {
@@ -857,7 +859,7 @@ export class Controller implements FirmwareEntryPoints {
       }
     }
     this.restorePendingInOrder(rt);
-    this.hw.send(from, encodeFrame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: this.w(rt, P.appliedSeq), blocks: 0 }));
+    this.hw.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: this.w(rt, P.appliedSeq), blocks: 0 }));
   }
 
   /** Applies buffered entries strictly in sequence order, as far as they are contiguous. */
@@ -875,7 +877,7 @@ export class Controller implements FirmwareEntryPoints {
 
   private restore(rt: PairRuntime, e: JournalEntryWire): boolean {
     const applied = this.w(rt, P.appliedSeq);
-    assertInvariant(e.seq === applied + 1, `${this.label(rt)}: journal entry ${e.seq} applied after ${applied}`);
+    assertInvariant(e.seq === applied + 1, () => `${this.label(rt)}: journal entry ${e.seq} applied after ${applied}`);
     if (!this.writeMember(rt, e.lba, e.data)) {
       this.pairFailed(rt, 'drive failure');
       return false;
@@ -924,7 +926,7 @@ export class Controller implements FirmwareEntryPoints {
     for (let t = rt.snapshot.nextSet(0); t >= 0; t = t + 1 < rt.snapshot.tracks ? rt.snapshot.nextSet(t + 1) : -1) {
       // A track lies in one member of the group; the entry carries its group address, as journal entries do.
       const m = memberOfTrack(rt.group, t);
-      assertInvariant(m !== null, `${this.label(rt)}: snapshot track ${t} is in no member of the group`);
+      assertInvariant(m !== null, () => `${this.label(rt)}: snapshot track ${t} is in no member of the group`);
       const lba = t * BLOCKS_PER_TRACK, blocks = Math.min(BLOCKS_PER_TRACK, m.offsetBlocks + m.blocks - lba);
       let data: Uint8Array;
       try {
@@ -1017,7 +1019,7 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private finishDrain(rt: PairRuntime): void {
-    assertInvariant(rt.snapshot.count() === 0, `${this.label(rt)}: drained with ${rt.snapshot.count()} track(s) never put in a snapshot`);
+    assertInvariant(rt.snapshot.count() === 0, () => `${this.label(rt)}: drained with ${rt.snapshot.count()} track(s) never put in a snapshot`);
     rt.journal!.reset();
     rt.shippedSeq = rt.journal!.newestSeq;
     this.setState(rt, PairState.Suspend);
@@ -1053,7 +1055,7 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private sendControl(to: number, pairId: number, body: ControlBody): boolean {
-    return this.hw.send(to, encodeControl(pairId, body));
+    return this.hw.send(to, this.enc.control(pairId, body));
   }
 
   private onControl(from: number, pairId: number, b: ControlBody): void {
@@ -1236,7 +1238,7 @@ export class Controller implements FirmwareEntryPoints {
     for (const p of partners) {
       if (now - (this.lastKeepaliveUs.get(p) ?? 0) >= t.keepaliveIntervalUs) {
         this.lastKeepaliveUs.set(p, now);
-        this.hw.send(p, encodeFrame({ type: FrameType.Keepalive, status: 0, pairId: 0, tag: 0, lba: 0, blocks: 0 }));
+        this.hw.send(p, this.enc.frame({ type: FrameType.Keepalive, status: 0, pairId: 0, tag: 0, lba: 0, blocks: 0 }));
       }
     }
     for (const [id, r] of [...this.requests]) {

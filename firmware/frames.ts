@@ -1,5 +1,6 @@
 // Frames between storage systems. Every frame starts with a fixed 24-byte header read through a DataView
-// (cheap on the per-write hot path); bulk and control payloads follow as raw blocks or msgpackr.
+// (cheap on the per-write hot path); data payloads (host writes, tracks, journal batches) follow as raw
+// blocks behind fixed binary headers, control payloads as msgpackr.
 //
 //  0 u8  type        1 u8 status     2 u16 reserved
 //  4 u32 pairId      8 u32 tag (write tag / track / sequence number)
@@ -18,7 +19,7 @@ export enum FrameType {
   SyncAck = 2,         // status 0 = stored
   FormationCopy = 3,   // one track of formation copying; tag = track; body = data
   FormationAck = 4,
-  JournalBatch = 5,    // body = msgpackr JournalBatchBody
+  JournalBatch = 5,    // tag = entries; body = binary JournalBatchBody (see encodeJournalBatchInto)
   JournalAck = 6,      // tag = newest sequence number applied at the destination; lba = newest stored (snapshot mode)
   Control = 7,         // body = msgpackr ControlBody
   Keepalive = 8,
@@ -98,7 +99,73 @@ function encodeHeader(view: DataView, h: FrameHeader, bodyBytes: number): void {
   view.setUint32(20, bodyBytes);
 }
 
-/** A frame with a raw body (SyncWrite, FormationCopy) or none (acks, keepalive). */
+// Journal batch body, all little-endian, so that every entry's data starts 8-byte aligned (a 4 KiB copy into
+// shared memory is word by word only when source and destination are equally aligned):
+//   0 u32 entries   4 u32 flags (bit 0: endSeq present)   8 u32 endSeq   12 u32 reserved (0)
+//   per entry: 0 u32 seq  4 u32 lba  8 u32 dataBytes  12 u32 reserved (0)  16 f64 tsUs  24 data (dataBytes)
+const BATCH_HEADER_BYTES = 16;
+const BATCH_ENTRY_HEADER_BYTES = 24;
+const BATCH_HAS_END_SEQ = 1;
+
+const journalBatchBodyBytes = (batch: JournalBatchBody): number =>
+  batch.entries.reduce((n, e) => n + BATCH_ENTRY_HEADER_BYTES + e.data.length, BATCH_HEADER_BYTES);
+
+/**
+ * Encodes frames into one reused buffer, for sending: the frame returned is valid until the next call, since
+ * Hardware.send copies what it keeps. Saves a buffer allocation (off-heap for 4 KiB, and GC work) per frame on
+ * the hot path. One per controller.
+ */
+export class FrameEncoder {
+  private buf = new Uint8Array(FRAME_HEADER_BYTES + MAX_IO_BYTES);
+  private view = new DataView(this.buf.buffer);
+
+  private room(bytes: number): void {
+    if (bytes <= this.buf.length) return;
+    this.buf = new Uint8Array(bytes);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** A frame with a raw body (SyncWrite, FormationCopy) or none (acks, keepalive). */
+  frame(h: FrameHeader, body?: Uint8Array): Uint8Array {
+    const n = body ? body.length : 0;
+    this.room(FRAME_HEADER_BYTES + n);
+    encodeHeader(this.view, h, n);
+    if (body) this.buf.set(body, FRAME_HEADER_BYTES);
+    return this.buf.subarray(0, FRAME_HEADER_BYTES + n);
+  }
+
+  journalBatch(pairId: number, batch: JournalBatchBody): Uint8Array {
+    const n = journalBatchBodyBytes(batch);
+    this.room(FRAME_HEADER_BYTES + n);
+    return encodeJournalBatchInto(this.buf, this.view, pairId, batch, n);
+  }
+
+  control(pairId: number, body: ControlBody): Uint8Array {
+    return this.frame({ type: FrameType.Control, status: 0, pairId, tag: 0, lba: 0, blocks: 0 }, packr.pack(body));
+  }
+}
+
+function encodeJournalBatchInto(buf: Uint8Array, v: DataView, pairId: number, batch: JournalBatchBody, bodyBytes: number): Uint8Array {
+  encodeHeader(v, { type: FrameType.JournalBatch, status: 0, pairId, tag: batch.entries.length, lba: 0, blocks: 0 }, bodyBytes);
+  let at = FRAME_HEADER_BYTES;
+  v.setUint32(at, batch.entries.length, true);
+  v.setUint32(at + 4, batch.endSeq === undefined ? 0 : BATCH_HAS_END_SEQ, true);
+  v.setUint32(at + 8, batch.endSeq ?? 0, true);
+  v.setUint32(at + 12, 0, true);
+  at += BATCH_HEADER_BYTES;
+  for (const e of batch.entries) {
+    v.setUint32(at, e.seq, true);
+    v.setUint32(at + 4, e.lba, true);
+    v.setUint32(at + 8, e.data.length, true);
+    v.setUint32(at + 12, 0, true);
+    v.setFloat64(at + 16, e.tsUs, true);
+    buf.set(e.data, at + BATCH_ENTRY_HEADER_BYTES);
+    at += BATCH_ENTRY_HEADER_BYTES + e.data.length;
+  }
+  return buf.subarray(0, at);
+}
+
+/** A frame with a raw body (SyncWrite, FormationCopy) or none (acks, keepalive), in a buffer of its own. */
 export function encodeFrame(h: FrameHeader, body?: Uint8Array): Uint8Array {
   const n = body ? body.length : 0;
   const out = new Uint8Array(FRAME_HEADER_BYTES + n);
@@ -108,7 +175,9 @@ export function encodeFrame(h: FrameHeader, body?: Uint8Array): Uint8Array {
 }
 
 export function encodeJournalBatch(pairId: number, batch: JournalBatchBody): Uint8Array {
-  return encodeFrame({ type: FrameType.JournalBatch, status: 0, pairId, tag: batch.entries.length, lba: 0, blocks: 0 }, packr.pack(batch));
+  const n = journalBatchBodyBytes(batch);
+  const out = new Uint8Array(FRAME_HEADER_BYTES + n);
+  return encodeJournalBatchInto(out, new DataView(out.buffer), pairId, batch, n);
 }
 
 export function encodeControl(pairId: number, body: ControlBody): Uint8Array {
@@ -154,16 +223,28 @@ function unpack(body: Uint8Array, what: string): unknown {
 const isU32 = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff;
 
 export function decodeJournalBatch(f: DecodedFrame): JournalBatchBody {
-  const b = unpack(f.body, 'journal batch') as { entries?: unknown; endSeq?: unknown };
-  if (!b || !Array.isArray(b.entries)) throw new FrameError('journal batch: no entries array');
-  for (const e of b.entries as JournalEntryWire[]) {
-    if (!e || !isU32(e.seq) || e.seq === 0 || typeof e.tsUs !== 'number' || !isU32(e.lba) || !(e.data instanceof Uint8Array)
-      || e.data.length === 0 || e.data.length % BLOCK_SIZE_BYTES !== 0 || e.data.length > MAX_IO_BYTES) {
+  const b = f.body;
+  if (b.length < BATCH_HEADER_BYTES) throw new FrameError(`journal batch: body of ${b.length} bytes is shorter than its ${BATCH_HEADER_BYTES}-byte header`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const count = v.getUint32(0, true), flags = v.getUint32(4, true), endSeq = v.getUint32(8, true);
+  if (count !== f.tag) throw new FrameError(`journal batch: body has ${count} entries, the header says ${f.tag}`);
+  if ((flags & ~BATCH_HAS_END_SEQ) !== 0 || v.getUint32(12, true) !== 0) throw new FrameError('journal batch: reserved bits are not zero');
+  if (count > b.length / BATCH_ENTRY_HEADER_BYTES) throw new FrameError(`journal batch: ${count} entries cannot fit in ${b.length} bytes`);
+  const entries: JournalEntryWire[] = [];
+  let at = BATCH_HEADER_BYTES;
+  for (let i = 0; i < count; i++) {
+    if (at + BATCH_ENTRY_HEADER_BYTES > b.length) throw new FrameError(`journal batch: entry ${i} runs past the end of the body`);
+    const seq = v.getUint32(at, true), lba = v.getUint32(at + 4, true), bytes = v.getUint32(at + 8, true), tsUs = v.getFloat64(at + 16, true);
+    if (seq === 0 || v.getUint32(at + 12, true) !== 0 || !Number.isFinite(tsUs) || bytes === 0 || bytes % BLOCK_SIZE_BYTES !== 0 || bytes > MAX_IO_BYTES) {
       throw new FrameError('journal batch: malformed entry (needs seq ≥ 1, tsUs, lba, whole blocks of data)');
     }
+    const start = at + BATCH_ENTRY_HEADER_BYTES;
+    if (start + bytes > b.length) throw new FrameError(`journal batch: entry ${i} (seq ${seq}) runs past the end of the body`);
+    entries.push({ seq, tsUs, lba, data: b.subarray(start, start + bytes) });
+    at = start + bytes;
   }
-  if (b.endSeq !== undefined && !isU32(b.endSeq)) throw new FrameError('journal batch: malformed snapshot end sequence number');
-  return b as JournalBatchBody;
+  if (at !== b.length) throw new FrameError(`journal batch: ${b.length - at} bytes after the last entry`);
+  return flags & BATCH_HAS_END_SEQ ? { entries, endSeq } : { entries };
 }
 
 const CONTROL_OPS = new Set(['create', 'create-reply', 'state', 'bitmap-request', 'bitmap-reply', 'forward-command', 'command-reply', 'delete']);

@@ -12,6 +12,12 @@ export interface DiskArrayPort {
   read(lvol: number, lba: number, blocks: number): Uint8Array;
   /** Stores whole blocks at `lba`; throws AddressError when out of range or not block-aligned in size. */
   write(lvol: number, lba: number, data: Uint8Array): void;
+  /**
+   * Rewrites `bytes` at `offsetBytes` inside block `lba` and leaves the rest of the block as it is: the
+   * read-modify-write the controller's cache does for a small record (a journal descriptor), without copying the
+   * whole block out and back. Throws AddressError when the bytes do not fit inside the one block.
+   */
+  writeWithinBlock(lvol: number, lba: number, offsetBytes: number, bytes: Uint8Array): void;
   /** False while the drives behind this LVOL have failed (every read/write then throws DiskError). */
   lvolHealthy(lvol: number): boolean;
 }
@@ -71,7 +77,11 @@ export interface Hardware {
   nowUs(): number;
   /** One-shot timer; the firmware receives onTimer(kind, arg) no earlier than delayUs from now. */
   setTimer(delayUs: number, kind: TimerKind, arg: number): void;
-  /** Hands a frame to the port that reaches `destStorageId`; false when no link reaches it or the link is cut. */
+  /**
+   * Hands a frame to the port that reaches `destStorageId`; false when no link reaches it or the link is cut.
+   * The frame is lent for the call only (the firmware encodes every frame into one reused buffer): the hardware
+   * copies whatever it keeps (onto a link, into a queue) before returning.
+   */
   send(destStorageId: number, frame: Uint8Array): boolean;
   /** Completes a host I/O (read data for reads). */
   completeHostIo(io: HostIo, status: IoStatus, data?: Uint8Array): void;

@@ -22,7 +22,9 @@ export interface JournalEntry {
 }
 
 export class Journal {
-  private readonly scratch = new Uint8Array(BLOCK_SIZE_BYTES);
+  /** One descriptor being written, and a view to fill it in. */
+  private readonly descriptor = new Uint8Array(DESCRIPTOR_BYTES);
+  private readonly descriptorOut = new DataView(this.descriptor.buffer);
   private readonly metaBlocks: number;
   readonly slotCount: number;
   readonly dataBlocks: number;
@@ -77,7 +79,7 @@ export class Journal {
 
   /** Appends an entry; false (and nothing changed) when the journal has no room. */
   append(seq: number, tsUs: number, lvol: number, lba: number, data: Uint8Array): boolean {
-    assertInvariant(seq > this.newestSeq, `journal ${this.journalLvol}: sequence number went backwards (${seq} after ${this.newestSeq})`);
+    assertInvariant(seq > this.newestSeq, () => `journal ${this.journalLvol}: sequence number went backwards (${seq} after ${this.newestSeq})`);
     const blocks = data.length / BLOCK_SIZE_BYTES;
     const entries = this.entries;
     if (entries >= this.slotCount) return false;
@@ -94,7 +96,7 @@ export class Journal {
     this.set(J.dataTailBlock, pos + blocks);
     this.set(J.usedBytes, (usedBlocks + skip + blocks) * BLOCK_SIZE_BYTES);
     if (entries === 0) this.set(J.oldestSeq, seq);
-    else assertInvariant(seq === this.newestSeq + 1, `journal ${this.journalLvol}: entry ${seq} does not follow ${this.newestSeq}`);
+    else assertInvariant(seq === this.newestSeq + 1, () => `journal ${this.journalLvol}: entry ${seq} does not follow ${this.newestSeq}`);
     this.set(J.newestSeq, seq);
     this.set(J.entries, entries + 1);
     return true;
@@ -120,7 +122,7 @@ export class Journal {
 
   freeOldest(): void {
     const entries = this.entries;
-    assertInvariant(entries > 0, `journal ${this.journalLvol}: free of an empty journal`);
+    assertInvariant(entries > 0, () => `journal ${this.journalLvol}: free of an empty journal`);
     const head = this.w(J.headOffset);
     const d = this.readDescriptor(head, false);
     const reserved = this.descriptorReserved(head);
@@ -132,7 +134,7 @@ export class Journal {
 
   /** Empties the journal; sequence numbering continues after `newestSeq` (it never goes backwards). */
   reset(newestSeq = this.newestSeq): void {
-    assertInvariant(newestSeq >= this.newestSeq, `journal ${this.journalLvol}: reset would move sequence backwards`);
+    assertInvariant(newestSeq >= this.newestSeq, () => `journal ${this.journalLvol}: reset would move sequence backwards`);
     this.set(J.entries, 0);
     this.set(J.headOffset, 0);
     this.set(J.tailOffset, 0);
@@ -142,14 +144,11 @@ export class Journal {
     this.set(J.oldestSeq, newestSeq + 1);
   }
 
-  private descriptorBlock(index: number): { block: number; offset: number } {
-    return { block: Math.floor(index / DESCRIPTORS_PER_BLOCK), offset: (index % DESCRIPTORS_PER_BLOCK) * DESCRIPTOR_BYTES };
-  }
+  private descriptorBlock(index: number): number { return Math.floor(index / DESCRIPTORS_PER_BLOCK); }
+  private descriptorOffset(index: number): number { return (index % DESCRIPTORS_PER_BLOCK) * DESCRIPTOR_BYTES; }
 
   private writeDescriptor(index: number, seq: number, reserved: number, tsUs: number, lvol: number, lba: number, blocks: number, pos: number) {
-    const { block, offset } = this.descriptorBlock(index);
-    this.scratch.set(this.disk.read(this.journalLvol, block, 1));
-    const v = new DataView(this.scratch.buffer, offset, DESCRIPTOR_BYTES);
+    const v = this.descriptorOut;
     v.setUint32(0, seq);
     v.setUint32(4, reserved);
     v.setFloat64(8, tsUs);
@@ -157,13 +156,12 @@ export class Journal {
     v.setUint32(20, lba);
     v.setUint32(24, blocks);
     v.setUint32(28, pos);
-    this.disk.write(this.journalLvol, block, this.scratch);
+    this.disk.writeWithinBlock(this.journalLvol, this.descriptorBlock(index), this.descriptorOffset(index), this.descriptor);
   }
 
   private descriptorView(index: number): DataView {
-    const { block, offset } = this.descriptorBlock(index);
-    const b = this.disk.read(this.journalLvol, block, 1);
-    return new DataView(b.buffer, b.byteOffset + offset, DESCRIPTOR_BYTES);
+    const b = this.disk.read(this.journalLvol, this.descriptorBlock(index), 1);
+    return new DataView(b.buffer, b.byteOffset + this.descriptorOffset(index), DESCRIPTOR_BYTES);
   }
 
   private descriptorReserved(index: number): number {

@@ -119,6 +119,15 @@ export class DiskArray implements DiskArrayPort {
     Atomics.add(this.health, this.writesBase + lvol, 1);
   }
 
+  writeWithinBlock(lvol: number, lba: number, offsetBytes: number, bytes: Uint8Array): void {
+    this.checkRange(lvol, lba, 1);
+    if (!Number.isInteger(offsetBytes) || offsetBytes < 0 || offsetBytes + bytes.length > BLOCK_SIZE_BYTES || bytes.length === 0)
+      throw new AddressError(`LVOL ${lvol}: ${bytes.length} bytes at offset ${offsetBytes} do not fit inside block ${lba} (${BLOCK_SIZE_BYTES} bytes)`);
+    this.checkHealthy(lvol);
+    this.views[lvol]!.set(bytes, lba * BLOCK_SIZE_BYTES + offsetBytes);
+    Atomics.add(this.health, this.writesBase + lvol, 1);
+  }
+
   /** Writes completed to an LVOL since the array was built (wraps at 2^32): a checker skips an unchanged volume. */
   lvolWriteCount(lvol: number): number {
     this.checkLvol(lvol);

@@ -241,9 +241,10 @@ export class SimStorageSystem implements Hardware {
     this.deliver(this.sched.nowUs + delayUs, `timer ${kind} ${arg}`, (c) => c.onTimer(kind, arg));
   }
 
-  send(destStorageId: number, frame: Uint8Array): boolean {
+  send(destStorageId: number, lentFrame: Uint8Array): boolean {
     const l = this.links.get(destStorageId);
     if (!l || !l.link.up) return false;
+    const frame = lentFrame.slice(); // lent for the call only (Hardware.send): it waits in the event queue
     if (this.copyDevice && isCopyFrame(frame)) {
       // Copy data goes through the copy device first; it enters the link when the device is done with it.
       this.copyDevice.offer(this.sched.nowUs, frame.length, { dest: destStorageId, frame, handedUs: this.sched.nowUs });

@@ -681,7 +681,7 @@ export class ThreadCpu implements Hardware {
     this.stats[STAT.framesOut]!++;
     if (this.copyDevice && isCopyFrame(frame)) {
       // Copy data goes through the copy device first; the loop puts it on the link once the device is done with it.
-      this.copyDevice.offer(this.nowUs(), frame.length, { ob, frame });
+      this.copyDevice.offer(this.nowUs(), frame.length, { ob, frame: frame.slice() }); // lent for the call only: it waits
       this.publishCopyDeviceStats();
       return true;
     }
@@ -1163,7 +1163,7 @@ export class ThreadCpu implements Hardware {
   private enqueueFrame(ob: Outbound, atUs: number, linkEpoch: number, dirEpoch: number, peerPower: number, frame: Uint8Array): void {
     if (ob.backlog.length === ob.backlogHead && this.pushFrame(ob, atUs, linkEpoch, dirEpoch, peerPower, frame)) return;
     this.stats[STAT.ringFullRetries]!++;
-    ob.backlog.push({ atUs, linkEpoch, dirEpoch, peerPower, frame });
+    ob.backlog.push({ atUs, linkEpoch, dirEpoch, peerPower, frame: frame.slice() }); // the firmware lent it for the send only
     this.backlogged++;
   }
 

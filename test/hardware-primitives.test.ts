@@ -73,6 +73,23 @@ describe('DiskArray', () => {
     expect(disk.read(1, 12, 1).every((b) => b === 0)).toBe(true);
   });
 
+  it('writeWithinBlock rewrites only the given bytes of one block, and refuses bytes that leave the block', () => {
+    const disk = DiskArray.create(specs);
+    disk.write(1, 5, blocksOf(1, 0x11));
+    const before = disk.lvolWriteCount(1);
+    disk.writeWithinBlock(1, 5, 64, Uint8Array.of(1, 2, 3));
+    const b = disk.read(1, 5, 1);
+    expect([...b.subarray(62, 69)]).toEqual([0x11, 0x11, 1, 2, 3, 0x11, 0x11]);
+    expect(disk.lvolWriteCount(1)).toBe(before + 1);
+    expect(() => disk.writeWithinBlock(1, 5, B - 2, Uint8Array.of(1, 2, 3))).toThrow(/3 bytes at offset 4094 do not fit inside block 5/);
+    expect(() => disk.writeWithinBlock(1, 5, -1, Uint8Array.of(1))).toThrow(AddressError);
+    expect(() => disk.writeWithinBlock(1, 5, 0, new Uint8Array(0))).toThrow(AddressError);
+    expect(() => disk.writeWithinBlock(1, 64, 0, Uint8Array.of(1))).toThrow(/outside/);
+    expect([...disk.read(1, 5, 1).subarray(62, 69)]).toEqual([0x11, 0x11, 1, 2, 3, 0x11, 0x11]); // refused: nothing changed
+    disk.failDrive(1);
+    expect(() => disk.writeWithinBlock(1, 5, 0, Uint8Array.of(9))).toThrow(DiskError);
+  });
+
   it('keeps LVOLs apart: filling one leaves its neighbours untouched', () => {
     const disk = DiskArray.create(specs);
     disk.write(0, 0, blocksOf(64, 0xaa));

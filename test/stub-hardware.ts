@@ -28,7 +28,7 @@ export class StubHardware implements Hardware {
   }
   nowUs() { return this.now; }
   setTimer(delayUs: number, kind: TimerKind, arg: number) { this.timers.push({ at: this.now + delayUs, kind, arg }); }
-  send(to: number, frame: Uint8Array) { this.sent.push({ to, frame }); return true; }
+  send(to: number, frame: Uint8Array) { this.sent.push({ to, frame: frame.slice() }); return true; }
   completeHostIo(io: HostIo, status: IoStatus) { this.completions.push({ io, status }); }
   replyCommand(id: number, r: CommandReply) { this.replies.set(id, r); }
   emit(e: FirmwareEvent) { this.events.push(e); }
