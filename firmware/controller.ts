@@ -115,6 +115,10 @@ type Segment = [number, number, number];
 
 const TICK_US = 10_000;
 const ACTIVE = (s: PairState) => isCopyingState(s);
+/** The `blocks` blocks at `lba` of a buffer that holds the blocks from `bufLba` on. (Not a closure in writeLvol: tsx's keepNames wraps every closure made per write.) */
+function blocksOf(buf: Uint8Array, bufLba: number, lba: number, blocks: number): Uint8Array {
+  return buf.subarray((lba - bufLba) * BLOCK_SIZE_BYTES, (lba - bufLba + blocks) * BLOCK_SIZE_BYTES);
+}
 
 export class Controller implements FirmwareEntryPoints {
   private readonly l: ControlMemoryLayout;
@@ -374,7 +378,8 @@ export class Controller implements FirmwareEntryPoints {
         return this.hw.completeHostIo(io, this.ioError(e));
       }
     }
-    const journalOf = [...this.pairs.values()].find((rt) => rt.journal?.journalLvol === io.lvol);
+    let journalOf: PairRuntime | undefined;
+    for (const rt of this.pairs.values()) if (rt.journal?.journalLvol === io.lvol) { journalOf = rt; break; }
     if (journalOf) {
       this.log('warn', `host write to LVOL ${io.lvol} refused: it is the journal volume of pair ${journalOf.pairId}`);
       return this.hw.completeHostIo(io, 'write-protected');
@@ -457,7 +462,6 @@ export class Controller implements FirmwareEntryPoints {
     for (const { rt, offsetBlocks } of pairs) {
       if (rt.pairId === origin) continue;
       const glba = offsetBlocks + lba;
-      const part = (src: Uint8Array, sl: number, sb: number) => src.subarray((sl - glba) * BLOCK_SIZE_BYTES, (sl - glba + sb) * BLOCK_SIZE_BYTES);
       const segs = plan.get(rt);
       if (!segs) {
         // A destination volume written other than through its pair now differs from its source.
@@ -471,18 +475,18 @@ export class Controller implements FirmwareEntryPoints {
         if (sync && cacheSlot < 0) { rt.bitmap.markBlocks(sl, sb); continue; } // no cache for a non-host write: copy later
         if (track >= 0) {
           const list = rt.deferred.get(track) ?? [];
-          list.push({ lba: sl, data: sync ? part(staged, sl, sb) : part(data, sl, sb).slice(), group: sync ? group : undefined });
+          list.push({ lba: sl, data: sync ? blocksOf(staged, glba, sl, sb) : blocksOf(data, glba, sl, sb).slice(), group: sync ? group : undefined });
           rt.deferred.set(track, list);
           if (sync) group.remaining++;
         } else if (sync) {
           group.remaining++;
-          this.sendSyncCopy(rt, sl, sb, part(staged, sl, sb), group);
+          this.sendSyncCopy(rt, sl, sb, blocksOf(staged, glba, sl, sb), group);
           if (this.hw.options?.plantedBug === 'sync-ack-before-copy' && group.io) {
             this.hw.completeHostIo(group.io, 'ok'); // PLANTED BUG (test-only): acknowledged before the destination stored it
             group.io = undefined;
           }
         } else {
-          this.journalAppend(rt, sl, part(data, sl, sb));
+          this.journalAppend(rt, sl, blocksOf(data, glba, sl, sb));
         }
       }
       this.updateDirty(rt);
@@ -556,12 +560,12 @@ export class Controller implements FirmwareEntryPoints {
     const tag = this.nextTag++ >>> 0 || this.nextTag++;
     const copy: SyncCopy = { tag, pairId: rt.pairId, lba, blocks, sentUs: this.hw.nowUs(), group };
     this.syncCopies.set(tag, copy);
-    this.forTracks(lba, blocks, (t) => {
+    for (let t = Math.floor(lba / BLOCKS_PER_TRACK), last = Math.floor((lba + blocks - 1) / BLOCKS_PER_TRACK); t <= last; t++) {
       const k = rt.slot * 0x1000000 + t;
       const n = this.trackInflight.get(k) ?? 0;
       if (n === 0) rt.pending.set(t);
       this.trackInflight.set(k, n + 1);
-    });
+    }
     const frame = this.enc.frame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag, lba, blocks }, data);
     if (!this.hw.send(this.partner(rt), frame)) this.pairFailed(rt, 'link down');
   }
@@ -571,12 +575,12 @@ export class Controller implements FirmwareEntryPoints {
     if (!this.syncCopies.delete(c.tag)) return;
     const rt = this.pairs.get(c.pairId);
     if (rt) {
-      this.forTracks(c.lba, c.blocks, (t) => {
+      for (let t = Math.floor(c.lba / BLOCKS_PER_TRACK), last = Math.floor((c.lba + c.blocks - 1) / BLOCKS_PER_TRACK); t <= last; t++) {
         const k = rt.slot * 0x1000000 + t;
         const n = (this.trackInflight.get(k) ?? 1) - 1;
         if (n <= 0) { this.trackInflight.delete(k); this.clearPendingTrack(rt, t); } else this.trackInflight.set(k, n);
         if (!ok) rt.bitmap.set(t);
-      });
+      }
       if (!ok) this.updateDirty(rt);
     }
     this.groupCopyOver(c.group, ok, rt ? this.fence(rt) : 'never');
@@ -605,11 +609,6 @@ export class Controller implements FirmwareEntryPoints {
     }
     if (why) { this.log('info', `${what} from storage ${from} dropped: ${why}`); return null; }
     return rt!;
-  }
-
-  private forTracks(lba: number, blocks: number, f: (t: number) => void): void {
-    const last = Math.floor((lba + blocks - 1) / BLOCKS_PER_TRACK);
-    for (let t = Math.floor(lba / BLOCKS_PER_TRACK); t <= last; t++) f(t);
   }
 
   private onSyncWrite(from: number, f: DecodedFrame): void {
