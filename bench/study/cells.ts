@@ -119,6 +119,12 @@ export interface CellResult extends CellSpec {
   refused: Record<string, number>;
   firmwareEvents: number;
   wallMs: number;
+  /**
+   * Threads runtime: CPU time of the whole process (host, every storage system's thread, V8's helpers) per write
+   * over the window — what limits a cell when the machine's cores are all busy, and much less load-dependent than
+   * the rate itself.
+   */
+  cpuUsPerWrite?: number;
 }
 
 export function percentiles(h: hdr.Histogram): Percentiles {
@@ -291,15 +297,18 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     load.fromUs = fromUs;
     const events0 = world.eventCount();
     let endUs = fromUs + window.measureUs;
+    let cpu0: { cpu: NodeJS.CpuUsage; writes: number } | null = null;
     for (;;) {
       await world.sleep(Math.min(50_000, Math.max(1_000, window.measureUs / 20)));
       const now = world.nowUs();
       if (now < fromUs) continue;
+      cpu0 ??= { cpu: process.cpuUsage(), writes: load.completedTotal };
       const enough = window.maxWrites !== undefined && load.completed >= window.maxWrites;
       const tooFew = window.minWrites !== undefined && load.completed < window.minWrites && now - fromUs < 100 * window.measureUs;
       if (enough || (now >= endUs && !tooFew)) { endUs = now; break; }
     }
     load.toUs = endUs;
+    const cpu = cpu0 && process.cpuUsage(cpu0.cpu), cpuWrites = cpu0 ? load.completedTotal - cpu0.writes : 0;
     load.stop();
     sampler?.stop();
     await load.done;
@@ -311,6 +320,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       latencyUs: percentiles(load.histogram),
       journal: sampler ? sampler.summary(fromUs, endUs) : undefined,
       refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
+      ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites } : {}),
     };
   } finally {
     await world.close();
