@@ -13,7 +13,7 @@ const km = Number(process.env.PROBE_KM ?? 0);
 const t = embodiment1Topology({ s1DistanceKm: km, s2DistanceKm: km, dataVolumeBytes: 64 << 20, journalVolumeBytes: 64 << 20, paths: 1, jitterUs: 0 });
 t.hostLinkUs = 0;
 // PROBE_TUNING='{"idleSpinUs":20}' tries ThreadTuning values (hardware/thread-cpu.ts) without editing code.
-const w = await ThreadsWorld.create(t, 1, { tuning: JSON.parse(process.env.PROBE_TUNING ?? '{}') });
+const w = await ThreadsWorld.create(t, 1, { tuning: JSON.parse(process.env.PROBE_TUNING ?? '{}'), prefaultMemory: true });
 const hostP = new Host(w, '100P');
 await initialCopying(new CopyControlProgram(w, hostP, new OperationsLog(), 'A2'));
 await hostP.stop();

@@ -278,6 +278,8 @@ export interface ThreadCpuConfig {
   tuning?: Partial<ThreadTuning>;
   /** This system's copy device (¶0168): copy-data frames wait in it, in real time, before they enter their link. */
   copyDevice?: CopyDeviceConfig;
+  /** Commit the disk array's pages before the controller starts (DiskArray.prefault): for benchmarks. */
+  prefaultMemory?: boolean;
   /** The common line (embodiment 3): its shape, the world's systems in index order, and its counters in shared memory. */
   line?: { spec: CommonLineSpec; systems: Array<{ name: string; id: number }>; counters: SharedArrayBuffer };
 }
@@ -616,6 +618,7 @@ export class ThreadCpu implements Hardware {
 
   constructor(config: ThreadCpuConfig, private readonly report: (batch: CpuReport[]) => void) {
     const memory = StorageSystemMemory.attach(config.memory);
+    if (config.prefaultMemory) memory.disk.prefault(); // in this worker, so the systems of a world do it in parallel
     this.storageId = memory.storageId;
     this.name = config.name;
     this.disk = memory.disk;

@@ -12,6 +12,8 @@ export interface WorldOptions {
   maxVirtualUs?: number;
   /** Test-only planted bugs (sim runtime only). */
   firmwareOptions?: FirmwareOptions;
+  /** threads: commit the disks' memory before the controllers start, so a benchmark does not measure first touches. */
+  prefaultMemory?: boolean;
 }
 
 export async function createWorld(runtime: RuntimeName, topology: Topology, seed: number, o: WorldOptions = {}): Promise<World> {
@@ -19,7 +21,7 @@ export async function createWorld(runtime: RuntimeName, topology: Topology, seed
   if (runtime === 'threads') {
     if (o.firmwareOptions?.plantedBug) throw new Error('planted bugs exist on the sim runtime only');
     const { ThreadsWorld } = await import('./runtime-threads.ts');
-    return ThreadsWorld.create(topology, seed);
+    return ThreadsWorld.create(topology, seed, { prefaultMemory: o.prefaultMemory });
   }
   throw new Error(`unknown runtime '${runtime as string}' (use threads or sim)`);
 }

@@ -90,6 +90,14 @@ describe('DiskArray', () => {
     expect(() => disk.writeWithinBlock(1, 5, 0, Uint8Array.of(9))).toThrow(DiskError);
   });
 
+  it('prefault commits the memory without changing a byte', () => {
+    const disk = DiskArray.create(specs);
+    disk.write(0, 3, blocksOf(1, 0x77));
+    const before = new Uint8Array(disk.state.data).slice();
+    disk.prefault();
+    expect(Buffer.compare(new Uint8Array(disk.state.data), before)).toBe(0);
+  });
+
   it('keeps LVOLs apart: filling one leaves its neighbours untouched', () => {
     const disk = DiskArray.create(specs);
     disk.write(0, 0, blocksOf(64, 0xaa));

@@ -287,7 +287,7 @@ export class HostLoad {
 /** Runs one cell from a new world to a closed one. */
 export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise<CellResult> {
   const wall0 = performance.now();
-  const world = await createWorld(spec.runtime, studyTopology(spec.scheme, { distanceKm: spec.distanceKm }), seed, { maxVirtualUs: 3_600_000_000 });
+  const world = await createWorld(spec.runtime, studyTopology(spec.scheme, { distanceKm: spec.distanceKm }), seed, { maxVirtualUs: 3_600_000_000, prefaultMemory: true });
   try {
     await formPairs(world, spec.scheme);
     const load = new HostLoad(world, hostOf(spec.scheme), spec.queueDepth, spec.blockBytes);
