@@ -138,7 +138,8 @@ export function diffWorldStates(a: WorldState, b: WorldState): string[] {
   return out;
 }
 
-export const SNAPSHOT_FORMAT = 'remote-copy-lab snapshot 1';
+/** 2: journal batches in flight are in the binary layout of firmware/frames.ts (1 had them as msgpackr). */
+export const SNAPSHOT_FORMAT = 'remote-copy-lab snapshot 2';
 
 /** Where a run came from: enough to build it again event for event (with the copy control program's asyncMode). */
 export interface RunRecipe extends CopyControlConfig {
