@@ -127,4 +127,27 @@ describe('RecentTags (duplicate synchronous copies)', () => {
     expect(t.has(13)).toBe(false);
     expect(t.size).toBe(0);
   });
+
+  it('answers as a Set over the last N distinct tags would, over random adds, lookups and clears', async () => {
+    const { RecentTags } = await import('../firmware/recent-tags.ts');
+    const fc = (await import('fast-check')).default;
+    const op = fc.oneof(
+      { weight: 6, arbitrary: fc.record({ k: fc.constant('add' as const), tag: fc.oneof(fc.nat(40), fc.constantFrom(0, 0xffffffff, 0x80000000)) }) },
+      { weight: 3, arbitrary: fc.record({ k: fc.constant('has' as const), tag: fc.oneof(fc.nat(40), fc.constantFrom(0, 0xffffffff)) }) },
+      { weight: 1, arbitrary: fc.record({ k: fc.constant('clear' as const), tag: fc.constant(0) }) },
+    );
+    fc.assert(fc.property(fc.integer({ min: 1, max: 9 }), fc.array(op, { maxLength: 300 }), (n, ops) => {
+      const t = new RecentTags(n);
+      let model: number[] = []; // the remembered tags, oldest first
+      for (const o of ops) {
+        if (o.k === 'add') {
+          if (!model.includes(o.tag)) { model.push(o.tag); if (model.length > n) model = model.slice(1); }
+          t.add(o.tag);
+        } else if (o.k === 'clear') { model = []; t.clear(); }
+        expect(t.has(o.tag)).toBe(model.includes(o.tag));
+        expect(t.size).toBe(model.length);
+      }
+      for (let tag = 0; tag <= 40; tag++) expect(t.has(tag)).toBe(model.includes(tag));
+    }), { seed: 7, numRuns: 400 });
+  });
 });
