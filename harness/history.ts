@@ -46,17 +46,24 @@ function fillWord(id: number, lba: number, offset: number): number {
 /** Offsets checked in every block (besides the header): spread over the whole block, including its end. */
 const CHECKED_OFFSETS = [12, 16, 512, 1028, 2048, 3072, 4088, 4092];
 
+/** One DataView per volume view (worlds hand out the same view of an LVOL each time): no allocation per block read. */
+const volumeViews = new WeakMap<Uint8Array, DataView>();
+
 /** The write id a block holds: 0 for a never-written (zero) block, -1 for bytes that are no write's pattern. */
 export function blockWriteId(volume: Uint8Array, lba: number): number {
+  let v = volumeViews.get(volume);
+  if (!v) volumeViews.set(volume, (v = new DataView(volume.buffer, volume.byteOffset, volume.byteLength)));
   const base = lba * BLOCK_SIZE_BYTES;
-  const v = new DataView(volume.buffer, volume.byteOffset + base, BLOCK_SIZE_BYTES);
-  if (v.getUint32(0) !== MAGIC) {
-    for (let o = 0; o < BLOCK_SIZE_BYTES; o += 4) if (v.getUint32(o) !== 0) return -1;
+  if (v.getUint32(base) !== MAGIC) {
+    for (let o = 0; o < BLOCK_SIZE_BYTES; o += 4) if (v.getUint32(base + o) !== 0) return -1;
     return 0;
   }
-  const id = v.getUint32(4);
-  if (v.getUint32(8) !== lba) return -1;
-  for (const o of CHECKED_OFFSETS) if (v.getUint32(o) !== fillWord(id, lba, o)) return -1;
+  const id = v.getUint32(base + 4);
+  if (v.getUint32(base + 8) !== lba) return -1;
+  for (let i = 0; i < CHECKED_OFFSETS.length; i++) {
+    const o = CHECKED_OFFSETS[i]!;
+    if (v.getUint32(base + o) !== fillWord(id, lba, o)) return -1;
+  }
   return id;
 }
 
