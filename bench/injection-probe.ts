@@ -3,7 +3,7 @@
 // latency − round trip, and IOPS against the model QD / (S + round trip), S = the smallest (QD 1 mean − round trip).
 //   node --import tsx bench/injection-probe.ts
 // Env: PROBE_KM (comma list, default 0,10,100,1000), PROBE_QD (default 1,8), PROBE_MS (measuring time per cell,
-// default 3000), PROBE_WARMUP_MS (default 500), PROBE_TUNING (JSON ThreadTuning overrides), PROBE_STATS=1 (how late
+// default 3000), PROBE_WARMUP_MS (default 500), PROBE_SLOTS (blocks written in turn, default 16384: the whole volume), PROBE_TUNING (JSON ThreadTuning overrides), PROBE_WORLD (JSON ThreadsWorldOptions), PROBE_STATS=1 (how late
 // each CPU dispatched frames and host I/Os, its loop turns and sleeps, per write). Prints figures; asserts nothing.
 // The machine is shared: compare runs interleaved and look at medians over several runs.
 import { ThreadsWorld } from '../harness/runtime-threads.ts';
@@ -18,13 +18,16 @@ const distancesKm = list(process.env.PROBE_KM, [0, 10, 100, 1000]);
 const queueDepths = list(process.env.PROBE_QD, [1, 8]);
 const measureMs = Number(process.env.PROBE_MS ?? 3000), warmupMs = Number(process.env.PROBE_WARMUP_MS ?? 500);
 const tuning = JSON.parse(process.env.PROBE_TUNING ?? '{}');
+const worldOptions = JSON.parse(process.env.PROBE_WORLD ?? '{}');
+// Blocks written in turn (4 KiB each; the default covers the 64 MiB data volume, as the study's cells do).
+const slots = Number(process.env.PROBE_SLOTS ?? 16384);
 const rttUs = (km: number): number => 2 * FIBRE_US_PER_KM * km;
 
 interface Row { km: number; qd: number; writes: number; iops: number; mean: number; p50: number; p99: number; cpuUsPerWrite: number; stats: string }
 
 async function cell(km: number, qd: number): Promise<Row> {
   const t = embodiment1Topology({ s1DistanceKm: km, s2DistanceKm: km, dataVolumeBytes: 64 << 20, journalVolumeBytes: 16 << 20, paths: 1, jitterUs: 0 });
-  const w = await ThreadsWorld.create(t, 1, { tuning });
+  const w = await ThreadsWorld.create(t, 1, { ...worldOptions, tuning });
   try {
     // The synchronous pair alone, with no initial copy (both volumes start zeroed), as the study's sync cells.
     const r = await w.command('P', { op: 'create', initialCopy: 'none', step: 'S100',
@@ -40,7 +43,7 @@ async function cell(km: number, qd: number): Promise<Row> {
     await Promise.all(Array.from({ length: qd }, async (_, lane) => {
       for (let k = lane; !stop; k += qd) {
         const a = w.nowUs();
-        const res = await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: k % 16384, blocks: 1, data });
+        const res = await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: k % slots, blocks: 1, data });
         const b = w.nowUs();
         if (res.status !== 'ok') throw new Error(`write ${res.status}`);
         if (a >= from && b < to) { writes++; h.recordValue(Math.max(1, Math.round(b - a))); }
