@@ -1015,7 +1015,7 @@ export class ThreadCpu implements Hardware {
       // sleep ends approachUs early and the rest is slept again: only the final, short one is learned from and trusted.
       this.stats[STAT.waits]!++;
       let sleepUs = retrying ? waitUs : Math.min(deadline - now - spinUs, t.maxSleepSliceMs * 1000);
-      const final = !retrying && sleepUs <= 2 * t.approachUs;
+      const final = !retrying && (t.approachUs <= 0 || sleepUs <= 2 * t.approachUs);
       if (!retrying && !final) sleepUs -= t.approachUs;
       rung = this.wake.sleepSync(seen, sleepUs / 1000);
       if (!rung && final) oversleep.add(this.nowUs() - now - sleepUs);
