@@ -188,13 +188,22 @@ export class RingPort {
 
 export interface ThreadTuning {
   /**
-   * Longest synchronous spin before a deadline. A blocking Atomics.wait with a timeout wakes late (timer slack:
-   * ~75 µs on a 2-vCPU VM), so the loop sleeps until (measured oversleep + spinMarginUs) before a deadline and spins
-   * (watching the doorbell and the clock) for the rest; the oversleep estimate is capped at spinUs.
+   * Longest oversleep allowed for. A blocking Atomics.wait with a timeout wakes late (timer slack and the wake-up of
+   * an idle vCPU: 70–150 µs on a 2-vCPU VM), so the loop asks to wake (learned oversleep + spinMarginUs) before a
+   * deadline and spins (watching the doorbell and the clock) for the rest. The oversleep it allows for is a high
+   * quantile (oversleepQuantile) of the recent final sleeps' lateness, capped at spinUs: one slow wake-up (a
+   * preempted vCPU) must not make every later approach spin for milliseconds.
    */
   spinUs: number;
-  /** Spin kept on top of the measured oversleep, so a deadline is rarely passed asleep. */
+  /** Spin kept on top of the learned oversleep, so a deadline is rarely passed asleep. */
   spinMarginUs: number;
+  /** Which quantile of the recent final sleeps' lateness the loop allows for (0.9: one approach in ten wakes late). */
+  oversleepQuantile: number;
+  /**
+   * A sleep longer than this ends this long early, and the rest is slept again: a long timed wait oversleeps more, and
+   * less predictably (p90 200–500 µs for 5–10 ms here), than the short final one whose lateness the loop learns.
+   */
+  approachUs: number;
   /** Farther deadlines are slept for in slices of at most this long (the event loop gets a turn after each). */
   maxSleepSliceMs: number;
   /**
@@ -204,6 +213,11 @@ export interface ThreadTuning {
   idleSpinUs: number;
   /** While busy, give the event loop (management messages) a turn at least this often. */
   yieldEveryUs: number;
+  /**
+   * No event-loop turn is taken in the last spin before a deadline (a cold event loop takes 10–60 µs, which made the
+   * dispatch late), unless none was taken for this long: management messages still get through under steady traffic.
+   */
+  maxYieldDelayUs: number;
   /** Work done per loop turn before doorbells are rung and management messages get a chance. */
   maxTurnEvents: number;
   maxTurnUs: number;
@@ -214,16 +228,51 @@ export interface ThreadTuning {
 }
 
 export const DEFAULT_THREAD_TUNING: ThreadTuning = {
-  spinUs: 150,
+  spinUs: 200,
   spinMarginUs: 15,
+  oversleepQuantile: 0.9,
+  approachUs: 1000,
   maxSleepSliceMs: 10,
   idleSpinUs: 0,
   yieldEveryUs: 1000,
+  maxYieldDelayUs: 10_000,
   maxTurnEvents: 512,
   maxTurnUs: 1000,
   maxRingDelayUs: 50,
   maxQueuedFrames: 65536,
 };
+
+/**
+ * How late a timed sleep wakes: a quantile of the last `capacity` samples (a sliding window, so the estimate follows
+ * the machine's load), at most `capUs`; `initialUs` until the first sample.
+ */
+export class OversleepEstimate {
+  private readonly samples: Float64Array;
+  private readonly scratch: Float64Array;
+  private count = 0;
+  private next = 0;
+  private estimateUs: number;
+
+  constructor(private readonly quantile: number, private readonly capUs: number, initialUs: number, readonly capacity = 32) {
+    if (!(quantile >= 0 && quantile <= 1)) throw new Error(`oversleep quantile must be in [0, 1], got ${quantile}`);
+    this.samples = new Float64Array(capacity);
+    this.scratch = new Float64Array(capacity);
+    this.estimateUs = Math.min(initialUs, capUs);
+  }
+
+  /** The lateness allowed for now (µs). */
+  get us(): number { return this.estimateUs; }
+
+  add(lateUs: number): void {
+    this.samples[this.next] = Math.max(0, lateUs);
+    this.next = (this.next + 1) % this.capacity;
+    if (this.count < this.capacity) this.count++;
+    const s = this.scratch.subarray(0, this.count);
+    s.set(this.samples.subarray(0, this.count));
+    s.sort();
+    this.estimateUs = Math.min(this.capUs, s[Math.min(this.count - 1, Math.floor(this.quantile * this.count))]!);
+  }
+}
 
 export interface OutboundLinkConfig {
   peerStorageId: number;
@@ -562,6 +611,9 @@ interface HostPort {
 }
 
 const immediate = (): Promise<void> => new Promise<void>((r) => setImmediate(r));
+
+/** Doorbell looks (an Atomics.load, ~6 ns) per clock read (~50 ns, and an allocation) in a spin. */
+const SPIN_LOOKS_PER_CLOCK_READ = 16;
 
 const SOURCE_NONE = 0, SOURCE_FRAME = 1, SOURCE_TIMER = 2, SOURCE_HOST = 3, SOURCE_COPY_DEVICE = 4;
 
@@ -924,9 +976,9 @@ export class ThreadCpu implements Hardware {
   private async loop(): Promise<void> {
     const t = this.tuning;
     let lastWorkUs = -Infinity, lastYieldUs = this.nowUs();
-    // How late a timed Atomics.wait returns (moving average, µs), and so how early before a deadline to wake.
-    let oversleepUs = t.spinUs;
-    let rung = true;
+    // How late a final timed Atomics.wait returns (a high quantile, µs), and so how early before a deadline to wake.
+    const oversleep = new OversleepEstimate(t.oversleepQuantile, t.spinUs, t.spinUs);
+    let rung = true, yieldOwed = false;
     while (!this.stopped) {
       if (Atomics.load(this.systemWords, this.pauseIndex) !== PAUSE_RUNNING) this.holdIfPaused();
       const seen = this.wake.value();
@@ -935,21 +987,27 @@ export class ThreadCpu implements Hardware {
       let now = this.nowUs();
       if (didWork) lastWorkUs = now;
       // The event loop (comlink's management messages, the promise reactions that post a command's reply) runs only
-      // while we yield to it. A setImmediate round costs 5–10 µs (much more when 4 threads share 2 cores), so we yield
-      // only when it is needed: woken by the doorbell with nothing to do (the harness rings it after a management
-      // call), a command answered, and at least every yieldEveryUs (also while idle, between sleep slices).
-      if ((rung && !didWork) || this.commandReplied || now - lastYieldUs >= t.yieldEveryUs) {
+      // while we yield to it. A setImmediate round costs 5–10 µs (10–60 µs when the thread was idle for a while, much
+      // more when 4 threads share 2 cores), so we yield only when it is needed: woken by the doorbell with nothing to do
+      // (the harness rings it after a management call), a command answered, and at least every yieldEveryUs (also
+      // while idle, between sleep slices) — but not in the last spin before a deadline, where it would make us late.
+      if ((rung && !didWork) || this.commandReplied) yieldOwed = true;
+      let deadline = this.nextDeadlineUs(now);
+      // Closer than this, the deadline is spun for: a sleep would risk waking after it.
+      const spinUs = oversleep.us + t.spinMarginUs;
+      const approaching = deadline > now && deadline - now <= spinUs;
+      if ((yieldOwed || now - lastYieldUs >= t.yieldEveryUs) && (!approaching || now - lastYieldUs >= t.maxYieldDelayUs)) {
         this.commandReplied = false;
+        yieldOwed = false;
         await immediate();
         if (this.stopped) break;
         now = lastYieldUs = this.nowUs();
+        deadline = this.nextDeadlineUs(now);
       }
       rung = true;
-      const deadline = this.nextDeadlineUs(now);
       const waitUs = deadline - now;
       if (waitUs <= 0) continue;
       const retrying = this.inboundFull || this.backlogged > 0;
-      const spinUs = Math.min(t.spinUs, oversleepUs + t.spinMarginUs);
       if (!retrying && (waitUs <= spinUs || now - lastWorkUs < t.idleSpinUs)) {
         // Spin synchronously on the doorbell and the clock (0.3 µs a look): a near deadline, or more traffic expected.
         const spinEnd = waitUs <= spinUs ? deadline : Math.min(deadline - spinUs, lastWorkUs + t.idleSpinUs);
@@ -959,24 +1017,29 @@ export class ThreadCpu implements Hardware {
       }
       // Block on the doorbell (a futex: a producer's ring wakes us in ~10 µs, against ~30 µs for Atomics.waitAsync
       // and its event-loop task) until spinUs before the deadline, in slices of at most maxSleepSliceMs so the event
-      // loop still gets a turn now and then (the harness also rings the doorbell after each management call).
+      // loop still gets a turn now and then (the harness also rings the doorbell after each management call). A long
+      // sleep ends approachUs early and the rest is slept again: only the final, short one is learned from and trusted.
       this.stats[STAT.waits]!++;
-      const sleepUs = retrying ? waitUs : Math.min(deadline - now - spinUs, t.maxSleepSliceMs * 1000);
+      let sleepUs = retrying ? waitUs : Math.min(deadline - now - spinUs, t.maxSleepSliceMs * 1000);
+      const final = !retrying && (t.approachUs <= 0 || sleepUs <= 2 * t.approachUs);
+      if (!retrying && !final) sleepUs -= t.approachUs;
       rung = this.wake.sleepSync(seen, sleepUs / 1000);
-      if (!rung && !retrying && sleepUs < 5000) {
-        // Learn the oversleep from timed-out waits (not from long idle slices, whose lateness does not matter).
-        const late = Math.max(0, this.nowUs() - now - sleepUs);
-        oversleepUs += (Math.min(late, t.spinUs) - oversleepUs) / 8;
-      }
+      if (!rung && final) oversleep.add(this.nowUs() - now - sleepUs);
     }
   }
 
-  /** Spins until the doorbell moves off `seen` (true) or the clock reaches untilUs (false). */
+  /**
+   * Spins until the doorbell moves off `seen` (true) or the clock reaches untilUs (false). The clock is read once
+   * every SPIN_LOOKS_PER_CLOCK_READ looks at the doorbell (0.15 µs in all): each read allocates (a BigInt), and a
+   * clock read per look allocated ~50 KB per write at 100 km, so a worker scavenged every 90 ms — a 0.3–3 ms pause that
+   * made a frame or a completion that late.
+   */
   private spinUntil(seen: number, untilUs: number): boolean {
-    while (this.nowUs() < untilUs) {
-      if (this.wake.value() !== seen || this.stopped) return true;
+    for (;;) {
+      for (let i = 0; i < SPIN_LOOKS_PER_CLOCK_READ; i++) if (this.wake.value() !== seen) return true;
+      if (this.stopped) return true;
+      if (this.nowUs() >= untilUs) return this.wake.value() !== seen;
     }
-    return this.wake.value() !== seen;
   }
 
   private nextDeadlineUs(now: number): number {

@@ -7,6 +7,7 @@ import { Doorbell } from '../hardware/doorbell.ts';
 import { AddressError, DiskError } from '../hardware/errors.ts';
 import { LinkModel, TRANSMIT_QUEUE_MAX_US, type LinkConfig } from '../hardware/link-model.ts';
 import { SPSC_RING_LAYOUT, SpscRing } from '../hardware/spsc-ring.ts';
+import { OversleepEstimate } from '../hardware/thread-cpu.ts';
 
 /** Small deterministic PRNG so failures reproduce. */
 function mulberry32(seed: number): () => number {
@@ -420,6 +421,22 @@ describe('Doorbell', () => {
     expect(bell.waitSync(0, 10)).toBe(false);
     bell.ring();
     expect(bell.waitSync(0, 10_000)).toBe(true);
+  });
+});
+
+describe('OversleepEstimate', () => {
+  it('allows for a quantile of the recent lateness, forgets older samples and is capped', () => {
+    const e = new OversleepEstimate(0.9, 300, 500, 10);
+    expect(e.us).toBe(300); // the initial guess is capped too
+    for (let i = 1; i <= 10; i++) e.add(i * 10);
+    expect(e.us).toBe(100); // 0.9 of 10 samples: the largest
+    e.add(-5); // a wake before the timeout counts as no lateness
+    expect(e.us).toBe(100);
+    for (let i = 0; i < 10; i++) e.add(20); // the window holds the last 10 only
+    expect(e.us).toBe(20);
+    for (let i = 0; i < 10; i++) e.add(5_000); // a preempted thread's lateness is capped
+    expect(e.us).toBe(300);
+    expect(() => new OversleepEstimate(1.5, 300, 100)).toThrow(/quantile/);
   });
 });
 
