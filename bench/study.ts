@@ -15,6 +15,7 @@ import { runScenario } from '../harness/scenarios.ts';
 import type { RuntimeName } from '../harness/world.ts';
 import { formationCopyMsPerMiB, measureHotPaths, type HotPath } from './hot-paths.ts';
 import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
+import { replicatedCascadeWritesPerSecond } from './replicated-writes.ts';
 import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
 import { BANDWIDTH_CASE, bandwidthLimited, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type OfferedLoadPoint } from './study/bandwidth.ts';
 import { runCell, SCHEMES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
@@ -44,9 +45,13 @@ export interface StudyResult {
   offeredLoad: OfferedLoadPoint[];
   bandwidthLimited: BandwidthLimitedRun[];
   emulator: {
+    /** Cascade, 0 km, QD 32, no latency injected anywhere (bench/replicated-writes.ts): the emulator alone. */
     replicatedWritesPerS: number | null;
-    /** CPU µs of the whole process per replicated write in that cell (2 cores give 2e6 µs per second). */
+    /** CPU µs of the whole process per replicated write there (2 cores give 2e6 µs per second). */
     replicatedCpuUsPerWrite?: number;
+    /** The matrix's cascade cell at 0 km, QD 32, 4 KiB (its host line is 20 µs each way), for comparison. */
+    cascadeCellWritesPerS?: number;
+    cascadeCellCpuUsPerWrite?: number;
     /** CPU µs per write the target leaves on this machine: cores × 1e6 / target. */
     targetCpuUsPerWrite?: number;
     naiveBaselineWritesPerS: number;
@@ -90,7 +95,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
     }
   }
   const offeredFractions = o.quick ? [0.5, 0.9, 1.2] : [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25];
-  const steps = specs.length + offeredFractions.length * o.runtimes.length + o.runtimes.length + 5;
+  const steps = specs.length + offeredFractions.length * o.runtimes.length + o.runtimes.length + 6;
   const bar = o.progress ? new cliProgress.SingleBar({ format: 'study [{bar}] {value}/{total} {what}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   bar?.start(steps, 0, { what: '' });
   const tick = (what: string) => bar?.increment(1, { what });
@@ -126,7 +131,11 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
     say('naive postMessage baseline');
     const naive = await naiveCascadeWritesPerSecond({ durationMs: o.quick ? 1_000 : 3_000, queueDepth: 32 });
     tick('');
-    const replicated = cells.find((c) => c.runtime === 'threads' && c.scheme === 'cascade' && c.distanceKm === 0 && c.queueDepth === 32 && c.blockBytes === 4096);
+    say('replicated writes: cascade, 0 km, QD 32, no latency injected');
+    const replicated = o.runtimes.includes('threads')
+      ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500 }) : null;
+    tick('');
+    const cascadeCell = cells.find((c) => c.runtime === 'threads' && c.scheme === 'cascade' && c.distanceKm === 0 && c.queueDepth === 32 && c.blockBytes === 4096);
     const injection = cells.filter((c) => c.runtime === 'threads' && c.scheme === 'sync' && c.queueDepth === 1 && c.blockBytes === 4096 && [10, 100, 1000].includes(c.distanceKm))
       .map((c) => {
         const at0 = cells.find((x) => x.runtime === 'threads' && x.scheme === 'sync' && x.queueDepth === 1 && x.blockBytes === 4096 && x.distanceKm === 0);
@@ -161,10 +170,11 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole`,
       cells: compared, offeredLoad, bandwidthLimited: limited,
       emulator: {
-        replicatedWritesPerS: replicated ? replicated.iops : null,
-        ...(replicated?.cpuUsPerWrite !== undefined ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
+        replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,
+        ...(replicated ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
+        ...(cascadeCell ? { cascadeCellWritesPerS: cascadeCell.iops, cascadeCellCpuUsPerWrite: cascadeCell.cpuUsPerWrite } : {}),
         naiveBaselineWritesPerS: naive.writesPerSecond,
-        ratioToNaive: replicated ? replicated.iops / naive.writesPerSecond : null,
+        ratioToNaive: replicated ? replicated.writesPerSecond / naive.writesPerSecond : null,
         targetWritesPerS: TARGET_WRITES_PER_S,
         injection,
         sim: {

@@ -58,11 +58,13 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
 
   const e = r.emulator;
   out.push('## The emulator\'s own speed', '');
-  out.push(`- Replicated 4 KiB writes through the cascade at 0 km, QD 32 (threads): **${e.replicatedWritesPerS === null ? 'not measured' : n(e.replicatedWritesPerS)}/s** `
+  out.push(`- Replicated 4 KiB writes through the cascade at 0 km, QD 32, no latency injected (threads, host line 0 µs): **${e.replicatedWritesPerS === null ? 'not measured' : n(e.replicatedWritesPerS)}/s** `
     + `against the target of ${n(e.targetWritesPerS)}/s (${e.replicatedWritesPerS === null ? '–' : (e.replicatedWritesPerS / e.targetWritesPerS).toFixed(3)} of it); `
     + `the naive baseline (one postMessage per write and per acknowledgement, same process) did ${n(e.naiveBaselineWritesPerS)}/s: ratio **${e.ratioToNaive === null ? '–' : e.ratioToNaive.toFixed(2)}**.`
     + (e.replicatedCpuUsPerWrite === undefined ? '' : ` CPU per replicated write (host, P, I, R and V8's helper threads together): ${e.replicatedCpuUsPerWrite.toFixed(1)} µs; `
-      + `the target allows ${(e.targetCpuUsPerWrite ?? 0).toFixed(1)} µs on this machine's cores.`));
+      + `the target allows ${(e.targetCpuUsPerWrite ?? 0).toFixed(1)} µs on this machine's cores.`)
+    + (e.cascadeCellWritesPerS === undefined ? '' : ` The matrix's cascade cell at 0 km, QD 32, 4 KiB, whose host line adds 20 µs each way (spun for by the host and P), did ${n(e.cascadeCellWritesPerS)}/s`
+      + (e.cascadeCellCpuUsPerWrite === undefined ? '.' : ` at ${e.cascadeCellCpuUsPerWrite.toFixed(1)} CPU µs per write.`)));
   out.push(`- Sim runtime: ${n(e.sim.eventsPerS)} firmware events/s over the matrix; embodiment1-cycle with every link 1000 km: ${n(e.sim.cycle1000Km.virtualMs)} ms virtual in ${n(e.sim.cycle1000Km.wallMs)} ms wall (${e.sim.cycle1000Km.ratio.toFixed(1)}× real time, ${n(e.sim.cycle1000Km.events)} events, ${e.sim.cycle1000Km.ok ? 'behaved as designed' : 'FAILED'}).`);
   out.push(`- Formation copy (sim, 0 km): ${n(e.formationCopy.mib)} MiB in ${n(e.formationCopy.wallMs)} ms wall, ${e.formationCopy.msPerMiB.toFixed(2)} ms per MiB.`, '');
   out.push('Latency injection on the threads runtime (synchronous pair, QD 1, 4 KiB): measured host latency minus the configured round trip; the error subtracts also the 0 km service time (host line, controllers).', '');
