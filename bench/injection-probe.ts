@@ -1,7 +1,7 @@
 // Probe: how accurately the threads runtime injects link latency. A synchronous pair P→I of embodiment 1 (one path,
 // no jitter), 4 KiB writes at QD 1 and QD 8, over S1 of 0, 10, 100 and 1000 km; per cell: writes, latency mean/p50/p99,
 // latency − round trip, and IOPS against the model QD / (S + round trip), S = the smallest (QD 1 mean − round trip).
-//   node --import tsx bench/injection-probe.ts
+//   npm run bench:injection   (node --import tsx bench/injection-probe.ts)
 // Env: PROBE_KM (comma list, default 0,10,100,1000), PROBE_QD (default 1,8), PROBE_MS (measuring time per cell,
 // default 3000), PROBE_WARMUP_MS (default 500), PROBE_SLOTS (blocks written in turn, default 16384: the whole volume), PROBE_TUNING (JSON ThreadTuning overrides), PROBE_WORLD (JSON ThreadsWorldOptions), PROBE_STATS=1 (how late
 // each CPU dispatched frames and host I/Os, its loop turns and sleeps, per write). Prints figures; asserts nothing.
