@@ -6,10 +6,10 @@
 // default 3000), PROBE_WARMUP_MS (default 500), PROBE_SLOTS (blocks written in turn, default 16384: the whole volume), PROBE_TUNING (JSON ThreadTuning overrides), PROBE_WORLD (JSON ThreadsWorldOptions), PROBE_STATS=1 (how late
 // each CPU dispatched frames and host I/Os, its loop turns and sleeps, per write). Prints figures; asserts nothing.
 // The machine is shared: compare runs interleaved and look at medians over several runs.
+import { roundTripUs } from './study/model.ts';
 import { ThreadsWorld } from '../harness/runtime-threads.ts';
 import { embodiment1Topology, DATA_LVOL } from '../harness/topology.ts';
 import { PairState } from '../firmware/pair-state.ts';
-import { FIBRE_US_PER_KM } from '../hardware/link-model.ts';
 import type { ThreadCpuStats } from '../hardware/thread-cpu.ts';
 import { newHistogram, percentiles } from './study/cells.ts';
 
@@ -21,7 +21,7 @@ const tuning = JSON.parse(process.env.PROBE_TUNING ?? '{}');
 const worldOptions = JSON.parse(process.env.PROBE_WORLD ?? '{}');
 // Blocks written in turn (4 KiB each; the default covers the 64 MiB data volume, as the study's cells do).
 const slots = Number(process.env.PROBE_SLOTS ?? 16384);
-const rttUs = (km: number): number => 2 * FIBRE_US_PER_KM * km;
+const rttUs = roundTripUs; // the study's model (bench/study/model.ts)
 
 interface Row { km: number; qd: number; writes: number; iops: number; mean: number; p50: number; p99: number; cpuUsPerWrite: number; stats: string }
 

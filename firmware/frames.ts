@@ -127,11 +127,8 @@ export class FrameEncoder {
 
   /** A frame with a raw body (SyncWrite, FormationCopy) or none (acks, keepalive). */
   frame(h: FrameHeader, body?: Uint8Array): Uint8Array {
-    const n = body ? body.length : 0;
-    this.room(FRAME_HEADER_BYTES + n);
-    encodeHeader(this.view, h, n);
-    if (body) this.buf.set(body, FRAME_HEADER_BYTES);
-    return this.buf.subarray(0, FRAME_HEADER_BYTES + n);
+    this.room(FRAME_HEADER_BYTES + (body ? body.length : 0));
+    return encodeFrameInto(this.buf, this.view, h, body);
   }
 
   journalBatch(pairId: number, batch: JournalBatchBody): Uint8Array {
@@ -143,6 +140,13 @@ export class FrameEncoder {
   control(pairId: number, body: ControlBody): Uint8Array {
     return this.frame({ type: FrameType.Control, status: 0, pairId, tag: 0, lba: 0, blocks: 0 }, packr.pack(body));
   }
+}
+
+function encodeFrameInto(buf: Uint8Array, view: DataView, h: FrameHeader, body: Uint8Array | undefined): Uint8Array {
+  const n = body ? body.length : 0;
+  encodeHeader(view, h, n);
+  if (body) buf.set(body, FRAME_HEADER_BYTES);
+  return buf.subarray(0, FRAME_HEADER_BYTES + n);
 }
 
 function encodeJournalBatchInto(buf: Uint8Array, v: DataView, pairId: number, batch: JournalBatchBody, bodyBytes: number): Uint8Array {
@@ -167,11 +171,8 @@ function encodeJournalBatchInto(buf: Uint8Array, v: DataView, pairId: number, ba
 
 /** A frame with a raw body (SyncWrite, FormationCopy) or none (acks, keepalive), in a buffer of its own. */
 export function encodeFrame(h: FrameHeader, body?: Uint8Array): Uint8Array {
-  const n = body ? body.length : 0;
-  const out = new Uint8Array(FRAME_HEADER_BYTES + n);
-  encodeHeader(new DataView(out.buffer), h, n);
-  if (body) out.set(body, FRAME_HEADER_BYTES);
-  return out;
+  const out = new Uint8Array(FRAME_HEADER_BYTES + (body ? body.length : 0));
+  return encodeFrameInto(out, new DataView(out.buffer), h, body);
 }
 
 export function encodeJournalBatch(pairId: number, batch: JournalBatchBody): Uint8Array {
