@@ -27,6 +27,13 @@ export interface PairDefinitionInput {
   asyncMode?: AsyncMode;
   snapshotIntervalUs?: number;
   /**
+   * Journal mode only: inflow control (write pacing). While the journal is over the high-water mark a host write is
+   * stored and journaled but its completion is held until the destination's acknowledgements bring the journal back
+   * under the mark, so the host slows to what the link and the destination drain instead of filling the journal;
+   * a journal over the mark for the journal watch time still suspends the pair. Default off.
+   */
+  inflowControl?: boolean;
+  /**
    * A consistency group: every data volume the pair covers, in order, the first being localLvol/remoteLvol. The
    * members share the pair's journal, sequence numbers, bitmap and state (firmware/consistency-group.ts).
    */
@@ -88,6 +95,9 @@ export interface PairView {
   snapshotInFlight: boolean;
   /** Snapshot mode: snapshots taken (source) or applied whole (destination) since the controller booted. */
   snapshots: number;
+  /** Journal mode: inflow control on; source: host writes whose completion it holds right now (paced). */
+  inflowControl: boolean;
+  inflowHeldWrites: number;
 }
 
 export type CommandReply =

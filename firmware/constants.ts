@@ -32,6 +32,17 @@ export const JOURNAL_BATCH_MAX_ENTRIES = 64;
 export const JOURNAL_BATCH_MAX_BYTES = 1024 * 1024;
 /** Journal usage (percent) at which the journal reports "almost full" (Hitachi's high-water mark). */
 export const JOURNAL_HIGH_WATER_PERCENT = 80;
+/**
+ * Inflow control: a journal is "over the mark" (pacing, and the watch time running) from when it passes the
+ * high-water mark until it falls below this; held writes are released whenever it is under the high-water mark.
+ */
+export const JOURNAL_LOW_WATER_PERCENT = 70;
+/**
+ * Inflow control (write pacing, OPERATORS.md §1): host writes whose completion one pair holds back at once while its
+ * journal is over the high-water mark. A host has at most its queue depth outstanding, so this is never reached in
+ * practice; past it a write completes at once and the journal fills as it would without pacing.
+ */
+export const INFLOW_HELD_MAX_WRITES = 4096;
 /** Destination: entries received out of order and held until their predecessors arrive. */
 export const RESTORE_PENDING_MAX_ENTRIES = JOURNAL_SHIP_WINDOW_ENTRIES * 2;
 
@@ -54,6 +65,11 @@ export interface FirmwareTiming {
   syncCopyTimeoutUs: number;
   /** A command that needs the partner's answer fails after this long. */
   commandTimeoutUs: number;
+  /**
+   * Inflow control: a journal that stays over the high-water mark this long (host writes paced all the while)
+   * suspends its pair (journal full), as Hitachi's data overflow watch does (default 60 s).
+   */
+  journalWatchTimeUs: number;
 }
 
 export const DEFAULT_FIRMWARE_TIMING: FirmwareTiming = {
@@ -63,6 +79,7 @@ export const DEFAULT_FIRMWARE_TIMING: FirmwareTiming = {
   partnerTimeoutUs: 300_000,
   syncCopyTimeoutUs: 1_000_000,
   commandTimeoutUs: 2_000_000,
+  journalWatchTimeUs: 60_000_000,
 };
 
 /**

@@ -3,7 +3,7 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
-  JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+  INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
@@ -69,6 +69,12 @@ interface PairRuntime {
   /** Source draining (suspending): the last snapshot is taken; host writes are differences from now on. */
   drainSnapshotTaken: boolean;
   snapshots: number;
+  /**
+   * Inflow control (journal mode, source): host writes stored and journaled whose completion is held while the
+   * journal is over the high-water mark (at most INFLOW_HELD_MAX_WRITES); since when it has been over the mark (-1: not).
+   */
+  inflowHeld: SyncWriteGroup[];
+  overMarkSinceUs: number;
 }
 
 interface DeferredWrite {
@@ -178,7 +184,7 @@ export class Controller implements FirmwareEntryPoints {
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
       copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
-      syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS),
+      syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
       rt.journal = Journal.open(this.hw.disk, this.l, this.l.pairWord(slot, P.journalLvol), pairId);
@@ -253,6 +259,7 @@ export class Controller implements FirmwareEntryPoints {
     this.set(rt, P.failureCause, FAILURE_CAUSES.indexOf(cause));
     this.set(rt, P.stateChanges, this.w(rt, P.stateChanges) + 1);
     if (ACTIVE(to) && !ACTIVE(from)) rt.activeSinceUs = this.hw.nowUs();
+    if (!isCopyingState(to)) this.releaseInflow(rt); // no longer journaling: nothing to pace
     if (from !== to) {
       this.hw.emit({ type: 'pair-state', pairId: rt.pairId, from: pairStateName(from), to: pairStateName(to), cause, step: rt.lastStep });
     }
@@ -264,7 +271,7 @@ export class Controller implements FirmwareEntryPoints {
     return {
       pairId: rt.pairId, role: r.role === 'source' ? 'destination' : 'source', localLvol: r.remoteLvol, remoteLvol: r.localLvol,
       direction: r.direction, copyType: r.copyType, fence: r.fence, journalLvol: r.remoteJournalLvol, remoteJournalLvol: r.journalLvol,
-      asyncMode: r.asyncMode, snapshotIntervalUs: r.snapshotIntervalUs,
+      asyncMode: r.asyncMode, snapshotIntervalUs: r.snapshotIntervalUs, inflowControl: r.inflowControl,
       members: rt.group.members.map((m) => [m.remoteLvol, m.localLvol, m.blocks]),
     };
   }
@@ -489,10 +496,43 @@ export class Controller implements FirmwareEntryPoints {
           this.journalAppend(rt, sl, blocksOf(data, glba, sl, sb));
         }
       }
+      if (!sync && group.io && segs.length > 0) this.paceInflow(rt, group);
       this.updateDirty(rt);
     }
     this.groupCopyOver(group, true, 'never');
     return true;
+  }
+
+  /**
+   * Inflow control (OPERATORS.md §1): a host write journaled while the journal is over the high-water mark has its
+   * completion held (the group waits for one more "copy") until acknowledgements bring the journal back under the
+   * mark, so the host slows to the rate the link and the destination drain. Without it the journal fills and the
+   * pair suspends.
+   */
+  private paceInflow(rt: PairRuntime, group: SyncWriteGroup): void {
+    const j = rt.journal;
+    if (!j || this.w(rt, P.inflowControl) !== 1 || !j.almostFull || !isCopyingState(this.state(rt))) return;
+    if (rt.overMarkSinceUs < 0) {
+      rt.overMarkSinceUs = this.hw.nowUs();
+      this.log('info', `${this.label(rt)}: journal ${j.journalLvol} ${j.usagePercent.toFixed(1)} % used, over the high-water mark: host writes paced (inflow control)`, rt.lastStep);
+    }
+    if (rt.inflowHeld.length >= INFLOW_HELD_MAX_WRITES) return;
+    group.remaining++;
+    rt.inflowHeld.push(group);
+  }
+
+  /**
+   * Completes the host writes inflow control held once the journal is back under the high-water mark, or the pair
+   * stopped journaling. The pacing episode (logged once, timed by the watch) lasts until usage falls below the low-water
+   * mark: a journal hovering at the mark, as it does under pacing, stays "over the mark".
+   */
+  private releaseInflow(rt: PairRuntime): void {
+    const j = rt.journal, journaling = j !== undefined && isCopyingState(this.state(rt));
+    if (rt.overMarkSinceUs >= 0 && (!journaling || j.usagePercent < JOURNAL_LOW_WATER_PERCENT)) rt.overMarkSinceUs = -1;
+    if (rt.inflowHeld.length === 0 || (journaling && j.almostFull)) return;
+    const held = rt.inflowHeld;
+    rt.inflowHeld = [];
+    for (const g of held) this.groupCopyOver(g, true, 'never');
   }
 
   /**
@@ -811,6 +851,7 @@ export class Controller implements FirmwareEntryPoints {
       if (this.journalIo(rt, () => rt.journal!.freeThrough(applied)) === undefined) return;
       this.set(rt, P.appliedSeq, applied);
       rt.lastAckProgressUs = this.hw.nowUs();
+      this.releaseInflow(rt);
       if (this.isSnapshotMode(rt) && !this.snapshotInFlight(rt)) return this.snapshotApplied(rt);
     }
     if (this.state(rt) === PairState.Suspending && this.w(rt, P.appliedSeq) >= this.w(rt, P.drainTargetSeq)) this.finishDrain(rt);
@@ -1213,6 +1254,11 @@ export class Controller implements FirmwareEntryPoints {
         rt.lastCopyAckUs = now;
       }
       if (rt.copyInflight.size === 0) this.pumpFormationCopy(rt);
+      if (rt.overMarkSinceUs >= 0 && now - rt.overMarkSinceUs > t.journalWatchTimeUs) {
+        this.log('warn', `${this.label(rt)}: journal ${rt.journal?.journalLvol} over the high-water mark for ${Math.round((now - rt.overMarkSinceUs) / 1000)} ms (watch time ${t.journalWatchTimeUs / 1000} ms)`, rt.lastStep);
+        this.pairFailed(rt, 'journal full');
+        continue;
+      }
       if (rt.journal && this.isSource(rt) && rt.shippedSeq > this.w(rt, P.appliedSeq) && now - rt.lastAckProgressUs > t.journalResendTimeoutUs) {
         rt.shippedSeq = this.w(rt, P.appliedSeq); // go back N: resend everything not yet applied
         rt.lastAckProgressUs = now;
@@ -1371,7 +1417,7 @@ export class Controller implements FirmwareEntryPoints {
     const def: WireDefinition = {
       pairId: d.pairId, role: 'destination', localLvol: d.remoteLvol, remoteLvol: d.localLvol, direction: 'forward',
       copyType: d.copyType, fence: d.fence, journalLvol: d.remoteJournalLvol ?? -1, remoteJournalLvol: d.journalLvol ?? -1,
-      asyncMode: d.asyncMode ?? 'journal', snapshotIntervalUs: d.snapshotIntervalUs ?? DEFAULT_SNAPSHOT_INTERVAL_US,
+      asyncMode: d.asyncMode ?? 'journal', snapshotIntervalUs: d.snapshotIntervalUs ?? DEFAULT_SNAPSHOT_INTERVAL_US, inflowControl: d.inflowControl === true,
       members: members.map((m) => [m.remoteLvol, m.localLvol, this.hw.disk.lvolBlocks(m.localLvol)]),
     };
     this.request(d.remoteStorageId, d.pairId, (reqId) => ({ op: 'create', reqId, def }),
@@ -1417,6 +1463,10 @@ export class Controller implements FirmwareEntryPoints {
     }
     if (d.asyncMode !== undefined && !ASYNC_MODES.includes(d.asyncMode)) throw new Error(`create: async mode must be journal or snapshot, not ${show(d.asyncMode)}`);
     if (d.asyncMode === 'snapshot' && d.copyType !== 'async') throw new Error('create: snapshot mode is for asynchronous pairs only');
+    if (d.inflowControl !== undefined && typeof d.inflowControl !== 'boolean') throw new Error(`create: inflow control must be true or false, not ${show(d.inflowControl)}`);
+    if (d.inflowControl && (d.copyType !== 'async' || d.asyncMode === 'snapshot')) {
+      throw new Error('create: inflow control paces host writes against a journal: for asynchronous pairs in journal mode only');
+    }
     if (d.snapshotIntervalUs !== undefined && (!Number.isInteger(d.snapshotIntervalUs)
       || d.snapshotIntervalUs < MIN_SNAPSHOT_INTERVAL_US || d.snapshotIntervalUs > MAX_SNAPSHOT_INTERVAL_US)) {
       throw new Error(`create: snapshot interval must be ${MIN_SNAPSHOT_INTERVAL_US}..${MAX_SNAPSHOT_INTERVAL_US} µs, not ${show(d.snapshotIntervalUs)}`);
@@ -1470,7 +1520,7 @@ export class Controller implements FirmwareEntryPoints {
       if (this.pairs.has(def.pairId)) return `pair ${def.pairId} already exists`;
       const members = this.validateDefinition({ pairId: def.pairId, localLvol: def.localLvol, remoteStorageId: from, remoteLvol: def.remoteLvol, copyType: def.copyType,
         fence: def.fence, journalLvol: def.copyType === 'async' ? def.journalLvol : undefined, remoteJournalLvol: def.copyType === 'async' ? def.remoteJournalLvol : undefined,
-        volumes: wireMembers(def), asyncMode: def.asyncMode, snapshotIntervalUs: def.snapshotIntervalUs }, 'destination');
+        volumes: wireMembers(def), asyncMode: def.asyncMode, snapshotIntervalUs: def.snapshotIntervalUs, inflowControl: def.inflowControl }, 'destination');
       // Group addresses are laid out from member sizes: both sides must have the same ones.
       const sizes = def.members ?? [];
       for (let i = 0; sizes.length > 1 && i < sizes.length; i++) {
@@ -1505,6 +1555,7 @@ export class Controller implements FirmwareEntryPoints {
     s(P.consistentSeq, NOT_CONSISTENT); // a destination that was never copied holds nothing of its source
     s(P.asyncMode, ASYNC_MODES.indexOf(def.asyncMode ?? 'journal'));
     s(P.snapshotIntervalUs, def.snapshotIntervalUs ?? DEFAULT_SNAPSHOT_INTERVAL_US);
+    s(P.inflowControl, def.inflowControl ? 1 : 0);
     s(P.inUse, 1);
     const rt = this.attach(slot);
     if (rt.journal) {
@@ -1539,6 +1590,8 @@ export class Controller implements FirmwareEntryPoints {
 
   private deleteLocal(rt: PairRuntime): void {
     for (const c of [...this.syncCopies.values()]) if (c.pairId === rt.pairId) this.finishSyncCopy(c, true);
+    rt.overMarkSinceUs = -1;
+    this.releaseInflow(rt);
     const jl = rt.journal?.journalLvol;
     this.pairs.delete(rt.pairId);
     this.hw.emit({ type: 'pair-state', pairId: rt.pairId, from: pairStateName(this.state(rt)), to: 'deleted', cause: 'none', step: rt.lastStep });
@@ -1582,6 +1635,7 @@ export class Controller implements FirmwareEntryPoints {
       journalUsagePercent: j ? Math.round(j.usagePercent * 10) / 10 : 0, journalOldestUnappliedUs: oldestUnappliedUs,
       asyncMode: r.asyncMode, snapshotIntervalUs: r.snapshotIntervalUs, snapshotTracksMarked: src ? rt.snapshot.count() : 0,
       snapshotInFlight: src && snapshotMode && this.snapshotInFlight(rt), snapshots: rt.snapshots,
+      inflowControl: r.inflowControl, inflowHeldWrites: rt.inflowHeld.length,
     };
   }
 }

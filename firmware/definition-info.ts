@@ -34,8 +34,10 @@ export const P = {
   // SPEC §5: asynchronous copying by journal (0) or by difference snapshots (1); the snapshot interval; the last
   // sequence number of the snapshot in flight (source), 0 when none is.
   asyncMode: 42, snapshotIntervalUs: 43, snapshotEndSeq: 44,
+  /** Journal mode, source: 1 = inflow control (host writes paced while the journal is over the high-water mark). */
+  inflowControl: 45,
 } as const;
-if (P.members + 2 * MAX_GROUP_MEMBERS > P.asyncMode || P.snapshotEndSeq >= PAIR_SLOT_WORDS) throw new Error('definition information: a pair slot cannot hold MAX_GROUP_MEMBERS members and the async mode');
+if (P.members + 2 * MAX_GROUP_MEMBERS > P.asyncMode || P.inflowControl >= PAIR_SLOT_WORDS) throw new Error('definition information: a pair slot cannot hold MAX_GROUP_MEMBERS members and the async mode');
 
 /** consistentSeq of a destination whose image is not consistent (a formation copy is under way or never ran). */
 export const NOT_CONSISTENT = 0x7fffffff;
@@ -188,6 +190,8 @@ export interface PairRecord {
   snapshotIntervalUs: number;
   /** Source in snapshot mode: last sequence number of the snapshot in flight (0: none). */
   snapshotEndSeq: number;
+  /** Journal mode: host writes are paced while the journal is over the high-water mark (OPERATORS.md §1). */
+  inflowControl: boolean;
 }
 
 /** A destination volume that holds a prefix-consistent image (no formation copy in progress or unfinished). */
@@ -225,6 +229,7 @@ export function readPairRecord(l: ControlMemoryLayout, slot: number): PairRecord
     asyncMode: ASYNC_MODES[w(P.asyncMode)]!,
     snapshotIntervalUs: w(P.snapshotIntervalUs),
     snapshotEndSeq: w(P.snapshotEndSeq),
+    inflowControl: w(P.inflowControl) === 1,
   };
 }
 

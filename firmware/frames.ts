@@ -64,6 +64,8 @@ export interface WireDefinition {
   /** Asynchronous pairs: SPEC §5 mode and snapshot interval (absent: journal mode). */
   asyncMode?: 'journal' | 'snapshot';
   snapshotIntervalUs?: number;
+  /** Journal mode: inflow control (absent: off). */
+  inflowControl?: boolean;
   /**
    * A consistency group's members [local LVOL, remote LVOL, the sender's blocks of it] (absent: the one volume
    * localLvol/remoteLvol). The receiver refuses a group whose member sizes differ from its own, since group
@@ -256,7 +258,8 @@ function checkDefinition(d: unknown): asserts d is WireDefinition {
     || (x.direction !== 'forward' && x.direction !== 'reverse') || (x.copyType !== 'sync' && x.copyType !== 'async')
     || !['data', 'status', 'never'].includes(x.fence) || typeof x.journalLvol !== 'number' || typeof x.remoteJournalLvol !== 'number'
     || (x.asyncMode !== undefined && x.asyncMode !== 'journal' && x.asyncMode !== 'snapshot')
-    || (x.snapshotIntervalUs !== undefined && !isU32(x.snapshotIntervalUs))) {
+    || (x.snapshotIntervalUs !== undefined && !isU32(x.snapshotIntervalUs))
+    || (x.inflowControl !== undefined && typeof x.inflowControl !== 'boolean')) {
     throw new FrameError('control frame: malformed definition information');
   }
   if (x.members !== undefined && !(Array.isArray(x.members) && x.members.length >= 1 && x.members.length <= MAX_GROUP_MEMBERS

@@ -365,11 +365,12 @@ program.command('paircreate').description('define a pair on a storage system (it
   .addOption(new Option('--initial-copy <kind>', 'initial copy').choices(['full', 'none', 'defer']))
   .addOption(new Option('--async-mode <mode>', 'async: copy by journal (default) or by difference snapshots (SPEC §5)').choices(ASYNC_MODES))
   .option('--snapshot-interval-us <us>', 'async snapshot mode: microseconds between difference snapshots', integer('--snapshot-interval-us'))
+  .option('--inflow-control', 'async journal mode: pace host writes while the journal is over its high-water mark (80 %) instead of letting it fill')
   .addOption(controlOpt()).option('--json', 'JSON')
   .action((o: { system: string; pair: number; remote: string; type: string; fence?: string; lvol?: number; remoteLvol?: number; volumes?: unknown; initialCopy?: string;
-    asyncMode?: string; snapshotIntervalUs?: number; control: string; json?: boolean }) =>
+    asyncMode?: string; snapshotIntervalUs?: number; inflowControl?: boolean; control: string; json?: boolean }) =>
     verb(o, 'paircreate', { system: o.system, pairId: o.pair, remote: o.remote, copyType: o.type, fence: o.fence, localLvol: o.lvol, remoteLvol: o.remoteLvol,
-      volumes: o.volumes, initialCopy: o.initialCopy, asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs }, pairMessage));
+      volumes: o.volumes, initialCopy: o.initialCopy, asyncMode: o.asyncMode, snapshotIntervalUs: o.snapshotIntervalUs, inflowControl: o.inflowControl }, pairMessage));
 
 /** `--volumes 0:0,2:2` → [{ localLvol: 0, remoteLvol: 0 }, { localLvol: 2, remoteLvol: 2 }]. */
 function groupMembers(v: string): Array<{ localLvol: number; remoteLvol: number }> {

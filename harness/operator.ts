@@ -51,7 +51,8 @@ export function formatPairDisplay(rows: PairDisplayRow[], down: string[] = []): 
     r.role === 'source' ? `${r.system}→${r.remoteSystem}` : `${r.remoteSystem}→${r.system}`,
     r.state, STATE_SHORT[r.state] ?? '?', r.fence, String(r.copyProgressPercent),
     // The destination's journal (232R) is a ring of entries already applied, always full once wrapped: not shown.
-    r.copyType === 'async' && r.role === 'source' ? r.journalUsagePercent.toFixed(1) : '-',
+    // "paced N": inflow control is holding N host writes (the journal is over its high-water mark).
+    r.copyType === 'async' && r.role === 'source' ? `${r.journalUsagePercent.toFixed(1)}${r.inflowHeldWrites > 0 ? ` paced ${r.inflowHeldWrites}` : ''}` : '-',
     r.copyType === 'async' && r.role === 'source' ? `${r.lagEntries} entries / ${r.lagMs} ms` : '-',
     r.failureCause === 'none' ? '' : r.failureCause,
   ]);

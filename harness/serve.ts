@@ -164,7 +164,8 @@ export class ServeSession {
   }
 
   paircreate(a: { system: string; pairId: number; remote: string; copyType: 'sync' | 'async'; fence?: FenceLevel; localLvol?: number; remoteLvol?: number;
-    journalLvol?: number; remoteJournalLvol?: number; initialCopy?: InitialCopy; volumes?: GroupMember[]; asyncMode?: AsyncMode; snapshotIntervalUs?: number }) {
+    journalLvol?: number; remoteJournalLvol?: number; initialCopy?: InitialCopy; volumes?: GroupMember[]; asyncMode?: AsyncMode; snapshotIntervalUs?: number;
+    inflowControl?: boolean }) {
     const remote = this.checkSystem(a.remote);
     const local = this.checkSystem(a.system);
     const journal = (sys: typeof local) => sys.lvols.findIndex((l) => l.kind === 'journal');
@@ -176,7 +177,8 @@ export class ServeSession {
       copyType: a.copyType, fence: a.fence ?? (a.copyType === 'sync' ? 'data' : 'never'), ...(a.volumes ? { volumes: a.volumes } : {}),
       ...(a.copyType === 'async' ? { journalLvol, remoteJournalLvol } : {}),
       // (The firmware judges the mode and interval, and names what is wrong.)
-      ...(a.asyncMode !== undefined ? { asyncMode: a.asyncMode } : {}), ...(a.snapshotIntervalUs !== undefined ? { snapshotIntervalUs: a.snapshotIntervalUs } : {}) } });
+      ...(a.asyncMode !== undefined ? { asyncMode: a.asyncMode } : {}), ...(a.snapshotIntervalUs !== undefined ? { snapshotIntervalUs: a.snapshotIntervalUs } : {}),
+      ...(a.inflowControl !== undefined ? { inflowControl: a.inflowControl } : {}) } });
   }
 
   /** Runs a copy control routine by name on the host the source gives it (A2, A6: host P; A3–A5: host R). */
@@ -255,6 +257,10 @@ export class ServeSession {
         if (typeof body[k] !== 'string') throw new BadRequest(`'${k}' must be a string, not ${JSON.stringify(body[k])}`);
         return body[k] as string;
       };
+      const bool = (k: string) => {
+        if (typeof body[k] !== 'boolean') throw new BadRequest(`'${k}' must be true or false, not ${JSON.stringify(body[k])}`);
+        return body[k] as boolean;
+      };
       switch (verb) {
         case 'pairdisplay': return reply(200, { ok: true, pairs: await this.pairdisplay(),
           down: this.world.topology.systems.filter((x) => !this.world.isUp(x.name)).map((x) => x.name) });
@@ -269,7 +275,8 @@ export class ServeSession {
             localLvol: body.localLvol === undefined ? undefined : num('localLvol'), remoteLvol: body.remoteLvol === undefined ? undefined : num('remoteLvol'),
             initialCopy: initialCopy as InitialCopy | undefined, volumes: body.volumes as GroupMember[] | undefined, // (the firmware checks the members, mode and interval)
             asyncMode: body.asyncMode === undefined ? undefined : str('asyncMode') as AsyncMode,
-            snapshotIntervalUs: body.snapshotIntervalUs === undefined ? undefined : num('snapshotIntervalUs') });
+            snapshotIntervalUs: body.snapshotIntervalUs === undefined ? undefined : num('snapshotIntervalUs'),
+            inflowControl: body.inflowControl === undefined ? undefined : bool('inflowControl') });
           return reply(200, r);
         }
         case 'pairsplit': return reply(200, await this.pairCommand(str('system'), { op: body.drain ? 'drain' : 'suspend', pairId: num('pairId') }));

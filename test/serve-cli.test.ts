@@ -55,8 +55,15 @@ describe('rclab serve process and operator commands', () => {
     const shown = JSON.parse((await run(process.execPath, [...RCLAB, 'pairdisplay', '--json', '--control', control])).stdout) as { pairs: Array<{ system: string; pairId: number; copyType: string }> };
     expect(shown.pairs.map((p) => `${p.system}:${p.pairId}:${p.copyType}`)).toEqual(['P:1:sync', 'I:1:sync']);
     // A consistency group over the data and log volumes (LVOLs 0 and 2): one row per side names both.
-    const group = await run(process.execPath, [...RCLAB, 'paircreate', '--system', 'I', '--pair', '2', '--remote', 'R', '--type', 'async', '--volumes', '0:0,2:2', '--control', control]);
+    // (With inflow control: host writes paced while the journal is over its high-water mark.)
+    const group = await run(process.execPath, [...RCLAB, 'paircreate', '--system', 'I', '--pair', '2', '--remote', 'R', '--type', 'async', '--volumes', '0:0,2:2',
+      '--inflow-control', '--control', control]);
     expect(group.stdout).toMatch(/pair 2 initial copying/);
+    const paced = JSON.parse((await run(process.execPath, [...RCLAB, 'pairdisplay', '--json', '--control', control])).stdout) as { pairs: Array<{ system: string; pairId: number; inflowControl: boolean }> };
+    expect(paced.pairs.filter((p) => p.pairId === 2).map((p) => `${p.system}:${p.inflowControl}`)).toEqual(['I:true', 'R:true']);
+    const badInflow = await run(process.execPath, [...RCLAB, 'paircreate', '--system', 'P', '--pair', '4', '--remote', 'I', '--type', 'sync', '--inflow-control', '--control', control])
+      .then(() => null, (e: { code: number; stderr: string }) => e);
+    expect(badInflow?.stderr).toMatch(/inflow control paces host writes against a journal: for asynchronous pairs in journal mode only/);
     expect((await run(process.execPath, [...RCLAB, 'pairdisplay', '--control', control])).stdout).toMatch(/^I\s+2\s+0\+2\s+P-VOL\s+async/m);
     const badGroup = await run(process.execPath, [...RCLAB, 'paircreate', '--system', 'I', '--pair', '3', '--remote', 'R', '--type', 'async', '--volumes', '0-0', '--control', control])
       .then(() => null, (e: { code: number; stderr: string }) => e);
