@@ -64,6 +64,27 @@ describe('benchmark study (sim runtime)', () => {
     expect(far.journal!.rpoWritesMax).toBeGreaterThan(journal.journal!.rpoWritesMax);
   }, 60_000);
 
+  it('S110 async pair with inflow control, offered more than it can drain: it stays in duplex, paced, at the link\'s bandwidth (64 KiB) or one ship window per round trip (4 KiB, far)', async () => {
+    const window = { warmupUs: 60_000, measureUs: 200_000, maxWrites: 3_000, minWrites: 1_000 };
+    const cells = [
+      await runCell({ runtime: 'sim', scheme: 'async', distanceKm: 0, queueDepth: 8, blockBytes: 65536 }, window),
+      await runCell({ runtime: 'sim', scheme: 'async', distanceKm: 300, queueDepth: 32, blockBytes: 4096 }, window),
+      await runCell({ runtime: 'sim', scheme: 'async', distanceKm: 1000, queueDepth: 32, blockBytes: 4096 }, window),
+    ];
+    for (const c of cells) {
+      expect(c.inflowControl).toBe(true);
+      expect([c.journal!.duplexPercent, c.journal!.leftDuplexAtMs]).toEqual([100, null]); // never suspended: paced instead
+      expect(c.journal!.overMarkPercent).toBeGreaterThan(50);
+      expect(c.journal!.usagePercentMax).toBeLessThan(85);
+      const cmp = compare(c, cells)!;
+      expect(cmp.model.bound).toBe(c.blockBytes === 65536 ? 'bandwidth' : 'ship window');
+      expect(Math.abs(cmp.iopsError)).toBeLessThan(0.05);
+      expect(cmp.note).toMatch(/inflow control paced the host for \d+ % of the window/);
+    }
+    expect(cells[0]!.mbPerS).toBeGreaterThan(950); // of the 1000 MB/s link
+    expect(cells[2]!.iops).toBeLessThan(cells[1]!.iops / 2); // 3.3× the round trip: a third of the rate
+  }, 60_000);
+
   it('RPO against offered load: below the link\'s bandwidth the journal stays nearly empty; above it the journal and the RPO grow', async () => {
     const below = await rpoAtOfferedLoad('sim', 0.5, 1_000_000);
     const above = await rpoAtOfferedLoad('sim', 1.25, 1_000_000);

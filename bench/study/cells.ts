@@ -7,7 +7,7 @@
 // journal backlog is read straight from control memory (World.journals), which does not disturb the firmware.
 
 import * as hdr from 'hdr-histogram-js';
-import { BLOCK_SIZE_BYTES } from '../../firmware/constants.ts';
+import { BLOCK_SIZE_BYTES, JOURNAL_HIGH_WATER_PERCENT } from '../../firmware/constants.ts';
 import type { PairDefinitionInput } from '../../firmware/commands.ts';
 import { PairState } from '../../firmware/pair-state.ts';
 import { isConsistentDestination } from '../../firmware/definition-info.ts';
@@ -63,8 +63,12 @@ export function studyTopology(scheme: Scheme, o: LinkOptions): Topology {
 
 export const hostOf = (scheme: Scheme): string => (isAsyncOnly(scheme) ? '100I' : '100P');
 
-/** Defines the scheme's pairs with no initial copy (both volumes start zeroed, hence identical) and waits for duplex. */
-export async function formPairs(world: World, scheme: Scheme): Promise<void> {
+/**
+ * Defines the scheme's pairs with no initial copy (both volumes start zeroed, hence identical) and waits for duplex.
+ * `inflowControl`: the asynchronous journal-mode pair of the async scheme paces its host when its journal passes the
+ * high-water mark, so a load its link or destination cannot drain settles at their rate instead of filling the journal.
+ */
+export async function formPairs(world: World, scheme: Scheme, o: { inflowControl?: boolean } = {}): Promise<void> {
   const create = async (system: string, pair: PairDefinitionInput) => {
     const r = await world.command(system, { op: 'create', initialCopy: 'none', step: 'S100', pair });
     if (!r.ok) throw new Error(`study: creating pair ${pair.pairId} on ${system} failed: ${r.error}`);
@@ -74,7 +78,8 @@ export async function formPairs(world: World, scheme: Scheme): Promise<void> {
   }
   if (scheme !== 'sync') {
     await create('I', { pairId: 2, localLvol: DATA_LVOL, remoteStorageId: ID.R, remoteLvol: DATA_LVOL, copyType: 'async', fence: 'never',
-      journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL, ...(scheme === 'snapshot' ? { asyncMode: 'snapshot' as const } : {}) });
+      journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL, ...(scheme === 'snapshot' ? { asyncMode: 'snapshot' as const } : {}),
+      ...(scheme === 'async' && o.inflowControl ? { inflowControl: true } : {}) });
   }
   const want = world.topology.systems.length === 3 ? 4 : 2; // pair records in duplex (each pair has two sides)
   const deadline = world.nowUs() + 5_000_000;
@@ -113,8 +118,15 @@ export interface CellResult extends CellSpec {
   iops: number;
   mbPerS: number;
   latencyUs: Percentiles;
-  /** Asynchronous pair: the source journal's backlog and the recovery point, sampled every ms over the window. */
-  journal?: { entriesP50: number; entriesMax: number; bytesMax: number; rpoWritesP50: number; rpoWritesMax: number; rpoMsP50: number; rpoMsMax: number; usagePercentMax: number };
+  /**
+   * Asynchronous pair: the source journal's backlog and the recovery point, sampled every ms over the window; the
+   * share of the window the pair was in duplex and its journal at or over the high-water mark (with inflow control:
+   * the host paced); when the pair first left duplex, in ms from the window's start (negative: in the warm-up).
+   */
+  journal?: { entriesP50: number; entriesMax: number; bytesMax: number; rpoWritesP50: number; rpoWritesMax: number; rpoMsP50: number; rpoMsMax: number; usagePercentMax: number;
+    duplexPercent: number; overMarkPercent: number; leftDuplexAtMs: number | null };
+  /** The async scheme's pair paced its host with inflow control (see formPairs). */
+  inflowControl?: boolean;
   /** Writes refused (should be none) by status. */
   refused: Record<string, number>;
   firmwareEvents: number;
@@ -225,6 +237,8 @@ export class RpoSampler {
 
   summary(fromUs: number, toUs: number): NonNullable<CellResult['journal']> {
     const s = this.samples.filter((x) => x.timeUs >= fromUs && x.timeUs <= toUs);
+    const share = (f: (x: RpoSample) => boolean) => (s.length ? (100 * s.filter(f).length) / s.length : 0);
+    const left = this.samples.find((x) => x.timeUs <= toUs && x.state !== PairState.Duplex);
     const sorted = (f: (x: RpoSample) => number) => s.map(f).sort((a, b) => a - b);
     const entries = sorted((x) => x.entries), writes = sorted((x) => x.rpoWrites), ms = sorted((x) => x.rpoMs);
     return {
@@ -233,6 +247,8 @@ export class RpoSampler {
       rpoWritesP50: quantile(writes, 0.5), rpoWritesMax: writes[writes.length - 1] ?? 0,
       rpoMsP50: quantile(ms, 0.5), rpoMsMax: ms[ms.length - 1] ?? 0,
       usagePercentMax: Math.max(0, ...s.map((x) => x.usagePercent)),
+      duplexPercent: share((x) => x.state === PairState.Duplex), overMarkPercent: share((x) => x.usagePercent >= JOURNAL_HIGH_WATER_PERCENT),
+      leftDuplexAtMs: left ? (left.timeUs - fromUs) / 1000 : null,
     };
   }
 }
@@ -289,7 +305,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
   const wall0 = performance.now();
   const world = await createWorld(spec.runtime, studyTopology(spec.scheme, { distanceKm: spec.distanceKm }), seed, { maxVirtualUs: 3_600_000_000, prefaultMemory: true });
   try {
-    await formPairs(world, spec.scheme);
+    await formPairs(world, spec.scheme, { inflowControl: true });
     const load = new HostLoad(world, hostOf(spec.scheme), spec.queueDepth, spec.blockBytes);
     const sampler = spec.scheme === 'sync' ? null
       : new RpoSampler(world, 'I', 'R', () => load.completedTotal, spec.runtime === 'sim' ? 100 : 1_000);
@@ -320,6 +336,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       latencyUs: percentiles(load.histogram),
       journal: sampler ? sampler.summary(fromUs, endUs) : undefined,
       refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
+      ...(spec.scheme === 'async' ? { inflowControl: true } : {}),
       ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites } : {}),
     };
   } finally {

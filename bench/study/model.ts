@@ -8,9 +8,17 @@
 //       write. (On threads a 0 km hop also pays a thread wake-up, 40–70 µs here, that a frame due later does not:
 //       its receiver spins for it. So the smallest, not the 0 km, value is the systems' service time.)
 //   C = the highest IOPS measured at that queue depth over the distances: what the emulated systems can do at all.
-// Asynchronous copying: host latency does not depend on distance (the journal acknowledges at once) until the
-// journal is full, so the model of every distance is the median over the distances of that queue depth.
+// Asynchronous copying: host latency does not depend on distance (the journal acknowledges at once) as long as the
+// link and the destination drain what the host writes. The study's journal-mode pair has inflow control, so past
+// that the host is paced to the drain rate instead of filling the journal:
+//     IOPS ≈ min(A, link bandwidth / block size, W / round trip),
+//   A = the median over the distances of that queue depth's cells not held to one of the other two terms: what the
+//       systems do at all (distance-independent);
+//   W = the source's ship window (JOURNAL_SHIP_WINDOW_ENTRIES entries sent but not acknowledged): one window per
+//       round trip at most (plus one batch's serialisation; 0 km: no bound).
+// Snapshot mode ships each written track once per snapshot, not each write, so only A applies.
 
+import { JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES } from '../../firmware/constants.ts';
 import { isAsyncOnly, LINK_BANDWIDTH_MBPS, PROPAGATION_US_PER_KM, type CellResult } from './cells.ts';
 
 export const roundTripUs = (distanceKm: number): number => 2 * PROPAGATION_US_PER_KM * distanceKm;
@@ -19,7 +27,7 @@ export interface ModelPoint {
   iops: number;
   latencyUs: number;
   /** Which term decides: the round trip, the systems' capacity (CPU), the link's bandwidth; asynchronous: none. */
-  bound: 'round trip' | 'capacity' | 'bandwidth' | 'distance-independent';
+  bound: 'round trip' | 'capacity' | 'bandwidth' | 'ship window' | 'distance-independent';
 }
 
 export interface ModelComparison {
@@ -46,8 +54,13 @@ export function modelFor(cell: CellResult, all: CellResult[]): ModelPoint | null
   const qd1 = all.filter((c) => same(c) && c.queueDepth === 1);
   if (atQd.length === 0) return null;
   if (isAsyncOnly(cell.scheme)) {
-    const iops = median(atQd.map((c) => c.iops));
-    return { iops, latencyUs: (cell.queueDepth * 1e6) / iops, bound: 'distance-independent' };
+    const point = (iops: number, bound: ModelPoint['bound']): ModelPoint => ({ iops, latencyUs: (cell.queueDepth * 1e6) / iops, bound });
+    if (cell.scheme === 'snapshot') return point(median(atQd.map((c) => c.iops)), 'distance-independent');
+    const drain = (c: CellResult) => drainBounds(c).reduce((a, b) => (b.iops < a.iops ? b : a));
+    const free = atQd.filter((c) => c.iops < 0.95 * drain(c).iops);
+    // (Every cell held to the link or the window: nothing says the systems could not do more.)
+    const systems = free.length ? median(free.map((c) => c.iops)) : Infinity;
+    return [point(systems, 'distance-independent'), ...drainBounds(cell)].reduce((a, b) => (b.iops < a.iops ? b : a));
   }
   if (qd1.length === 0) return null;
   const serviceUs = Math.max(1, Math.min(...qd1.map((c) => c.latencyUs.mean - roundTripUs(c.distanceKm))));
@@ -60,6 +73,23 @@ export function modelFor(cell: CellResult, all: CellResult[]): ModelPoint | null
   return candidates.reduce((a, b) => (b.iops < a.iops ? b : a));
 }
 
+/**
+ * What an asynchronous journal pair can drain at most, in host writes per second: the link's bandwidth, and one ship
+ * window per turn of it — one batch's serialisation and the round trip before its acknowledgement (a window held
+ * full is refilled by each acknowledgement at once, without the ship delay).
+ */
+function drainBounds(cell: CellResult): ModelPoint[] {
+  const bw = (LINK_BANDWIDTH_MBPS * 1e6) / cell.blockBytes;
+  const rtt = roundTripUs(cell.distanceKm);
+  const batchBytes = Math.min(JOURNAL_BATCH_MAX_ENTRIES * cell.blockBytes, JOURNAL_BATCH_MAX_BYTES);
+  const turnUs = batchBytes / LINK_BANDWIDTH_MBPS + rtt;
+  const window = rtt > 0 ? (JOURNAL_SHIP_WINDOW_ENTRIES * 1e6) / turnUs : Infinity;
+  return [
+    { iops: bw, latencyUs: (cell.queueDepth * 1e6) / bw, bound: 'bandwidth' },
+    { iops: window, latencyUs: (cell.queueDepth * 1e6) / window, bound: 'ship window' },
+  ];
+}
+
 export function compare(cell: CellResult, all: CellResult[]): ModelComparison | null {
   const model = modelFor(cell, all);
   if (!model) return null;
@@ -69,6 +99,10 @@ export function compare(cell: CellResult, all: CellResult[]): ModelComparison | 
 
 /** An asynchronous link offered more than its bandwidth: the journal grows, so the recovery point does too. */
 function linkNote(cell: CellResult): string {
+  const j = cell.journal;
+  if (cell.inflowControl && j && j.overMarkPercent >= 10) {
+    return `inflow control paced the host for ${Math.round(j.overMarkPercent)} % of the window (journal at its high-water mark): it wrote at the rate the link and R drained`;
+  }
   // (Snapshot mode ships each written track once per snapshot, however often it was written: not the offered load.)
   if (cell.scheme === 'sync' || cell.scheme === 'snapshot' || cell.mbPerS <= LINK_BANDWIDTH_MBPS) return '';
   return `offered ${Math.round(cell.mbPerS)} MB/s > link ${LINK_BANDWIDTH_MBPS} MB/s: the journal grows by ${Math.round(cell.mbPerS - LINK_BANDWIDTH_MBPS)} MB/s, and so does the RPO, until the journal is full and the pair suspends`;
@@ -85,7 +119,16 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   if (cell.runtime === 'threads' && cell.latencyUs.p99 > 3 * cell.latencyUs.p50) {
     reasons.push(`scheduling noise: p99 ${Math.round(cell.latencyUs.p99)} µs is over 3× p50 ${Math.round(cell.latencyUs.p50)} µs (threads waiting for a core)`);
   }
-  if (isAsyncOnly(cell.scheme) && cell.journal && cell.journal.usagePercentMax > 90) reasons.push('the journal filled: the pair went to failure suspend (journal full) and host writes went to the bitmap');
+  const j = cell.journal;
+  if (j && j.leftDuplexAtMs !== null && j.duplexPercent < 100) {
+    const when = j.leftDuplexAtMs < 0 ? `${Math.round(-j.leftDuplexAtMs)} ms before the window (in the warm-up)` : `${Math.round(j.leftDuplexAtMs)} ms into the window`;
+    reasons.push(`not a steady state of copying: the pair left duplex ${when} (journal full) and was out of it for ${Math.round(100 - j.duplexPercent)} % of the window, while the host's writes only marked the bitmap`);
+  } else if (isAsyncOnly(cell.scheme) && j && j.usagePercentMax > 90) {
+    reasons.push('the journal filled: the pair went to failure suspend (journal full) and host writes went to the bitmap');
+  }
+  if (cell.inflowControl && j && j.overMarkPercent >= 10 && model.bound === 'distance-independent' && err < 0) {
+    reasons.push('R restored fewer writes per second than I took (its thread shares the 2 cores with I\'s and the host\'s), so inflow control held the host to that rate');
+  }
   return reasons.join('; ') || (err < 0 ? 'slower than the model: the systems\' CPUs were busier than in the cells the model was fitted on' : 'faster than the model');
 }
 
