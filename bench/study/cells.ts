@@ -29,6 +29,13 @@ export const isAsyncOnly = (scheme: Scheme): boolean => scheme === 'async' || sc
 
 /** One way, per km of fibre: the model's and the link model's propagation delay. */
 export const PROPAGATION_US_PER_KM = 5;
+/** The model's round trip over a link: 2 × 5 µs/km × distance. */
+export const roundTripUs = (distanceKm: number): number => 2 * PROPAGATION_US_PER_KM * distanceKm;
+/**
+ * A window spans at least this many round trips: an asynchronous pair held to its ship window moves in bursts of one
+ * window per round trip, and a window of a few of them measures a whole number of bursts over a fraction more time.
+ */
+export const MIN_WINDOW_ROUND_TRIPS = 50;
 /** The host's own line (S3/S4), one way. */
 export const HOST_LINE_US = 20;
 export const LINK_BANDWIDTH_MBPS = 1000;
@@ -235,6 +242,23 @@ export class RpoSampler {
     this.samples.push({ timeUs: t, entries: j.entries, bytes: j.usedBytes, usagePercent: (100 * j.usedBytes) / j.capacityBytes, rpoWrites, rpoMs, state: src.state });
   }
 
+  /**
+   * Extends a warm-up while the journal is still filling: a load the link or R cannot drain grows the journal until
+   * inflow control paces it at the high-water mark (or, without it, the pair suspends), and only then is the cell at
+   * a steady state. Returns once usage rose less than a percentage point over `periodUs`, reached the mark, or the
+   * pair left duplex — or after `maxUs`.
+   */
+  async untilJournalSteady(periodUs: number, maxUs: number): Promise<void> {
+    const usage = () => this.samples.at(-1)?.usagePercent ?? 0;
+    const end = this.world.nowUs() + maxUs;
+    for (;;) {
+      const before = usage();
+      await this.world.sleep(periodUs);
+      const last = this.samples.at(-1);
+      if (!last || last.state !== PairState.Duplex || last.usagePercent >= JOURNAL_HIGH_WATER_PERCENT || usage() - before < 1 || this.world.nowUs() >= end) return;
+    }
+  }
+
   summary(fromUs: number, toUs: number): NonNullable<CellResult['journal']> {
     const s = this.samples.filter((x) => x.timeUs >= fromUs && x.timeUs <= toUs);
     const share = (f: (x: RpoSample) => boolean) => (s.length ? (100 * s.filter(f).length) / s.length : 0);
@@ -309,7 +333,9 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     const load = new HostLoad(world, hostOf(spec.scheme), spec.queueDepth, spec.blockBytes);
     const sampler = spec.scheme === 'sync' ? null
       : new RpoSampler(world, 'I', 'R', () => load.completedTotal, spec.runtime === 'sim' ? 100 : 1_000);
-    const fromUs = world.nowUs() + window.warmupUs;
+    await world.sleep(window.warmupUs);
+    if (sampler) await sampler.untilJournalSteady(window.warmupUs / 2, 20 * window.warmupUs);
+    const fromUs = world.nowUs();
     load.fromUs = fromUs;
     const events0 = world.eventCount();
     let endUs = fromUs + window.measureUs;
@@ -319,7 +345,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       const now = world.nowUs();
       if (now < fromUs) continue;
       cpu0 ??= { cpu: process.cpuUsage(), writes: load.completedTotal };
-      const enough = window.maxWrites !== undefined && load.completed >= window.maxWrites;
+      const enough = window.maxWrites !== undefined && load.completed >= window.maxWrites && now - fromUs >= MIN_WINDOW_ROUND_TRIPS * roundTripUs(spec.distanceKm);
       const tooFew = window.minWrites !== undefined && load.completed < window.minWrites && now - fromUs < 100 * window.measureUs;
       if (enough || (now >= endUs && !tooFew)) { endUs = now; break; }
     }

@@ -19,9 +19,9 @@
 // Snapshot mode ships each written track once per snapshot, not each write, so only A applies.
 
 import { JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES } from '../../firmware/constants.ts';
-import { isAsyncOnly, LINK_BANDWIDTH_MBPS, PROPAGATION_US_PER_KM, type CellResult } from './cells.ts';
+import { isAsyncOnly, LINK_BANDWIDTH_MBPS, roundTripUs, type CellResult } from './cells.ts';
 
-export const roundTripUs = (distanceKm: number): number => 2 * PROPAGATION_US_PER_KM * distanceKm;
+export { roundTripUs };
 
 export interface ModelPoint {
   iops: number;
