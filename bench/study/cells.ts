@@ -131,7 +131,7 @@ export interface CellResult extends CellSpec {
    * the host paced); when the pair first left duplex, in ms from the window's start (negative: in the warm-up).
    */
   journal?: { entriesP50: number; entriesMax: number; bytesMax: number; rpoWritesP50: number; rpoWritesMax: number; rpoMsP50: number; rpoMsMax: number; usagePercentMax: number;
-    duplexPercent: number; overMarkPercent: number; leftDuplexAtMs: number | null };
+    duplexPercent: number; overMarkPercent: number; leftDuplexAtMs: number | null; leftDuplexCause?: string };
   /** The async scheme's pair paced its host with inflow control (see formPairs). */
   inflowControl?: boolean;
   /** Writes refused (should be none) by status. */
@@ -167,8 +167,9 @@ export interface RpoSample {
   /** Recovery point: host writes acknowledged but not in the destination's consistent image, and how old the oldest is. */
   rpoWrites: number;
   rpoMs: number;
-  /** The source side's pair state (PairState). */
+  /** The source side's pair state (PairState), and why it failed (FailureCause; 'none' when it did not). */
   state: number;
+  cause: string;
 }
 
 /**
@@ -239,7 +240,7 @@ export class RpoSampler {
     } else {
       this.leftDuplex = null;
     }
-    this.samples.push({ timeUs: t, entries: j.entries, bytes: j.usedBytes, usagePercent: (100 * j.usedBytes) / j.capacityBytes, rpoWrites, rpoMs, state: src.state });
+    this.samples.push({ timeUs: t, entries: j.entries, bytes: j.usedBytes, usagePercent: (100 * j.usedBytes) / j.capacityBytes, rpoWrites, rpoMs, state: src.state, cause: src.failureCause });
   }
 
   /**
@@ -273,6 +274,7 @@ export class RpoSampler {
       usagePercentMax: Math.max(0, ...s.map((x) => x.usagePercent)),
       duplexPercent: share((x) => x.state === PairState.Duplex), overMarkPercent: share((x) => x.usagePercent >= JOURNAL_HIGH_WATER_PERCENT),
       leftDuplexAtMs: left ? (left.timeUs - fromUs) / 1000 : null,
+      ...(left ? { leftDuplexCause: this.samples.find((x) => x.timeUs >= left.timeUs && x.cause !== 'none')?.cause ?? 'none' } : {}),
     };
   }
 }

@@ -122,7 +122,8 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   const j = cell.journal;
   if (j && j.leftDuplexAtMs !== null && j.duplexPercent < 100) {
     const when = j.leftDuplexAtMs < 0 ? `${Math.round(-j.leftDuplexAtMs)} ms before the window (in the warm-up)` : `${Math.round(j.leftDuplexAtMs)} ms into the window`;
-    reasons.push(`not a steady state of copying: the pair left duplex ${when} (journal full) and was out of it for ${Math.round(100 - j.duplexPercent)} % of the window, while the host's writes only marked the bitmap`);
+    const cause = j.leftDuplexCause && j.leftDuplexCause !== 'none' ? ` (failure suspend: ${j.leftDuplexCause})` : '';
+    reasons.push(`not a steady state of copying: the pair left duplex ${when}${cause} and was out of it for ${Math.round(100 - j.duplexPercent)} % of the window, while the host's writes only marked the bitmap`);
   } else if (isAsyncOnly(cell.scheme) && j && j.usagePercentMax > 90) {
     reasons.push('the journal filled: the pair went to failure suspend (journal full) and host writes went to the bitmap');
   }
