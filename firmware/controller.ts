@@ -523,11 +523,11 @@ export class Controller implements FirmwareEntryPoints {
 
   /**
    * Completes the host writes inflow control held once the journal is back under the high-water mark, or the pair
-   * stopped journaling. The pacing episode (logged once, timed by the watch) lasts until usage falls below the low-water
+   * stopped journaling (`stopped`: it is being deleted). The pacing episode (logged once, timed by the watch) lasts until usage falls below the low-water
    * mark: a journal hovering at the mark, as it does under pacing, stays "over the mark".
    */
-  private releaseInflow(rt: PairRuntime): void {
-    const j = rt.journal, journaling = j !== undefined && isCopyingState(this.state(rt));
+  private releaseInflow(rt: PairRuntime, stopped = false): void {
+    const j = rt.journal, journaling = !stopped && j !== undefined && isCopyingState(this.state(rt));
     if (rt.overMarkSinceUs >= 0 && (!journaling || j.usagePercent < JOURNAL_LOW_WATER_PERCENT)) rt.overMarkSinceUs = -1;
     if (rt.inflowHeld.length === 0 || (journaling && j.almostFull)) return;
     const held = rt.inflowHeld;
@@ -1254,7 +1254,7 @@ export class Controller implements FirmwareEntryPoints {
         rt.lastCopyAckUs = now;
       }
       if (rt.copyInflight.size === 0) this.pumpFormationCopy(rt);
-      if (rt.overMarkSinceUs >= 0 && now - rt.overMarkSinceUs > t.journalWatchTimeUs) {
+      if (rt.overMarkSinceUs >= 0 && rt.journal?.almostFull && now - rt.overMarkSinceUs > t.journalWatchTimeUs) {
         this.log('warn', `${this.label(rt)}: journal ${rt.journal?.journalLvol} over the high-water mark for ${Math.round((now - rt.overMarkSinceUs) / 1000)} ms (watch time ${t.journalWatchTimeUs / 1000} ms)`, rt.lastStep);
         this.pairFailed(rt, 'journal full');
         continue;
@@ -1590,8 +1590,7 @@ export class Controller implements FirmwareEntryPoints {
 
   private deleteLocal(rt: PairRuntime): void {
     for (const c of [...this.syncCopies.values()]) if (c.pairId === rt.pairId) this.finishSyncCopy(c, true);
-    rt.overMarkSinceUs = -1;
-    this.releaseInflow(rt);
+    this.releaseInflow(rt, true);
     const jl = rt.journal?.journalLvol;
     this.pairs.delete(rt.pairId);
     this.hw.emit({ type: 'pair-state', pairId: rt.pairId, from: pairStateName(this.state(rt)), to: 'deleted', cause: 'none', step: rt.lastStep });

@@ -115,6 +115,20 @@ describe('inflow control (OPERATORS.md §1, journal full is two-stage)', () => {
     await w.close();
   });
 
+  it('a pair deleted while it paces completes the writes it held: every one acknowledged, none lost', async () => {
+    const w = await duplexPair(true);
+    let deleted = false;
+    const statuses = await writeLanes(w, LANES, PER_LANE, async () => {
+      if (deleted) return;
+      const v = await query(w, 'A');
+      if (v.inflowHeldWrites > 0) { await ok(w, 'A', { op: 'delete', pairId: PAIR }); deleted = true; }
+    });
+    expect(deleted).toBe(true);
+    expect(statuses).toEqual({ ok: LANES * PER_LANE });
+    expect(w.definitionInformation('A')).toEqual([]);
+    await w.close();
+  });
+
   it('bad input: inflow control on a synchronous pair, in snapshot mode, or not a boolean is refused by name and creates nothing', async () => {
     const w = new SimWorld(twoSystems(), 3);
     const tries: Array<[Command, RegExp]> = [
