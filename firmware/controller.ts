@@ -86,9 +86,19 @@ interface DeferredWrite {
 
 interface SyncWriteGroup {
   io?: HostIo;
+  /**
+   * A synchronous copy received (the destination side of P→I): the acknowledgement it is owed, sent once the group
+   * is over — at once, or when inflow control on a cascaded asynchronous pair (I→R) lets it go.
+   */
+  ack?: SyncAckOwed;
   cacheSlot: number;
   remaining: number;
   fenced: boolean;
+}
+interface SyncAckOwed {
+  to: number;
+  pairId: number;
+  tag: number;
 }
 interface SyncCopy {
   tag: number;
@@ -212,10 +222,10 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   /** A destination writes what its pair carried (group address, checked by framePair or the batch check) to the member volume. */
-  private writeMember(rt: PairRuntime, groupLba: number, data: Uint8Array): boolean {
+  private writeMember(rt: PairRuntime, groupLba: number, data: Uint8Array, ack?: SyncAckOwed): boolean {
     const at = this.toMember(rt, groupLba, data.length / BLOCK_SIZE_BYTES);
     assertInvariant(at !== null, () => `${this.label(rt)}: group blocks ${groupLba}+${data.length / BLOCK_SIZE_BYTES} lie in no member`);
-    return this.writeLvol(at.lvol, at.lba, data, rt.pairId);
+    return this.writeLvol(at.lvol, at.lba, data, rt.pairId, undefined, ack);
   }
 
   // ───────────────────────────── accessors ─────────────────────────────
@@ -436,7 +446,7 @@ export class Controller implements FirmwareEntryPoints {
    * on tracks already copied, mark the rest; otherwise → difference bitmap. `lvol`/`lba` are the member volume's;
    * each pair sees the write at its own group address (the member's offset in that pair's group + lba).
    */
-  private writeLvol(lvol: number, lba: number, data: Uint8Array, origin: number, io?: HostIo): boolean {
+  private writeLvol(lvol: number, lba: number, data: Uint8Array, origin: number, io?: HostIo, ack?: SyncAckOwed): boolean {
     const pairs = this.pairsByLvol.get(lvol) ?? [];
     const blocks = data.length / BLOCK_SIZE_BYTES;
     // What each source pair replicates: [lba, blocks, deferredTrack] segments (none: only marked in the bitmap).
@@ -466,6 +476,8 @@ export class Controller implements FirmwareEntryPoints {
     if (cacheSlot >= 0) staged.set(data);
     // The group counts the copies this host write waits for; it is completed when they are all over.
     const group: SyncWriteGroup = { io, cacheSlot, remaining: 1, fenced: false };
+    // A received synchronous copy's acknowledgement waits for nothing but inflow control (not for copies made from it).
+    const owed: SyncWriteGroup | undefined = ack && { ack, cacheSlot: -1, remaining: 1, fenced: false };
     for (const { rt, offsetBlocks } of pairs) {
       if (rt.pairId === origin) continue;
       const glba = offsetBlocks + lba;
@@ -496,10 +508,11 @@ export class Controller implements FirmwareEntryPoints {
           this.journalAppend(rt, sl, blocksOf(data, glba, sl, sb));
         }
       }
-      if (!sync && group.io && segs.length > 0) this.paceInflow(rt, group);
+      if (!sync && segs.length > 0 && (group.io || owed)) this.paceInflow(rt, owed ?? group);
       this.updateDirty(rt);
     }
     this.groupCopyOver(group, true, 'never');
+    if (owed) this.groupCopyOver(owed, true, 'never');
     return true;
   }
 
@@ -507,7 +520,8 @@ export class Controller implements FirmwareEntryPoints {
    * Inflow control (OPERATORS.md §1): a host write journaled while the journal is over the high-water mark has its
    * completion held (the group waits for one more "copy") until acknowledgements bring the journal back under the
    * mark, so the host slows to the rate the link and the destination drain. Without it the journal fills and the
-   * pair suspends.
+   * pair suspends. In a cascade (P →sync I →async R) the write journaled at I is a synchronous copy: its
+   * acknowledgement to P is held instead, so P's host is paced.
    */
   private paceInflow(rt: PairRuntime, group: SyncWriteGroup): void {
     const j = rt.journal;
@@ -632,6 +646,7 @@ export class Controller implements FirmwareEntryPoints {
     if (--group.remaining > 0) return;
     if (group.cacheSlot >= 0) this.hw.cache.release(group.cacheSlot);
     if (group.io) this.hw.completeHostIo(group.io, group.fenced ? 'fenced' : 'ok');
+    if (group.ack) this.hw.send(group.ack.to, this.enc.frame({ type: FrameType.SyncAck, status: 0, pairId: group.ack.pairId, tag: group.ack.tag, lba: 0, blocks: 0 }));
   }
 
   /**
@@ -659,8 +674,10 @@ export class Controller implements FirmwareEntryPoints {
       const s = this.state(rt);
       if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
         if (rt.syncTagsApplied.has(f.tag)) status = 0; // a duplicate: acknowledged again, not written again
-        else if (this.writeMember(rt, f.lba, f.body)) { status = 0; rt.syncTagsApplied.add(f.tag); }
-        else status = 2;
+        else if (this.writeMember(rt, f.lba, f.body, { to: from, pairId: f.pairId, tag: f.tag })) {
+          rt.syncTagsApplied.add(f.tag);
+          return; // acknowledged by the write's group: now, or once inflow control on a cascaded pair lets it go
+        } else status = 2;
       }
     }
     this.hw.send(from, this.enc.frame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));

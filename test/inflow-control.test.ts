@@ -129,6 +129,42 @@ describe('inflow control (OPERATORS.md §1, journal full is two-stage)', () => {
     await w.close();
   });
 
+  it('cascade (embodiment 1, P →sync I →async R): I holds the synchronous copies\' acknowledgements, so P\'s host is paced to the I→R link and both pairs stay in duplex', async () => {
+    const sys = (name: string, id: number) => ({ name, id, cacheSlots: 64,
+      lvols: [{ name: `data${name}`, kind: 'data' as const, sizeBytes: 1024 * 1024 }, { name: `jnl${name}`, kind: 'journal' as const, sizeBytes: JOURNAL_BYTES }] });
+    const link = (name: string, a: string, b: string, bandwidthMBps: number) => ({ name, a, b, distanceKm: 10, bandwidthMBps, jitterUs: 0, paths: [{ extraDelayUs: 0 }] });
+    const w = new SimWorld({ name: 'P–I–R', systems: [sys('P', 0), sys('I', 1), sys('R', 2)],
+      links: [link('S1', 'P', 'I', 100), link('S2', 'I', 'R', LINK_MBPS)], hosts: [{ name: 'hostA', storage: 'P', port: 0 }], hostLinkUs: 10 }, 11);
+    await ok(w, 'P', { op: 'create', initialCopy: 'none', step: 'S100', pair: { pairId: 1, localLvol: 0, remoteStorageId: 1, remoteLvol: 0, copyType: 'sync', fence: 'data' } });
+    await ok(w, 'I', { op: 'create', initialCopy: 'none', step: 'S110', pair: { pairId: PAIR, localLvol: 0, remoteStorageId: 2, remoteLvol: 0, copyType: 'async', fence: 'never',
+      journalLvol: 1, remoteJournalLvol: 1, inflowControl: true } });
+    const view = async (system: string, pairId: number) => (await ok(w, system, { op: 'query', pairId })).pair!;
+    let maxUsage = 0, maxHeld = 0;
+    const states = new Set<string>();
+    const t0 = w.nowUs();
+    const statuses = await writeLanes(w, LANES, PER_LANE, async () => {
+      const [sync, async] = [await view('P', 1), await view('I', PAIR)];
+      states.add(`${sync.state}/${async.state}`);
+      maxUsage = Math.max(maxUsage, async.journalUsagePercent);
+      maxHeld = Math.max(maxHeld, async.inflowHeldWrites);
+    });
+    const elapsedS = (w.nowUs() - t0) / 1e6;
+    expect(statuses).toEqual({ ok: LANES * PER_LANE });
+    expect([...states]).toEqual(['duplex/duplex']); // no synchronous copy timed out while its acknowledgement was held
+    expect(maxHeld).toBeGreaterThan(0);
+    expect(maxHeld).toBeLessThanOrEqual(LANES);
+    expect(maxUsage).toBeLessThan(JOURNAL_HIGH_WATER_PERCENT + 3);
+    const pacedS = (LANES * PER_LANE * 4096 - (JOURNAL_HIGH_WATER_PERCENT / 100) * JOURNAL_BYTES) / (LINK_MBPS * 1e6);
+    expect(elapsedS).toBeGreaterThan(0.9 * pacedS);
+    expect(elapsedS).toBeLessThan(1.2 * pacedS);
+    const drain0 = w.nowUs();
+    let v = await view('I', PAIR);
+    while (v.journalNewestSeq > v.journalAppliedSeq && w.nowUs() - drain0 < 30_000_000) { await w.sleep(10_000); v = await view('I', PAIR); }
+    expect(v.journalNewestSeq - v.journalAppliedSeq).toBe(0);
+    expect(Buffer.compare(w.volume('P', 0), w.volume('R', 0))).toBe(0);
+    await w.close();
+  });
+
   it('bad input: inflow control on a synchronous pair, in snapshot mode, or not a boolean is refused by name and creates nothing', async () => {
     const w = new SimWorld(twoSystems(), 3);
     const tries: Array<[Command, RegExp]> = [
