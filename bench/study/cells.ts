@@ -72,8 +72,9 @@ export const hostOf = (scheme: Scheme): string => (isAsyncOnly(scheme) ? '100I' 
 
 /**
  * Defines the scheme's pairs with no initial copy (both volumes start zeroed, hence identical) and waits for duplex.
- * `inflowControl`: the asynchronous journal-mode pair of the async scheme paces its host when its journal passes the
- * high-water mark, so a load its link or destination cannot drain settles at their rate instead of filling the journal.
+ * `inflowControl`: the asynchronous journal-mode pair (async and cascade schemes) paces the host when its journal
+ * passes the high-water mark (in the cascade by holding I's acknowledgements to P), so a load its link or destination
+ * cannot drain settles at their rate instead of filling the journal.
  */
 export async function formPairs(world: World, scheme: Scheme, o: { inflowControl?: boolean } = {}): Promise<void> {
   const create = async (system: string, pair: PairDefinitionInput) => {
@@ -86,7 +87,7 @@ export async function formPairs(world: World, scheme: Scheme, o: { inflowControl
   if (scheme !== 'sync') {
     await create('I', { pairId: 2, localLvol: DATA_LVOL, remoteStorageId: ID.R, remoteLvol: DATA_LVOL, copyType: 'async', fence: 'never',
       journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL, ...(scheme === 'snapshot' ? { asyncMode: 'snapshot' as const } : {}),
-      ...(scheme === 'async' && o.inflowControl ? { inflowControl: true } : {}) });
+      ...(scheme !== 'snapshot' && o.inflowControl ? { inflowControl: true } : {}) });
   }
   const want = world.topology.systems.length === 3 ? 4 : 2; // pair records in duplex (each pair has two sides)
   const deadline = world.nowUs() + 5_000_000;
@@ -132,7 +133,7 @@ export interface CellResult extends CellSpec {
    */
   journal?: { entriesP50: number; entriesMax: number; bytesMax: number; rpoWritesP50: number; rpoWritesMax: number; rpoMsP50: number; rpoMsMax: number; usagePercentMax: number;
     duplexPercent: number; overMarkPercent: number; leftDuplexAtMs: number | null; leftDuplexCause?: string };
-  /** The async scheme's pair paced its host with inflow control (see formPairs). */
+  /** The journal-mode pair (async and cascade schemes) paced the host with inflow control (see formPairs). */
   inflowControl?: boolean;
   /** Writes refused (should be none) by status. */
   refused: Record<string, number>;
@@ -364,7 +365,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       latencyUs: percentiles(load.histogram),
       journal: sampler ? sampler.summary(fromUs, endUs) : undefined,
       refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
-      ...(spec.scheme === 'async' ? { inflowControl: true } : {}),
+      ...(spec.scheme === 'async' || spec.scheme === 'cascade' ? { inflowControl: true } : {}),
       ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites } : {}),
     };
   } finally {

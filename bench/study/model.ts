@@ -94,12 +94,20 @@ export function compare(cell: CellResult, all: CellResult[]): ModelComparison | 
   const model = modelFor(cell, all);
   if (!model) return null;
   const iopsError = (cell.iops - model.iops) / model.iops;
-  return { model, iopsError, why: Math.abs(iopsError) <= TOLERANCE ? '' : explain(cell, model, iopsError), note: linkNote(cell) };
+  return { model, iopsError, why: Math.abs(iopsError) <= TOLERANCE ? '' : explain(cell, model, iopsError), note: cellNote(cell) };
 }
 
-/** An asynchronous link offered more than its bandwidth: the journal grows, so the recovery point does too. */
-function linkNote(cell: CellResult): string {
+/**
+ * What else the cell shows, within the tolerance or not: a pair that left duplex (the cell measured a suspended pair),
+ * inflow control pacing the host, an asynchronous link offered more than its bandwidth.
+ */
+function cellNote(cell: CellResult): string {
   const j = cell.journal;
+  if (j && j.leftDuplexAtMs !== null && j.duplexPercent < 100) {
+    const when = j.leftDuplexAtMs < 0 ? `${Math.round(-j.leftDuplexAtMs)} ms before the window (in the warm-up)` : `${Math.round(j.leftDuplexAtMs)} ms into the window`;
+    const cause = j.leftDuplexCause && j.leftDuplexCause !== 'none' ? ` (failure suspend: ${j.leftDuplexCause})` : '';
+    return `not a steady state of copying: the pair left duplex ${when}${cause} and was out of it for ${Math.round(100 - j.duplexPercent)} % of the window, while the host's writes only marked the bitmap`;
+  }
   if (cell.inflowControl && j && j.overMarkPercent >= 10) {
     return `inflow control paced the host for ${Math.round(j.overMarkPercent)} % of the window (journal at its high-water mark): it wrote at the rate the link and R drained`;
   }
@@ -121,9 +129,7 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   }
   const j = cell.journal;
   if (j && j.leftDuplexAtMs !== null && j.duplexPercent < 100) {
-    const when = j.leftDuplexAtMs < 0 ? `${Math.round(-j.leftDuplexAtMs)} ms before the window (in the warm-up)` : `${Math.round(j.leftDuplexAtMs)} ms into the window`;
-    const cause = j.leftDuplexCause && j.leftDuplexCause !== 'none' ? ` (failure suspend: ${j.leftDuplexCause})` : '';
-    reasons.push(`not a steady state of copying: the pair left duplex ${when}${cause} and was out of it for ${Math.round(100 - j.duplexPercent)} % of the window, while the host's writes only marked the bitmap`);
+    reasons.push('the cell measured a suspended pair (see the note)');
   } else if (isAsyncOnly(cell.scheme) && j && j.usagePercentMax > 90) {
     reasons.push('the journal filled: the pair went to failure suspend (journal full) and host writes went to the bitmap');
   }
