@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { bandwidthLimited, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts';
-import { runCell, type CellResult } from '../bench/study/cells.ts';
+import { runCell, withinWallMs, type CellResult } from '../bench/study/cells.ts';
 import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
 import { compare, modelFor, roundTripUs } from '../bench/study/model.ts';
 
@@ -112,6 +112,11 @@ describe('benchmark study (sim runtime)', () => {
     expect(svg).toMatch(/^<svg/);
     expect(svg).toContain('failure suspend');
   }, 60_000);
+
+  it('a cell whose host writes never complete stops the study with its name instead of leaving it idle', async () => {
+    await expect(withinWallMs(new Promise(() => {}), 20, () => 'study: cell sim async 0 km: host writes still outstanding')).rejects.toThrow(/cell sim async 0 km: host writes still outstanding/);
+    await expect(withinWallMs(Promise.resolve(7), 20, () => 'never')).resolves.toBe(7);
+  });
 
   it('charts: IOPS against distance renders the measured and the model series', async () => {
     const cells = [

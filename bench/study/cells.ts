@@ -327,6 +327,19 @@ export class HostLoad {
   stop(): void { this.stopped = true; }
 }
 
+/**
+ * `p`, or an error naming `what` when it has not settled after `ms` of wall time: a cell whose host writes never
+ * complete must stop the study with its name, not leave it idle for ever.
+ */
+export async function withinWallMs<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(what())), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Runs one cell from a new world to a closed one. */
 export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise<CellResult> {
   const wall0 = performance.now();
@@ -356,7 +369,8 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     const cpu = cpu0 && process.cpuUsage(cpu0.cpu), cpuWrites = cpu0 ? load.completedTotal - cpu0.writes : 0;
     load.stop();
     sampler?.stop();
-    await load.done;
+    await withinWallMs(load.done, 60_000, () => `study: cell ${spec.runtime} ${spec.scheme} ${spec.distanceKm} km QD ${spec.queueDepth} `
+      + `${spec.blockBytes / 1024} KiB: host writes still outstanding 60 s after the load stopped`);
     await sampler?.done;
     const measuredUs = endUs - fromUs;
     const iops = (load.completed * 1e6) / measuredUs;
