@@ -70,8 +70,9 @@ interface PairRuntime {
   drainSnapshotTaken: boolean;
   snapshots: number;
   /**
-   * Inflow control (journal mode, source): host writes stored and journaled whose completion is held while the
-   * journal is over the high-water mark (at most INFLOW_HELD_MAX_WRITES); since when it has been over the mark (-1: not).
+   * Inflow control (journal mode, source): writes stored and journaled whose completion (to a host, or the
+   * acknowledgement of a synchronous copy in a cascade) is held while the journal is over the high-water mark (at most
+   * INFLOW_HELD_MAX_WRITES); since when it has been over the mark (-1: not).
    */
   inflowHeld: SyncWriteGroup[];
   overMarkSinceUs: number;
@@ -536,9 +537,10 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   /**
-   * Completes the host writes inflow control held once the journal is back under the high-water mark, or the pair
-   * stopped journaling (`stopped`: it is being deleted). The pacing episode (logged once, timed by the watch) lasts until usage falls below the low-water
-   * mark: a journal hovering at the mark, as it does under pacing, stays "over the mark".
+   * Completes the writes inflow control held (host completions, or acknowledgements owed to P) once the journal is
+   * back under the high-water mark, or the pair stopped journaling (`stopped`: it is being deleted). The pacing episode
+   * (logged once, timed by the watch) lasts until usage falls below the low-water mark: a journal hovering at the
+   * mark, as it does under pacing, stays "over the mark".
    */
   private releaseInflow(rt: PairRuntime, stopped = false): void {
     const j = rt.journal, journaling = !stopped && j !== undefined && isCopyingState(this.state(rt));
