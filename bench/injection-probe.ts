@@ -6,12 +6,11 @@
 // default 3000), PROBE_WARMUP_MS (default 500), PROBE_SLOTS (blocks written in turn, default 16384: the whole volume), PROBE_TUNING (JSON ThreadTuning overrides), PROBE_WORLD (JSON ThreadsWorldOptions), PROBE_STATS=1 (how late
 // each CPU dispatched frames and host I/Os, its loop turns and sleeps, per write). Prints figures; asserts nothing.
 // The machine is shared: compare runs interleaved and look at medians over several runs.
-import { roundTripUs } from './study/model.ts';
 import { ThreadsWorld } from '../harness/runtime-threads.ts';
 import { embodiment1Topology, DATA_LVOL } from '../harness/topology.ts';
 import { PairState } from '../firmware/pair-state.ts';
 import type { ThreadCpuStats } from '../hardware/thread-cpu.ts';
-import { newHistogram, percentiles } from './study/cells.ts';
+import { newHistogram, percentiles, roundTripUs } from './study/cells.ts';
 
 const list = (v: string | undefined, d: number[]): number[] => (v ? v.split(',').map(Number) : d);
 const distancesKm = list(process.env.PROBE_KM, [0, 10, 100, 1000]);
@@ -21,7 +20,6 @@ const tuning = JSON.parse(process.env.PROBE_TUNING ?? '{}');
 const worldOptions = JSON.parse(process.env.PROBE_WORLD ?? '{}');
 // Blocks written in turn (4 KiB each; the default covers the 64 MiB data volume, as the study's cells do).
 const slots = Number(process.env.PROBE_SLOTS ?? 16384);
-const rttUs = roundTripUs; // the study's model (bench/study/model.ts)
 
 interface Row { km: number; qd: number; writes: number; iops: number; mean: number; p50: number; p99: number; cpuUsPerWrite: number; stats: string }
 
@@ -75,13 +73,13 @@ for (const km of distancesKm) for (const qd of queueDepths) {
   console.error(`${km} km QD ${qd}: ${r.writes} writes, p50 ${r.p50} µs`);
 }
 const qd1 = rows.filter((r) => r.qd === 1);
-const serviceUs = qd1.length ? Math.min(...qd1.map((r) => r.mean - rttUs(r.km))) : NaN;
+const serviceUs = qd1.length ? Math.min(...qd1.map((r) => r.mean - roundTripUs(r.km))) : NaN;
 const f = (x: number): string => Math.round(x).toLocaleString('en-US');
 console.log(`tuning ${JSON.stringify(tuning)}; S = ${serviceUs.toFixed(0)} µs (smallest QD 1 mean − RTT)`);
 console.log('| km | QD | writes | mean µs | p50 µs | p99 µs | p50 − RTT | p99 − RTT | p50 − RTT − S | IOPS | model | error | CPU µs/write |');
 console.log('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
 for (const r of rows) {
-  const rtt = rttUs(r.km), model = (r.qd * 1e6) / (serviceUs + rtt);
+  const rtt = roundTripUs(r.km), model = (r.qd * 1e6) / (serviceUs + rtt);
   console.log(`| ${r.km} | ${r.qd} | ${r.writes} | ${f(r.mean)} | ${f(r.p50)} | ${f(r.p99)} | ${f(r.p50 - rtt)} | ${f(r.p99 - rtt)} | ${f(r.p50 - rtt - serviceUs)} | ${f(r.iops)} | ${f(model)} | ${(100 * (r.iops / model - 1)).toFixed(1)} % | ${r.cpuUsPerWrite.toFixed(0)} |`);
   if (r.stats) console.log(`    ${r.stats}`);
 }

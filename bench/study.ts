@@ -18,9 +18,9 @@ import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
 import { replicatedCascadeWritesPerSecond } from './replicated-writes.ts';
 import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
 import { BANDWIDTH_CASE, bandwidthLimited, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type OfferedLoadPoint } from './study/bandwidth.ts';
-import { runCell, SCHEMES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
+import { roundTripUs, runCell, SCHEMES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
 import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
-import { compare, roundTripUs, TOLERANCE } from './study/model.ts';
+import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
 
 export interface StudyOptions {

@@ -37,7 +37,7 @@ export const P = {
   /** Journal mode, source: 1 = inflow control (host writes paced while the journal is over the high-water mark). */
   inflowControl: 45,
 } as const;
-if (P.members + 2 * MAX_GROUP_MEMBERS > P.asyncMode || P.inflowControl >= PAIR_SLOT_WORDS) throw new Error('definition information: a pair slot cannot hold MAX_GROUP_MEMBERS members and the async mode');
+if (P.members + 2 * MAX_GROUP_MEMBERS > P.asyncMode || P.inflowControl >= PAIR_SLOT_WORDS) throw new Error('definition information: a pair slot cannot hold MAX_GROUP_MEMBERS members, the async mode and inflow control');
 
 /** consistentSeq of a destination whose image is not consistent (a formation copy is under way or never ran). */
 export const NOT_CONSISTENT = 0x7fffffff;

@@ -118,11 +118,14 @@ describe('inflow control (OPERATORS.md §1, journal full is two-stage)', () => {
   it('a pair deleted while it paces completes the writes it held: every one acknowledged, none lost', async () => {
     const w = await duplexPair(true);
     let deleted = false;
-    const statuses = await writeLanes(w, LANES, PER_LANE, async () => {
+    // (Held writes never completed would leave the lanes waiting for ever: fail within seconds instead.)
+    let timer: NodeJS.Timeout | undefined;
+    const statuses = await Promise.race([writeLanes(w, LANES, PER_LANE, async () => {
       if (deleted) return;
       const v = await query(w, 'A');
       if (v.inflowHeldWrites > 0) { await ok(w, 'A', { op: 'delete', pairId: PAIR }); deleted = true; }
-    });
+    }), new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('host writes held by the deleted pair never completed')), 10_000); })]);
+    clearTimeout(timer);
     expect(deleted).toBe(true);
     expect(statuses).toEqual({ ok: LANES * PER_LANE });
     expect(w.definitionInformation('A')).toEqual([]);

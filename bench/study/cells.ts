@@ -24,6 +24,8 @@ export const SCHEME_LABEL: Record<Scheme, string> = {
   snapshot: 'asynchronous I→R only (difference snapshots)',
   cascade: 'cascade P →sync I →async R (embodiment 1)',
 };
+/** Schemes with a journal-mode pair I→R: the study runs it with inflow control (formPairs). */
+export const hasJournalPair = (scheme: Scheme): boolean => scheme === 'async' || scheme === 'cascade';
 /** Schemes whose only pair is the asynchronous one, I→R, written by a host on I. */
 export const isAsyncOnly = (scheme: Scheme): boolean => scheme === 'async' || scheme === 'snapshot';
 
@@ -87,7 +89,7 @@ export async function formPairs(world: World, scheme: Scheme, o: { inflowControl
   if (scheme !== 'sync') {
     await create('I', { pairId: 2, localLvol: DATA_LVOL, remoteStorageId: ID.R, remoteLvol: DATA_LVOL, copyType: 'async', fence: 'never',
       journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL, ...(scheme === 'snapshot' ? { asyncMode: 'snapshot' as const } : {}),
-      ...(scheme !== 'snapshot' && o.inflowControl ? { inflowControl: true } : {}) });
+      ...(hasJournalPair(scheme) && o.inflowControl ? { inflowControl: true } : {}) });
   }
   const want = world.topology.systems.length === 3 ? 4 : 2; // pair records in duplex (each pair has two sides)
   const deadline = world.nowUs() + 5_000_000;
@@ -379,7 +381,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       latencyUs: percentiles(load.histogram),
       journal: sampler ? sampler.summary(fromUs, endUs) : undefined,
       refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
-      ...(spec.scheme === 'async' || spec.scheme === 'cascade' ? { inflowControl: true } : {}),
+      ...(hasJournalPair(spec.scheme) ? { inflowControl: true } : {}),
       ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites } : {}),
     };
   } finally {

@@ -21,8 +21,6 @@
 import { JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES } from '../../firmware/constants.ts';
 import { isAsyncOnly, LINK_BANDWIDTH_MBPS, roundTripUs, type CellResult } from './cells.ts';
 
-export { roundTripUs };
-
 export interface ModelPoint {
   iops: number;
   latencyUs: number;
