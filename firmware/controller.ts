@@ -10,9 +10,10 @@ import { acceptance, rejection, type Command, type CommandReply, type PairView, 
 import { ASYNC_MODES, ControlMemoryLayout, type BitmapKind, NOT_CONSISTENT, P, readMembers, readPairRecord, writeMembers, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
   type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
 import { DifferenceBitmap } from './difference-bitmap.ts';
-import { decodeControl, decodeFrame, decodeJournalBatch, FrameEncoder, FrameType,
+import { decodeBundle, decodeControl, decodeFrame, decodeJournalBatch, FrameEncoder, FrameType,
   type ControlBody, type DecodedFrame, type JournalEntryWire, type WireDefinition } from './frames.ts';
 import type { FirmwareEntryPoints, Hardware, HostIo, IoStatus, TimerKind } from './hardware-interface.ts';
+import { FrameBundler } from './frame-bundler.ts';
 import { assertInvariant } from './invariant.ts';
 import { Journal } from './journal.ts';
 import { isCopyingState, isLegalTransition, PairState, pairStateName } from './pair-state.ts';
@@ -151,6 +152,10 @@ export class Controller implements FirmwareEntryPoints {
   private nextTag = 1;
   /** Every frame this controller sends is encoded here (Hardware.send copies it before returning). */
   private readonly enc = new FrameEncoder();
+  /** Synchronous copies and acknowledgements wait here for the end of the burst of work, to go out bundled. */
+  private readonly bundler = new FrameBundler((to, frame) => this.hw.send(to, frame), (to, frame) => this.frameUnsent(to, frame));
+  /** Bursts the hardware has begun and not ended (beginBurst/endBurst); held frames go out when the last ends. */
+  private burstDepth = 0;
   private nextReqId = 1;
   private nextCopySerial = 1;
   private lastAnnounceUs = 0;
@@ -164,6 +169,10 @@ export class Controller implements FirmwareEntryPoints {
   // ───────────────────────────── boot ─────────────────────────────
 
   boot(): void {
+    try { this.bootUp(); } finally { this.entryOver(); }
+  }
+
+  private bootUp(): void {
     assertInvariant(!this.booted, 'boot twice');
     this.booted = true;
     const boots = this.l.countBoot();
@@ -387,6 +396,10 @@ export class Controller implements FirmwareEntryPoints {
   // ───────────────────────────── host I/O ─────────────────────────────
 
   onHostIo(io: HostIo): void {
+    try { this.hostIo(io); } finally { this.entryOver(); }
+  }
+
+  private hostIo(io: HostIo): void {
     const status = this.checkHostIo(io);
     if (status !== 'ok') return this.hw.completeHostIo(io, status);
     if (io.op === 'read') {
@@ -623,7 +636,7 @@ export class Controller implements FirmwareEntryPoints {
       this.trackInflight.set(k, n + 1);
     }
     const frame = this.enc.frame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag, lba, blocks }, data);
-    if (!this.hw.send(this.partner(rt), frame)) this.pairFailed(rt, 'link down');
+    if (!this.send(this.partner(rt), frame)) this.pairFailed(rt, 'link down');
   }
 
   /** A synchronous copy is over: acknowledged (ok) or given up (the bitmap then remembers the tracks). */
@@ -648,7 +661,7 @@ export class Controller implements FirmwareEntryPoints {
     if (--group.remaining > 0) return;
     if (group.cacheSlot >= 0) this.hw.cache.release(group.cacheSlot);
     if (group.io) this.hw.completeHostIo(group.io, group.fenced ? 'fenced' : 'ok');
-    if (group.ack) this.hw.send(group.ack.to, this.enc.frame({ type: FrameType.SyncAck, status: 0, pairId: group.ack.pairId, tag: group.ack.tag, lba: 0, blocks: 0 }));
+    if (group.ack) this.send(group.ack.to, this.enc.frame({ type: FrameType.SyncAck, status: 0, pairId: group.ack.pairId, tag: group.ack.tag, lba: 0, blocks: 0 }));
   }
 
   /**
@@ -682,7 +695,7 @@ export class Controller implements FirmwareEntryPoints {
         } else status = 2;
       }
     }
-    this.hw.send(from, this.enc.frame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
+    this.send(from, this.enc.frame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
   }
 
   private onSyncAck(from: number, f: DecodedFrame): void {
@@ -734,7 +747,7 @@ export class Controller implements FirmwareEntryPoints {
       rt.copyInflight.set(t, { serial, sentUs: this.hw.nowUs() });
       rt.pending.set(t); // in control memory: a power loss before the acknowledgement must not forget this track
       rt.copyCursor = t + 1;
-      if (!this.hw.send(this.partner(rt), this.enc.frame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
+      if (!this.send(this.partner(rt), this.enc.frame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
         return this.pairFailed(rt, 'link down');
       }
     }
@@ -785,7 +798,7 @@ export class Controller implements FirmwareEntryPoints {
         }
       }
     }
-    this.hw.send(from, this.enc.frame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
+    this.send(from, this.enc.frame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
   }
 
   private onFormationAck(from: number, f: DecodedFrame): void {
@@ -852,7 +865,7 @@ export class Controller implements FirmwareEntryPoints {
         entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
         bytes += e.data.length;
       }
-      if (!this.hw.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
+      if (!this.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
       rt.shippedSeq = entries[entries.length - 1]!.seq;
     }
   }
@@ -900,7 +913,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       this.receiveSnapshot(rt);
       if (!isCopyingState(this.state(rt))) return;
-      this.hw.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: rt.journal.newestSeq, blocks: 0 }));
+      this.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: rt.journal.newestSeq, blocks: 0 }));
       return;
     }
     for (const e of batch.entries) {
@@ -918,7 +931,7 @@ export class Controller implements FirmwareEntryPoints {
       }
     }
     this.restorePendingInOrder(rt);
-    this.hw.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: this.w(rt, P.appliedSeq), blocks: 0 }));
+    this.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: this.w(rt, P.appliedSeq), blocks: 0 }));
   }
 
   /** Applies buffered entries strictly in sequence order, as far as they are contiguous. */
@@ -1088,6 +1101,10 @@ export class Controller implements FirmwareEntryPoints {
   // ───────────────────────────── frames ─────────────────────────────
 
   onFrame(fromStorageId: number, frame: Uint8Array): void {
+    try { this.frame(fromStorageId, frame); } finally { this.entryOver(); }
+  }
+
+  private frame(fromStorageId: number, frame: Uint8Array): void {
     let f: DecodedFrame;
     try {
       f = decodeFrame(frame);
@@ -1098,6 +1115,7 @@ export class Controller implements FirmwareEntryPoints {
     this.lastHeardUs.set(fromStorageId, this.hw.nowUs());
     try {
       switch (f.type) {
+        case FrameType.Bundle: { for (const inner of decodeBundle(f)) this.frame(fromStorageId, inner); return; }
         case FrameType.SyncWrite: return this.onSyncWrite(fromStorageId, f);
         case FrameType.SyncAck: return this.onSyncAck(fromStorageId, f);
         case FrameType.FormationCopy: return this.onFormationCopy(fromStorageId, f);
@@ -1114,7 +1132,7 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private sendControl(to: number, pairId: number, body: ControlBody): boolean {
-    return this.hw.send(to, this.enc.control(pairId, body));
+    return this.send(to, this.enc.control(pairId, body));
   }
 
   private onControl(from: number, pairId: number, b: ControlBody): void {
@@ -1235,6 +1253,10 @@ export class Controller implements FirmwareEntryPoints {
   // ───────────────────────────── timers and links ─────────────────────────────
 
   onTimer(kind: TimerKind, arg: number): void {
+    try { this.timer(kind, arg); } finally { this.entryOver(); }
+  }
+
+  private timer(kind: TimerKind, arg: number): void {
     if (kind === 'snapshot') {
       const rt = this.pairs.get(arg);
       if (rt) { rt.snapshotTimerArmed = false; this.snapshotDue(rt); }
@@ -1302,7 +1324,7 @@ export class Controller implements FirmwareEntryPoints {
     for (const p of partners) {
       if (now - (this.lastKeepaliveUs.get(p) ?? 0) >= t.keepaliveIntervalUs) {
         this.lastKeepaliveUs.set(p, now);
-        this.hw.send(p, this.enc.frame({ type: FrameType.Keepalive, status: 0, pairId: 0, tag: 0, lba: 0, blocks: 0 }));
+        this.send(p, this.enc.frame({ type: FrameType.Keepalive, status: 0, pairId: 0, tag: 0, lba: 0, blocks: 0 }));
       }
     }
     for (const [id, r] of [...this.requests]) {
@@ -1311,6 +1333,10 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   onLinkState(remoteStorageId: number, up: boolean): void {
+    try { this.linkState(remoteStorageId, up); } finally { this.entryOver(); }
+  }
+
+  private linkState(remoteStorageId: number, up: boolean): void {
     if (up) {
       this.linkDown.delete(remoteStorageId);
       this.lastHeardUs.set(remoteStorageId, this.hw.nowUs());
@@ -1332,7 +1358,38 @@ export class Controller implements FirmwareEntryPoints {
   // ───────────────────────────── management commands ─────────────────────────────
 
   onCommand(requestId: number, command: Command): void {
-    this.execute(command, (r) => this.hw.replyCommand(requestId, r));
+    try { this.execute(command, (r) => this.hw.replyCommand(requestId, r)); } finally { this.entryOver(); }
+  }
+
+  /**
+   * The hardware is about to dispatch several events in a row (a CPU loop's turn): frames that may be bundled are
+   * held until endBurst, so a burst of host writes goes to the partner as one bundle of synchronous copies, and their
+   * acknowledgements come back as one. Without bursts, each entry point sends what it held when it returns.
+   */
+  beginBurst(): void {
+    this.burstDepth++;
+  }
+
+  endBurst(): void {
+    assertInvariant(this.burstDepth > 0, 'endBurst without beginBurst');
+    if (--this.burstDepth === 0) this.bundler.flush();
+  }
+
+  private entryOver(): void {
+    if (this.burstDepth === 0) this.bundler.flush();
+  }
+
+  /** Every frame leaves through here: per destination in the order sent, bundled where it may be (FrameBundler). */
+  private send(to: number, frame: Uint8Array): boolean {
+    return this.bundler.offer(to, frame);
+  }
+
+  /** A held frame's bundle found no link: what a refused send of that frame would have done. */
+  private frameUnsent(to: number, frame: Uint8Array): void {
+    const f = decodeFrame(frame);
+    if (f.type !== FrameType.SyncWrite) return; // an acknowledgement is lost as a refused one was: the source times out
+    const rt = this.pairs.get(f.pairId);
+    if (rt && this.partner(rt) === to) this.pairFailed(rt, 'link down');
   }
 
   private execute(cmd: Command, reply: Reply, forwardedFrom?: number): void {

@@ -23,7 +23,19 @@ export enum FrameType {
   JournalAck = 6,      // tag = newest sequence number applied at the destination; lba = newest stored (snapshot mode)
   Control = 7,         // body = msgpackr ControlBody
   Keepalive = 8,
+  Bundle = 9,          // status = the inner frames' type; tag = how many; body = whole frames back to back (see FrameBundler)
 }
+
+/**
+ * Frame types a bundle may carry: the per-write synchronous copies and their acknowledgements, which a busy
+ * controller sends by the dozen in one burst of work. One bundle takes one trip through the link's hardware (one
+ * ring record, one delivery) instead of one per write.
+ */
+export const BUNDLED_FRAME_TYPES: ReadonlySet<number> = new Set([FrameType.SyncWrite, FrameType.SyncAck]);
+/** Largest bundle body: a batch of writes, well inside a link ring record (MAX_FRAME_BODY_BYTES). */
+export const BUNDLE_MAX_BODY_BYTES = 256 * 1024;
+/** Most frames one bundle carries. */
+export const BUNDLE_MAX_FRAMES = 64;
 
 export class FrameError extends Error {
   override name = 'FrameError';
@@ -209,10 +221,35 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
     if (h.blocks < 1 || h.blocks * BLOCK_SIZE_BYTES !== bodyBytes || bodyBytes > limit) {
       throw new FrameError(`${FrameType[type]} frame: ${h.blocks} blocks do not match ${bodyBytes} body bytes (limit ${limit})`);
     }
+  } else if (type === FrameType.Bundle) {
+    if (!BUNDLED_FRAME_TYPES.has(h.status) || h.tag < 2 || h.tag > BUNDLE_MAX_FRAMES || bodyBytes > BUNDLE_MAX_BODY_BYTES) {
+      throw new FrameError(`Bundle frame: ${h.tag} inner frames of type ${h.status} in ${bodyBytes} bytes (needs 2..${BUNDLE_MAX_FRAMES} SyncWrite or SyncAck frames, at most ${BUNDLE_MAX_BODY_BYTES} bytes)`);
+    }
   } else if (type !== FrameType.JournalBatch && type !== FrameType.Control && bodyBytes !== 0) {
     throw new FrameError(`${FrameType[type]} frame must have no body, has ${bodyBytes} bytes`);
   }
   return h;
+}
+
+/**
+ * The inner frames of a bundle, each a view of the bundle (lent like the bundle itself). Each is still to be decoded
+ * (decodeFrame) on its own; here only the framing is checked: every inner frame is whole, of the bundle's type, and
+ * together they fill the body exactly.
+ */
+export function decodeBundle(f: DecodedFrame): Uint8Array[] {
+  const b = f.body, inner: Uint8Array[] = [];
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let at = 0;
+  for (let i = 0; i < f.tag; i++) {
+    if (at + FRAME_HEADER_BYTES > b.length) throw new FrameError(`Bundle frame: inner frame ${i} of ${f.tag} runs past the end of the body`);
+    const bytes = FRAME_HEADER_BYTES + v.getUint32(at + 20);
+    if (v.getUint8(at) !== f.status) throw new FrameError(`Bundle frame: inner frame ${i} is of type ${v.getUint8(at)}, the bundle says ${f.status}`);
+    if (at + bytes > b.length) throw new FrameError(`Bundle frame: inner frame ${i} of ${f.tag} runs past the end of the body`);
+    inner.push(b.subarray(at, at + bytes));
+    at += bytes;
+  }
+  if (at !== b.length) throw new FrameError(`Bundle frame: ${b.length - at} bytes after the last of its ${f.tag} inner frames`);
+  return inner;
 }
 
 function unpack(body: Uint8Array, what: string): unknown {

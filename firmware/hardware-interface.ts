@@ -104,4 +104,11 @@ export interface FirmwareEntryPoints {
   onTimer(kind: TimerKind, arg: number): void;
   onCommand(requestId: number, command: Command): void;
   onLinkState(remoteStorageId: number, up: boolean): void;
+  /**
+   * Brackets a run of entry-point calls the hardware makes back to back (a CPU loop's turn): frames that may be
+   * bundled (synchronous copies, their acknowledgements) are held until the run ends and go out as one bundle per
+   * destination. Optional for the hardware: without it, each entry point sends what it held as it returns.
+   */
+  beginBurst(): void;
+  endBurst(): void;
 }

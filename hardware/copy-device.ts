@@ -30,8 +30,9 @@ export const DEFAULT_COPY_DEVICE: Required<CopyDeviceConfig> = { throughputMBps:
 /** Frame types the device carries: the ones with copy data. Everything else bypasses it. */
 export const COPY_FRAME_TYPES: ReadonlySet<number> = new Set([FrameType.SyncWrite, FrameType.FormationCopy, FrameType.JournalBatch]);
 
+/** A bundle (byte 1: the type of the frames inside) is copy data when what it bundles is. */
 export function isCopyFrame(frame: Uint8Array): boolean {
-  return COPY_FRAME_TYPES.has(frame[0]!);
+  return COPY_FRAME_TYPES.has(frame[0] === FrameType.Bundle ? frame[1]! : frame[0]!);
 }
 
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);

@@ -221,7 +221,10 @@ export interface ThreadTuning {
   /** Work done per loop turn before doorbells are rung and management messages get a chance. */
   maxTurnEvents: number;
   maxTurnUs: number;
-  /** A record pushed this long ago in a turn still running gets its doorbell rung without waiting for the turn's end. */
+  /**
+   * A record pushed this long ago in a turn still running gets its doorbell rung without waiting for the turn's end;
+   * frames the firmware holds for a bundle (Controller.beginBurst) are sent after at most this long too.
+   */
   maxRingDelayUs: number;
   /** Frames held in the local delivery heap; beyond this the inbound rings back-pressure the sender. */
   maxQueuedFrames: number;
@@ -1056,9 +1059,32 @@ export class ThreadCpu implements Hardware {
   private turn(): boolean {
     let work = this.drainInbound();
     if (this.backlogged > 0) this.retryBacklogs();
+    // The turn's events are one burst for the firmware: the synchronous copies (and acknowledgements) they make
+    // leave as one bundle per partner when it ends, before the doorbells are rung.
+    const c = this.controller;
+    c?.beginBurst();
+    try {
+      if (this.dispatchDue(c)) work = true;
+    } finally {
+      if (c) this.endBurst(c);
+    }
+    this.flush();
+    return work;
+  }
+
+  private endBurst(c: Controller): void {
+    try {
+      c.endBurst();
+    } catch (e) {
+      this.fail('end of burst', e);
+    }
+  }
+
+  /** Dispatches due events (earliest first) until none is due, or the turn's budget of events or time is spent. */
+  private dispatchDue(c: Controller | null): boolean {
     const t = this.tuning;
     const start = this.nowUs();
-    let budget = t.maxTurnEvents;
+    let budget = t.maxTurnEvents, work = false, burstSinceUs = start;
     while (budget-- > 0) {
       const now = this.nowUs();
       if (now - start > t.maxTurnUs) break;
@@ -1074,6 +1100,8 @@ export class ThreadCpu implements Hardware {
       const ct = this.copyDevice ? this.copyDevice.nextDoneUs() : Infinity;
       if (ct < best) { best = ct; source = SOURCE_COPY_DEVICE; }
       if (best > now) break;
+      // A long turn sends what its burst held so far, as it rings doorbells: nothing waits more than maxRingDelayUs.
+      if (c && now - burstSinceUs > t.maxRingDelayUs) { this.endBurst(c); c.beginBurst(); burstSinceUs = now; }
       if (this.unrungSinceUs >= 0 && now - this.unrungSinceUs > t.maxRingDelayUs) this.ringPeers();
       work = true;
       if (source === SOURCE_FRAME) this.deliverFrame();
@@ -1082,7 +1110,6 @@ export class ThreadCpu implements Hardware {
       else this.takeHostIo(host!);
       if (this.frames.size === 0 && this.inboundFull) break; // go refill from the rings
     }
-    this.flush();
     return work;
   }
 
