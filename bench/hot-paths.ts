@@ -8,6 +8,7 @@ import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
 import { ControlMemoryLayout } from '../firmware/definition-info.ts';
 import { DifferenceBitmap } from '../firmware/difference-bitmap.ts';
 import { decodeFrame, decodeJournalBatch, encodeFrame, encodeJournalBatch, FrameType } from '../firmware/frames.ts';
+import { FrameBundler } from '../firmware/frame-bundler.ts';
 import { Journal } from '../firmware/journal.ts';
 import { SpscRing } from '../hardware/spsc-ring.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
@@ -27,6 +28,7 @@ export async function measureHotPaths(quick: boolean): Promise<HotPath[]> {
   const syncFrame = encodeFrame({ type: FrameType.SyncWrite, status: 0, pairId: 1, tag: 1, lba: 5, blocks: 1 }, block);
   const batch = { entries: Array.from({ length: 64 }, (_, i) => ({ seq: i + 1, tsUs: i, lba: i, data: block })) };
   const batchFrame = encodeJournalBatch(1, batch);
+  const bundler = new FrameBundler(() => true, () => undefined);
   let seq = 0, lba = 0;
 
   const bench = new Bench({ time: quick ? 100 : 300 });
@@ -44,8 +46,9 @@ export async function measureHotPaths(quick: boolean): Promise<HotPath[]> {
     })
     .add('frame: encode a 4 KiB synchronous copy', () => { encodeFrame({ type: FrameType.SyncWrite, status: 0, pairId: 1, tag: seq, lba: 5, blocks: 1 }, block); })
     .add('frame: decode a 4 KiB synchronous copy', () => { decodeFrame(syncFrame); })
-    .add('journal batch of 64 × 4 KiB: encode (msgpackr)', () => { encodeJournalBatch(1, batch); })
-    .add('journal batch of 64 × 4 KiB: decode (msgpackr)', () => { decodeJournalBatch(decodeFrame(batchFrame)); })
+    .add('frame: bundle 32 synchronous copies and flush them (FrameBundler)', () => { for (let i = 0; i < 32; i++) bundler.offer(1, syncFrame); bundler.flush(); })
+    .add('journal batch of 64 × 4 KiB: encode (binary, into a new buffer)', () => { encodeJournalBatch(1, batch); })
+    .add('journal batch of 64 × 4 KiB: decode (binary)', () => { decodeJournalBatch(decodeFrame(batchFrame)); })
     .add('ring hop: push and pop a 4 KiB record (one thread)', () => { ring.tryPush(block); ring.peek(); ring.pop(); });
 
   await bench.run();
