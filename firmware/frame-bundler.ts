@@ -22,6 +22,8 @@ export class FrameBundler {
   private readonly pending = new Map<number, Pending>();
   /** Destinations with frames waiting, in the order they got their first one. */
   private readonly waiting: number[] = [];
+  /** Frames of bundles the link refused, reported once the call that flushed them is done with its own frame. */
+  private readonly lost: Array<{ dest: number; frame: Uint8Array }> = [];
 
   /**
    * `send` puts a frame on the wire (Hardware.send); `unsent` hears of each inner frame of a bundle that could not
@@ -41,7 +43,9 @@ export class FrameBundler {
     const p = this.pending.get(dest);
     if (!BUNDLED_FRAME_TYPES.has(type) || frame.length > BUNDLE_MAX_BODY_BYTES) {
       if (p && p.frames > 0) this.flushOne(dest, p);
-      return this.send(dest, frame);
+      const sent = this.send(dest, frame);
+      this.reportLost();
+      return sent;
     }
     const q = p ?? this.open(dest);
     if (q.frames > 0 && (q.type !== type || q.frames === BUNDLE_MAX_FRAMES || q.bytes + frame.length > BUNDLE_MAX_BODY_BYTES)) this.flushOne(dest, q);
@@ -49,6 +53,7 @@ export class FrameBundler {
     q.buf.set(frame, FRAME_HEADER_BYTES + q.bytes);
     q.bytes += frame.length;
     q.frames++;
+    this.reportLost();
     return true;
   }
 
@@ -60,6 +65,7 @@ export class FrameBundler {
       const p = this.pending.get(dest)!;
       if (p.frames > 0) this.flushOne(dest, p);
     }
+    this.reportLost();
   }
 
   /** Frames held for `dest` now (for tests and assertions). */
@@ -81,9 +87,9 @@ export class FrameBundler {
     p.bytes = 0;
     const i = this.waiting.indexOf(dest);
     if (i >= 0) this.waiting.splice(i, 1);
-    // A report of a frame that could not be sent may hold new frames for `dest` in this buffer: it gets a copy.
+    // The buffer is reused at once: a frame the link refused is kept as a copy, for reportLost.
     if (frames === 1) {
-      if (!this.send(dest, body)) this.unsent(dest, body.slice());
+      if (!this.send(dest, body)) this.lost.push({ dest, frame: body.slice() });
       return;
     }
     const v = p.view;
@@ -100,8 +106,19 @@ export class FrameBundler {
     const lost = body.slice(), lv = new DataView(lost.buffer);
     for (let at = 0; at < lost.length;) {
       const end = at + FRAME_HEADER_BYTES + lv.getUint32(at + 20);
-      this.unsent(dest, lost.subarray(at, end));
+      this.lost.push({ dest, frame: lost.subarray(at, end) });
       at = end;
+    }
+  }
+
+  /**
+   * Tells the controller of the frames refused, after the call that flushed them has finished with the frame it was
+   * lent (a report fails a pair, which encodes and sends frames of its own). Reports may refuse more: all are told.
+   */
+  private reportLost(): void {
+    while (this.lost.length > 0) {
+      const { dest, frame } = this.lost.shift()!;
+      this.unsent(dest, frame);
     }
   }
 }

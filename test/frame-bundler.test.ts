@@ -99,6 +99,24 @@ describe('FrameBundler', () => {
     expect(sent).toEqual([]);
     expect(unsent.map((u) => [u.to, decodeFrame(u.frame).tag])).toEqual([[2, 1], [2, 2]]);
   });
+  it('tells of refused frames only after it has copied the frame it was lent, and a report may send frames itself', () => {
+    const told: number[] = [], sent: Uint8Array[] = [];
+    const lent = syncAck(9), original = lent.slice();
+    let up = false;
+    const b: FrameBundler = new FrameBundler((_to, frame) => { if (up) sent.push(frame.slice()); return up; }, (_to, frame) => {
+      told.push(decodeFrame(frame).tag);
+      lent.fill(0xee); // the controller reuses its encoder's buffer while it fails the pair...
+      b.offer(3, syncAck(50 + told.length)); // ...and sends frames of its own
+    });
+    b.offer(2, syncWrite(1));
+    b.offer(2, syncWrite(2));
+    b.offer(2, lent); // another type: flushes the two copies, which the link refuses
+    expect(told).toEqual([1, 2]);
+    up = true;
+    b.flush();
+    expect(sent.map((f) => Buffer.compare(f, original))).toContain(0); // the acknowledgement went out intact
+    expect(sent.map((f) => `${FrameType[f[0]!]}×${f[0] === FrameType.Bundle ? decodeFrame(f).tag : 1}`)).toEqual(['SyncAck×1', 'Bundle×2']);
+  });
 });
 
 // Two controllers on stub hardware: P (storage 0) is the source of synchronous pair 7, I (storage 1) its destination.
