@@ -49,6 +49,8 @@ export interface StudyResult {
     replicatedWritesPerS: number | null;
     /** CPU µs of the whole process per replicated write there (2 cores give 2e6 µs per second). */
     replicatedCpuUsPerWrite?: number;
+    /** The same with frame coalescing on (ThreadTuning.coalesceFrames: one bundle of copies per loop turn). */
+    coalesced?: { writesPerS: number; cpuUsPerWrite: number };
     /** The matrix's cascade cell at 0 km, QD 32, 4 KiB (its host line is 20 µs each way), for comparison. */
     cascadeCellWritesPerS?: number;
     cascadeCellCpuUsPerWrite?: number;
@@ -134,6 +136,8 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
     say('replicated writes: cascade, 0 km, QD 32, no latency injected');
     const replicated = o.runtimes.includes('threads')
       ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500 }) : null;
+    const coalesced = o.runtimes.includes('threads')
+      ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500, tuning: { coalesceFrames: true } }) : null;
     tick('');
     const cascadeCell = cells.find((c) => c.runtime === 'threads' && c.scheme === 'cascade' && c.distanceKm === 0 && c.queueDepth === 32 && c.blockBytes === 4096);
     const injection = cells.filter((c) => c.runtime === 'threads' && c.scheme === 'sync' && c.queueDepth === 1 && c.blockBytes === 4096 && [10, 100, 1000].includes(c.distanceKm))
@@ -172,6 +176,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       emulator: {
         replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,
         ...(replicated ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
+        ...(coalesced ? { coalesced: { writesPerS: coalesced.writesPerSecond, cpuUsPerWrite: coalesced.cpuUsPerWrite } } : {}),
         ...(cascadeCell ? { cascadeCellWritesPerS: cascadeCell.iops, cascadeCellCpuUsPerWrite: cascadeCell.cpuUsPerWrite } : {}),
         naiveBaselineWritesPerS: naive.writesPerSecond,
         ratioToNaive: replicated ? replicated.writesPerSecond / naive.writesPerSecond : null,

@@ -63,6 +63,7 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     + `the naive baseline (one postMessage per write and per acknowledgement, same process) did ${n(e.naiveBaselineWritesPerS)}/s: ratio **${e.ratioToNaive === null ? '–' : e.ratioToNaive.toFixed(2)}**.`
     + (e.replicatedCpuUsPerWrite === undefined ? '' : ` CPU per replicated write (host, P, I, R and V8's helper threads together): ${e.replicatedCpuUsPerWrite.toFixed(1)} µs; `
       + `the target allows ${(e.targetCpuUsPerWrite ?? 0).toFixed(1)} µs on this machine's cores.`)
+    + (e.coalesced === undefined ? '' : ` With frame coalescing (ThreadTuning.coalesceFrames, off by default): ${n(e.coalesced.writesPerS)}/s at ${e.coalesced.cpuUsPerWrite.toFixed(1)} CPU µs per write.`)
     + (e.cascadeCellWritesPerS === undefined ? '' : ` The matrix's cascade cell at 0 km, QD 32, 4 KiB, whose host line adds 20 µs each way (spun for by the host and P), did ${n(e.cascadeCellWritesPerS)}/s`
       + (e.cascadeCellCpuUsPerWrite === undefined ? '.' : ` at ${e.cascadeCellCpuUsPerWrite.toFixed(1)} CPU µs per write.`)));
   out.push(`- Sim runtime: ${n(e.sim.eventsPerS)} firmware events/s over the matrix; embodiment1-cycle with every link 1000 km: ${n(e.sim.cycle1000Km.virtualMs)} ms virtual in ${n(e.sim.cycle1000Km.wallMs)} ms wall (${e.sim.cycle1000Km.ratio.toFixed(1)}× real time, ${n(e.sim.cycle1000Km.events)} events, ${e.sim.cycle1000Km.ok ? 'behaved as designed' : 'FAILED'}).`);
