@@ -30,6 +30,10 @@ export const JOURNAL_SHIP_WINDOW_ENTRIES = 512;
 export const JOURNAL_BATCH_MAX_ENTRIES = 64;
 /** Journal shipping: bytes of write data per batch frame. */
 export const JOURNAL_BATCH_MAX_BYTES = 1024 * 1024;
+/** Bundles (firmware/frame-bundler.ts): the largest body, a batch of writes well inside one link ring record. */
+export const BUNDLE_MAX_BODY_BYTES = 256 * 1024;
+/** Bundles: the most frames one carries. */
+export const BUNDLE_MAX_FRAMES = 64;
 /** Journal usage (percent) at which the journal reports "almost full" (Hitachi's high-water mark). */
 export const JOURNAL_HIGH_WATER_PERCENT = 80;
 /**

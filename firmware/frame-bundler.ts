@@ -6,7 +6,8 @@
 // wire until there are two.
 
 import { assertInvariant } from './invariant.ts';
-import { BUNDLE_MAX_BODY_BYTES, BUNDLE_MAX_FRAMES, BUNDLED_FRAME_TYPES, FRAME_HEADER_BYTES, FrameType } from './frames.ts';
+import { BUNDLE_MAX_BODY_BYTES, BUNDLE_MAX_FRAMES } from './constants.ts';
+import { BUNDLED_FRAME_TYPES, FRAME_HEADER_BYTES, FrameType } from './frames.ts';
 
 interface Pending {
   /** Bundle header + inner frames, BUNDLE_MAX_BODY_BYTES of room for them. */

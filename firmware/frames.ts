@@ -8,7 +8,7 @@
 // 24 body (bodyBytes)
 
 import { Packr } from 'msgpackr';
-import { BLOCK_SIZE_BYTES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, TRACK_SIZE_BYTES, JOURNAL_BATCH_MAX_BYTES } from './constants.ts';
+import { BLOCK_SIZE_BYTES, BUNDLE_MAX_BODY_BYTES, BUNDLE_MAX_FRAMES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, TRACK_SIZE_BYTES, JOURNAL_BATCH_MAX_BYTES } from './constants.ts';
 
 export const FRAME_HEADER_BYTES = 24;
 /** Largest body any frame may carry: a journal batch plus its metadata. */
@@ -32,10 +32,6 @@ export enum FrameType {
  * ring record, one delivery) instead of one per write.
  */
 export const BUNDLED_FRAME_TYPES: ReadonlySet<number> = new Set([FrameType.SyncWrite, FrameType.SyncAck]);
-/** Largest bundle body: a batch of writes, well inside a link ring record (MAX_FRAME_BODY_BYTES). */
-export const BUNDLE_MAX_BODY_BYTES = 256 * 1024;
-/** Most frames one bundle carries. */
-export const BUNDLE_MAX_FRAMES = 64;
 
 export class FrameError extends Error {
   override name = 'FrameError';
