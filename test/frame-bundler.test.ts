@@ -3,12 +3,12 @@
 // (S110–S130 of the synchronous copy) through one bundle each way.
 
 import { describe, expect, it } from 'vitest';
-import { BLOCK_SIZE_BYTES } from '../firmware/constants.ts';
+import { BLOCK_SIZE_BYTES, BUNDLE_MAX_FRAMES } from '../firmware/constants.ts';
 import { Controller } from '../firmware/controller.ts';
 import { readDefinitionInformation } from '../firmware/definition-info.ts';
 import { FrameBundler } from '../firmware/frame-bundler.ts';
 import {
-  BUNDLE_MAX_FRAMES, decodeBundle, decodeFrame, encodeControl, encodeFrame, FRAME_HEADER_BYTES, FrameError, FrameType,
+  decodeBundle, decodeFrame, encodeControl, encodeFrame, FRAME_HEADER_BYTES, FrameError, FrameType,
 } from '../firmware/frames.ts';
 import { PairState } from '../firmware/pair-state.ts';
 import { StubHardware } from './stub-hardware.ts';
