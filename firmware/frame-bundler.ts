@@ -1,6 +1,6 @@
 // Bundling of the per-write frames a controller sends to one partner in one burst of work (synchronous copies,
 // their acknowledgements): interrupt coalescing, as an HBA or NVMe driver batches its doorbells. Frames of a bundled
-// type wait in a per-destination buffer, allocated up front, until the burst ends (`flush`), the buffer is full, or
+// type wait in a per-destination buffer (allocated once, on first use) until the burst ends (`flush`), the buffer is full, or
 // a frame of another kind goes to the same destination (which flushes first, so every destination still receives
 // frames in the order they were sent). A bundle of one frame is sent as that frame: bundling changes nothing on the
 // wire until there are two.
