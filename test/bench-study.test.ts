@@ -85,6 +85,21 @@ describe('benchmark study (sim runtime)', () => {
     expect(cells[2]!.iops).toBeLessThan(cells[1]!.iops / 2); // 3.3× the round trip: a third of the rate
   }, 60_000);
 
+  it('a pair lost to a stalled emulator thread says so: the cell records each CPU\'s worst lateness (threads), and the note names the stall', async () => {
+    const sim = await runCell({ runtime: 'sim', scheme: 'sync', distanceKm: 10, queueDepth: 1, blockBytes: 4096 }, SIM_WINDOW);
+    expect(sim.cpuLateMaxUs).toBeUndefined(); // virtual time is never late
+    const threads = await runCell({ runtime: 'threads', scheme: 'sync', distanceKm: 10, queueDepth: 1, blockBytes: 4096 }, { warmupUs: 200_000, measureUs: 300_000 });
+    expect(Object.keys(threads.cpuLateMaxUs ?? {}).sort()).toEqual(['I', 'P']); // the synchronous scheme's two systems
+    expect(Object.values(threads.cpuLateMaxUs!).every((us) => Number.isFinite(us) && us >= 0)).toBe(true);
+    // The cell a full study measured: R's thread silent for 353 ms, so I declared it lost in the warm-up.
+    const journal = { entriesP50: 0, entriesMax: 0, bytesMax: 0, rpoWritesP50: 0, rpoWritesMax: 0, rpoMsP50: 0, rpoMsMax: 0, usagePercentMax: 1,
+      duplexPercent: 0, overMarkPercent: 0, leftDuplexAtMs: -815, leftDuplexCause: 'partner lost' };
+    const lost = { ...threads, scheme: 'async' as const, journal, cpuLateMaxUs: { P: 9_000, I: 14_602, R: 353_510 } };
+    expect(compare(lost, [lost])!.note).toMatch(/left duplex 815 ms before the window .*partner lost.*the emulator stalled: R's CPU dispatched an event 354 ms late, longer than the 300 ms partner timeout/);
+    const notStalled = { ...lost, cpuLateMaxUs: { P: 9_000, I: 14_602, R: 120_000 } };
+    expect(compare(notStalled, [notStalled])!.note).not.toMatch(/stalled/);
+  }, 60_000);
+
   it('RPO against offered load: below the link\'s bandwidth the journal stays nearly empty; above it the journal and the RPO grow', async () => {
     const below = await rpoAtOfferedLoad('sim', 0.5, 1_000_000);
     const above = await rpoAtOfferedLoad('sim', 1.25, 1_000_000);

@@ -12,6 +12,7 @@ import type { PairDefinitionInput } from '../../firmware/commands.ts';
 import { PairState } from '../../firmware/pair-state.ts';
 import { isConsistentDestination } from '../../firmware/definition-info.ts';
 import { createWorld } from '../../harness/runtimes.ts';
+import { ThreadsWorld } from '../../harness/runtime-threads.ts';
 import { DATA_LVOL, JOURNAL_LVOL, type LinkSpec, type StorageSystemSpec, type Topology } from '../../harness/topology.ts';
 import type { RuntimeName, World } from '../../harness/world.ts';
 
@@ -147,6 +148,12 @@ export interface CellResult extends CellSpec {
    * the rate itself.
    */
   cpuUsPerWrite?: number;
+  /**
+   * Threads runtime: per storage system, the latest its CPU dispatched any event (frame, timer, host I/O) over the
+   * cell, in µs. Longer than the firmware's partner timeout, the emulator's thread stalled: a pair that then failed
+   * with 'partner lost' says more about the emulator than about the emulated link.
+   */
+  cpuLateMaxUs?: Record<string, number>;
 }
 
 export function percentiles(h: hdr.Histogram): Percentiles {
@@ -376,6 +383,8 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     await sampler?.done;
     const measuredUs = endUs - fromUs;
     const iops = (load.completed * 1e6) / measuredUs;
+    const cpuLateMaxUs = world instanceof ThreadsWorld
+      ? Object.fromEntries(world.topology.systems.map((x) => [x.name, world.stats(x.name).lateUsMax])) : undefined;
     return {
       ...spec, writes: load.completed, measuredUs, iops, mbPerS: (iops * spec.blockBytes) / 1e6,
       latencyUs: percentiles(load.histogram),
@@ -383,6 +392,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
       ...(hasJournalPair(spec.scheme) ? { inflowControl: true } : {}),
       ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites } : {}),
+      ...(cpuLateMaxUs ? { cpuLateMaxUs } : {}),
     };
   } finally {
     await world.close();

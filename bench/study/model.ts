@@ -18,7 +18,7 @@
 //       round trip at most (plus one batch's serialisation; 0 km: no bound).
 // Snapshot mode ships each written track once per snapshot, not each write, so only A applies.
 
-import { JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES } from '../../firmware/constants.ts';
+import { DEFAULT_FIRMWARE_TIMING, JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES } from '../../firmware/constants.ts';
 import { isAsyncOnly, LINK_BANDWIDTH_MBPS, roundTripUs, type CellResult } from './cells.ts';
 
 export interface ModelPoint {
@@ -104,7 +104,8 @@ function cellNote(cell: CellResult): string {
   if (j && j.leftDuplexAtMs !== null && j.duplexPercent < 100) {
     const when = j.leftDuplexAtMs < 0 ? `${Math.round(-j.leftDuplexAtMs)} ms before the window (in the warm-up)` : `${Math.round(j.leftDuplexAtMs)} ms into the window`;
     const cause = j.leftDuplexCause && j.leftDuplexCause !== 'none' ? ` (failure suspend: ${j.leftDuplexCause})` : '';
-    return `not a steady state of copying: the pair left duplex ${when}${cause} and was out of it for ${Math.round(100 - j.duplexPercent)} % of the window, while the host's writes only marked the bitmap`;
+    return `not a steady state of copying: the pair left duplex ${when}${cause} and was out of it for ${Math.round(100 - j.duplexPercent)} % of the window, while the host's writes only marked the bitmap`
+      + (j.leftDuplexCause === 'partner lost' ? stalledCpu(cell) : '');
   }
   if (cell.inflowControl && j && j.overMarkPercent >= 10) {
     return `inflow control paced the host for ${Math.round(j.overMarkPercent)} % of the window (journal at its high-water mark): it wrote at the rate the link and R drained`;
@@ -112,6 +113,15 @@ function cellNote(cell: CellResult): string {
   // (Snapshot mode ships each written track once per snapshot, however often it was written: not the offered load.)
   if (cell.scheme === 'sync' || cell.scheme === 'snapshot' || cell.mbPerS <= LINK_BANDWIDTH_MBPS) return '';
   return `offered ${Math.round(cell.mbPerS)} MB/s > link ${LINK_BANDWIDTH_MBPS} MB/s: the journal grows by ${Math.round(cell.mbPerS - LINK_BANDWIDTH_MBPS)} MB/s, and so does the RPO, until the journal is full and the pair suspends`;
+}
+
+/** Threads: which storage system's CPU stalled for longer than the partner timeout, if one did. */
+function stalledCpu(cell: CellResult): string {
+  const late = Object.entries(cell.cpuLateMaxUs ?? {}).sort((a, b) => b[1] - a[1])[0];
+  const timeoutUs = DEFAULT_FIRMWARE_TIMING.partnerTimeoutUs;
+  if (!late || late[1] <= timeoutUs) return '';
+  return `; the emulator stalled: ${late[0]}'s CPU dispatched an event ${Math.round(late[1] / 1000)} ms late, longer than the `
+    + `${timeoutUs / 1000} ms partner timeout, so its partner heard nothing from a thread that was not running`;
 }
 
 /** A reason for a cell outside the tolerance, from what the cell itself shows. */
