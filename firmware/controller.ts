@@ -661,7 +661,12 @@ export class Controller implements FirmwareEntryPoints {
     if (--group.remaining > 0) return;
     if (group.cacheSlot >= 0) this.hw.cache.release(group.cacheSlot);
     if (group.io) this.hw.completeHostIo(group.io, group.fenced ? 'fenced' : 'ok');
-    if (group.ack) this.send(group.ack.to, this.enc.frame({ type: FrameType.SyncAck, status: 0, pairId: group.ack.pairId, tag: group.ack.tag, lba: 0, blocks: 0 }));
+    if (group.ack) this.sendSyncAck(group.ack, 0);
+  }
+
+  /** Acknowledges a synchronous copy received: status 0 = stored, 1 = not accepted in this state, 2 = not written. */
+  private sendSyncAck(a: SyncAckOwed, status: number): void {
+    this.send(a.to, this.enc.frame({ type: FrameType.SyncAck, status, pairId: a.pairId, tag: a.tag, lba: 0, blocks: 0 }));
   }
 
   /**
@@ -684,18 +689,19 @@ export class Controller implements FirmwareEntryPoints {
   private onSyncWrite(from: number, f: DecodedFrame): void {
     const rt = this.framePair(from, f, 'destination', 'synchronous copy');
     if (!rt) return;
+    const ack: SyncAckOwed = { to: from, pairId: f.pairId, tag: f.tag };
     let status = 1;
     if (!this.isAsync(rt)) {
       const s = this.state(rt);
       if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
         if (rt.syncTagsApplied.has(f.tag)) status = 0; // a duplicate: acknowledged again, not written again
-        else if (this.writeMember(rt, f.lba, f.body, { to: from, pairId: f.pairId, tag: f.tag })) {
+        else if (this.writeMember(rt, f.lba, f.body, ack)) {
           rt.syncTagsApplied.add(f.tag);
           return; // acknowledged by the write's group: now, or once inflow control on a cascaded pair lets it go
         } else status = 2;
       }
     }
-    this.send(from, this.enc.frame({ type: FrameType.SyncAck, status, pairId: f.pairId, tag: f.tag, lba: 0, blocks: 0 }));
+    this.sendSyncAck(ack, status);
   }
 
   private onSyncAck(from: number, f: DecodedFrame): void {

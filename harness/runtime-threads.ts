@@ -12,7 +12,6 @@
 // (node --inspect, chrome://inspect, VS Code); pauseSystem()/resumeSystem() hold one system's CPU between
 // two events, as a breakpoint would, while the others run on and their links keep real time.
 
-import { collectGarbage } from './collect-garbage.ts';
 import { createHash, type Hash } from 'node:crypto';
 import { setTimeout as sleepMs } from 'node:timers/promises';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
@@ -38,6 +37,7 @@ import type { ThreadWorkerApi } from '../hardware/thread-worker.ts';
 import { Prng } from './prng.ts';
 import type { HostSpec, StorageSystemSpec, Topology } from './topology.ts';
 import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
+import { collectGarbage } from './collect-garbage.ts';
 import { validateCopyDevice, type CopyDeviceStats } from '../hardware/copy-device.ts';
 import { CommonLine, LineFaults, lineStatsWords, validateCommonLine, type CommonLineStats } from '../hardware/common-line.ts';
 

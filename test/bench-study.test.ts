@@ -4,9 +4,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { bandwidthLimited, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts';
-import { roundTripUs, runCell, withinWallMs, type CellResult } from '../bench/study/cells.ts';
+import { roundTripUs, runCell, type CellResult } from '../bench/study/cells.ts';
 import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
 import { compare, modelFor } from '../bench/study/model.ts';
+import { withinWallMs } from '../harness/within-wall-ms.ts';
 
 const SIM_WINDOW = { warmupUs: 20_000, measureUs: 50_000, maxWrites: 600, minWrites: 200 };
 

@@ -8,6 +8,7 @@ import type { Command, PairView } from '../firmware/commands.ts';
 import { JOURNAL_HIGH_WATER_PERCENT } from '../firmware/constants.ts';
 import { formatPairDisplay } from '../harness/operator.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
+import { withinWallMs } from '../harness/within-wall-ms.ts';
 import { createCommand, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
 
 const same = (w: SimWorld) => Buffer.compare(w.volume('A', 0), w.volume('B', 0)) === 0;
@@ -119,13 +120,11 @@ describe('inflow control (OPERATORS.md §1, journal full is two-stage)', () => {
     const w = await duplexPair(true);
     let deleted = false;
     // (Held writes never completed would leave the lanes waiting for ever: fail within seconds instead.)
-    let timer: NodeJS.Timeout | undefined;
-    const statuses = await Promise.race([writeLanes(w, LANES, PER_LANE, async () => {
+    const statuses = await withinWallMs(writeLanes(w, LANES, PER_LANE, async () => {
       if (deleted) return;
       const v = await query(w, 'A');
       if (v.inflowHeldWrites > 0) { await ok(w, 'A', { op: 'delete', pairId: PAIR }); deleted = true; }
-    }), new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('host writes held by the deleted pair never completed')), 10_000); })]);
-    clearTimeout(timer);
+    }), 10_000, () => 'host writes held by the deleted pair never completed');
     expect(deleted).toBe(true);
     expect(statuses).toEqual({ ok: LANES * PER_LANE });
     expect(w.definitionInformation('A')).toEqual([]);

@@ -14,6 +14,7 @@ import { armPause, parsePauseSpec } from '../harness/pause.ts';
 import { ThreadsWorld } from '../harness/runtime-threads.ts';
 import { DATA_LVOL, embodiment1Topology } from '../harness/topology.ts';
 import type { TimedEvent, World } from '../harness/world.ts';
+import { withinWallMs } from '../harness/within-wall-ms.ts';
 
 const I_ID = 1;
 
@@ -135,11 +136,7 @@ async function attachToWorker(session: Session, threadId: number): Promise<Worke
   return new WorkerDebugger(session, await withTimeout(found, 5_000, `worker ${threadId} to attach`));
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); })])
-    .finally(() => clearTimeout(timer));
-}
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => withinWallMs(p, ms, () => `timed out waiting for ${what}`);
 
 // ───────────── helpers ─────────────
 

@@ -13,6 +13,7 @@ import { PairState } from '../../firmware/pair-state.ts';
 import { isConsistentDestination } from '../../firmware/definition-info.ts';
 import { createWorld } from '../../harness/runtimes.ts';
 import { ThreadsWorld } from '../../harness/runtime-threads.ts';
+import { withinWallMs } from '../../harness/within-wall-ms.ts';
 import { DATA_LVOL, JOURNAL_LVOL, type LinkSpec, type StorageSystemSpec, type Topology } from '../../harness/topology.ts';
 import type { RuntimeName, World } from '../../harness/world.ts';
 
@@ -334,19 +335,6 @@ export class HostLoad {
   }
 
   stop(): void { this.stopped = true; }
-}
-
-/**
- * `p`, or an error naming `what` when it has not settled after `ms` of wall time: a cell whose host writes never
- * complete must stop the study with its name, not leave it idle for ever.
- */
-export async function withinWallMs<T>(p: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(what())), ms); })]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Runs one cell from a new world to a closed one. */
