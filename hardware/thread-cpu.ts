@@ -27,6 +27,7 @@
 //   byte otherwise: 3.3 µs instead of 0.6 µs per 4 KiB, several times per replicated write.
 
 import { Controller } from '../firmware/controller.ts';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES } from '../firmware/frames.ts';
 import type { Command, CommandReply } from '../firmware/commands.ts';
 import { DEFAULT_FIRMWARE_TIMING, type FirmwareTiming } from '../firmware/constants.ts';
 import type { FirmwareEvent, Hardware, HostIo, IoStatus, TimerKind } from '../firmware/hardware-interface.ts';
@@ -93,8 +94,10 @@ export const STAT = {
   pauses: 16, pausedUs: 17,
   /** The copy device (¶0168), when the system has one: see CopyDeviceStats (hardware/copy-device.ts). */
   copyFrames: 18, copyBytes: 19, copyQueueFullWaits: 20, copyBusyUs: 21, copyMaxQueue: 22, copyQueued: 23, copyFramesLost: 24,
+  /** Frame buffers allocated fresh, because the pool kept no free one of the size (see FrameBufferPool). */
+  frameBuffersAllocated: 25,
 } as const;
-export const STAT_WORDS = 25;
+export const STAT_WORDS = 26;
 
 /** The copy device's counters from a CPU's stats words (whether the system has a device is the topology's to say). */
 export function readCopyDeviceStats(stats: Float64Array): CopyDeviceStats {
@@ -229,6 +232,13 @@ export interface ThreadTuning {
   /** Frames held in the local delivery heap; beyond this the inbound rings back-pressure the sender. */
   maxQueuedFrames: number;
   /**
+   * Free frame buffers kept for reuse (FrameBufferPool): large ones (frames over 256 KiB, 2 MiB each), and bytes of
+   * smaller ones. 24 large buffers hold a journal's ship window in flight (16 MiB of write data, in batches of up to
+   * 1 MiB) with room to spare.
+   */
+  frameBuffersLargeKept: number;
+  frameBufferSmallBytesKept: number;
+  /**
    * Interrupt coalescing: each loop turn is one burst for the firmware (Controller.beginBurst), so the synchronous
    * copies and acknowledgements it makes leave as one bundle per partner. Saves about 10 % of the CPU per replicated
    * write at 0 km, but a write then waits for the rest of its bundle at each hop (+10–15 % latency at 100 km): off by
@@ -250,6 +260,8 @@ export const DEFAULT_THREAD_TUNING: ThreadTuning = {
   maxTurnUs: 1000,
   maxRingDelayUs: 50,
   maxQueuedFrames: 65536,
+  frameBuffersLargeKept: 24,
+  frameBufferSmallBytesKept: 16 * 1024 * 1024,
   coalesceFrames: false,
 };
 
@@ -338,7 +350,10 @@ export interface ThreadCpuConfig {
   tuning?: Partial<ThreadTuning>;
   /** This system's copy device (¶0168): copy-data frames wait in it, in real time, before they enter their link. */
   copyDevice?: CopyDeviceConfig;
-  /** Commit the disk array's pages before the controller starts (DiskArray.prefault): for benchmarks. */
+  /**
+   * Commit the disk array's pages (DiskArray.prefault), and fill the frame buffer pool up front
+   * (FrameBufferPool.prefill), before the controller starts: for benchmarks.
+   */
   prefaultMemory?: boolean;
   /** The common line (embodiment 3): its shape, the world's systems in index order, and its counters in shared memory. */
   line?: { spec: CommonLineSpec; systems: Array<{ name: string; id: number }>; counters: SharedArrayBuffer };
@@ -542,32 +557,86 @@ export class FlightRecorder {
 // ───────────────────────────── frame buffers ─────────────────────────────
 
 /**
- * Recycles the buffers inbound frames are copied into while they wait for their delivery time. A fresh 4 KiB
- * ArrayBuffer costs 3–6 µs here (allocation, zeroing, and the sweeping and freeing V8 does on its helper threads
- * later), a recycled one nothing. A buffer goes back once the firmware's onFrame has returned: the firmware copies
- * whatever it keeps of a frame (cache slots, journal volume, `.slice()`), as it must on every runtime.
- * Size classes are powers of two from 256 bytes; each keeps at most MAX_FREE_BYTES_PER_CLASS of free buffers.
+ * Recycles the buffers frames are copied into while they wait: inbound frames until their delivery time, outbound
+ * ones in a sender's backlog while the link ring is full. A fresh ArrayBuffer is expensive here, and more so the
+ * larger it is: 3–6 µs for 4 KiB, but 3–8 ms for 1 MiB, since this VM takes 12–30 µs to commit each 4 KiB page on
+ * its first write (see DiskArray.prefault), against 0.05 ms to copy 1 MiB into a buffer used before. A receiver
+ * that took a burst of 35 batches of 1 MiB from its ring in one turn stalled for 260 ms, near the 300 ms partner
+ * timeout (the study's pairs lost in warm-up at 64 KiB). So:
+ * - frames up to SMALL_MAX_BYTES take a buffer of their power-of-two class (from 256 bytes), and free ones are kept
+ *   up to maxSmallBytes for those classes together;
+ * - every larger frame takes a buffer of the large class, sized for the largest frame there is, so that any large
+ *   buffer serves any large frame; up to maxLarge free ones are kept, and prefill() allocates them up front.
+ * A buffer goes back once the firmware's onFrame has returned: the firmware copies whatever it keeps of a frame
+ * (cache slots, journal volume, `.slice()`), as it must on every runtime.
  */
 export class FrameBufferPool {
   static readonly MIN_CLASS = 8;
-  static readonly MAX_FREE_BYTES_PER_CLASS = 1 << 20;
-  private readonly free: ArrayBuffer[][] = Array.from({ length: 32 }, () => []);
+  static readonly SMALL_MAX_BYTES = 256 * 1024;
+  /** The large class: room for the largest frame (header and body), in whole pages. */
+  static readonly LARGE_BYTES = Math.ceil((FRAME_HEADER_BYTES + MAX_FRAME_BODY_BYTES) / 4096) * 4096;
+  private readonly small: ArrayBuffer[][] = Array.from({ length: 32 }, () => []);
+  private readonly large: ArrayBuffer[] = [];
+  private smallBytes = 0;
+  /** Buffers allocated because no free one of the class was kept (a steady state allocates none). */
+  allocated = 0;
+
+  constructor(readonly maxLarge: number, readonly maxSmallBytes: number) {}
 
   /** A view of `length` bytes over a recycled (or new) buffer. */
   take(length: number): Uint8Array {
+    if (length > FrameBufferPool.SMALL_MAX_BYTES) {
+      // Larger than any frame the firmware encodes: not pooled (the firmware refuses it by name, as malformed).
+      if (length > FrameBufferPool.LARGE_BYTES) { this.allocated++; return new Uint8Array(length); }
+      let buf = this.large.pop();
+      if (!buf) { buf = new ArrayBuffer(FrameBufferPool.LARGE_BYTES); this.allocated++; }
+      return new Uint8Array(buf, 0, length);
+    }
     const k = Math.max(FrameBufferPool.MIN_CLASS, 32 - Math.clz32(Math.max(1, length) - 1));
-    const buf = this.free[k]!.pop() ?? new ArrayBuffer(2 ** k);
+    let buf = this.small[k]!.pop();
+    if (buf) this.smallBytes -= buf.byteLength;
+    else { buf = new ArrayBuffer(2 ** k); this.allocated++; }
     return new Uint8Array(buf, 0, length);
+  }
+
+  /** A recycled copy of `bytes` (give it back when done). */
+  copyOf(bytes: Uint8Array): Uint8Array {
+    const v = this.take(bytes.length);
+    v.set(bytes);
+    return v;
   }
 
   /** Returns the buffer of a view `take` gave out (anything else is left to the garbage collector). */
   give(view: Uint8Array): void {
     const buf = view.buffer;
     if (!(buf instanceof ArrayBuffer)) return;
-    const size = buf.byteLength, k = 31 - Math.clz32(size);
-    if (size !== 2 ** k || k < FrameBufferPool.MIN_CLASS) return;
-    const list = this.free[k]!;
-    if ((list.length + 1) * size <= Math.max(FrameBufferPool.MAX_FREE_BYTES_PER_CLASS, 2 * size)) list.push(buf);
+    const size = buf.byteLength;
+    if (size === FrameBufferPool.LARGE_BYTES) {
+      if (this.large.length < this.maxLarge) this.large.push(buf);
+      return;
+    }
+    const k = 31 - Math.clz32(size);
+    if (size !== 2 ** k || k < FrameBufferPool.MIN_CLASS || size > FrameBufferPool.SMALL_MAX_BYTES) return;
+    if (this.smallBytes + size > this.maxSmallBytes) return;
+    this.small[k]!.push(buf);
+    this.smallBytes += size;
+  }
+
+  /**
+   * Allocates the large buffers up front (maxLarge of them) and commits their pages (see DiskArray.prefault): a first
+   * burst of large frames then copies into committed memory, as later ones do.
+   */
+  prefill(): void {
+    while (this.large.length < this.maxLarge) {
+      const buf = new ArrayBuffer(FrameBufferPool.LARGE_BYTES), bytes = new Uint8Array(buf);
+      for (let i = 0; i < bytes.length; i += 4096) bytes[i] = 0;
+      this.large.push(buf);
+    }
+  }
+
+  /** Free buffers kept: large ones, and bytes of small ones. */
+  kept(): { large: number; smallBytes: number } {
+    return { large: this.large.length, smallBytes: this.smallBytes };
   }
 }
 
@@ -653,8 +722,8 @@ export class ThreadCpu implements Hardware {
   private readonly hosts: HostPort[];
   private readonly hostsByPort = new Map<number, HostPort>();
   private readonly frames = new DueHeap<Uint8Array>(1024);
-  /** Buffers of the frames held in `frames`, recycled once delivered or dropped. */
-  private readonly frameBuffers = new FrameBufferPool();
+  /** Buffers of the frames held in `frames` and in the senders' backlogs, recycled once delivered, sent or dropped. */
+  private readonly frameBuffers: FrameBufferPool;
   private readonly timers = new DueHeap<TimerKind>(64);
   /** Host I/Os handed to the firmware and not yet completed (failed with 'not-ready' when the controller stops). */
   private readonly outstanding = new Map<number, HostIo>();
@@ -681,7 +750,6 @@ export class ThreadCpu implements Hardware {
 
   constructor(config: ThreadCpuConfig, private readonly report: (batch: CpuReport[]) => void) {
     const memory = StorageSystemMemory.attach(config.memory);
-    if (config.prefaultMemory) memory.disk.prefault(); // in this worker, so the systems of a world do it in parallel
     this.storageId = memory.storageId;
     this.name = config.name;
     this.disk = memory.disk;
@@ -692,6 +760,9 @@ export class ThreadCpu implements Hardware {
     this.index = config.index;
     this.hostLinkUs = config.hostLinkUs;
     this.tuning = { ...DEFAULT_THREAD_TUNING, ...config.tuning };
+    this.frameBuffers = new FrameBufferPool(this.tuning.frameBuffersLargeKept, this.tuning.frameBufferSmallBytesKept);
+    // In this worker, so the systems of a world do it in parallel.
+    if (config.prefaultMemory) { memory.disk.prefault(); this.frameBuffers.prefill(); }
     this.systemWords = new Int32Array(config.systemWords);
     this.wake = new WakeLine(Doorbell.attach(config.doorbell), this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
     this.mainWake = new WakeLine(Doorbell.attach(config.mainDoorbell), this.systemWords, mainAsleepIndex(config.systems));
@@ -1076,6 +1147,7 @@ export class ThreadCpu implements Hardware {
     } finally {
       if (c) this.endBurst(c);
     }
+    this.stats[STAT.frameBuffersAllocated] = this.frameBuffers.allocated;
     this.flush();
     return work;
   }
@@ -1264,7 +1336,7 @@ export class ThreadCpu implements Hardware {
   private enqueueFrame(ob: Outbound, atUs: number, linkEpoch: number, dirEpoch: number, peerPower: number, frame: Uint8Array): void {
     if (ob.backlog.length === ob.backlogHead && this.pushFrame(ob, atUs, linkEpoch, dirEpoch, peerPower, frame)) return;
     this.stats[STAT.ringFullRetries]!++;
-    ob.backlog.push({ atUs, linkEpoch, dirEpoch, peerPower, frame: frame.slice() }); // the firmware lent it for the send only
+    ob.backlog.push({ atUs, linkEpoch, dirEpoch, peerPower, frame: this.frameBuffers.copyOf(frame) }); // the firmware lent it for the send only
     this.backlogged++;
   }
 
@@ -1308,6 +1380,7 @@ export class ThreadCpu implements Hardware {
       while (ob.backlogHead < ob.backlog.length) {
         const e = ob.backlog[ob.backlogHead]!;
         if (!this.pushFrame(ob, e.atUs, e.linkEpoch, e.dirEpoch, e.peerPower, e.frame)) break;
+        this.frameBuffers.give(e.frame);
         ob.backlog[ob.backlogHead++] = undefined as never;
         this.backlogged--;
       }

@@ -7,7 +7,7 @@ import { Doorbell } from '../hardware/doorbell.ts';
 import { AddressError, DiskError } from '../hardware/errors.ts';
 import { LinkModel, TRANSMIT_QUEUE_MAX_US, type LinkConfig } from '../hardware/link-model.ts';
 import { SPSC_RING_LAYOUT, SpscRing } from '../hardware/spsc-ring.ts';
-import { OversleepEstimate } from '../hardware/thread-cpu.ts';
+import { FrameBufferPool, OversleepEstimate } from '../hardware/thread-cpu.ts';
 
 /** Small deterministic PRNG so failures reproduce. */
 function mulberry32(seed: number): () => number {
@@ -437,6 +437,38 @@ describe('OversleepEstimate', () => {
     for (let i = 0; i < 10; i++) e.add(5_000); // a preempted thread's lateness is capped
     expect(e.us).toBe(300);
     expect(() => new OversleepEstimate(1.5, 300, 100)).toThrow(/quantile/);
+  });
+});
+
+describe('FrameBufferPool', () => {
+  it('recycles small buffers by power-of-two class, up to its byte budget for them', () => {
+    const pool = new FrameBufferPool(0, 4096);
+    const a = pool.take(1000), b = pool.take(1500);
+    expect([a.length, a.buffer.byteLength, b.buffer.byteLength, pool.allocated]).toEqual([1000, 1024, 2048, 2]);
+    pool.give(a);
+    pool.give(b);
+    expect(pool.kept()).toEqual({ large: 0, smallBytes: 3072 });
+    const c = pool.take(600); // a 1 KiB class buffer again: the one a had
+    expect([c.buffer, c.length, pool.allocated]).toEqual([a.buffer, 600, 2]);
+    pool.give(pool.take(4000)); // 4 KiB would pass the 4 KiB budget with b's 2 KiB kept: dropped
+    expect(pool.kept()).toEqual({ large: 0, smallBytes: 2048 });
+    pool.give(new Uint8Array(3000)); // not one of its buffers (3000 is no class): left to the collector
+    pool.give(new Uint8Array(new SharedArrayBuffer(1024)));
+    expect(pool.kept().smallBytes).toBe(2048);
+  });
+  it('serves every frame over 256 KiB from one large class, keeps maxLarge of them, and prefill allocates them up front', () => {
+    const pool = new FrameBufferPool(2, 1 << 20);
+    pool.prefill();
+    expect([pool.kept().large, pool.allocated]).toEqual([2, 0]); // up front: not counted as allocations on the way
+    const x = pool.take(300 * 1024), y = pool.take(FrameBufferPool.LARGE_BYTES), z = pool.take(1 << 20);
+    expect([x.buffer.byteLength, y.buffer.byteLength, z.buffer.byteLength]).toEqual(Array(3).fill(FrameBufferPool.LARGE_BYTES));
+    expect(pool.allocated).toBe(1); // the third: the two prefilled ones were taken
+    for (const v of [x, y, z]) pool.give(v);
+    expect(pool.kept().large).toBe(2); // maxLarge
+    const over = pool.take(FrameBufferPool.LARGE_BYTES + 1); // larger than any frame: exact, unpooled
+    expect(over.buffer.byteLength).toBe(FrameBufferPool.LARGE_BYTES + 1);
+    pool.give(over);
+    expect(pool.kept()).toEqual({ large: 2, smallBytes: 0 });
   });
 });
 
