@@ -26,6 +26,12 @@ export const FORMATION_COPY_WINDOW_TRACKS = 16;
 export const SYNC_DUPLICATE_WINDOW_TAGS = 4096;
 /** Journal shipping: entries sent but not yet acknowledged, per pair. */
 export const JOURNAL_SHIP_WINDOW_ENTRIES = 512;
+/**
+ * Journal shipping: bytes of write data sent but not yet acknowledged, per pair (the window is whichever limit is
+ * reached first). 512 entries of 64 KiB were 32 MiB in flight, which the destination must hold while it restores;
+ * 16 MiB still fills a 1000 MB/s link over 1000 km (one batch and a 10 ms round trip per window: 1,450 MB/s).
+ */
+export const JOURNAL_SHIP_WINDOW_BYTES = 16 * 1024 * 1024;
 /** Journal shipping: entries per batch frame. */
 export const JOURNAL_BATCH_MAX_ENTRIES = 64;
 /** Journal shipping: bytes of write data per batch frame. */

@@ -3,7 +3,7 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
-  INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+  INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_BYTES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
@@ -862,10 +862,14 @@ export class Controller implements FirmwareEntryPoints {
     // Snapshot mode: the destination applies a snapshot only whole, so the window slides on what it has stored.
     const windowBase = Math.max(acked, Math.min(rt.receivedSeq, j.newestSeq));
     const endSeq = this.isSnapshotMode(rt) ? this.w(rt, P.snapshotEndSeq) : undefined;
-    while (rt.shippedSeq < limit && rt.shippedSeq - windowBase < JOURNAL_SHIP_WINDOW_ENTRIES) {
+    // The window: entries, and bytes of write data, sent and not yet acknowledged.
+    let inFlightBytes = this.journalIo(rt, () => j.spanBytes(windowBase + 1, rt.shippedSeq));
+    if (inFlightBytes === undefined) return;
+    while (rt.shippedSeq < limit && rt.shippedSeq - windowBase < JOURNAL_SHIP_WINDOW_ENTRIES && inFlightBytes < JOURNAL_SHIP_WINDOW_BYTES) {
       const entries: JournalEntryWire[] = [];
       let bytes = 0;
-      for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < JOURNAL_BATCH_MAX_BYTES; seq++) {
+      for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < JOURNAL_BATCH_MAX_BYTES
+        && seq - windowBase <= JOURNAL_SHIP_WINDOW_ENTRIES && (entries.length === 0 || inFlightBytes + bytes < JOURNAL_SHIP_WINDOW_BYTES); seq++) {
         const e = this.journalIo(rt, () => j.entryAt(seq));
         if (!e) return;
         entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
@@ -873,6 +877,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       if (!this.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
       rt.shippedSeq = entries[entries.length - 1]!.seq;
+      inFlightBytes += bytes;
     }
   }
 

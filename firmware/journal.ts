@@ -110,6 +110,25 @@ export class Journal {
     return this.readDescriptor((this.w(J.headOffset) + (seq - oldest)) % this.slotCount, true);
   }
 
+  /**
+   * Bytes of the data region that entries fromSeq..toSeq take, counted from the first one's data to the end of the
+   * last one's (a wrap's unused tail between them included: at most one entry's worth more than their data). Only
+   * entries the journal holds count; 0 when none of them does.
+   */
+  spanBytes(fromSeq: number, toSeq: number): number {
+    if (this.entries === 0) return 0;
+    const oldest = this.oldestSeq, newest = this.newestSeq;
+    const from = Math.max(fromSeq, oldest), to = Math.min(toSeq, newest);
+    if (from > to) return 0;
+    if (from === oldest && to === newest) return this.usedBytes;
+    const head = this.w(J.headOffset);
+    const first = this.descriptorView((head + (from - oldest)) % this.slotCount);
+    const last = this.descriptorView((head + (to - oldest)) % this.slotCount);
+    let blocks = last.getUint32(28) + last.getUint32(24) - first.getUint32(28);
+    if (blocks <= 0) blocks += this.dataBlocks; // the span wraps around the end of the data region
+    return blocks * BLOCK_SIZE_BYTES;
+  }
+
   /** Frees every entry with a sequence number ≤ seq (oldest first). */
   freeThrough(seq: number): number {
     let freed = 0;

@@ -77,6 +77,31 @@ describe('journal volume', () => {
     }
     expect(seq).toBeGreaterThan(100);
   });
+  it('spanBytes: the data region entries take, across a wrap, and 0 for entries it does not hold (the ship window\'s bytes)', () => {
+    const hw = new StubHardware(0, 1024 * 1024, 256 * 1024); // 64 blocks of journal volume
+    const j = journalOn(hw);
+    for (let s = 1; s <= 5; s++) expect(j.append(s, 0, 0, s, new Uint8Array(4096 * s))).toBe(true); // 1+2+3+4+5 blocks
+    expect(j.spanBytes(2, 4)).toBe((2 + 3 + 4) * 4096);
+    expect(j.spanBytes(1, 5)).toBe(j.usedBytes);
+    expect(j.spanBytes(3, 3)).toBe(3 * 4096);
+    expect(j.spanBytes(4, 3)).toBe(0); // nothing between
+    expect(j.spanBytes(5, 99)).toBe(5 * 4096); // clamped to what the journal holds
+    expect(j.spanBytes(6, 9)).toBe(0);
+    // Across the end of the data region: the unused tail a wrapped entry skipped is inside the span.
+    const w = journalOn(new StubHardware(0, 1024 * 1024, 256 * 1024));
+    let seq = 0;
+    while (w.append(seq + 1, 0, 0, 0, new Uint8Array(4096 * 5))) seq++;
+    expect([seq, w.usedBytes / 4096]).toEqual([12, 60]); // 12 entries of 5 blocks; the region has a few blocks more
+    const tail = w.dataBlocks - 60;
+    expect(tail).toBeGreaterThan(0);
+    expect(tail).toBeLessThan(5);
+    w.freeThrough(2);
+    expect(w.append(13, 0, 0, 0, new Uint8Array(4096 * 5))).toBe(true); // does not fit in the tail: wraps to block 0
+    expect(w.spanBytes(12, 13)).toBe((5 + tail + 5) * 4096);
+    expect(w.spanBytes(13, 13)).toBe(5 * 4096);
+    expect(w.spanBytes(3, 13)).toBe(w.usedBytes);
+    expect(w.spanBytes(4, 12)).toBe(9 * 5 * 4096);
+  });
   it('survives a controller restart: metadata in control memory, entries on the journal volume', () => {
     const hw = new StubHardware(0);
     const j = journalOn(hw);

@@ -14,11 +14,14 @@
 //     IOPS ≈ min(A, link bandwidth / block size, W / round trip),
 //   A = the median over the distances of that queue depth's cells not held to one of the other two terms: what the
 //       systems do at all (distance-independent);
-//   W = the source's ship window (JOURNAL_SHIP_WINDOW_ENTRIES entries sent but not acknowledged): one window per
-//       round trip at most (plus one batch's serialisation; 0 km: no bound).
+//   W = the source's ship window (JOURNAL_SHIP_WINDOW_ENTRIES entries, and JOURNAL_SHIP_WINDOW_BYTES of write data,
+//       sent but not acknowledged: whichever is fewer writes): one window per round trip at most (plus one batch's
+//       serialisation; 0 km: no bound).
 // Snapshot mode ships each written track once per snapshot, not each write, so only A applies.
 
-import { DEFAULT_FIRMWARE_TIMING, JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_ENTRIES } from '../../firmware/constants.ts';
+import {
+  DEFAULT_FIRMWARE_TIMING, JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_BYTES, JOURNAL_SHIP_WINDOW_ENTRIES,
+} from '../../firmware/constants.ts';
 import { isAsyncOnly, LINK_BANDWIDTH_MBPS, roundTripUs, type CellResult } from './cells.ts';
 
 export interface ModelPoint {
@@ -81,7 +84,8 @@ function drainBounds(cell: CellResult): ModelPoint[] {
   const rtt = roundTripUs(cell.distanceKm);
   const batchBytes = Math.min(JOURNAL_BATCH_MAX_ENTRIES * cell.blockBytes, JOURNAL_BATCH_MAX_BYTES);
   const turnUs = batchBytes / LINK_BANDWIDTH_MBPS + rtt;
-  const window = rtt > 0 ? (JOURNAL_SHIP_WINDOW_ENTRIES * 1e6) / turnUs : Infinity;
+  const windowWrites = Math.min(JOURNAL_SHIP_WINDOW_ENTRIES, Math.floor(JOURNAL_SHIP_WINDOW_BYTES / cell.blockBytes));
+  const window = rtt > 0 ? (windowWrites * 1e6) / turnUs : Infinity;
   return [
     { iops: bw, latencyUs: (cell.queueDepth * 1e6) / bw, bound: 'bandwidth' },
     { iops: window, latencyUs: (cell.queueDepth * 1e6) / window, bound: 'ship window' },
