@@ -96,8 +96,10 @@ export const STAT = {
   copyFrames: 18, copyBytes: 19, copyQueueFullWaits: 20, copyBusyUs: 21, copyMaxQueue: 22, copyQueued: 23, copyFramesLost: 24,
   /** Frame buffers allocated fresh, because the pool kept no free one of the size (see FrameBufferPool). */
   frameBuffersAllocated: 25,
+  /** Loop turns whose drain of the inbound rings stopped at maxDrainBytesPerTurn with records left. */
+  drainCuts: 26,
 } as const;
-export const STAT_WORDS = 26;
+export const STAT_WORDS = 27;
 
 /** The copy device's counters from a CPU's stats words (whether the system has a device is the topology's to say). */
 export function readCopyDeviceStats(stats: Float64Array): CopyDeviceStats {
@@ -232,6 +234,12 @@ export interface ThreadTuning {
   /** Frames held in the local delivery heap; beyond this the inbound rings back-pressure the sender. */
   maxQueuedFrames: number;
   /**
+   * Bytes of frames moved from the inbound rings per loop turn; the rest waits for the next turn, after the due
+   * events are dispatched. Copying into buffers not used before costs 3–8 ms per MiB on this VM (FrameBufferPool): a
+   * receiver that drained a journal's window of 16 MiB at once fell silent for up to 260 ms.
+   */
+  maxDrainBytesPerTurn: number;
+  /**
    * Free frame buffers kept for reuse (FrameBufferPool): large ones (frames over 256 KiB, 2 MiB each), and bytes of
    * smaller ones. 24 large buffers hold a journal's ship window in flight (16 MiB of write data, in batches of up to
    * 1 MiB) with room to spare.
@@ -260,6 +268,7 @@ export const DEFAULT_THREAD_TUNING: ThreadTuning = {
   maxTurnUs: 1000,
   maxRingDelayUs: 50,
   maxQueuedFrames: 65536,
+  maxDrainBytesPerTurn: 4 * 1024 * 1024,
   frameBuffersLargeKept: 24,
   frameBufferSmallBytesKept: 16 * 1024 * 1024,
   coalesceFrames: false,
@@ -350,10 +359,7 @@ export interface ThreadCpuConfig {
   tuning?: Partial<ThreadTuning>;
   /** This system's copy device (¶0168): copy-data frames wait in it, in real time, before they enter their link. */
   copyDevice?: CopyDeviceConfig;
-  /**
-   * Commit the disk array's pages (DiskArray.prefault), and fill the frame buffer pool up front
-   * (FrameBufferPool.prefill), before the controller starts: for benchmarks.
-   */
+  /** Commit the disk array's pages before the controller starts (DiskArray.prefault): for benchmarks. */
   prefaultMemory?: boolean;
   /** The common line (embodiment 3): its shape, the world's systems in index order, and its counters in shared memory. */
   line?: { spec: CommonLineSpec; systems: Array<{ name: string; id: number }>; counters: SharedArrayBuffer };
@@ -566,7 +572,10 @@ export class FlightRecorder {
  * - frames up to SMALL_MAX_BYTES take a buffer of their power-of-two class (from 256 bytes), and free ones are kept
  *   up to maxSmallBytes for those classes together;
  * - every larger frame takes a buffer of the large class, sized for the largest frame there is, so that any large
- *   buffer serves any large frame; up to maxLarge free ones are kept, and prefill() allocates them up front.
+ *   buffer serves any large frame; up to maxLarge free ones are kept;
+ * - the first burst still allocates: ThreadTuning.maxDrainBytesPerTurn spreads it over loop turns. (Allocating the
+ *   large buffers up front, 50 MiB a worker, made V8 collect its old generation twice as often, and each collection
+ *   gave back young-generation pages that then faulted in again: 5–10 % more CPU per replicated write.)
  * A buffer goes back once the firmware's onFrame has returned: the firmware copies whatever it keeps of a frame
  * (cache slots, journal volume, `.slice()`), as it must on every runtime.
  */
@@ -620,18 +629,6 @@ export class FrameBufferPool {
     if (this.smallBytes + size > this.maxSmallBytes) return;
     this.small[k]!.push(buf);
     this.smallBytes += size;
-  }
-
-  /**
-   * Allocates the large buffers up front (maxLarge of them) and commits their pages (see DiskArray.prefault): a first
-   * burst of large frames then copies into committed memory, as later ones do.
-   */
-  prefill(): void {
-    while (this.large.length < this.maxLarge) {
-      const buf = new ArrayBuffer(FrameBufferPool.LARGE_BYTES), bytes = new Uint8Array(buf);
-      for (let i = 0; i < bytes.length; i += 4096) bytes[i] = 0;
-      this.large.push(buf);
-    }
   }
 
   /** Free buffers kept: large ones, and bytes of small ones. */
@@ -730,6 +727,9 @@ export class ThreadCpu implements Hardware {
   private readonly pendingCommands = new Map<number, (r: CommandReply) => void>();
   private reports: CpuReport[] = [];
   private inboundFull = false;
+  /** The last drain stopped at maxDrainBytesPerTurn with records left in a ring: the next turn comes at once. */
+  private drainCut = false;
+  private drainTurns = 0;
   private backlogged = 0;
   /** When the oldest record not yet announced by a doorbell ring was pushed (-1: none), and whether main is owed one. */
   private unrungSinceUs = -1;
@@ -761,8 +761,7 @@ export class ThreadCpu implements Hardware {
     this.hostLinkUs = config.hostLinkUs;
     this.tuning = { ...DEFAULT_THREAD_TUNING, ...config.tuning };
     this.frameBuffers = new FrameBufferPool(this.tuning.frameBuffersLargeKept, this.tuning.frameBufferSmallBytesKept);
-    // In this worker, so the systems of a world do it in parallel.
-    if (config.prefaultMemory) { memory.disk.prefault(); this.frameBuffers.prefill(); }
+    if (config.prefaultMemory) memory.disk.prefault(); // in this worker, so the systems of a world do it in parallel
     this.systemWords = new Int32Array(config.systemWords);
     this.wake = new WakeLine(Doorbell.attach(config.doorbell), this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
     this.mainWake = new WakeLine(Doorbell.attach(config.mainDoorbell), this.systemWords, mainAsleepIndex(config.systems));
@@ -1125,6 +1124,7 @@ export class ThreadCpu implements Hardware {
   }
 
   private nextDeadlineUs(now: number): number {
+    if (this.drainCut) return now;
     if (this.inboundFull || this.backlogged > 0) return now + 50; // retry soon
     let d = Math.min(this.frames.topTimeUs(), this.timers.topTimeUs(), this.copyDevice ? this.copyDevice.nextDoneUs() : Infinity);
     for (const hp of this.hosts) {
@@ -1188,7 +1188,7 @@ export class ThreadCpu implements Hardware {
       else if (source === SOURCE_TIMER) this.fireTimer();
       else if (source === SOURCE_COPY_DEVICE) this.copyDeviceDone();
       else this.takeHostIo(host!);
-      if (this.frames.size === 0 && this.inboundFull) break; // go refill from the rings
+      if (this.frames.size === 0 && (this.inboundFull || this.drainCut)) break; // go refill from the rings
     }
     return work;
   }
@@ -1196,14 +1196,21 @@ export class ThreadCpu implements Hardware {
   private drainInbound(): boolean {
     let moved = false;
     this.inboundFull = false;
-    const limit = this.tuning.maxQueuedFrames;
-    for (let ii = 0; ii < this.inbound.length; ii++) {
+    this.drainCut = false;
+    const limit = this.tuning.maxQueuedFrames, n = this.inbound.length;
+    let bytesLeft = this.tuning.maxDrainBytesPerTurn;
+    // Each turn starts at the next ring, so a busy one does not hold the others behind the per-turn budget.
+    const first = n > 0 ? this.drainTurns++ % n : 0;
+    for (let k = 0; k < n; k++) {
+      const ii = (first + k) % n;
       const ib = this.inbound[ii]!;
       for (;;) {
         if (this.frames.size >= limit) { this.inboundFull = true; break; }
+        if (bytesLeft <= 0) { this.drainCut = true; this.stats[STAT.drainCuts]!++; break; }
         const v = ib.ring.peek();
         if (!v) break;
         moved = true;
+        bytesLeft -= v.length;
         const off = v.byteOffset, dv = ib.dv;
         const atUs = dv.getFloat64(off, true);
         const linkEpoch = dv.getInt32(off + 8, true), dirEpoch = dv.getInt32(off + 12, true);

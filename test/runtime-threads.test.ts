@@ -162,6 +162,34 @@ describe.sequential('threads runtime on embodiment 1 (P–I–R)', () => {
   }, 6_000);
 });
 
+describe('threads runtime: the inbound drain budget (ThreadTuning.maxDrainBytesPerTurn)', () => {
+  it('S100/S110 with one frame moved per loop turn: formation copies, 200 writes synchronous to I and asynchronous to R, all in order', async () => {
+    const w = await ThreadsWorld.create(topology, 3, { tuning: { maxDrainBytesPerTurn: 1 } });
+    try {
+      expect(await w.command('P', { op: 'create', initialCopy: 'full', step: 'S100',
+        pair: { pairId: 1, localLvol: DATA_LVOL, remoteStorageId: I_ID, remoteLvol: DATA_LVOL, copyType: 'sync', fence: 'data' } })).toMatchObject({ ok: true });
+      expect(await w.command('I', { op: 'create', initialCopy: 'full', step: 'S110',
+        pair: { pairId: 2, localLvol: DATA_LVOL, remoteStorageId: R_ID, remoteLvol: DATA_LVOL, copyType: 'async', fence: 'never',
+          journalLvol: JOURNAL_LVOL, remoteJournalLvol: JOURNAL_LVOL } })).toMatchObject({ ok: true });
+      await until(w, 'pairs 1 and 2 duplex', () => pair(w, 'P', 1)?.state === PairState.Duplex && pair(w, 'R', 2)?.state === PairState.Duplex, 10_000);
+      let next = 0;
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < 200) {
+          const i = next++;
+          expect((await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: (i * 5) % 1000, blocks: 1, data: block(i) })).status).toBe('ok');
+        }
+      }));
+      expect(sameBytes(w.volume('P', DATA_LVOL), w.volume('I', DATA_LVOL))).toBe(true);
+      await until(w, 'R to match I', () => sameBytes(w.volume('I', DATA_LVOL), w.volume('R', DATA_LVOL)), 5_000);
+      // Records waited in the rings for later turns, at every system.
+      for (const s of ['P', 'I', 'R']) expect(w.stats(s).drainCuts).toBeGreaterThan(0);
+      expect(w.controllerErrors).toEqual([]);
+    } finally {
+      await w.close();
+    }
+  }, 30_000);
+});
+
 describe('threads runtime shutdown', () => {
   it('close() terminates every worker and leaves nothing to keep the process alive', async () => {
     const baseline = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;
