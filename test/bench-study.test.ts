@@ -101,6 +101,25 @@ describe('benchmark study (sim runtime)', () => {
     expect(compare(notStalled, [notStalled])!.note).not.toMatch(/stalled/);
   }, 60_000);
 
+  it('a synchronous cell slower than the model by the latency injection\'s error says so, with the lateness the CPUs measured (threads)', async () => {
+    const threads = await runCell({ runtime: 'threads', scheme: 'sync', distanceKm: 100, queueDepth: 1, blockBytes: 4096 }, { warmupUs: 200_000, measureUs: 300_000 });
+    expect(Object.keys(threads.dispatchLateUs ?? {}).sort()).toEqual(['I', 'P']);
+    expect(threads.dispatchLateUs!.I!.frame).toBeGreaterThanOrEqual(0);
+    expect(threads.dispatchLateUs!.P!.host).toBeGreaterThanOrEqual(0);
+    // A full study's cells (threads, sync, 4 KiB, QD 1): 10 km fits the service time (90 µs), 100 km is 10 % slow.
+    const cell = (distanceKm: number, iops: number, late: number): CellResult => ({
+      ...threads, distanceKm, iops, latencyUs: { ...threads.latencyUs, mean: 1e6 / iops },
+      dispatchLateUs: { P: { frame: late, host: late / 2 }, I: { frame: late, host: 0 } },
+    });
+    const near = cell(10, 5_263, 5), far = cell(100, 812, 50); // 1,232 µs per write against the model's 1,090
+    const why = compare(far, [near, far])!;
+    expect(why.model.bound).toBe('round trip');
+    expect(why.iopsError).toBeLessThan(-0.05);
+    expect(why.why).toMatch(/late dispatch: each write spent 125 µs waiting past its due times \(its request at P 25 µs, its copy at I 50 µs, the acknowledgement at P 50 µs, on average\), against 142 µs per write over the model/);
+    const punctual = cell(100, 812, 10); // 25 µs of 142: not the reason
+    expect(compare(punctual, [near, punctual])!.why).not.toMatch(/late dispatch/);
+  }, 60_000);
+
   it('RPO against offered load: below the link\'s bandwidth the journal stays nearly empty; above it the journal and the RPO grow', async () => {
     const below = await rpoAtOfferedLoad('sim', 0.5, 1_000_000);
     const above = await rpoAtOfferedLoad('sim', 1.25, 1_000_000);

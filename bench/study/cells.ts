@@ -11,6 +11,7 @@ import { BLOCK_SIZE_BYTES, JOURNAL_HIGH_WATER_PERCENT } from '../../firmware/con
 import type { PairDefinitionInput } from '../../firmware/commands.ts';
 import { PairState } from '../../firmware/pair-state.ts';
 import { isConsistentDestination } from '../../firmware/definition-info.ts';
+import type { ThreadCpuStats } from '../../hardware/thread-cpu.ts';
 import { createWorld } from '../../harness/runtimes.ts';
 import { ThreadsWorld } from '../../harness/runtime-threads.ts';
 import { withinWallMs } from '../../harness/within-wall-ms.ts';
@@ -155,6 +156,11 @@ export interface CellResult extends CellSpec {
    * with 'partner lost' says more about the emulator than about the emulated link.
    */
   cpuLateMaxUs?: Record<string, number>;
+  /**
+   * Threads runtime: per storage system, how late its CPU dispatched frames and host I/Os over the window, on
+   * average (µs after the time each was due): the latency injection's error, paid once per hop.
+   */
+  dispatchLateUs?: Record<string, { frame: number; host: number }>;
 }
 
 export function percentiles(h: hdr.Histogram): Percentiles {
@@ -337,6 +343,17 @@ export class HostLoad {
   stop(): void { this.stopped = true; }
 }
 
+const cpuStats = (world: ThreadsWorld): Map<string, ThreadCpuStats> => new Map(world.topology.systems.map((x) => [x.name, world.stats(x.name)]));
+
+/** Mean lateness of the frames and host I/Os each CPU dispatched between two readings of its counters. */
+function dispatchLateness(from: Map<string, ThreadCpuStats>, to: Map<string, ThreadCpuStats>): Record<string, { frame: number; host: number }> {
+  const mean = (sum: number, n: number) => (n > 0 ? sum / n : 0);
+  return Object.fromEntries([...to].map(([name, b]) => {
+    const a = from.get(name)!;
+    return [name, { frame: mean(b.frameLateUsSum - a.frameLateUsSum, b.framesIn - a.framesIn), host: mean(b.hostLateUsSum - a.hostLateUsSum, b.hostIos - a.hostIos) }];
+  }));
+}
+
 /** Runs one cell from a new world to a closed one. */
 export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise<CellResult> {
   const wall0 = performance.now();
@@ -353,11 +370,13 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     const events0 = world.eventCount();
     let endUs = fromUs + window.measureUs;
     let cpu0: { cpu: NodeJS.CpuUsage; writes: number } | null = null;
+    let dispatch0: Map<string, ThreadCpuStats> | null = null;
     for (;;) {
       await world.sleep(Math.min(50_000, Math.max(1_000, window.measureUs / 20)));
       const now = world.nowUs();
       if (now < fromUs) continue;
       cpu0 ??= { cpu: process.cpuUsage(), writes: load.completedTotal };
+      if (world instanceof ThreadsWorld) dispatch0 ??= cpuStats(world);
       const enough = window.maxWrites !== undefined && load.completed >= window.maxWrites && now - fromUs >= MIN_WINDOW_ROUND_TRIPS * roundTripUs(spec.distanceKm);
       const tooFew = window.minWrites !== undefined && load.completed < window.minWrites && now - fromUs < 100 * window.measureUs;
       if (enough || (now >= endUs && !tooFew)) { endUs = now; break; }
@@ -373,6 +392,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     const iops = (load.completed * 1e6) / measuredUs;
     const cpuLateMaxUs = world instanceof ThreadsWorld
       ? Object.fromEntries(world.topology.systems.map((x) => [x.name, world.stats(x.name).lateUsMax])) : undefined;
+    const dispatchLateUs = world instanceof ThreadsWorld && dispatch0 ? dispatchLateness(dispatch0, cpuStats(world)) : undefined;
     return {
       ...spec, writes: load.completed, measuredUs, iops, mbPerS: (iops * spec.blockBytes) / 1e6,
       latencyUs: percentiles(load.histogram),
@@ -381,6 +401,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       ...(hasJournalPair(spec.scheme) ? { inflowControl: true } : {}),
       ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites } : {}),
       ...(cpuLateMaxUs ? { cpuLateMaxUs } : {}),
+      ...(dispatchLateUs ? { dispatchLateUs } : {}),
     };
   } finally {
     await world.close();

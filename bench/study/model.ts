@@ -128,6 +128,23 @@ function stalledCpu(cell: CellResult): string {
     + `${timeoutUs / 1000} ms partner timeout, so its partner heard nothing from a thread that was not running`;
 }
 
+/**
+ * Threads, a synchronous write (the synchronous and cascade schemes): how late the CPUs dispatched what each write
+ * waits for — its request at P, its copy at I, the acknowledgement at P — when that accounts for at least half of
+ * the time per write over the model's. It is the latency injection's error, paid at every hop, which the model's
+ * service time (the smallest over the distances, where it is least) leaves out.
+ */
+function lateDispatch(cell: CellResult, model: ModelPoint): string {
+  const p = cell.dispatchLateUs?.P, i = cell.dispatchLateUs?.I;
+  if (!p || !i || isAsyncOnly(cell.scheme)) return '';
+  const lateUs = p.host + i.frame + p.frame;
+  const excessUs = (cell.queueDepth * 1e6) / cell.iops - model.latencyUs; // time per write over the model's (Little's law)
+  if (excessUs <= 0 || lateUs < excessUs / 2) return '';
+  return `late dispatch: each write spent ${Math.round(lateUs)} µs waiting past its due times (its request at P ${Math.round(p.host)} µs, `
+    + `its copy at I ${Math.round(i.frame)} µs, the acknowledgement at P ${Math.round(p.frame)} µs, on average), against ${Math.round(excessUs)} µs `
+    + 'per write over the model: the latency injection\'s error at this distance, which the service time fitted where it is least leaves out';
+}
+
 /** A reason for a cell outside the tolerance, from what the cell itself shows. */
 function explain(cell: CellResult, model: ModelPoint, err: number): string {
   const reasons: string[] = [];
@@ -147,6 +164,10 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   }
   if (cell.inflowControl && j && j.overMarkPercent >= 10 && model.bound === 'distance-independent' && err < 0) {
     reasons.push('R restored fewer writes per second than I took (its thread shares the 2 cores with I\'s and the host\'s), so inflow control held the host to that rate');
+  }
+  if (err < 0) {
+    const late = lateDispatch(cell, model);
+    if (late) reasons.push(late);
   }
   return reasons.join('; ') || (err < 0 ? 'slower than the model: the systems\' CPUs were busier than in the cells the model was fitted on' : 'faster than the model');
 }
