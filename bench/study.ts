@@ -18,7 +18,7 @@ import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
 import { replicatedCascadeWritesPerSecond } from './replicated-writes.ts';
 import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
 import { BANDWIDTH_CASE, bandwidthLimited, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type OfferedLoadPoint } from './study/bandwidth.ts';
-import { roundTripUs, runCell, SCHEMES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
+import { roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
 import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
 import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
@@ -171,7 +171,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       date: today(), machine: machineName(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
       memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, wallS: 0,
       matrix: { ...m, schemes: [...SCHEMES], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
-      snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole`,
+      snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole; its difference volume is ${SNAPSHOT_JOURNAL_VOLUME_BYTES / 2 ** 20} MiB, room for a snapshot of the whole data volume`,
       cells: compared, offeredLoad, bandwidthLimited: limited,
       emulator: {
         replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,

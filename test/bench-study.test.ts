@@ -65,6 +65,14 @@ describe('benchmark study (sim runtime)', () => {
     expect(far.journal!.rpoWritesMax).toBeGreaterThan(journal.journal!.rpoWritesMax);
   }, 60_000);
 
+  it('SPEC §5 snapshot pair at 64 KiB: a snapshot of the whole data volume fits the study\'s difference volume, so the pair stays in duplex', async () => {
+    const c = await runCell({ runtime: 'sim', scheme: 'snapshot', distanceKm: 100, queueDepth: 8, blockBytes: 65536 }, SIM_WINDOW);
+    expect(c.journal!.leftDuplexAtMs).toBeNull(); // (with a 64 MiB difference volume: failure suspend, journal full)
+    expect(c.journal!.duplexPercent).toBe(100);
+    expect(c.journal!.usagePercentMax).toBeGreaterThan(25); // whole snapshots of most of the volume
+    expect(c.journal!.usagePercentMax).toBeLessThanOrEqual(60);
+  }, 60_000);
+
   it('S110 async pair with inflow control, offered more than it can drain: it stays in duplex, paced, at the link\'s bandwidth (64 KiB) or one ship window per round trip (4 KiB, far)', async () => {
     const window = { warmupUs: 60_000, measureUs: 200_000, maxWrites: 3_000, minWrites: 1_000 };
     const cells = [

@@ -46,6 +46,12 @@ export const HOST_LINE_US = 20;
 export const LINK_BANDWIDTH_MBPS = 1000;
 const DATA_VOLUME_BYTES = 64 * 1024 * 1024;
 const JOURNAL_VOLUME_BYTES = 64 * 1024 * 1024;
+/**
+ * Difference-snapshot mode: a snapshot of every track of the 64 MiB data volume (64 KiB writes cover it every few
+ * snapshots) is 64 MiB of tracks plus their descriptors, more than a 64 MiB difference volume holds, and the pair
+ * went to failure suspend (journal full) in every such cell. Twice the data volume holds one whole snapshot in flight.
+ */
+export const SNAPSHOT_JOURNAL_VOLUME_BYTES = 2 * DATA_VOLUME_BYTES;
 const ID = { P: 0, I: 1, R: 3 } as const;
 
 export interface LinkOptions {
@@ -60,7 +66,7 @@ export function studyTopology(scheme: Scheme, o: LinkOptions): Topology {
     name, id: ID[name], cacheSlots: 256,
     lvols: [
       { name: `231${name}`, kind: 'data', sizeBytes: DATA_VOLUME_BYTES },
-      { name: `232${name}`, kind: 'journal', sizeBytes: o.journalVolumeBytes ?? JOURNAL_VOLUME_BYTES },
+      { name: `232${name}`, kind: 'journal', sizeBytes: o.journalVolumeBytes ?? (scheme === 'snapshot' ? SNAPSHOT_JOURNAL_VOLUME_BYTES : JOURNAL_VOLUME_BYTES) },
     ],
   });
   const link = (name: string, a: string, b: string): LinkSpec => ({
