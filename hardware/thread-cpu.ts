@@ -750,6 +750,7 @@ export class ThreadCpu implements Hardware {
 
   constructor(config: ThreadCpuConfig, private readonly report: (batch: CpuReport[]) => void) {
     const memory = StorageSystemMemory.attach(config.memory);
+    if (config.prefaultMemory) memory.disk.prefault(); // in this worker, so the systems of a world do it in parallel
     this.storageId = memory.storageId;
     this.name = config.name;
     this.disk = memory.disk;
@@ -761,7 +762,6 @@ export class ThreadCpu implements Hardware {
     this.hostLinkUs = config.hostLinkUs;
     this.tuning = { ...DEFAULT_THREAD_TUNING, ...config.tuning };
     this.frameBuffers = new FrameBufferPool(this.tuning.frameBuffersLargeKept, this.tuning.frameBufferSmallBytesKept);
-    if (config.prefaultMemory) memory.disk.prefault(); // in this worker, so the systems of a world do it in parallel
     this.systemWords = new Int32Array(config.systemWords);
     this.wake = new WakeLine(Doorbell.attach(config.doorbell), this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
     this.mainWake = new WakeLine(Doorbell.attach(config.mainDoorbell), this.systemWords, mainAsleepIndex(config.systems));
