@@ -236,6 +236,9 @@ export async function writeOutputs(result: StudyResult, outDir: string, runtimes
 async function rerender(file: string, outDir: string): Promise<string[]> {
   const { readFileSync } = await import('node:fs');
   const result = JSON.parse(readFileSync(file, 'utf8')) as StudyResult;
+  // Files written before cells recorded the machine's cores: the study's machine line has them ("2 × AMD EPYC").
+  const cores = Number.parseInt(result.cpus, 10);
+  if (cores > 0) for (const c of result.cells) if (c.cpuUsPerWrite !== undefined && c.cores === undefined) c.cores = cores;
   result.cells = withModel(result.cells);
   return writeOutputs(result, outDir, [...new Set(result.cells.map((c) => c.runtime))]);
 }

@@ -2,12 +2,16 @@
 // cells agree with the physics of the links, the recovery point means what it says, the bandwidth-limited case
 // fills the journal and resynchronises, and the charts render. No wall-clock time is asserted.
 
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bandwidthLimited, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts';
 import { roundTripUs, runCell, type CellResult } from '../bench/study/cells.ts';
 import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
 import { compare, modelFor } from '../bench/study/model.ts';
 import { withinWallMs } from '../harness/within-wall-ms.ts';
+import { main as bench } from '../bench/study.ts';
 
 const SIM_WINDOW = { warmupUs: 20_000, measureUs: 50_000, maxWrites: 600, minWrites: 200 };
 
@@ -126,6 +130,30 @@ describe('benchmark study (sim runtime)', () => {
     expect(why.why).toMatch(/late dispatch: each write spent 125 µs waiting past its due times \(its request at P 25 µs, its copy at I 50 µs, the acknowledgement at P 50 µs, on average\), against 142 µs per write over the model/);
     const punctual = cell(100, 812, 10); // 25 µs of 142: not the reason
     expect(compare(punctual, [near, punctual])!.why).not.toMatch(/late dispatch/);
+    // An asynchronous cell under its distance-independent figure while the process kept the cores full says so.
+    expect(threads.cores).toBeGreaterThan(0);
+    const async = (distanceKm: number, iops: number, cpuUsPerWrite: number): CellResult =>
+      ({ ...threads, scheme: 'async', distanceKm, iops, cpuUsPerWrite, cores: 2, journal: undefined, dispatchLateUs: undefined });
+    const others = [async(10, 10_000, 150), async(100, 10_000, 150)];
+    const full = async(1000, 8_000, 230); // 1.84 of 2 cores
+    expect(compare(full, [...others, full])!.why).toMatch(/the cores were full \(1\.8 of 2 cores busy, 230 CPU µs per write, every thread together\): the emulator itself limited this cell/);
+    const idle = async(1000, 8_000, 100); // 0.8 of 2 cores: something else
+    expect(compare(idle, [...others, idle])!.why).not.toMatch(/cores were full/);
+  }, 60_000);
+
+  it('--from re-renders a results file with this build\'s model; cells from before cores were recorded get the study machine\'s', async () => {
+    const committed = JSON.parse(readFileSync('bench/results/2026-12-06-linux-x64-2cpu-quick.json', 'utf8')) as { cpus: string; cells: CellResult[] };
+    for (const c of committed.cells) delete c.cores;
+    const dir = mkdtempSync(join(tmpdir(), 'rclab-rerender-'));
+    const file = join(dir, 'in.json');
+    writeFileSync(file, JSON.stringify(committed));
+    expect(await bench(['--from', file, '--out', dir])).toBe(0);
+    const out = JSON.parse(readFileSync(join(dir, '2026-12-06-linux-x64-2cpu-quick.json'), 'utf8')) as { cells: CellResult[] };
+    const threads = out.cells.filter((c) => c.runtime === 'threads');
+    expect(threads.length).toBeGreaterThan(0);
+    expect(threads.every((c) => c.cores === Number.parseInt(committed.cpus, 10))).toBe(true);
+    expect(readFileSync(join(dir, '2026-12-06-linux-x64-2cpu-quick.md'), 'utf8')).toMatch(/of 2 cores busy, \d+ CPU µs per write/);
+    expect(await bench(['--from'])).toBe(2); // refused by name: no file
   }, 60_000);
 
   it('RPO against offered load: below the link\'s bandwidth the journal stays nearly empty; above it the journal and the RPO grow', async () => {

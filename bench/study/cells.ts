@@ -6,6 +6,7 @@
 // The harness drives the firmware only through the management interface (pair creation) and host I/O; the
 // journal backlog is read straight from control memory (World.journals), which does not disturb the firmware.
 
+import { availableParallelism } from 'node:os';
 import * as hdr from 'hdr-histogram-js';
 import { BLOCK_SIZE_BYTES, JOURNAL_HIGH_WATER_PERCENT } from '../../firmware/constants.ts';
 import type { PairDefinitionInput } from '../../firmware/commands.ts';
@@ -156,6 +157,8 @@ export interface CellResult extends CellSpec {
    * the rate itself.
    */
   cpuUsPerWrite?: number;
+  /** Threads runtime: the machine's cores, which cpuUsPerWrite × IOPS is held against (2e6 µs a second on 2 cores). */
+  cores?: number;
   /**
    * Threads runtime: per storage system, the latest its CPU dispatched any event (frame, timer, host I/O) over the
    * cell, in µs. Longer than the firmware's partner timeout, the emulator's thread stalled: a pair that then failed
@@ -405,7 +408,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       journal: sampler ? sampler.summary(fromUs, endUs) : undefined,
       refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
       ...(hasJournalPair(spec.scheme) ? { inflowControl: true } : {}),
-      ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites } : {}),
+      ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites, cores: availableParallelism() } : {}),
       ...(cpuLateMaxUs ? { cpuLateMaxUs } : {}),
       ...(dispatchLateUs ? { dispatchLateUs } : {}),
     };

@@ -145,11 +145,26 @@ function lateDispatch(cell: CellResult, model: ModelPoint): string {
     + 'per write over the model: the latency injection\'s error at this distance, which the service time fitted where it is least leaves out';
 }
 
+/** Busier than this share of the machine's cores, a threads cell is limited by the emulator, whatever bound the model has. */
+const CORES_FULL = 0.85;
+
+/** Threads: how busy the process kept the machine's cores over the window, as a clause (empty without the figures). */
+function coresBusy(cell: CellResult): string {
+  if (cell.cpuUsPerWrite === undefined || cell.cores === undefined) return '';
+  const busy = (cell.cpuUsPerWrite * cell.iops) / 1e6;
+  return ` (${busy.toFixed(1)} of ${cell.cores} cores busy, ${Math.round(cell.cpuUsPerWrite)} CPU µs per write, every thread together)`;
+}
+
 /** A reason for a cell outside the tolerance, from what the cell itself shows. */
 function explain(cell: CellResult, model: ModelPoint, err: number): string {
   const reasons: string[] = [];
   if (cell.writes < 1000) reasons.push(`only ${cell.writes} writes in the window`);
-  if (model.bound === 'capacity') reasons.push('CPU-bound: the emulator itself limits this cell (2 cores for the host and every storage system\'s thread), so it varies with the machine\'s load');
+  const busy = coresBusy(cell);
+  if (model.bound === 'capacity') {
+    reasons.push(`CPU-bound: the emulator itself limits this cell (2 cores for the host and every storage system's thread), so it varies with the machine's load${busy}`);
+  } else if (err < 0 && busy && cell.cpuUsPerWrite! * cell.iops >= CORES_FULL * cell.cores! * 1e6) {
+    reasons.push(`the cores were full${busy}: the emulator itself limited this cell`);
+  }
   if (cell.runtime === 'threads' && cell.distanceKm === 0 && err < 0) {
     reasons.push('0 km: every hop pays a thread wake-up (40–70 µs on this machine), which a frame due later does not (its receiver spins for it)');
   }
