@@ -120,7 +120,7 @@ describe('benchmark study (sim runtime)', () => {
     expect(threads.dispatchLateUs!.P!.host).toBeGreaterThanOrEqual(0);
     // A full study's cells (threads, sync, 4 KiB, QD 1): 10 km fits the service time (90 µs), 100 km is 10 % slow.
     const cell = (distanceKm: number, iops: number, late: number): CellResult => ({
-      ...threads, distanceKm, iops, latencyUs: { ...threads.latencyUs, mean: 1e6 / iops },
+      ...threads, distanceKm, iops, latencyUs: { ...threads.latencyUs, mean: 1e6 / iops }, cpuUsPerWrite: 500, cores: 2, // 0.4 of 2 cores
       dispatchLateUs: { P: { frame: late, host: late / 2 }, I: { frame: late, host: 0 } },
     });
     const near = cell(10, 5_263, 5), far = cell(100, 812, 50); // 1,232 µs per write against the model's 1,090
@@ -130,6 +130,10 @@ describe('benchmark study (sim runtime)', () => {
     expect(why.why).toMatch(/late dispatch: each write spent 125 µs waiting past its due times \(its request at P 25 µs, its copy at I 50 µs, the acknowledgement at P 50 µs, on average\), against 142 µs per write over the model/);
     const punctual = cell(100, 812, 10); // 25 µs of 142: not the reason
     expect(compare(punctual, [near, punctual])!.why).not.toMatch(/late dispatch/);
+    // With the cores full, frames wait for a busy CPU: that is named, and their lateness is not called the injection's.
+    const busy = { ...far, cpuUsPerWrite: 2_200 }; // 1.8 of 2 cores
+    expect(compare(busy, [near, busy])!.why).toMatch(/the cores were full \(1\.8 of 2 cores busy/);
+    expect(compare(busy, [near, busy])!.why).not.toMatch(/late dispatch/);
     // An asynchronous cell under its distance-independent figure while the process kept the cores full says so.
     expect(threads.cores).toBeGreaterThan(0);
     const async = (distanceKm: number, iops: number, cpuUsPerWrite: number): CellResult =>

@@ -399,9 +399,9 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     await sampler?.done;
     const measuredUs = endUs - fromUs;
     const iops = (load.completed * 1e6) / measuredUs;
-    const cpuLateMaxUs = world instanceof ThreadsWorld
-      ? Object.fromEntries(world.topology.systems.map((x) => [x.name, world.stats(x.name).lateUsMax])) : undefined;
-    const dispatchLateUs = world instanceof ThreadsWorld && dispatch0 ? dispatchLateness(dispatch0, cpuStats(world)) : undefined;
+    const end = world instanceof ThreadsWorld ? cpuStats(world) : null;
+    const cpuLateMaxUs = end ? Object.fromEntries([...end].map(([name, st]) => [name, st.lateUsMax])) : undefined;
+    const dispatchLateUs = end && dispatch0 ? dispatchLateness(dispatch0, end) : undefined;
     return {
       ...spec, writes: load.completed, measuredUs, iops, mbPerS: (iops * spec.blockBytes) / 1e6,
       latencyUs: percentiles(load.histogram),

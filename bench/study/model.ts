@@ -148,22 +148,22 @@ function lateDispatch(cell: CellResult, model: ModelPoint): string {
 /** Busier than this share of the machine's cores, a threads cell is limited by the emulator, whatever bound the model has. */
 const CORES_FULL = 0.85;
 
-/** Threads: how busy the process kept the machine's cores over the window, as a clause (empty without the figures). */
-function coresBusy(cell: CellResult): string {
-  if (cell.cpuUsPerWrite === undefined || cell.cores === undefined) return '';
-  const busy = (cell.cpuUsPerWrite * cell.iops) / 1e6;
-  return ` (${busy.toFixed(1)} of ${cell.cores} cores busy, ${Math.round(cell.cpuUsPerWrite)} CPU µs per write, every thread together)`;
+/** Threads: how many of the machine's cores the process kept busy over the window (null without the figures). */
+function busyCores(cell: CellResult): number | null {
+  return cell.cpuUsPerWrite === undefined || cell.cores === undefined ? null : (cell.cpuUsPerWrite * cell.iops) / 1e6;
 }
 
 /** A reason for a cell outside the tolerance, from what the cell itself shows. */
 function explain(cell: CellResult, model: ModelPoint, err: number): string {
   const reasons: string[] = [];
   if (cell.writes < 1000) reasons.push(`only ${cell.writes} writes in the window`);
-  const busy = coresBusy(cell);
+  const busy = busyCores(cell);
+  const figures = busy === null ? '' : ` (${busy.toFixed(1)} of ${cell.cores} cores busy, ${Math.round(cell.cpuUsPerWrite!)} CPU µs per write, every thread together)`;
+  const coresFull = busy !== null && busy >= CORES_FULL * cell.cores!;
   if (model.bound === 'capacity') {
-    reasons.push(`CPU-bound: the emulator itself limits this cell (2 cores for the host and every storage system's thread), so it varies with the machine's load${busy}`);
-  } else if (err < 0 && busy && cell.cpuUsPerWrite! * cell.iops >= CORES_FULL * cell.cores! * 1e6) {
-    reasons.push(`the cores were full${busy}: the emulator itself limited this cell`);
+    reasons.push(`CPU-bound: the emulator itself limits this cell (the machine's cores for the host and every storage system's thread), so it varies with the machine's load${figures}`);
+  } else if (err < 0 && coresFull) {
+    reasons.push(`the cores were full${figures}: the emulator itself limited this cell`);
   }
   if (cell.runtime === 'threads' && cell.distanceKm === 0 && err < 0) {
     reasons.push('0 km: every hop pays a thread wake-up (40–70 µs on this machine), which a frame due later does not (its receiver spins for it)');
@@ -180,7 +180,8 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   if (cell.inflowControl && j && j.overMarkPercent >= 10 && model.bound === 'distance-independent' && err < 0) {
     reasons.push('R restored fewer writes per second than I took (its thread shares the 2 cores with I\'s and the host\'s), so inflow control held the host to that rate');
   }
-  if (err < 0) {
+  // With the cores full, frames wait for a busy CPU: their lateness is that queue, not the injection's error.
+  if (err < 0 && model.bound !== 'capacity' && !coresFull) {
     const late = lateDispatch(cell, model);
     if (late) reasons.push(late);
   }
