@@ -57,7 +57,7 @@ async function cell(km: number, qd: number): Promise<Row> {
         const a = w.stats(x), b = before[x]!;
         const d = (k: keyof ThreadCpuStats) => a[k] - b[k];
         return `${x}: frame late avg ${(d('frameLateUsSum') / Math.max(1, d('framesIn'))).toFixed(1)} µs, host late avg ${(d('hostLateUsSum') / Math.max(1, d('hostIos'))).toFixed(1)} µs, `
-          + `late max ${a.lateUsMax.toFixed(0)} µs, turns/write ${(d('loopTurns') / writes).toFixed(1)}, sleeps/write ${(d('waits') / writes).toFixed(1)}`;
+          + `late max ${a.lateUsMax.toFixed(0)} µs, credited ${(d('dueCreditUsSum') / writes).toFixed(1)} µs/write, turns/write ${(d('loopTurns') / writes).toFixed(1)}, sleeps/write ${(d('waits') / writes).toFixed(1)}`;
       }).join('\n    ');
     }
     return { km, qd, writes, iops: (writes * 1e6) / (measureMs * 1000), mean: p.mean, p50: p.p50, p99: p.p99, cpuUsPerWrite: (cpu.user + cpu.system) / Math.max(1, writes), stats };

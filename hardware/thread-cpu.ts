@@ -41,6 +41,7 @@ import { SpscRing } from './spsc-ring.ts';
 import { CommonLine, type CommonLineSpec } from './common-line.ts';
 import { ROUTING_HEADER_BYTES, writeRoutingHeader } from './switching-device.ts';
 import { StorageSystemMemory, type StorageSystemMemoryState } from './storage-system.ts';
+import { DueCredit } from './due-credit.ts';
 
 // ───────────────────────────── shared layouts (used by the main thread too) ─────────────────────────────
 
@@ -98,8 +99,10 @@ export const STAT = {
   frameBuffersAllocated: 25,
   /** Loop turns whose drain of the inbound rings stopped at maxDrainBytesPerTurn with records left. */
   drainCuts: 26,
+  /** Sum of the lateness credited to dispatched events, whose effects were stamped from their due time (maxDueCreditUs). */
+  dueCreditUsSum: 27,
 } as const;
-export const STAT_WORDS = 27;
+export const STAT_WORDS = 28;
 
 /** The copy device's counters from a CPU's stats words (whether the system has a device is the topology's to say). */
 export function readCopyDeviceStats(stats: Float64Array): CopyDeviceStats {
@@ -253,6 +256,16 @@ export interface ThreadTuning {
    * default, since the study measures latency.
    */
   coalesceFrames: boolean;
+  /**
+   * Effects are timed from when their cause was due: a frame (or host completion) the firmware sends while handling
+   * an event that this CPU dispatched late while it had nothing else to do (asleep, waking, or the host OS running
+   * another thread) leaves at the event's due time plus the CPU time the firmware spent, not at the late wall-clock
+   * time. So a thread's wake-up lateness is not passed on along a chain of hops (host → P → I → P → host): only a
+   * hop with no flight left to absorb it shows. Lateness behind the CPU's own earlier events (queueing, which a
+   * busy controller has too) is not credited, nor any beyond this cap (a stall, a debugger's pause); 0 turns it off.
+   * Timers stay on the wall clock, so a timeout is never shortened by it.
+   */
+  maxDueCreditUs: number;
 }
 
 export const DEFAULT_THREAD_TUNING: ThreadTuning = {
@@ -272,6 +285,7 @@ export const DEFAULT_THREAD_TUNING: ThreadTuning = {
   frameBuffersLargeKept: 24,
   frameBufferSmallBytesKept: 16 * 1024 * 1024,
   coalesceFrames: false,
+  maxDueCreditUs: 10_000,
 };
 
 /**
@@ -733,6 +747,8 @@ export class ThreadCpu implements Hardware {
   private backlogged = 0;
   /** When the oldest record not yet announced by a doorbell ring was pushed (-1: none), and whether main is owed one. */
   private unrungSinceUs = -1;
+  /** Lateness of the event being dispatched that is not the CPU's own queueing (ThreadTuning.maxDueCreditUs). */
+  private readonly dueCredit: DueCredit;
   private mainUnrung = false;
   /** A command promise was settled during a turn: its reply is posted only once the loop yields to the event loop. */
   private commandReplied = false;
@@ -762,6 +778,7 @@ export class ThreadCpu implements Hardware {
     this.hostLinkUs = config.hostLinkUs;
     this.tuning = { ...DEFAULT_THREAD_TUNING, ...config.tuning };
     this.frameBuffers = new FrameBufferPool(this.tuning.frameBuffersLargeKept, this.tuning.frameBufferSmallBytesKept);
+    this.dueCredit = new DueCredit(this.tuning.maxDueCreditUs);
     this.systemWords = new Int32Array(config.systemWords);
     this.wake = new WakeLine(Doorbell.attach(config.doorbell), this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP);
     this.mainWake = new WakeLine(Doorbell.attach(config.mainDoorbell), this.systemWords, mainAsleepIndex(config.systems));
@@ -817,11 +834,11 @@ export class ThreadCpu implements Hardware {
     this.stats[STAT.framesOut]!++;
     if (this.copyDevice && isCopyFrame(frame)) {
       // Copy data goes through the copy device first; the loop puts it on the link once the device is done with it.
-      this.copyDevice.offer(this.nowUs(), frame.length, { ob, frame: frame.slice() }); // lent for the call only: it waits
+      this.copyDevice.offer(this.effectNowUs(), frame.length, { ob, frame: frame.slice() }); // lent for the call only: it waits
       this.publishCopyDeviceStats();
       return true;
     }
-    this.toLink(ob, frame, this.nowUs());
+    this.toLink(ob, frame, this.effectNowUs());
     return true;
   }
 
@@ -1029,6 +1046,7 @@ export class ThreadCpu implements Hardware {
     const t1 = this.nowUs();
     this.stats[STAT.pauses]!++;
     this.stats[STAT.pausedUs]! += t1 - t0;
+    this.dueCredit.busyUntil(t1); // what waited through the pause is dispatched late, and its effects leave late too
     this.recorder.record(REC_RESUME, t1, t1 - t0, 0, 0, 0, undefined);
   }
 
@@ -1183,13 +1201,16 @@ export class ThreadCpu implements Hardware {
       // A long turn sends what its burst held so far, as it rings doorbells: nothing waits more than maxRingDelayUs.
       if (c && now - burstSinceUs > t.maxRingDelayUs) { this.endBurst(c); c.beginBurst(); burstSinceUs = now; }
       if (this.unrungSinceUs >= 0 && now - this.unrungSinceUs > t.maxRingDelayUs) this.ringPeers();
+      if (work) this.dueCredit.busyUntil(now); // the previous event of this turn ended here
       work = true;
       if (source === SOURCE_FRAME) this.deliverFrame();
       else if (source === SOURCE_TIMER) this.fireTimer();
       else if (source === SOURCE_COPY_DEVICE) this.copyDeviceDone();
       else this.takeHostIo(host!);
+      this.dueCredit.clear();
       if (this.frames.size === 0 && (this.inboundFull || this.drainCut)) break; // go refill from the rings
     }
+    if (work) this.dueCredit.busyUntil(this.nowUs());
     return work;
   }
 
@@ -1237,7 +1258,13 @@ export class ThreadCpu implements Hardware {
     this.stats[sumIndex]! += late;
     if (late > this.stats[STAT.lateUsMax]!) this.stats[STAT.lateUsMax] = late;
     if (sumIndex === STAT.frameLateUsSum && late > this.stats[STAT.frameLateUsMax]!) this.stats[STAT.frameLateUsMax] = late;
+    this.stats[STAT.dueCreditUsSum]! += this.dueCredit.dispatch(now, dueUs);
     return now;
+  }
+
+  /** The time an effect of the event being dispatched is stamped with: now, less the lateness credited to it. */
+  private effectNowUs(): number {
+    return this.dueCredit.stamp(this.nowUs());
   }
 
   /** True while the link and this direction's fibre are up and have not been cut since the frame was sent. */
@@ -1362,7 +1389,7 @@ export class ThreadCpu implements Hardware {
   }
 
   private pushCompletion(hp: HostPort, tag: number, code: number, data: Uint8Array | undefined): void {
-    const visibleAtUs = this.nowUs() + this.hostLinkUs;
+    const visibleAtUs = this.effectNowUs() + this.hostLinkUs;
     this.stats[STAT.hostCompletions]!++;
     if (hp.backlog.length === hp.backlogHead && this.writeCompletion(hp, visibleAtUs, tag, code, data)) return;
     this.stats[STAT.ringFullRetries]!++;

@@ -8,6 +8,7 @@ import { AddressError, DiskError } from '../hardware/errors.ts';
 import { LinkModel, TRANSMIT_QUEUE_MAX_US, type LinkConfig } from '../hardware/link-model.ts';
 import { SPSC_RING_LAYOUT, SpscRing } from '../hardware/spsc-ring.ts';
 import { FrameBufferPool, OversleepEstimate } from '../hardware/thread-cpu.ts';
+import { DueCredit } from '../hardware/due-credit.ts';
 
 /** Small deterministic PRNG so failures reproduce. */
 function mulberry32(seed: number): () => number {
@@ -437,6 +438,28 @@ describe('OversleepEstimate', () => {
     for (let i = 0; i < 10; i++) e.add(5_000); // a preempted thread's lateness is capped
     expect(e.us).toBe(300);
     expect(() => new OversleepEstimate(1.5, 300, 100)).toThrow(/quantile/);
+  });
+});
+
+describe('DueCredit (ThreadTuning.maxDueCreditUs)', () => {
+  it('credits an event the lateness past its due time while the CPU was idle, not its queueing behind earlier events', () => {
+    const c = new DueCredit(1_000);
+    expect(c.dispatch(150, 100)).toBe(50); // woke 50 µs late with nothing else to do
+    expect(c.stamp(170)).toBe(120); // a frame sent 20 µs into the handler leaves as if dispatched when due
+    c.clear();
+    expect(c.stamp(180)).toBe(180); // between events: the wall clock
+    c.busyUntil(200); // that event's handler (and the turn) ended at 200
+    expect(c.dispatch(210, 190)).toBe(10); // due at 190 while the CPU was busy until 200: only 200 → 210 is credited
+    c.busyUntil(215);
+    expect(c.dispatch(230, 240)).toBe(0); // dispatched early (a host request held for its line time): nothing
+    expect(c.stamp(235)).toBe(235);
+    expect(c.dispatch(5_300, 215)).toBe(1_000); // a stall beyond the cap is the emulator's: the rest is not credited
+    expect(c.us).toBe(1_000);
+    c.busyUntil(9_000); // a debugger's pause ended at 9,000: what waited for it gets no credit for the pause
+    expect(c.dispatch(9_020, 6_000)).toBe(20);
+    expect(new DueCredit(0).dispatch(500, 100)).toBe(0); // 0 turns it off
+    expect(() => new DueCredit(-1)).toThrow(/maxDueCreditUs/);
+    expect(() => new DueCredit(Number.NaN)).toThrow(/maxDueCreditUs/);
   });
 });
 

@@ -99,7 +99,8 @@ describe.sequential('threads runtime on embodiment 1 (P–I–R)', () => {
     expect(sameBytes(read.data!, block(1))).toBe(true);
   }, 10_000);
 
-  it(`a QD-1 synchronous write waits at least the S1 round trip (${s1RoundTripUs} µs)`, async () => {
+  it(`a QD-1 synchronous write waits at least the S1 round trip (${s1RoundTripUs} µs), though P's and I's wake-up lateness is credited (maxDueCreditUs)`, async () => {
+    const credit0 = w.stats('P').dueCreditUsSum + w.stats('I').dueCreditUsSum;
     const latencies: number[] = [];
     for (let i = 0; i < 20; i++) {
       const t0 = w.nowUs();
@@ -110,6 +111,9 @@ describe.sequential('threads runtime on embodiment 1 (P–I–R)', () => {
     latencies.sort((a, b) => a - b);
     expect(latencies[0]).toBeGreaterThanOrEqual(s1RoundTripUs + 2 * topology.hostLinkUs);
     expect(latencies[10]).toBeLessThan(50 * s1RoundTripUs); // really waited, not stuck
+    // P sleeps between writes, so it takes each one late (its wake-up): its copy and completion left stamped from the
+    // request's due time, and still no write beat the physics above.
+    expect(w.stats('P').dueCreditUsSum + w.stats('I').dueCreditUsSum).toBeGreaterThan(credit0);
   }, 10_000);
 
   it('link conditions on S1 add their latency to a synchronous write; a cut path leaves the link working', async () => {
@@ -188,6 +192,14 @@ describe('threads runtime: the inbound drain budget (ThreadTuning.maxDrainBytesP
       await w.close();
     }
   }, 30_000);
+});
+
+describe('threads runtime options', () => {
+  it('a bad jitInterruptBudget is refused by name before any worker starts', async () => {
+    for (const jitInterruptBudget of [0, -5, 1.5, Number.NaN]) {
+      await expect(ThreadsWorld.create(topology, 1, { jitInterruptBudget })).rejects.toThrow(/jitInterruptBudget must be a positive integer/);
+    }
+  });
 });
 
 describe('threads runtime shutdown', () => {
