@@ -157,6 +157,9 @@ export class ThreadsWorld implements World {
   private nextRequestId = 1;
   private tagSeq = 0;
   private pumping = false;
+  /** Completions the host took, and the sum of how long after becoming visible (µs): see hostPickup(). */
+  private pickups = 0;
+  private pickupLateUsSum = 0;
   /** A microtask to ring the doorbells of systems given submissions (SystemRt.unrung) is queued. */
   private ringQueued = false;
   private closed = false;
@@ -516,8 +519,19 @@ export class ThreadsWorld implements World {
       const p = this.pendingIo.get(tag);
       if (!p) continue;
       this.pendingIo.delete(tag);
+      this.pickups++;
+      this.pickupLateUsSum += now - visibleAtUs;
       p.resolve(data ? { status, data } : { status });
     }
+  }
+
+  /**
+   * How late the hosts (this thread) took their completions, since the world started: the count, and the sum of µs
+   * from when each became visible (its storage system's answer plus the host line) to the pump's look that found it.
+   * It is the one hop of a write whose lateness nothing after it can absorb (see ThreadTuning.maxDueCreditUs).
+   */
+  hostPickup(): { completions: number; lateUsSum: number } {
+    return { completions: this.pickups, lateUsSum: this.pickupLateUsSum };
   }
 
   /** Host I/Os a dead worker will never answer fail, as a host's timeout would. */

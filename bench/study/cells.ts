@@ -170,6 +170,11 @@ export interface CellResult extends CellSpec {
    * average (µs after the time each was due): the latency injection's error, paid once per hop.
    */
   dispatchLateUs?: Record<string, { frame: number; host: number }>;
+  /**
+   * Threads runtime: how long after becoming visible the host (the main thread) took each completion over the window,
+   * on average (µs): its wake-up, which no flight after it absorbs (ThreadsWorld.hostPickup).
+   */
+  hostPickupLateUs?: number;
 }
 
 export function percentiles(h: hdr.Histogram): Percentiles {
@@ -380,17 +385,19 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     let endUs = fromUs + window.measureUs;
     let cpu0: { cpu: NodeJS.CpuUsage; writes: number } | null = null;
     let dispatch0: Map<string, ThreadCpuStats> | null = null;
+    let pickup0: { completions: number; lateUsSum: number } | null = null;
     for (;;) {
       await world.sleep(Math.min(50_000, Math.max(1_000, window.measureUs / 20)));
       const now = world.nowUs();
       if (now < fromUs) continue;
       cpu0 ??= { cpu: process.cpuUsage(), writes: load.completedTotal };
-      if (world instanceof ThreadsWorld) dispatch0 ??= cpuStats(world);
+      if (world instanceof ThreadsWorld) { dispatch0 ??= cpuStats(world); pickup0 ??= world.hostPickup(); }
       const enough = window.maxWrites !== undefined && load.completed >= window.maxWrites && now - fromUs >= MIN_WINDOW_ROUND_TRIPS * roundTripUs(spec.distanceKm);
       const tooFew = window.minWrites !== undefined && load.completed < window.minWrites && now - fromUs < 100 * window.measureUs;
       if (enough || (now >= endUs && !tooFew)) { endUs = now; break; }
     }
     load.toUs = endUs;
+    const pickup = world instanceof ThreadsWorld && pickup0 ? world.hostPickup() : null;
     const cpu = cpu0 && process.cpuUsage(cpu0.cpu), cpuWrites = cpu0 ? load.completedTotal - cpu0.writes : 0;
     load.stop();
     sampler?.stop();
@@ -411,6 +418,8 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites, cores: availableParallelism() } : {}),
       ...(cpuLateMaxUs ? { cpuLateMaxUs } : {}),
       ...(dispatchLateUs ? { dispatchLateUs } : {}),
+      ...(pickup && pickup0 && pickup.completions > pickup0.completions
+        ? { hostPickupLateUs: (pickup.lateUsSum - pickup0.lateUsSum) / (pickup.completions - pickup0.completions) } : {}),
     };
   } finally {
     await world.close();

@@ -22,7 +22,7 @@
 import {
   DEFAULT_FIRMWARE_TIMING, JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_BYTES, JOURNAL_SHIP_WINDOW_ENTRIES,
 } from '../../firmware/constants.ts';
-import { isAsyncOnly, LINK_BANDWIDTH_MBPS, roundTripUs, type CellResult } from './cells.ts';
+import { HOST_LINE_US, isAsyncOnly, LINK_BANDWIDTH_MBPS, roundTripUs, type CellResult } from './cells.ts';
 
 export interface ModelPoint {
   iops: number;
@@ -129,20 +129,20 @@ function stalledCpu(cell: CellResult): string {
 }
 
 /**
- * Threads, a synchronous write (the synchronous and cascade schemes): how late the CPUs dispatched what each write
- * waits for — its request at P, its copy at I, the acknowledgement at P — when that accounts for at least half of
- * the time per write over the model's. It is the latency injection's error, paid at every hop, which the model's
- * service time (the smallest over the distances, where it is least) leaves out.
+ * Threads, a synchronous write (the synchronous and cascade schemes): the lateness no flight absorbs, when it accounts
+ * for at least half of the time per write over the model's. A CPU stamps what it sends from the due time of the event
+ * that made it (ThreadTuning.maxDueCreditUs), so the request's lateness at P and the copy's at I are absorbed by the
+ * link's flight; the acknowledgement's at P has only the host line after it, and the host's own pickup nothing.
  */
-function lateDispatch(cell: CellResult, model: ModelPoint): string {
-  const p = cell.dispatchLateUs?.P, i = cell.dispatchLateUs?.I;
-  if (!p || !i || isAsyncOnly(cell.scheme)) return '';
-  const lateUs = p.host + i.frame + p.frame;
+function lateLastHop(cell: CellResult, model: ModelPoint): string {
+  const p = cell.dispatchLateUs?.P, pickupUs = cell.hostPickupLateUs;
+  if (!p || pickupUs === undefined || isAsyncOnly(cell.scheme)) return '';
+  const lateUs = Math.max(0, p.frame - HOST_LINE_US) + pickupUs;
   const excessUs = (cell.queueDepth * 1e6) / cell.iops - model.latencyUs; // time per write over the model's (Little's law)
   if (excessUs <= 0 || lateUs < excessUs / 2) return '';
-  return `late dispatch: each write spent ${Math.round(lateUs)} µs waiting past its due times (its request at P ${Math.round(p.host)} µs, `
-    + `its copy at I ${Math.round(i.frame)} µs, the acknowledgement at P ${Math.round(p.frame)} µs, on average), against ${Math.round(excessUs)} µs `
-    + 'per write over the model: the latency injection\'s error at this distance, which the service time fitted where it is least leaves out';
+  return `late last hop: the acknowledgement reached P's CPU ${Math.round(p.frame)} µs after it was due and the host took the completion `
+    + `${Math.round(pickupUs)} µs after it was visible, on average: ${Math.round(lateUs)} µs per write that no flight absorbs (the host line `
+    + `takes ${HOST_LINE_US}), against ${Math.round(excessUs)} µs per write over the model`;
 }
 
 /** Busier than this share of the machine's cores, a threads cell is limited by the emulator, whatever bound the model has. */
@@ -182,7 +182,7 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
   }
   // With the cores full, frames wait for a busy CPU: their lateness is that queue, not the injection's error.
   if (err < 0 && model.bound !== 'capacity' && !coresFull) {
-    const late = lateDispatch(cell, model);
+    const late = lateLastHop(cell, model);
     if (late) reasons.push(late);
   }
   return reasons.join('; ') || (err < 0 ? 'slower than the model: the systems\' CPUs were busier than in the cells the model was fitted on' : 'faster than the model');
