@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bandwidthLimited, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts';
-import { roundTripUs, runCell, type CellResult } from '../bench/study/cells.ts';
+import { formPairs, hungCellState, roundTripUs, runCell, studyTopology, type CellResult } from '../bench/study/cells.ts';
+import { createWorld } from '../harness/runtimes.ts';
+import { DATA_LVOL } from '../harness/topology.ts';
 import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
 import { compare, modelFor } from '../bench/study/model.ts';
 import { withinWallMs } from '../harness/within-wall-ms.ts';
@@ -112,6 +114,23 @@ describe('benchmark study (sim runtime)', () => {
     const notStalled = { ...lost, cpuLateMaxUs: { P: 9_000, I: 14_602, R: 120_000 } };
     expect(compare(notStalled, [notStalled])!.note).not.toMatch(/stalled/);
   }, 60_000);
+
+  it('a cell whose host writes never complete stops with what it left behind: every system\'s pairs, journals and (threads) CPU', async () => {
+    for (const runtime of ['sim', 'threads'] as const) {
+      const world = await createWorld(runtime, studyTopology('async', { distanceKm: 10 }), 1, { prefaultMemory: false });
+      try {
+        await formPairs(world, 'async', { inflowControl: true });
+        for (let i = 0; i < 20; i++) expect((await world.hostIo('100I', { op: 'write', lvol: DATA_LVOL, lba: i, blocks: 1, data: new Uint8Array(4096) })).status).toBe('ok');
+        const state = hungCellState(world);
+        expect(state).toMatch(/^I: pair 2 source duplex applied \d+, journal 1: \d+ entries( \(\d+–\d+\))?, \d+ % full/);
+        expect(state).toMatch(/R: pair 2 destination duplex applied \d+, journal 1: /);
+        if (runtime === 'threads') expect(state).toMatch(/R: .*CPU late max \d+ ms, \d+ frames lost, \d+ ring-full retries, host I\/Os \d+ taken \d+ answered/);
+        else expect(state).not.toMatch(/CPU late/);
+      } finally {
+        await world.close();
+      }
+    }
+  }, 30_000);
 
   it('a synchronous cell slower than the model by its last hop\'s lateness says so, with the lateness the CPUs and the host measured (threads)', async () => {
     const threads = await runCell({ runtime: 'threads', scheme: 'sync', distanceKm: 100, queueDepth: 1, blockBytes: 4096 }, { warmupUs: 200_000, measureUs: 300_000 });

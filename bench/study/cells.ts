@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import * as hdr from 'hdr-histogram-js';
 import { BLOCK_SIZE_BYTES, JOURNAL_HIGH_WATER_PERCENT } from '../../firmware/constants.ts';
 import type { PairDefinitionInput } from '../../firmware/commands.ts';
-import { PairState } from '../../firmware/pair-state.ts';
+import { PairState, pairStateName } from '../../firmware/pair-state.ts';
 import { isConsistentDestination } from '../../firmware/definition-info.ts';
 import type { ThreadCpuStats } from '../../hardware/thread-cpu.ts';
 import { createWorld } from '../../harness/runtimes.ts';
@@ -368,6 +368,23 @@ function dispatchLateness(from: Map<string, ThreadCpuStats>, to: Map<string, Thr
   }));
 }
 
+/**
+ * What a cell whose host writes never completed left behind, for its error: each system's pairs (state, applied
+ * sequence number, failure cause) and journals (entries, sequence numbers, fill), and on threads each CPU's worst
+ * lateness, frames lost and ring-full retries, and the host I/Os outstanding.
+ */
+export function hungCellState(world: World): string {
+  const systems = world.topology.systems.map((sys) => {
+    const pairs = world.definitionInformation(sys.name).map((p) => `pair ${p.pairId} ${p.role} ${pairStateName(p.state)}${p.failureCause !== 'none' ? ` (${p.failureCause})` : ''} applied ${p.appliedSeq}`);
+    const journals = world.journals(sys.name).map((j) => `journal ${j.journalLvol}: ${j.entries} entries${j.entries > 0 ? ` (${j.oldestSeq}–${j.newestSeq})` : ''}, `
+      + `${Math.round((100 * j.usedBytes) / j.capacityBytes)} % full`);
+    const cpu = world instanceof ThreadsWorld ? (({ lateUsMax, framesLost, ringFullRetries, hostIos, hostCompletions }) =>
+      [`CPU late max ${Math.round(lateUsMax / 1000)} ms, ${framesLost} frames lost, ${ringFullRetries} ring-full retries, host I/Os ${hostIos} taken ${hostCompletions} answered`])(world.stats(sys.name)) : [];
+    return `${sys.name}: ${[...pairs, ...journals, ...cpu].join(', ') || 'no pair'}`;
+  });
+  return systems.join('; ');
+}
+
 /** Runs one cell from a new world to a closed one. */
 export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise<CellResult> {
   const wall0 = performance.now();
@@ -402,7 +419,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     load.stop();
     sampler?.stop();
     await withinWallMs(load.done, 60_000, () => `study: cell ${spec.runtime} ${spec.scheme} ${spec.distanceKm} km QD ${spec.queueDepth} `
-      + `${spec.blockBytes / 1024} KiB: host writes still outstanding 60 s after the load stopped`);
+      + `${spec.blockBytes / 1024} KiB: host writes still outstanding 60 s after the load stopped; ${hungCellState(world)}`);
     await sampler?.done;
     const measuredUs = endUs - fromUs;
     const iops = (load.completed * 1e6) / measuredUs;
