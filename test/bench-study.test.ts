@@ -162,22 +162,30 @@ describe('benchmark study (sim runtime)', () => {
     const others = [async(10, 10_000, 150), async(100, 10_000, 150)];
     const full = async(1000, 8_000, 230); // 1.84 of 2 cores
     expect(compare(full, [...others, full])!.why).toMatch(/the cores were full \(1\.8 of 2 cores busy, 230 CPU µs per write, every thread together\): the emulator itself limited this cell/);
+    // Snapshot cells with the cores full in the whole row: IOPS follow the CPU each host write costs.
+    const snap = (distanceKm: number, iops: number, cpuUsPerWrite: number): CellResult =>
+      ({ ...threads, scheme: 'snapshot', blockBytes: 65536, queueDepth: 8, distanceKm, iops, cpuUsPerWrite, cores: 2, journal: undefined, dispatchLateUs: undefined });
+    const row = [snap(10, 10_300, 187), snap(100, 13_100, 147), snap(300, 19_700, 97), snap(1000, 25_000, 76)];
+    expect(compare(row[3]!, row)!.why).toMatch(/CPU per write: this cell spent 76 CPU µs per host write against the median 122 of its row \(the distances at this queue depth\), and with the cores full the same cores did more writes/);
+    expect(compare(row[0]!, row)!.why).toMatch(/the cores were full .*CPU per write: this cell spent 187 CPU µs per host write against the median 122 .* did fewer writes/);
+    const unexplained = snap(1000, 25_000, 150); // faster, yet no cheaper per write: not the reason
+    expect(compare(unexplained, [...row.slice(0, 3), unexplained])!.why).not.toMatch(/CPU per write/);
     const idle = async(1000, 8_000, 100); // 0.8 of 2 cores: something else
     expect(compare(idle, [...others, idle])!.why).not.toMatch(/cores were full/);
   }, 60_000);
 
   it('--from re-renders a results file with this build\'s model; cells from before cores were recorded get the study machine\'s', async () => {
-    const committed = JSON.parse(readFileSync('bench/results/2026-12-06-linux-x64-2cpu-quick.json', 'utf8')) as { cpus: string; cells: CellResult[] };
+    const committed = JSON.parse(readFileSync('bench/results/2026-12-07-linux-x64-2cpu-quick.json', 'utf8')) as { cpus: string; cells: CellResult[] };
     for (const c of committed.cells) delete c.cores;
     const dir = mkdtempSync(join(tmpdir(), 'rclab-rerender-'));
     const file = join(dir, 'in.json');
     writeFileSync(file, JSON.stringify(committed));
     expect(await bench(['--from', file, '--out', dir])).toBe(0);
-    const out = JSON.parse(readFileSync(join(dir, '2026-12-06-linux-x64-2cpu-quick.json'), 'utf8')) as { cells: CellResult[] };
+    const out = JSON.parse(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.json'), 'utf8')) as { cells: CellResult[] };
     const threads = out.cells.filter((c) => c.runtime === 'threads');
     expect(threads.length).toBeGreaterThan(0);
     expect(threads.every((c) => c.cores === Number.parseInt(committed.cpus, 10))).toBe(true);
-    expect(readFileSync(join(dir, '2026-12-06-linux-x64-2cpu-quick.md'), 'utf8')).toMatch(/of 2 cores busy, \d+ CPU µs per write/);
+    expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8')).toMatch(/of 2 cores busy, \d+ CPU µs per write/);
     expect(await bench(['--from'])).toBe(2); // refused by name: no file
   }, 60_000);
 

@@ -96,7 +96,7 @@ export function compare(cell: CellResult, all: CellResult[]): ModelComparison | 
   const model = modelFor(cell, all);
   if (!model) return null;
   const iopsError = (cell.iops - model.iops) / model.iops;
-  return { model, iopsError, why: Math.abs(iopsError) <= TOLERANCE ? '' : explain(cell, model, iopsError), note: cellNote(cell) };
+  return { model, iopsError, why: Math.abs(iopsError) <= TOLERANCE ? '' : explain(cell, model, iopsError, all), note: cellNote(cell) };
 }
 
 /**
@@ -153,8 +153,24 @@ function busyCores(cell: CellResult): number | null {
   return cell.cpuUsPerWrite === undefined || cell.cores === undefined ? null : (cell.cpuUsPerWrite * cell.iops) / 1e6;
 }
 
+/**
+ * Threads, an asynchronous cell whose cores were full: its writes per second follow the CPU each host write costs,
+ * copying included, and the row's median (the model) came from cells that paid a different share. (Difference
+ * snapshots of 64 KiB writes cost less of it over a long link, whose ship window spreads each snapshot's transfer.)
+ */
+function cpuShare(cell: CellResult, all: CellResult[], err: number): string {
+  const row = all.filter((c) => c.runtime === cell.runtime && c.scheme === cell.scheme && c.blockBytes === cell.blockBytes
+    && c.queueDepth === cell.queueDepth && c.cpuUsPerWrite !== undefined);
+  if (cell.cpuUsPerWrite === undefined || row.length < 2) return '';
+  const medianUs = median(row.map((c) => c.cpuUsPerWrite!));
+  const ratio = cell.cpuUsPerWrite / medianUs;
+  if (err > 0 ? ratio > 1 - TOLERANCE : ratio < 1 + TOLERANCE) return '';
+  return `CPU per write: this cell spent ${Math.round(cell.cpuUsPerWrite)} CPU µs per host write against the median ${Math.round(medianUs)} of its row `
+    + `(the distances at this queue depth), and with the cores full the same cores did ${err > 0 ? 'more' : 'fewer'} writes`;
+}
+
 /** A reason for a cell outside the tolerance, from what the cell itself shows. */
-function explain(cell: CellResult, model: ModelPoint, err: number): string {
+function explain(cell: CellResult, model: ModelPoint, err: number, all: CellResult[]): string {
   const reasons: string[] = [];
   if (cell.writes < 1000) reasons.push(`only ${cell.writes} writes in the window`);
   const busy = busyCores(cell);
@@ -164,6 +180,10 @@ function explain(cell: CellResult, model: ModelPoint, err: number): string {
     reasons.push(`CPU-bound: the emulator itself limits this cell (the machine's cores for the host and every storage system's thread), so it varies with the machine's load${figures}`);
   } else if (err < 0 && coresFull) {
     reasons.push(`the cores were full${figures}: the emulator itself limited this cell`);
+  }
+  if (coresFull && model.bound === 'distance-independent') {
+    const share = cpuShare(cell, all, err);
+    if (share) reasons.push(share);
   }
   if (cell.runtime === 'threads' && cell.distanceKm === 0 && err < 0) {
     reasons.push('0 km: every hop pays a thread wake-up (40–70 µs on this machine), which a frame due later does not (its receiver spins for it)');
