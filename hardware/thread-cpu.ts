@@ -262,8 +262,8 @@ export interface ThreadTuning {
    * an event that this CPU dispatched late while it had nothing else to do (asleep, waking, or the host OS running
    * another thread) leaves at the event's due time plus the CPU time the firmware spent, not at the late wall-clock
    * time. So a thread's wake-up lateness is not passed on along a chain of hops (host → P → I → P → host): only a
-   * hop with no flight left to absorb it shows. Lateness behind the CPU's own earlier events (queueing, which a
-   * busy controller has too) is not credited, nor any beyond this cap (a stall, a debugger's pause); 0 turns it off.
+   * hop with no flight left to absorb it shows. Not credited: lateness behind the CPU's own earlier events (queueing,
+   * which a busy controller has too), a debugger's pause, and any beyond this cap (a stall); 0 turns it off.
    * Timers stay on the wall clock, so a timeout is never shortened by it. With it on, only a CPU holding host I/O
    * spins for a deadline (spinUs): the others sleep up to it, and their lateness is absorbed in flight. That saved a
    * third of I's and R's CPU per write in the cascade at 100 km, QD 1, and measured 4–6 % more writes/s at QD 8–32.

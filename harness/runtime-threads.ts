@@ -189,12 +189,12 @@ export class ThreadsWorld implements World {
 
   /** Builds the hardware, starts one worker per storage system and boots every controller. */
   static async create(topology: Topology, seed: number, options: ThreadsWorldOptions = {}): Promise<ThreadsWorld> {
+    const budget = options.jitInterruptBudget ?? JIT_INTERRUPT_BUDGET;
+    if (!Number.isInteger(budget) || budget < 1) throw new Error(`jitInterruptBudget must be a positive integer, got ${budget}`);
     // The worlds closed before this one still hold their memory (their SharedArrayBuffers: 0.8 GiB for a study cell)
     // until V8, in no hurry with a small heap, collects: 8 study cells in a row grew the process by 790 MiB of buffers
     // (270 MiB resident) each, and a collection that finally frees GiBs may fall inside a running world. Collected here,
     // the process holds at most the world just closed besides the new one.
-    const budget = options.jitInterruptBudget ?? JIT_INTERRUPT_BUDGET;
-    if (!Number.isInteger(budget) || budget < 1) throw new Error(`jitInterruptBudget must be a positive integer, got ${budget}`);
     collectGarbage();
     // Process-wide (V8's flags are) and read as code runs: the workers started next, and this thread, tier up sooner.
     setFlagsFromString(`--interrupt-budget=${budget}`);

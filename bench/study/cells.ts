@@ -167,7 +167,8 @@ export interface CellResult extends CellSpec {
   cpuLateMaxUs?: Record<string, number>;
   /**
    * Threads runtime: per storage system, how late its CPU dispatched frames and host I/Os over the window, on
-   * average (µs after the time each was due): the latency injection's error, paid once per hop.
+   * average (µs after the time each was due). What a CPU sends is stamped from the due time (maxDueCreditUs), so
+   * only the lateness no flight absorbs reaches the host (see hostPickupLateUs and the model's late last hop).
    */
   dispatchLateUs?: Record<string, { frame: number; host: number }>;
   /**
@@ -371,7 +372,7 @@ function dispatchLateness(from: Map<string, ThreadCpuStats>, to: Map<string, Thr
 /**
  * What a cell whose host writes never completed left behind, for its error: each system's pairs (state, applied
  * sequence number, failure cause) and journals (entries, sequence numbers, fill), and on threads each CPU's worst
- * lateness, frames lost and ring-full retries, and the host I/Os outstanding.
+ * lateness, frames lost, ring-full retries, and host I/Os taken and answered.
  */
 export function hungCellState(world: World): string {
   const systems = world.topology.systems.map((sys) => {
