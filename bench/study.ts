@@ -18,10 +18,31 @@ import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
 import { replicatedCascadeWritesPerSecond } from './replicated-writes.ts';
 import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
 import { BANDWIDTH_CASE, bandwidthLimited, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type OfferedLoadPoint } from './study/bandwidth.ts';
-import { roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
+import { cellName, roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
 import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
 import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
+
+export type FailedCell = CellSpec & { error: string };
+
+/**
+ * Runs the matrix's cells one after another. A cell that fails is recorded with its error and the rest still run:
+ * one hung cell (see runCell) must not throw away a quarter of an hour of measurements.
+ */
+export async function runCells(specs: CellSpec[], run: (s: CellSpec) => Promise<CellResult>,
+  progress: { start?: (s: CellSpec) => void; end?: (s: CellSpec) => void } = {}): Promise<{ cells: CellResult[]; failed: FailedCell[] }> {
+  const cells: CellResult[] = [], failed: FailedCell[] = [];
+  for (const s of specs) {
+    progress.start?.(s);
+    try {
+      cells.push(await run(s));
+    } catch (e) {
+      failed.push({ ...s, error: e instanceof Error ? e.message : String(e) });
+    }
+    progress.end?.(s);
+  }
+  return { cells, failed };
+}
 
 export interface StudyOptions {
   quick: boolean;
@@ -42,6 +63,8 @@ export interface StudyResult {
   matrix: { distancesKm: number[]; queueDepths: number[]; blockBytes: number[]; schemes: string[]; windows: Record<string, Window> };
   snapshotMode: string;
   cells: Array<CellResult & { model?: { iops: number; latencyUs: number; bound: string; iopsError: number; why: string; note: string } }>;
+  /** Cells that failed (a hung cell's error says what it left behind): the study goes on without them, and exits 1. */
+  failedCells?: FailedCell[];
   offeredLoad: OfferedLoadPoint[];
   bandwidthLimited: BandwidthLimitedRun[];
   emulator: {
@@ -105,12 +128,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
 
   try {
     // 1. The matrix.
-    const cells: CellResult[] = [];
-    for (const s of specs) {
-      say(`${s.runtime} ${s.scheme} ${s.distanceKm} km QD ${s.queueDepth} ${s.blockBytes / 1024} KiB`);
-      cells.push(await runCell(s, windows[s.runtime]));
-      tick('');
-    }
+    const { cells, failed: failedCells } = await runCells(specs, (s) => runCell(s, windows[s.runtime]), { start: (s) => say(cellName(s)), end: () => tick('') });
     const compared = withModel(cells);
 
     // 2. RPO against offered load, and the bandwidth-limited case.
@@ -172,7 +190,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, wallS: 0,
       matrix: { ...m, schemes: [...SCHEMES], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
       snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole; its difference volume is ${SNAPSHOT_JOURNAL_VOLUME_BYTES / 2 ** 20} MiB, room for a snapshot of the whole data volume`,
-      cells: compared, offeredLoad, bandwidthLimited: limited,
+      cells: compared, failedCells, offeredLoad, bandwidthLimited: limited,
       emulator: {
         replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,
         ...(replicated ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
@@ -283,7 +301,10 @@ export async function main(argv: string[]): Promise<number> {
   const { readFileSync } = await import('node:fs');
   console.log(readFileSync(md, 'utf8'));
   console.log(`study finished in ${result.wallS.toFixed(0)} s; wrote:\n${files.map((f) => `  ${f}`).join('\n')}`);
-  return 0;
+  const failed = result.failedCells ?? [];
+  if (failed.length === 0) return 0;
+  console.error(`bench: ${failed.length} cell(s) did not finish (listed in the report):\n${failed.map((f) => `  ${cellName(f)}: ${f.error}`).join('\n')}`);
+  return 1;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

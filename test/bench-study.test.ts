@@ -13,7 +13,7 @@ import { DATA_LVOL } from '../harness/topology.ts';
 import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
 import { compare, modelFor } from '../bench/study/model.ts';
 import { withinWallMs } from '../harness/within-wall-ms.ts';
-import { main as bench } from '../bench/study.ts';
+import { main as bench, runCells } from '../bench/study.ts';
 
 const SIM_WINDOW = { warmupUs: 20_000, measureUs: 50_000, maxWrites: 600, minWrites: 200 };
 
@@ -131,6 +131,26 @@ describe('benchmark study (sim runtime)', () => {
       }
     }
   }, 30_000);
+
+  it('a cell that fails is listed with its error, the others still run, and the report says which did not finish', async () => {
+    const spec = (distanceKm: number) => ({ runtime: 'sim' as const, scheme: 'sync' as const, distanceKm, queueDepth: 1, blockBytes: 4096 });
+    const ran: number[] = [];
+    const { cells, failed } = await runCells([spec(10), spec(100), spec(1000)], async (s) => {
+      ran.push(s.distanceKm);
+      if (s.distanceKm === 100) throw new Error('study: cell sim sync 100 km QD 1 4 KiB: host writes still outstanding 60 s after the load stopped; I: pair 1 destination duplex applied 0');
+      return runCell(s, SIM_WINDOW);
+    });
+    expect(ran).toEqual([10, 100, 1000]);
+    expect(cells.map((c) => c.distanceKm)).toEqual([10, 1000]);
+    expect(failed).toEqual([{ ...spec(100), error: expect.stringMatching(/host writes still outstanding .* I: pair 1 destination duplex/) }]);
+    const dir = mkdtempSync(join(tmpdir(), 'rclab-failed-'));
+    const file = join(dir, 'in.json');
+    const committed = JSON.parse(readFileSync('bench/results/2026-12-07-linux-x64-2cpu-quick.json', 'utf8'));
+    writeFileSync(file, JSON.stringify({ ...committed, failedCells: failed }));
+    expect(await bench(['--from', file, '--out', dir])).toBe(0);
+    expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8'))
+      .toMatch(/\*\*1 cell\(s\) did not finish\*\*, and are left out of the tables, the model and the charts:\n\n- sim sync 100 km QD 1 4 KiB: study: cell .*host writes still outstanding/);
+  }, 60_000);
 
   it('a synchronous cell slower than the model by its last hop\'s lateness says so, with the lateness the CPUs and the host measured (threads)', async () => {
     const threads = await runCell({ runtime: 'threads', scheme: 'sync', distanceKm: 100, queueDepth: 1, blockBytes: 4096 }, { warmupUs: 200_000, measureUs: 300_000 });

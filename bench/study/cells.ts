@@ -119,6 +119,9 @@ export interface CellSpec {
   blockBytes: number;
 }
 
+/** A cell as the progress display and the reports name it: "threads async 1000 km QD 32 4 KiB". */
+export const cellName = (s: CellSpec): string => `${s.runtime} ${s.scheme} ${s.distanceKm} km QD ${s.queueDepth} ${s.blockBytes / 1024} KiB`;
+
 export interface Window {
   /** Warm-up before measuring (µs of the world's clock: real on threads, virtual on sim). */
   warmupUs: number;
@@ -419,8 +422,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
     const cpu = cpu0 && process.cpuUsage(cpu0.cpu), cpuWrites = cpu0 ? load.completedTotal - cpu0.writes : 0;
     load.stop();
     sampler?.stop();
-    await withinWallMs(load.done, 60_000, () => `study: cell ${spec.runtime} ${spec.scheme} ${spec.distanceKm} km QD ${spec.queueDepth} `
-      + `${spec.blockBytes / 1024} KiB: host writes still outstanding 60 s after the load stopped; ${hungCellState(world)}`);
+    await withinWallMs(load.done, 60_000, () => `study: cell ${cellName(spec)}: host writes still outstanding 60 s after the load stopped; ${hungCellState(world)}`);
     await sampler?.done;
     const measuredUs = endUs - fromUs;
     const iops = (load.completed * 1e6) / measuredUs;

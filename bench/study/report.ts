@@ -3,7 +3,7 @@
 
 import type { StudyResult } from '../study.ts';
 import type { BANDWIDTH_CASE } from './bandwidth.ts';
-import { SCHEME_LABEL } from './cells.ts';
+import { cellName, SCHEME_LABEL } from './cells.ts';
 
 const n = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
@@ -23,6 +23,12 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     const within = above0.filter((c) => Math.abs(c.model!.iopsError) <= tolerance);
     const errs = above0.map((c) => Math.abs(c.model!.iopsError)).sort((a, b) => a - b);
     out.push(`**${runtime}**: ${within.length} of ${above0.length} cells above 0 km within ±${tolerance * 100} % of the model; median |error| ${errs.length ? (errs[Math.floor(errs.length / 2)]! * 100).toFixed(1) : '–'} %, worst ${errs.length ? (errs[errs.length - 1]! * 100).toFixed(1) : '–'} %.`, '');
+  }
+  const failed = r.failedCells ?? [];
+  if (failed.length > 0) {
+    out.push(`**${failed.length} cell(s) did not finish**, and are left out of the tables, the model and the charts:`, '');
+    for (const f of failed) out.push(`- ${cellName(f)}: ${f.error}`);
+    out.push('');
   }
 
   for (const runtime of [...new Set(r.cells.map((c) => c.runtime))]) {
