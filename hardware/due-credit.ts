@@ -12,9 +12,6 @@ export class DueCredit {
     if (!(Number.isFinite(maxUs) && maxUs >= 0)) throw new Error(`maxDueCreditUs must be a finite number >= 0, got ${maxUs}`);
   }
 
-  /** The credit of the event being dispatched (µs, 0 between events). */
-  get us(): number { return this.creditUs; }
-
   /** An event due at dueUs is dispatched at nowUs: credits what it waited past both its due time and the CPU's last event. */
   dispatch(nowUs: number, dueUs: number): number {
     const waited = nowUs - Math.max(dueUs, this.lastEventEndUs);

@@ -115,7 +115,7 @@ describe('benchmark study (sim runtime)', () => {
     expect(compare(notStalled, [notStalled])!.note).not.toMatch(/stalled/);
   }, 60_000);
 
-  it('a cell whose host writes never complete stops with what it left behind: every system\'s pairs, journals and (threads) CPU', async () => {
+  it('the error of a cell whose host writes never complete names what it left behind: every system\'s pairs, journals and (threads) CPU', async () => {
     for (const runtime of ['sim', 'threads'] as const) {
       const world = await createWorld(runtime, studyTopology('async', { distanceKm: 10 }), 1, { prefaultMemory: false });
       try {

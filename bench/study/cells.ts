@@ -382,8 +382,9 @@ export function hungCellState(world: World): string {
     const pairs = world.definitionInformation(sys.name).map((p) => `pair ${p.pairId} ${p.role} ${pairStateName(p.state)}${p.failureCause !== 'none' ? ` (${p.failureCause})` : ''} applied ${p.appliedSeq}`);
     const journals = world.journals(sys.name).map((j) => `journal ${j.journalLvol}: ${j.entries} entries${j.entries > 0 ? ` (${j.oldestSeq}–${j.newestSeq})` : ''}, `
       + `${Math.round((100 * j.usedBytes) / j.capacityBytes)} % full`);
-    const cpu = world instanceof ThreadsWorld ? (({ lateUsMax, framesLost, ringFullRetries, hostIos, hostCompletions }) =>
-      [`CPU late max ${Math.round(lateUsMax / 1000)} ms, ${framesLost} frames lost, ${ringFullRetries} ring-full retries, host I/Os ${hostIos} taken ${hostCompletions} answered`])(world.stats(sys.name)) : [];
+    const st = world instanceof ThreadsWorld ? world.stats(sys.name) : null;
+    const cpu = st ? [`CPU late max ${Math.round(st.lateUsMax / 1000)} ms, ${st.framesLost} frames lost, ${st.ringFullRetries} ring-full retries, `
+      + `host I/Os ${st.hostIos} taken ${st.hostCompletions} answered`] : [];
     return `${sys.name}: ${[...pairs, ...journals, ...cpu].join(', ') || 'no pair'}`;
   });
   return systems.join('; ');

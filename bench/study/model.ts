@@ -49,9 +49,13 @@ const median = (xs: number[]): number => {
   return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
 };
 
+/** The cells of one runtime, scheme and block size: a series, whose queue depths are its rows (over the distances). */
+const sameSeries = (a: CellResult, b: CellResult): boolean => a.runtime === b.runtime && a.scheme === b.scheme && a.blockBytes === b.blockBytes;
+const row = (cell: CellResult, all: CellResult[]): CellResult[] => all.filter((c) => sameSeries(c, cell) && c.queueDepth === cell.queueDepth);
+
 export function modelFor(cell: CellResult, all: CellResult[]): ModelPoint | null {
-  const same = (c: CellResult) => c.runtime === cell.runtime && c.scheme === cell.scheme && c.blockBytes === cell.blockBytes;
-  const atQd = all.filter((c) => same(c) && c.queueDepth === cell.queueDepth);
+  const same = (c: CellResult) => sameSeries(c, cell);
+  const atQd = row(cell, all);
   const qd1 = all.filter((c) => same(c) && c.queueDepth === 1);
   if (atQd.length === 0) return null;
   if (isAsyncOnly(cell.scheme)) {
@@ -159,10 +163,9 @@ function busyCores(cell: CellResult): number | null {
  * snapshots of 64 KiB writes cost less of it over a long link, whose ship window spreads each snapshot's transfer.)
  */
 function cpuShare(cell: CellResult, all: CellResult[], err: number): string {
-  const row = all.filter((c) => c.runtime === cell.runtime && c.scheme === cell.scheme && c.blockBytes === cell.blockBytes
-    && c.queueDepth === cell.queueDepth && c.cpuUsPerWrite !== undefined);
-  if (cell.cpuUsPerWrite === undefined || row.length < 2) return '';
-  const medianUs = median(row.map((c) => c.cpuUsPerWrite!));
+  const measured = row(cell, all).filter((c) => c.cpuUsPerWrite !== undefined);
+  if (cell.cpuUsPerWrite === undefined || measured.length < 2) return '';
+  const medianUs = median(measured.map((c) => c.cpuUsPerWrite!));
   const ratio = cell.cpuUsPerWrite / medianUs;
   if (err > 0 ? ratio > 1 - TOLERANCE : ratio < 1 + TOLERANCE) return '';
   return `CPU per write: this cell spent ${Math.round(cell.cpuUsPerWrite)} CPU µs per host write against the median ${Math.round(medianUs)} of its row `
