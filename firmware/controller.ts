@@ -2,8 +2,8 @@
 // at a time — a host I/O, a frame, a timer, a management command, a link-state change — and reacts by
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
-import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, JOURNAL_BATCH_MAX_BYTES,
-  INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_BYTES, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS,
+  INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
@@ -18,6 +18,7 @@ import { assertInvariant } from './invariant.ts';
 import { Journal } from './journal.ts';
 import { isCopyingState, isLegalTransition, PairState, pairStateName } from './pair-state.ts';
 import { RecentTags } from './recent-tags.ts';
+import { ShipPacing } from './ship-pacing.ts';
 
 /** Volatile per-pair state (lost on power loss; everything durable is in control memory). */
 interface PairRuntime {
@@ -42,6 +43,8 @@ interface PairRuntime {
   syncTagsApplied: RecentTags;
   // journal shipping (source)
   shippedSeq: number;
+  /** The ship window and batch size, from the acknowledgements (firmware/ship-pacing.ts). */
+  pacing: ShipPacing;
   lastAckProgressUs: number;
   shipScheduled: boolean;
   // journal restore (destination): entries that arrived ahead of their predecessors
@@ -202,7 +205,7 @@ export class Controller implements FirmwareEntryPoints {
       pending: new DifferenceBitmap(words('pending'), tracks),
       snapshot: new DifferenceBitmap(words('snapshot'), tracks),
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
-      copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
     };
@@ -862,14 +865,15 @@ export class Controller implements FirmwareEntryPoints {
     // Snapshot mode: the destination applies a snapshot only whole, so the window slides on what it has stored.
     const windowBase = Math.max(acked, Math.min(rt.receivedSeq, j.newestSeq));
     const endSeq = this.isSnapshotMode(rt) ? this.w(rt, P.snapshotEndSeq) : undefined;
-    // The window: entries, and bytes of write data, sent and not yet acknowledged.
+    // The window: entries, and bytes of write data (as many as the link carries, ShipPacing), sent and not yet acknowledged.
     let inFlightBytes = this.journalIo(rt, () => j.spanBytes(windowBase + 1, rt.shippedSeq));
     if (inFlightBytes === undefined) return;
-    while (rt.shippedSeq < limit && rt.shippedSeq - windowBase < JOURNAL_SHIP_WINDOW_ENTRIES && inFlightBytes < JOURNAL_SHIP_WINDOW_BYTES) {
+    const windowBytes = rt.pacing.windowBytes(), batchBytes = rt.pacing.batchBytes();
+    while (rt.shippedSeq < limit && rt.shippedSeq - windowBase < JOURNAL_SHIP_WINDOW_ENTRIES && inFlightBytes < windowBytes) {
       const entries: JournalEntryWire[] = [];
       let bytes = 0;
-      for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < JOURNAL_BATCH_MAX_BYTES
-        && seq - windowBase <= JOURNAL_SHIP_WINDOW_ENTRIES && (entries.length === 0 || inFlightBytes + bytes < JOURNAL_SHIP_WINDOW_BYTES); seq++) {
+      for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < batchBytes
+        && seq - windowBase <= JOURNAL_SHIP_WINDOW_ENTRIES && (entries.length === 0 || inFlightBytes + bytes < windowBytes); seq++) {
         const e = this.journalIo(rt, () => j.entryAt(seq));
         if (!e) return;
         entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
@@ -877,6 +881,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       if (!this.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
       rt.shippedSeq = entries[entries.length - 1]!.seq;
+      rt.pacing.onSent(rt.shippedSeq, bytes, this.hw.nowUs());
       inFlightBytes += bytes;
     }
   }
@@ -890,7 +895,9 @@ export class Controller implements FirmwareEntryPoints {
       rt.receivedSeq = f.lba;
       rt.lastAckProgressUs = this.hw.nowUs();
     }
-    if (applied > this.w(rt, P.appliedSeq) && applied <= rt.journal.newestSeq) {
+    const valid = applied <= rt.journal.newestSeq;
+    rt.pacing.onAcknowledged(Math.max(valid ? applied : 0, rt.receivedSeq), this.hw.nowUs());
+    if (applied > this.w(rt, P.appliedSeq) && valid) {
       if (this.journalIo(rt, () => rt.journal!.freeThrough(applied)) === undefined) return;
       this.set(rt, P.appliedSeq, applied);
       rt.lastAckProgressUs = this.hw.nowUs();
@@ -1313,6 +1320,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       if (rt.journal && this.isSource(rt) && rt.shippedSeq > this.w(rt, P.appliedSeq) && now - rt.lastAckProgressUs > t.journalResendTimeoutUs) {
         rt.shippedSeq = this.w(rt, P.appliedSeq); // go back N: resend everything not yet applied
+        rt.pacing.rewind();
         rt.lastAckProgressUs = now;
         this.ship(rt);
       }
