@@ -385,7 +385,19 @@ export class ThreadsWorld implements World {
         throw new Error(`storage system ${name} was not paused: ${!s.alive ? 'its worker exited' : this.closed ? 'the world closed' : 'it was resumed meanwhile'}`);
       }
     }
-    if (forMs !== undefined) s.resumeTimer = setTimeout(() => { s.resumeTimer = null; this.resumeNow(s); }, forMs);
+    if (forMs !== undefined) {
+      // setTimeout may fire a fraction of a millisecond early by the world's clock: re-arm until the pause has lasted.
+      const resumeAtUs = this.nowUs() + forMs * 1000;
+      const arm = (ms: number) => {
+        s.resumeTimer = setTimeout(() => {
+          const leftUs = resumeAtUs - this.nowUs();
+          if (leftUs > 0) return arm(Math.ceil(leftUs / 1000));
+          s.resumeTimer = null;
+          this.resumeNow(s);
+        }, ms);
+      };
+      arm(forMs);
+    }
   }
 
   /** Lets a paused storage system's CPU run again (at once; it then dispatches, late, what waited). No-op when not paused. */
