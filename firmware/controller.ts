@@ -2,7 +2,7 @@
 // at a time — a host I/O, a frame, a timer, a management command, a link-state change — and reacts by
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
-import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS,
+import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, TRACK_SIZE_BYTES,
   INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
@@ -33,6 +33,8 @@ interface PairRuntime {
   journal?: Journal;
   // formation copying (source): track -> serial and send time
   copyInflight: Map<number, { serial: number; sentUs: number }>;
+  /** Tracks in flight, fitted to the link as the journal's window is (firmware/ship-pacing.ts); keyed by serial. */
+  copyPacing: ShipPacing;
   copyCursor: number;
   lastCopyAckUs: number;
   /** Writes to tracks whose formation copy is in flight, held until that copy is acknowledged (so they cannot be overtaken by it). */
@@ -205,7 +207,7 @@ export class Controller implements FirmwareEntryPoints {
       pending: new DifferenceBitmap(words('pending'), tracks),
       snapshot: new DifferenceBitmap(words('snapshot'), tracks),
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
-      copyInflight: new Map(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
     };
@@ -352,6 +354,7 @@ export class Controller implements FirmwareEntryPoints {
     this.dropDeferred(rt, failed);
     for (const t of rt.copyInflight.keys()) { rt.bitmap.set(t); rt.copyInflight.delete(t); this.clearPendingTrack(rt, t); }
     rt.copyInflight.clear();
+    rt.copyPacing.rewind();
     for (const c of [...this.syncCopies.values()]) if (c.pairId === rt.pairId) this.finishSyncCopy(c, false);
     if (rt.journal && this.isSource(rt)) this.journalToBitmap(rt);
     rt.restorePending.clear();
@@ -729,6 +732,7 @@ export class Controller implements FirmwareEntryPoints {
     this.set(rt, P.copyTracksDone, 0);
     rt.copyCursor = 0;
     rt.copyInflight.clear();
+    rt.copyPacing.rewind();
     rt.lastCopyAckUs = this.hw.nowUs();
     this.updateDirty(rt);
     this.pumpFormationCopy(rt);
@@ -737,7 +741,8 @@ export class Controller implements FirmwareEntryPoints {
   private pumpFormationCopy(rt: PairRuntime): void {
     const s = this.state(rt);
     if (!this.isSource(rt) || (s !== PairState.InitialCopying && s !== PairState.DuplexPending)) return;
-    while (rt.copyInflight.size < FORMATION_COPY_WINDOW_TRACKS) {
+    const windowTracks = Math.min(FORMATION_COPY_WINDOW_TRACKS, Math.max(1, Math.floor(rt.copyPacing.windowBytes() / TRACK_SIZE_BYTES)));
+    while (rt.copyInflight.size < windowTracks) {
       const t = this.nextCopyTrack(rt);
       if (t < 0) break;
       rt.bitmap.clear(t);
@@ -754,6 +759,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       const serial = this.nextCopySerial++;
       rt.copyInflight.set(t, { serial, sentUs: this.hw.nowUs() });
+      rt.copyPacing.onSent(serial, blocks * BLOCK_SIZE_BYTES, this.hw.nowUs());
       rt.pending.set(t); // in control memory: a power loss before the acknowledgement must not forget this track
       rt.copyCursor = t + 1;
       if (!this.send(this.partner(rt), this.enc.frame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
@@ -817,6 +823,8 @@ export class Controller implements FirmwareEntryPoints {
     const inflight = rt.copyInflight.get(t);
     if (!inflight || inflight.serial !== f.tag) return; // stale (resent since)
     rt.copyInflight.delete(t);
+    // Serials grow with each copy sent; an acknowledgement overtaking an earlier one (another path) counts that one too.
+    rt.copyPacing.onAcknowledged(f.tag, this.hw.nowUs());
     this.clearPendingTrack(rt, t);
     rt.lastCopyAckUs = this.hw.nowUs();
     if (f.status !== 0) {
@@ -1310,6 +1318,7 @@ export class Controller implements FirmwareEntryPoints {
           rt.copyInflight.delete(track);
           this.clearPendingTrack(rt, track);
         }
+        rt.copyPacing.rewind();
         rt.lastCopyAckUs = now;
       }
       if (rt.copyInflight.size === 0) this.pumpFormationCopy(rt);

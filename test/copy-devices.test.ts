@@ -269,7 +269,8 @@ describe('copy devices in the debugger, snapshots and sweeps', () => {
     const plain = JSON.parse((await run(process.execPath, ['harness/rclab.mjs', 'run', 'embodiment1-cycle', '--runtime', 'sim', '--seed', '2', '--scale', '0.25', '--copy-devices', '20:4:5', '--json'])).stdout);
     const snap = join(dir, 'cli.snap');
     const script = join(dir, 'cdev.rcdbg');
-    writeFileSync(script, ['step 9', 'print devices P', 'digest', 'step 3', 'back 3', `save ${snap}`, 'quit'].join('\n'));
+    // 20 events in, the first formation copy's acknowledgement has opened the ship pacing's window to 16 tracks.
+    writeFileSync(script, ['step 20', 'print devices P', 'digest', 'step 3', 'back 3', `save ${snap}`, 'quit'].join('\n'));
     const out = (await run(process.execPath, ['harness/rclab.mjs', 'debug', 'embodiment1-cycle', '--seed', '2', '--scale', '0.25', '--copy-devices', '20:4:5', '--commands', script, '--no-color'])).stdout;
     expect(out).toContain('copy devices (--copy-devices 20:4:5)');
     expect(out).toMatch(/copy device of P: 20 MB\/s, 4 deep, 5 µs set-up; 4 frame\(s\) in it, \d+ waiting/);

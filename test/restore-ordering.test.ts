@@ -87,4 +87,26 @@ describe('journal restore at the destination', () => {
     expect(hw.controlMemory).toEqual(cm);
     expect(hw.events.some((e) => e.type === 'log' && /dropped/.test(e.message))).toBe(true);
   });
+
+  it('S500 a batch delayed on the wire past the start of a resync is not applied after the formation copy of its track (seed 114881)', () => {
+    // The source shipped entry 3 before the pair failed; the batch sat in a slow link's queue while the pair was
+    // resynchronised. The resync's copy of track 0 (newer data) arrives first, then the stale batch: applied, it
+    // would put entry 3's older data back over the copy. Until the source's restore base arrives, batches are ignored.
+    const { hw, c } = destination();
+    c.onFrame(SOURCE, encodeJournalBatch(PAIR, { entries: [1, 2].map(entry) }));
+    expect(readDefinitionInformation(hw.controlMemory)[0]!.appliedSeq).toBe(2);
+    c.onFrame(SOURCE, encodeControl(PAIR, { op: 'bitmap-request', reqId: 9, def, epoch: 0, state: PairState.DuplexPending, stateSeq: 2 }));
+    expect(decodeControl(decodeFrame(hw.sent.find((x) => x.frame[0] === FrameType.Control && decodeControl(decodeFrame(x.frame)).op === 'bitmap-reply')!.frame))).toMatchObject({ op: 'bitmap-reply', reqId: 9 });
+    const copied = new Uint8Array(16 * 4096).fill(0x77);
+    c.onFrame(SOURCE, encodeFrame({ type: FrameType.FormationCopy, status: 0, pairId: PAIR, tag: 1, lba: 0, blocks: 16 }, copied));
+    expect(hw.memory.disk.lvolBytes(0).subarray(0, 16 * 4096)).toEqual(copied);
+    c.onFrame(SOURCE, encodeJournalBatch(PAIR, { entries: [entry(3)] })); // the stale batch: entry 3 is block 3 of track 0
+    expect(hw.memory.disk.lvolBytes(0).subarray(0, 16 * 4096)).toEqual(copied);
+    // The source's base (entries through 3 are covered by the copy): restore goes on after it.
+    c.onFrame(SOURCE, encodeControl(PAIR, { op: 'state', def, epoch: 0, state: PairState.Duplex, cause: 0, stateSeq: 3, baseSeq: 3, drainTargetSeq: 0, consistentSeq: 3 }));
+    c.onFrame(SOURCE, encodeJournalBatch(PAIR, { entries: [3, 4].map(entry) }));
+    expect(readDefinitionInformation(hw.controlMemory)[0]!.appliedSeq).toBe(4);
+    expect(hw.memory.disk.lvolBytes(0)[3 * 4096]).toBe(0x77); // entry 3 not applied again
+    expect(hw.memory.disk.lvolBytes(0)[4 * 4096]).toBe(4);
+  });
 });

@@ -12,7 +12,7 @@ import {
 } from '../firmware/ship-pacing.ts';
 import { TRANSMIT_QUEUE_MAX_US } from '../hardware/link-model.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
-import { createCommand, ok, query, twoSystems, waitFor, write } from './fixtures.ts';
+import { createCommand, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
 
 /**
  * A source with an endless backlog of `entryBytes` entries, shipping through `p` over a link that serialises at
@@ -138,4 +138,26 @@ describe('S110 ship pacing: the firmware over slow links (sim runtime)', () => {
     // 6.1 MB at 100 MB/s is 61 ms on the wire; the 64 KiB initial window and its growth add about three 10 ms round trips.
     expect(r.drainedUs).toBeLessThan(r.idealUs + 6 * 10_000);
   }, 60_000);
+
+  for (const mbps of [0.25, 0.5, 1]) {
+    it(`S100 a formation copy over a ${mbps} MB/s link keeps few tracks queued: a suspend reaches the destination within 0.3 s (1-2 s behind 16 queued tracks before), and a new copy runs at the link's rate`, async () => {
+      const topo = twoSystems({ bandwidthMBps: mbps, distanceKm: 10, dataBytes: 2 * 1024 * 1024 });
+      const w = new SimWorld(topo, 3);
+      for (let i = 0; i < 512; i++) await write(w, 'hostA', i, (i % 250) + 1);
+      await ok(w, 'A', createCommand('async', 'full'));
+      await w.sleep(1_000_000);
+      const t = w.nowUs();
+      await ok(w, 'A', { op: 'suspend', pairId: PAIR });
+      const seen = await waitFor(w, 'B', 'suspend', 5_000_000);
+      expect(seen.state).toBe('suspend');
+      expect(w.nowUs() - t).toBeLessThan(300_000);
+      // The whole volume again (2 MiB: 32 tracks), with the window opened by the first copy's estimate.
+      const r0 = w.nowUs();
+      await ok(w, 'A', { op: 'resync', pairId: PAIR, full: true });
+      await waitFor(w, 'A', 'duplex', 60_000_000);
+      const idealUs = (2 * 1024 * 1024) / mbps;
+      expect((w.nowUs() - r0) / idealUs).toBeLessThan(1.12);
+      await w.close();
+    }, 60_000);
+  }
 });
