@@ -395,7 +395,7 @@ export class Controller implements FirmwareEntryPoints {
       rt.bitmap.setAll(); // the entries cannot be read: copy everything
     }
     j.reset();
-    rt.shippedSeq = j.newestSeq;
+    this.shipFrom(rt, j.newestSeq);
     this.set(rt, P.appliedSeq, j.newestSeq);
   }
 
@@ -857,6 +857,15 @@ export class Controller implements FirmwareEntryPoints {
     this.scheduleShip(rt);
   }
 
+  /**
+   * Shipping (re)starts after `seq`: go-back-N, a journal reset, a resync, a reverse. What the pacing holds as in
+   * flight is void (and may lie beyond `seq`); what it learnt of the link stays.
+   */
+  private shipFrom(rt: PairRuntime, seq: number): void {
+    rt.shippedSeq = seq;
+    rt.pacing.rewind();
+  }
+
   private scheduleShip(rt: PairRuntime): void {
     if (rt.shipScheduled) return;
     rt.shipScheduled = true;
@@ -1119,7 +1128,7 @@ export class Controller implements FirmwareEntryPoints {
   private finishDrain(rt: PairRuntime): void {
     assertInvariant(rt.snapshot.count() === 0, () => `${this.label(rt)}: drained with ${rt.snapshot.count()} track(s) never put in a snapshot`);
     rt.journal!.reset();
-    rt.shippedSeq = rt.journal!.newestSeq;
+    this.shipFrom(rt, rt.journal!.newestSeq);
     this.setState(rt, PairState.Suspend);
     this.sendState(rt);
   }
@@ -1238,7 +1247,7 @@ export class Controller implements FirmwareEntryPoints {
     if (wasSource !== this.isSource(rt) && rt.journal) {
       // Reversed by the partner: entries it never applied mark their tracks, so the next resync copies them.
       if (wasSource) this.journalToBitmap(rt);
-      else { rt.journal.reset(); rt.shippedSeq = rt.journal.newestSeq; this.set(rt, P.appliedSeq, rt.journal.newestSeq); }
+      else { rt.journal.reset(); this.shipFrom(rt, rt.journal.newestSeq); this.set(rt, P.appliedSeq, rt.journal.newestSeq); }
       this.updateDirty(rt);
     }
   }
@@ -1328,8 +1337,7 @@ export class Controller implements FirmwareEntryPoints {
         continue;
       }
       if (rt.journal && this.isSource(rt) && rt.shippedSeq > this.w(rt, P.appliedSeq) && now - rt.lastAckProgressUs > t.journalResendTimeoutUs) {
-        rt.shippedSeq = this.w(rt, P.appliedSeq); // go back N: resend everything not yet applied
-        rt.pacing.rewind();
+        this.shipFrom(rt, this.w(rt, P.appliedSeq)); // go back N: resend everything not yet applied
         rt.lastAckProgressUs = now;
         this.ship(rt);
       }
@@ -1491,7 +1499,7 @@ export class Controller implements FirmwareEntryPoints {
         if (rt.journal) {
           this.journalToBitmap(rt);
           // Sequence numbers continue past anything either side has logged, so the destination's log stays ordered.
-          if (r.newestSeq > rt.journal.newestSeq) { rt.journal.reset(r.newestSeq); rt.shippedSeq = r.newestSeq; this.set(rt, P.appliedSeq, r.newestSeq); }
+          if (r.newestSeq > rt.journal.newestSeq) { rt.journal.reset(r.newestSeq); this.shipFrom(rt, r.newestSeq); this.set(rt, P.appliedSeq, r.newestSeq); }
         }
         this.setState(rt, target);
         this.sendState(rt, rt.journal ? rt.journal.newestSeq : -1);
@@ -1665,7 +1673,7 @@ export class Controller implements FirmwareEntryPoints {
     if (rt.journal) {
       rt.journal.reset();
       this.set(rt, P.appliedSeq, rt.journal.newestSeq);
-      rt.shippedSeq = rt.journal.newestSeq;
+      this.shipFrom(rt, rt.journal.newestSeq);
     }
     this.rebuildLvolIndex();
     this.hw.emit({ type: 'pair-state', pairId: def.pairId, from: 'none', to: 'simplex', cause: 'none', step: undefined });
@@ -1682,7 +1690,7 @@ export class Controller implements FirmwareEntryPoints {
     if (rt.journal) {
       // Entries the old destination never applied mark their tracks; a destination's log is simply restarted.
       if (wasSource) this.journalToBitmap(rt);
-      else { rt.journal.reset(); rt.shippedSeq = rt.journal.newestSeq; this.set(rt, P.appliedSeq, rt.journal.newestSeq); }
+      else { rt.journal.reset(); this.shipFrom(rt, rt.journal.newestSeq); this.set(rt, P.appliedSeq, rt.journal.newestSeq); }
       this.updateDirty(rt);
     }
     rt.restorePending.clear();
