@@ -32,6 +32,12 @@ export const JOURNAL_SHIP_WINDOW_ENTRIES = 512;
  * 16 MiB still fills a 1000 MB/s link over 1000 km (one batch and a 10 ms round trip per window: 1,450 MB/s).
  */
 export const JOURNAL_SHIP_WINDOW_BYTES = 16 * 1024 * 1024;
+/**
+ * Journal shipping: acknowledgements in a row that do not move, while entries are in flight past them, before the
+ * first batch after the gap is sent again (fast resend). Three, as TCP's fast retransmit: one or two come from
+ * frames reordered across paths or duplicated on the wire.
+ */
+export const FAST_RESEND_DUPLICATE_ACKS = 3;
 /** Journal shipping: entries per batch frame. */
 export const JOURNAL_BATCH_MAX_ENTRIES = 64;
 /** Journal shipping: bytes of write data per batch frame. */

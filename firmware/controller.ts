@@ -3,7 +3,7 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, TRACK_SIZE_BYTES,
-  INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+  FAST_RESEND_DUPLICATE_ACKS, INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
@@ -47,6 +47,9 @@ interface PairRuntime {
   shippedSeq: number;
   /** The ship window and batch size, from the acknowledgements (firmware/ship-pacing.ts). */
   pacing: ShipPacing;
+  /** Acknowledgements in a row that did not move (fast resend), and the batches fast resend sent again. */
+  duplicateAcks: number;
+  fastResends: number;
   lastAckProgressUs: number;
   shipScheduled: boolean;
   // journal restore (destination): entries that arrived ahead of their predecessors
@@ -207,7 +210,7 @@ export class Controller implements FirmwareEntryPoints {
       pending: new DifferenceBitmap(words('pending'), tracks),
       snapshot: new DifferenceBitmap(words('snapshot'), tracks),
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
-      copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), duplicateAcks: 0, fastResends: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
     };
@@ -863,6 +866,7 @@ export class Controller implements FirmwareEntryPoints {
    */
   private shipFrom(rt: PairRuntime, seq: number): void {
     rt.shippedSeq = seq;
+    rt.duplicateAcks = 0;
     rt.pacing.rewind();
   }
 
@@ -872,48 +876,85 @@ export class Controller implements FirmwareEntryPoints {
     this.hw.setTimer(this.hw.timing.journalShipDelayUs, 'journal-ship', rt.pairId);
   }
 
-  private ship(rt: PairRuntime): void {
+  /** A journal pair's source in a state that ships entries. */
+  private shipping(rt: PairRuntime): boolean {
     const s = this.state(rt);
-    if (!rt.journal || !this.isSource(rt) || !(s === PairState.Duplex || s === PairState.Suspending || s === PairState.DuplexPending || s === PairState.InitialCopying)) return;
-    const j = rt.journal;
+    return rt.journal !== undefined && this.isSource(rt)
+      && (s === PairState.Duplex || s === PairState.Suspending || s === PairState.DuplexPending || s === PairState.InitialCopying);
+  }
+
+  private ship(rt: PairRuntime): void {
+    if (!this.shipping(rt)) return;
+    const j = rt.journal!;
     const acked = this.w(rt, P.appliedSeq);
-    const limit = s === PairState.Suspending ? Math.min(j.newestSeq, this.w(rt, P.drainTargetSeq)) : j.newestSeq;
+    const limit = this.state(rt) === PairState.Suspending ? Math.min(j.newestSeq, this.w(rt, P.drainTargetSeq)) : j.newestSeq;
     if (rt.shippedSeq < acked) rt.shippedSeq = acked;
     // Snapshot mode: the destination applies a snapshot only whole, so the window slides on what it has stored.
     const windowBase = Math.max(acked, Math.min(rt.receivedSeq, j.newestSeq));
-    const endSeq = this.isSnapshotMode(rt) ? this.w(rt, P.snapshotEndSeq) : undefined;
     // The window: entries, and bytes of write data (as many as the link carries, ShipPacing), sent and not yet acknowledged.
     let inFlightBytes = this.journalIo(rt, () => j.spanBytes(windowBase + 1, rt.shippedSeq));
     if (inFlightBytes === undefined) return;
     const windowBytes = rt.pacing.windowBytes(), batchBytes = rt.pacing.batchBytes();
     while (rt.shippedSeq < limit && rt.shippedSeq - windowBase < JOURNAL_SHIP_WINDOW_ENTRIES && inFlightBytes < windowBytes) {
-      const entries: JournalEntryWire[] = [];
-      let bytes = 0;
-      for (let seq = rt.shippedSeq + 1; seq <= limit && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < batchBytes
-        && seq - windowBase <= JOURNAL_SHIP_WINDOW_ENTRIES && (entries.length === 0 || inFlightBytes + bytes < windowBytes); seq++) {
-        const e = this.journalIo(rt, () => j.entryAt(seq));
-        if (!e) return;
-        entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
-        bytes += e.data.length;
-      }
-      if (!this.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) return this.pairFailed(rt, 'link down');
-      rt.shippedSeq = entries[entries.length - 1]!.seq;
-      rt.pacing.onSent(rt.shippedSeq, bytes, this.hw.nowUs());
-      inFlightBytes += bytes;
+      const sent = this.sendBatch(rt, rt.shippedSeq + 1, Math.min(limit, windowBase + JOURNAL_SHIP_WINDOW_ENTRIES), batchBytes, windowBytes - inFlightBytes);
+      if (!sent) return;
+      rt.shippedSeq = sent.lastSeq;
+      rt.pacing.onSent(sent.lastSeq, sent.bytes, this.hw.nowUs());
+      inFlightBytes += sent.bytes;
     }
+  }
+
+  /**
+   * Sends one journal batch: entries from `fromSeq` through at most `lastSeq`, up to `batchBytes` of write data and
+   * no more than `roomBytes` (but at least one entry). Returns its last sequence number and bytes; undefined when it
+   * did not go (the journal could not be read, or the link is down and the pair failed).
+   */
+  private sendBatch(rt: PairRuntime, fromSeq: number, lastSeq: number, batchBytes: number, roomBytes: number): { lastSeq: number; bytes: number } | undefined {
+    const j = rt.journal!;
+    const endSeq = this.isSnapshotMode(rt) ? this.w(rt, P.snapshotEndSeq) : undefined;
+    const entries: JournalEntryWire[] = [];
+    let bytes = 0;
+    for (let seq = fromSeq; seq <= lastSeq && entries.length < JOURNAL_BATCH_MAX_ENTRIES && bytes < batchBytes && (entries.length === 0 || bytes < roomBytes); seq++) {
+      const e = this.journalIo(rt, () => j.entryAt(seq));
+      if (!e) return undefined;
+      entries.push({ seq, tsUs: e.tsUs, lba: e.lba, data: e.data });
+      bytes += e.data.length;
+    }
+    assertInvariant(entries.length > 0, () => `${this.label(rt)}: a journal batch from ${fromSeq} through ${lastSeq} holds no entry`);
+    if (!this.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) {
+      this.pairFailed(rt, 'link down');
+      return undefined;
+    }
+    return { lastSeq: entries[entries.length - 1]!.seq, bytes };
+  }
+
+  /**
+   * Fast resend (TCP's fast retransmit): an acknowledgement that does not move while entries are in flight beyond
+   * it means the destination received a batch past a gap, so one was lost. On the FAST_RESEND_DUPLICATE_ACKS-th such
+   * acknowledgement the first batch after what the destination holds goes again at once, instead of the whole window
+   * after the resend timeout. Once per gap; if that copy is lost too, the timeout's go-back-N still recovers.
+   */
+  private onAckWithoutProgress(rt: PairRuntime, through: number): void {
+    if (rt.shippedSeq <= through || !this.shipping(rt)) return; // nothing in flight past it: an answer to a duplicate frame
+    if (++rt.duplicateAcks !== FAST_RESEND_DUPLICATE_ACKS) return;
+    if (this.sendBatch(rt, through + 1, rt.shippedSeq, rt.pacing.batchBytes(), Infinity)) rt.fastResends++;
   }
 
   private onJournalAck(from: number, f: DecodedFrame): void {
     const rt = this.framePair(from, f, 'source', 'journal acknowledgement');
     if (!rt || !rt.journal) return;
     const applied = f.tag;
+    const before = Math.max(this.w(rt, P.appliedSeq), rt.receivedSeq);
     // lba: what the destination holds in its journal or difference volume (journal mode: what it applied).
     if (f.lba > rt.receivedSeq && f.lba <= rt.journal.newestSeq) {
       rt.receivedSeq = f.lba;
       rt.lastAckProgressUs = this.hw.nowUs();
     }
     const valid = applied <= rt.journal.newestSeq;
-    rt.pacing.onAcknowledged(Math.max(valid ? applied : 0, rt.receivedSeq), this.hw.nowUs());
+    const through = Math.max(before, valid ? applied : 0, rt.receivedSeq);
+    rt.pacing.onAcknowledged(through, this.hw.nowUs());
+    if (through > before) rt.duplicateAcks = 0;
+    else this.onAckWithoutProgress(rt, through);
     if (applied > this.w(rt, P.appliedSeq) && valid) {
       if (this.journalIo(rt, () => rt.journal!.freeThrough(applied)) === undefined) return;
       this.set(rt, P.appliedSeq, applied);

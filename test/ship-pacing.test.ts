@@ -12,6 +12,7 @@ import {
 } from '../firmware/ship-pacing.ts';
 import { TRANSMIT_QUEUE_MAX_US } from '../hardware/link-model.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
+import { linkSweepPoint } from '../bench/study/bandwidth.ts';
 import { createCommand, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
 
 /**
@@ -158,6 +159,18 @@ describe('S110 ship pacing: the firmware over slow links (sim runtime)', () => {
       const idealUs = (2 * 1024 * 1024) / mbps;
       expect((w.nowUs() - r0) / idealUs).toBeLessThan(1.12);
       await w.close();
+    }, 60_000);
+  }
+});
+
+describe('S110 fast resend over lossy links (sim runtime, the study\'s link sweep)', () => {
+  for (const [mbps, loss] of [[4, 0.01], [64, 0.001]] as const) {
+    it(`${mbps} MB/s, ${loss * 100} % of frames lost: a lost batch is sent again within a round trip or so, so the recovery point stays near the one-way delay (it reached 0.9-1 s, the resend timeout)`, async () => {
+      const p = await linkSweepPoint(mbps, loss, 1_000_000);
+      expect(p.endState).toBe('duplex');
+      expect(p.achievedMBps).toBeCloseTo(mbps / 2, 1);
+      expect(p.rpoMsMax).toBeLessThan(100);
+      expect(p.journalUsagePercentMax).toBeLessThan(5);
     }, 60_000);
   }
 });

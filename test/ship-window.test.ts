@@ -93,4 +93,25 @@ describe('S110 the journal ship window', () => {
     expect(sent).toHaveLength(JOURNAL_SHIP_WINDOW_ENTRIES);
     expect(sent.reduce((n, e) => n + e.bytes, 0)).toBe(JOURNAL_SHIP_WINDOW_ENTRIES * BLOCK_SIZE_BYTES);
   });
+  it('fast resend: a batch lost on the wire goes again on the third acknowledgement that does not move, not after the 1 s resend timeout', () => {
+    const { hwI, hwR, I, R, carry, ship } = asyncPair();
+    for (let t = 1; t <= 16; t++) I.onHostIo(write(t, 1));
+    expect(ship()).toHaveLength(16); // the initial window: 16 batches of one 4 KiB entry
+    const batches = hwI.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalBatch);
+    expect(batches).toHaveLength(16);
+    // Batch 1 is lost; 2..16 reach R, which holds them and acknowledges each with 0 applied.
+    for (const b of batches.slice(1)) R.onFrame(1, b.frame);
+    const acks = hwR.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalAck);
+    expect(acks.map((a) => decodeFrame(a.frame).tag)).toEqual(Array(15).fill(0));
+    const resent = (n: number) => {
+      for (const a of acks.splice(0, n)) I.onFrame(3, a.frame);
+      return hwI.sent.filter((x) => x.frame[0] === FrameType.JournalBatch).flatMap((x) => decodeJournalBatch(decodeFrame(x.frame)).entries.map((e) => e.seq));
+    };
+    expect(resent(2)).toEqual([]);
+    expect(resent(1)).toEqual([1]); // the third: entry 1 again, at once
+    expect(resent(12)).toEqual([1]); // once per gap
+    carry(hwI, R, 1);
+    expect(readDefinitionInformation(hwR.controlMemory)[0]!.appliedSeq).toBe(16);
+    expect(hwR.disk.read(0, 1, 1)[0]).toBe(1);
+  });
 });
