@@ -17,9 +17,11 @@ import { formationCopyMsPerMiB, measureHotPaths, type HotPath } from './hot-path
 import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
 import { replicatedCascadeWritesPerSecond } from './replicated-writes.ts';
 import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
-import { BANDWIDTH_CASE, bandwidthLimited, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type OfferedLoadPoint } from './study/bandwidth.ts';
+import {
+  BANDWIDTH_CASE, bandwidthLimited, LINK_SWEEP, linkSweepPoint, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type LinkSweepPoint, type OfferedLoadPoint,
+} from './study/bandwidth.ts';
 import { cellName, roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
-import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
+import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsLinkBandwidth, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
 import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
 
@@ -66,6 +68,8 @@ export interface StudyResult {
   /** Cells that failed (a hung cell's error says what it left behind): the study goes on without them, and exits 1. */
   failedCells?: FailedCell[];
   offeredLoad: OfferedLoadPoint[];
+  /** Asynchronous copying over links of several bandwidths and loss rates (sim); absent in files written before it. */
+  linkSweep?: LinkSweepPoint[];
   bandwidthLimited: BandwidthLimitedRun[];
   emulator: {
     /** Cascade, 0 km, QD 32, no latency injected anywhere (bench/replicated-writes.ts): the emulator alone. */
@@ -120,7 +124,9 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
     }
   }
   const offeredFractions = o.quick ? [0.5, 0.9, 1.2] : [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25];
-  const steps = specs.length + offeredFractions.length * o.runtimes.length + o.runtimes.length + 6;
+  const sweep = o.quick ? LINK_SWEEP.quick : LINK_SWEEP.full;
+  const sweepPoints = o.runtimes.includes('sim') ? sweep.bandwidthsMBps.flatMap((mbps) => sweep.lossRates.map((loss) => ({ mbps, loss }))) : [];
+  const steps = specs.length + offeredFractions.length * o.runtimes.length + sweepPoints.length + o.runtimes.length + 6;
   const bar = o.progress ? new cliProgress.SingleBar({ format: 'study [{bar}] {value}/{total} {what}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   bar?.start(steps, 0, { what: '' });
   const tick = (what: string) => bar?.increment(1, { what });
@@ -139,6 +145,12 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
         offeredLoad.push(await rpoAtOfferedLoad(runtime, f, o.quick ? 1_000_000 : 3_000_000));
         tick('');
       }
+    }
+    const linkSweep: LinkSweepPoint[] = [];
+    for (const { mbps, loss } of sweepPoints) {
+      say(`sim link sweep: ${mbps} MB/s, ${loss * 100} % loss`);
+      linkSweep.push(await linkSweepPoint(mbps, loss, o.quick ? 1_000_000 : 3_000_000));
+      tick('');
     }
     const limited: BandwidthLimitedRun[] = [];
     for (const runtime of o.runtimes) {
@@ -190,7 +202,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, wallS: 0,
       matrix: { ...m, schemes: [...SCHEMES], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
       snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole; its difference volume is ${SNAPSHOT_JOURNAL_VOLUME_BYTES / 2 ** 20} MiB, room for a snapshot of the whole data volume`,
-      cells: compared, failedCells, offeredLoad, bandwidthLimited: limited,
+      cells: compared, failedCells, offeredLoad, linkSweep, bandwidthLimited: limited,
       emulator: {
         replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,
         ...(replicated ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
@@ -244,6 +256,11 @@ export async function writeOutputs(result: StudyResult, outDir: string, runtimes
   const oc = OFFERED_LOAD_CASE;
   await chart('rpo-offered-load', 'RPO against offered load',
     rpoVsOfferedLoad(result.offeredLoad, `asynchronous I→R, ${oc.distanceKm} km, ${oc.bandwidthMBps} MB/s link, ${oc.blockBytes / 1024} KiB writes, ${oc.journalBytes / 2 ** 20} MiB journal`));
+  if (result.linkSweep?.length) {
+    const ls = LINK_SWEEP;
+    await chart('rpo-link-sweep', 'RPO against the link\'s bandwidth and loss (sim)', rpoVsLinkBandwidth(result.linkSweep,
+      `asynchronous I→R, ${ls.distanceKm} km, ${ls.blockBytes / 1024} KiB writes at ${ls.offeredFraction * 100} % of the bandwidth, ${ls.journalBytes / 2 ** 20} MiB journal, sim runtime`));
+  }
   for (const run of result.bandwidthLimited) await chart(`rpo-over-time-${run.runtime}`, `RPO over time, bandwidth-limited (${run.runtime})`, rpoOverTime(run));
   writeFileSync(`${base}.json`, JSON.stringify(result, null, 1));
   writeFileSync(`${base}.md`, markdownReport(result, charts.map((c) => ({ ...c, file: c.file.slice(outDir.length).replace(/^\//, '') })), BANDWIDTH_CASE, TOLERANCE));

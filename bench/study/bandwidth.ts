@@ -1,6 +1,8 @@
 // The asynchronous pair against its link's bandwidth.
 // - RPO against offered load: an open-loop host at a fraction of the link's bandwidth; the recovery point stays
 //   near the round trip while the link keeps up and grows once it cannot.
+// - The link sweep: the same at half the bandwidth, over links from 0.25 to 64 MB/s that lose 0, 0.1 or 1 % of
+//   their frames (sim runtime: the link's physics and the firmware's protocol, exactly).
 // - The bandwidth-limited case: offered load above the bandwidth fills the journal, the pair goes to failure
 //   suspend (journal full) while the host's writes go on into the bitmap, then a resynchronisation copies the
 //   differences and the pair is duplex again — with the recovery point over the whole time.
@@ -24,12 +26,29 @@ export interface OfferedLoadPoint {
   endState: string;
 }
 
-export const OFFERED_LOAD_CASE = { distanceKm: 1000, bandwidthMBps: 16, blockBytes: 64 * 1024, journalBytes: 32 * 1024 * 1024 };
+export interface OfferedLoadCase { distanceKm: number; bandwidthMBps: number; blockBytes: number; journalBytes: number; lossRate?: number }
+
+export const OFFERED_LOAD_CASE: OfferedLoadCase = { distanceKm: 1000, bandwidthMBps: 16, blockBytes: 64 * 1024, journalBytes: 32 * 1024 * 1024 };
+
+/** The link sweep: bandwidths and loss rates, at this fraction of the bandwidth, 4 KiB writes over 100 km. */
+export const LINK_SWEEP = {
+  distanceKm: 100, blockBytes: 4096, journalBytes: 32 * 1024 * 1024, offeredFraction: 0.5,
+  full: { bandwidthsMBps: [0.25, 1, 4, 16, 64], lossRates: [0, 0.001, 0.01] },
+  quick: { bandwidthsMBps: [0.25, 4, 16], lossRates: [0, 0.01] },
+};
+
+export interface LinkSweepPoint extends OfferedLoadPoint { bandwidthMBps: number; lossRate: number }
+
+/** One point of the link sweep (sim runtime). */
+export async function linkSweepPoint(bandwidthMBps: number, lossRate: number, measureUs: number): Promise<LinkSweepPoint> {
+  const c = LINK_SWEEP;
+  const p = await rpoAtOfferedLoad('sim', c.offeredFraction, measureUs, { distanceKm: c.distanceKm, bandwidthMBps, blockBytes: c.blockBytes, journalBytes: c.journalBytes, lossRate });
+  return { ...p, bandwidthMBps, lossRate };
+}
 
 /** One point of RPO against offered load. */
-export async function rpoAtOfferedLoad(runtime: RuntimeName, fraction: number, measureUs: number): Promise<OfferedLoadPoint> {
-  const c = OFFERED_LOAD_CASE;
-  const world = await createWorld(runtime, studyTopology('async', { distanceKm: c.distanceKm, bandwidthMBps: c.bandwidthMBps, journalVolumeBytes: c.journalBytes }), 1,
+export async function rpoAtOfferedLoad(runtime: RuntimeName, fraction: number, measureUs: number, c: OfferedLoadCase = OFFERED_LOAD_CASE): Promise<OfferedLoadPoint> {
+  const world = await createWorld(runtime, studyTopology('async', { distanceKm: c.distanceKm, bandwidthMBps: c.bandwidthMBps, journalVolumeBytes: c.journalBytes, lossRate: c.lossRate }), 1,
     { maxVirtualUs: 3_600_000_000 });
   try {
     await formPairs(world, 'async');

@@ -58,6 +58,8 @@ const ID = { P: 0, I: 1, R: 3 } as const;
 export interface LinkOptions {
   distanceKm: number;
   bandwidthMBps?: number;
+  /** Frames lost on every link, 0 ≤ lossRate < 1 (the link sweep). */
+  lossRate?: number;
   journalVolumeBytes?: number;
 }
 
@@ -72,6 +74,7 @@ export function studyTopology(scheme: Scheme, o: LinkOptions): Topology {
   });
   const link = (name: string, a: string, b: string): LinkSpec => ({
     name, a, b, distanceKm: o.distanceKm, bandwidthMBps: o.bandwidthMBps ?? LINK_BANDWIDTH_MBPS, jitterUs: 0, paths: [{ extraDelayUs: 0 }],
+    ...(o.lossRate ? { lossRate: o.lossRate } : {}),
   });
   const asyncOnly = isAsyncOnly(scheme);
   const systems = scheme === 'sync' ? [system('P'), system('I')] : asyncOnly ? [system('I'), system('R')] : [system('P'), system('I'), system('R')];

@@ -2,7 +2,7 @@
 
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { BandwidthLimitedRun, OfferedLoadPoint } from './bandwidth.ts';
+import type { BandwidthLimitedRun, LinkSweepPoint, OfferedLoadPoint } from './bandwidth.ts';
 import { SCHEME_LABEL, type CellResult } from './cells.ts';
 import { modelFor } from './model.ts';
 
@@ -74,6 +74,27 @@ export function rpoVsOfferedLoad(points: OfferedLoadPoint[], caption: string): T
       x: { field: 'offered', type: 'quantitative', title: 'offered load (% of the link\'s bandwidth)' },
       y: { field: 'rpoMs', type: 'quantitative', scale: { type: 'log' }, title: 'recovery point (ms behind the host)' },
       color: { field: 'what', type: 'nominal', title: null },
+    },
+  } as TopLevelSpec;
+}
+
+/** The link sweep: recovery point against the link's bandwidth, one colour per loss rate, p50 solid and max dashed. */
+export function rpoVsLinkBandwidth(points: LinkSweepPoint[], caption: string): TopLevelSpec {
+  const rows = points.flatMap((p) => [
+    { bandwidth: p.bandwidthMBps, loss: `${p.lossRate * 100} % loss`, stat: 'p50', rpoMs: Math.max(0.01, p.rpoMsP50) },
+    { bandwidth: p.bandwidthMBps, loss: `${p.lossRate * 100} % loss`, stat: 'max', rpoMs: Math.max(0.01, p.rpoMsMax) },
+  ]);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Recovery point against the link\'s bandwidth and loss', subtitle: caption },
+    data: { values: rows },
+    width: 480, height: 260,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'bandwidth', type: 'quantitative', scale: { type: 'log' }, title: 'link bandwidth (MB/s)' },
+      y: { field: 'rpoMs', type: 'quantitative', scale: { type: 'log' }, title: 'recovery point (ms behind the host)' },
+      color: { field: 'loss', type: 'nominal', title: null },
+      strokeDash: { field: 'stat', type: 'nominal', title: null },
     },
   } as TopLevelSpec;
 }

@@ -2,7 +2,7 @@
 // own speed as ratios against this machine's limits.
 
 import type { StudyResult } from '../study.ts';
-import type { BANDWIDTH_CASE } from './bandwidth.ts';
+import { LINK_SWEEP, type BANDWIDTH_CASE } from './bandwidth.ts';
 import { cellName, SCHEME_LABEL } from './cells.ts';
 
 const n = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
@@ -54,6 +54,18 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     out.push(`| ${p.runtime} | ${n(p.offeredFraction * 100)} | ${n(p.offeredMBps, 1)} | ${n(p.achievedMBps, 1)} | ${ms(p.latencyUs.p50)} | ${n(p.rpoMsP50, 1)} | ${n(p.rpoMsMax, 1)} | ${n(p.rpoWritesMax)} | ${n(p.journalUsagePercentMax, 1)} | ${p.endState} |`);
   }
   out.push('');
+
+  if (r.linkSweep?.length) {
+    const ls = LINK_SWEEP;
+    out.push(`## The link sweep: ${ls.blockBytes / 1024} KiB writes at ${ls.offeredFraction * 100} % of the link's bandwidth, ${ls.distanceKm} km, ${ls.journalBytes / 2 ** 20} MiB journal (sim)`, '');
+    out.push('A lost frame holds back every entry after it until it is sent again: at the third acknowledgement that does not move (fast resend), or by go-back-N after the resend timeout (1 s) when that copy is lost too.', '');
+    out.push('| bandwidth MB/s | loss % | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end |');
+    out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+    for (const p of r.linkSweep) {
+      out.push(`| ${n(p.bandwidthMBps, p.bandwidthMBps < 1 ? 2 : 0)} | ${n(p.lossRate * 100, 1)} | ${n(p.offeredMBps, 2)} | ${n(p.achievedMBps, 2)} | ${ms(p.latencyUs.p50)} | ${n(p.rpoMsP50, 1)} | ${n(p.rpoMsMax, 1)} | ${n(p.rpoWritesMax)} | ${n(p.journalUsagePercentMax, 1)} | ${p.endState} |`);
+    }
+    out.push('');
+  }
 
   out.push(`## Bandwidth-limited: ${bw.offeredMBps} MB/s offered over a ${bw.bandwidthMBps} MB/s link (${bw.distanceKm} km), ${bw.journalBytes / 2 ** 20} MiB journal`, '');
   for (const run of r.bandwidthLimited) {
