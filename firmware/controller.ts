@@ -47,9 +47,8 @@ interface PairRuntime {
   shippedSeq: number;
   /** The ship window and batch size, from the acknowledgements (firmware/ship-pacing.ts). */
   pacing: ShipPacing;
-  /** Acknowledgements in a row that did not move (fast resend), and the batches fast resend sent again. */
+  /** Acknowledgements in a row that did not move (fast resend). */
   duplicateAcks: number;
-  fastResends: number;
   lastAckProgressUs: number;
   shipScheduled: boolean;
   // journal restore (destination): entries that arrived ahead of their predecessors
@@ -210,7 +209,7 @@ export class Controller implements FirmwareEntryPoints {
       pending: new DifferenceBitmap(words('pending'), tracks),
       snapshot: new DifferenceBitmap(words('snapshot'), tracks),
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
-      copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), duplicateAcks: 0, fastResends: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), duplicateAcks: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
     };
@@ -937,7 +936,7 @@ export class Controller implements FirmwareEntryPoints {
   private onAckWithoutProgress(rt: PairRuntime, through: number): void {
     if (rt.shippedSeq <= through || !this.shipping(rt)) return; // nothing in flight past it: an answer to a duplicate frame
     if (++rt.duplicateAcks !== FAST_RESEND_DUPLICATE_ACKS) return;
-    if (this.sendBatch(rt, through + 1, rt.shippedSeq, rt.pacing.batchBytes(), Infinity)) rt.fastResends++;
+    this.sendBatch(rt, through + 1, rt.shippedSeq, rt.pacing.batchBytes(), Infinity);
   }
 
   private onJournalAck(from: number, f: DecodedFrame): void {

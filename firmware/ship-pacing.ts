@@ -9,6 +9,7 @@
 // trip + a queue target): enough to keep the link busy with at most about the target queued at its bottleneck.
 // A batch is at most what the link carries in SHIP_BATCH_SERIALISE_US. Before the first estimate both start small
 // (TCP's initial window); each round trip then multiplies the window by about (round trip + target) / round trip.
+// Formation copies (S100) use a second instance for their window of tracks, keyed by copy serial.
 
 import { BLOCK_SIZE_BYTES, JOURNAL_BATCH_MAX_BYTES, JOURNAL_SHIP_WINDOW_BYTES, JOURNAL_SHIP_WINDOW_ENTRIES } from './constants.ts';
 import { assertInvariant } from './invariant.ts';
