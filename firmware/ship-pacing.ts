@@ -105,7 +105,7 @@ export class ShipPacing {
     if (popped) this.deliveredUs = nowUs;
   }
 
-  /** Go-back-N: what was in flight is sent again, as new batches. What was learnt of the link stays. */
+  /** Shipping restarts (go-back-N, a journal reset, a new formation copy): what was in flight is void. What was learnt of the link stays. */
   rewind(): void {
     this.count = 0;
   }

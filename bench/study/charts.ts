@@ -58,45 +58,46 @@ export function latencyVsDistance(cells: CellResult[], runtime: string, blockByt
     { field: 'latencyMs', title: 'latency (ms)' }, 'percentile');
 }
 
-/** Recovery point against offered load (fraction of the asynchronous link's bandwidth). */
-export function rpoVsOfferedLoad(points: OfferedLoadPoint[], caption: string): TopLevelSpec {
-  const rows = points.flatMap((p) => [
-    { runtime: p.runtime, offered: p.offeredFraction * 100, rpoMs: Math.max(0.01, p.rpoMsP50), what: `${p.runtime} p50` },
-    { runtime: p.runtime, offered: p.offeredFraction * 100, rpoMs: Math.max(0.01, p.rpoMsMax), what: `${p.runtime} max` },
-  ]);
+/**
+ * A recovery point chart: p50 and max of each point, one line per series, the RPO on a log scale. The x axis and the
+ * series differ per chart; `dash` draws the max dashed when the colour already names something else.
+ */
+function rpoLines(o: {
+  text: string; caption: string; x: { title: string; log?: boolean }; dash?: boolean;
+  points: Array<{ x: number; series: string; p50Ms: number; maxMs: number }>;
+}): TopLevelSpec {
+  const rows = o.points.flatMap((p) => (['p50', 'max'] as const).map((stat) => ({
+    x: p.x, rpoMs: Math.max(0.01, stat === 'p50' ? p.p50Ms : p.maxMs), stat, series: o.dash ? p.series : `${p.series} ${stat}`,
+  })));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'Recovery point against offered load', subtitle: caption },
+    title: { text: o.text, subtitle: o.caption },
     data: { values: rows },
     width: 480, height: 260,
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'offered', type: 'quantitative', title: 'offered load (% of the link\'s bandwidth)' },
+      x: { field: 'x', type: 'quantitative', ...(o.x.log ? { scale: { type: 'log' } } : {}), title: o.x.title },
       y: { field: 'rpoMs', type: 'quantitative', scale: { type: 'log' }, title: 'recovery point (ms behind the host)' },
-      color: { field: 'what', type: 'nominal', title: null },
+      color: { field: 'series', type: 'nominal', title: null },
+      ...(o.dash ? { strokeDash: { field: 'stat', type: 'nominal', title: null } } : {}),
     },
   } as TopLevelSpec;
 }
 
+/** Recovery point against offered load (fraction of the asynchronous link's bandwidth), one line per runtime and statistic. */
+export function rpoVsOfferedLoad(points: OfferedLoadPoint[], caption: string): TopLevelSpec {
+  return rpoLines({
+    text: 'Recovery point against offered load', caption, x: { title: 'offered load (% of the link\'s bandwidth)' },
+    points: points.map((p) => ({ x: p.offeredFraction * 100, series: p.runtime, p50Ms: p.rpoMsP50, maxMs: p.rpoMsMax })),
+  });
+}
+
 /** The link sweep: recovery point against the link's bandwidth, one colour per loss rate, p50 solid and max dashed. */
 export function rpoVsLinkBandwidth(points: LinkSweepPoint[], caption: string): TopLevelSpec {
-  const rows = points.flatMap((p) => [
-    { bandwidth: p.bandwidthMBps, loss: `${p.lossRate * 100} % loss`, stat: 'p50', rpoMs: Math.max(0.01, p.rpoMsP50) },
-    { bandwidth: p.bandwidthMBps, loss: `${p.lossRate * 100} % loss`, stat: 'max', rpoMs: Math.max(0.01, p.rpoMsMax) },
-  ]);
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'Recovery point against the link\'s bandwidth and loss', subtitle: caption },
-    data: { values: rows },
-    width: 480, height: 260,
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'bandwidth', type: 'quantitative', scale: { type: 'log' }, title: 'link bandwidth (MB/s)' },
-      y: { field: 'rpoMs', type: 'quantitative', scale: { type: 'log' }, title: 'recovery point (ms behind the host)' },
-      color: { field: 'loss', type: 'nominal', title: null },
-      strokeDash: { field: 'stat', type: 'nominal', title: null },
-    },
-  } as TopLevelSpec;
+  return rpoLines({
+    text: 'Recovery point against the link\'s bandwidth and loss', caption, x: { title: 'link bandwidth (MB/s)', log: true }, dash: true,
+    points: points.map((p) => ({ x: p.bandwidthMBps, series: `${p.lossRate * 100} % loss`, p50Ms: p.rpoMsP50, maxMs: p.rpoMsMax })),
+  });
 }
 
 /** The bandwidth-limited case over time: recovery point and journal usage, the pair's state as colour. */

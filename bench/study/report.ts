@@ -2,12 +2,15 @@
 // own speed as ratios against this machine's limits.
 
 import type { StudyResult } from '../study.ts';
-import { LINK_SWEEP, type BANDWIDTH_CASE } from './bandwidth.ts';
+import { LINK_SWEEP, type BANDWIDTH_CASE, type OfferedLoadPoint } from './bandwidth.ts';
 import { cellName, SCHEME_LABEL } from './cells.ts';
 
 const n = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
 const ms = (us: number) => n(us / 1000, us < 10_000 ? 2 : 1);
+/** The columns an open-loop load's row shares (offered and achieved MB/s, host p50, RPO, journal, pair at the end). */
+const loadColumns = (p: OfferedLoadPoint, mbDigits: number) => `${n(p.offeredMBps, mbDigits)} | ${n(p.achievedMBps, mbDigits)} | ${ms(p.latencyUs.p50)} | `
+  + `${n(p.rpoMsP50, 1)} | ${n(p.rpoMsMax, 1)} | ${n(p.rpoWritesMax)} | ${n(p.journalUsagePercentMax, 1)} | ${p.endState}`;
 
 export function markdownReport(r: StudyResult, charts: Array<{ file: string; title: string }>, bw: typeof BANDWIDTH_CASE, tolerance: number): string {
   const out: string[] = [];
@@ -51,7 +54,7 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
   out.push('| runtime | offered (% of link) | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end |');
   out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
   for (const p of r.offeredLoad) {
-    out.push(`| ${p.runtime} | ${n(p.offeredFraction * 100)} | ${n(p.offeredMBps, 1)} | ${n(p.achievedMBps, 1)} | ${ms(p.latencyUs.p50)} | ${n(p.rpoMsP50, 1)} | ${n(p.rpoMsMax, 1)} | ${n(p.rpoWritesMax)} | ${n(p.journalUsagePercentMax, 1)} | ${p.endState} |`);
+    out.push(`| ${p.runtime} | ${n(p.offeredFraction * 100)} | ${loadColumns(p, 1)} |`);
   }
   out.push('');
 
@@ -62,7 +65,7 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     out.push('| bandwidth MB/s | loss % | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end |');
     out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
     for (const p of r.linkSweep) {
-      out.push(`| ${n(p.bandwidthMBps, p.bandwidthMBps < 1 ? 2 : 0)} | ${n(p.lossRate * 100, 1)} | ${n(p.offeredMBps, 2)} | ${n(p.achievedMBps, 2)} | ${ms(p.latencyUs.p50)} | ${n(p.rpoMsP50, 1)} | ${n(p.rpoMsMax, 1)} | ${n(p.rpoWritesMax)} | ${n(p.journalUsagePercentMax, 1)} | ${p.endState} |`);
+      out.push(`| ${n(p.bandwidthMBps, p.bandwidthMBps < 1 ? 2 : 0)} | ${n(p.lossRate * 100, 1)} | ${loadColumns(p, 2)} |`);
     }
     out.push('');
   }
