@@ -205,7 +205,12 @@ describe('benchmark study (sim runtime)', () => {
     const threads = out.cells.filter((c) => c.runtime === 'threads');
     expect(threads.length).toBeGreaterThan(0);
     expect(threads.every((c) => c.cores === Number.parseInt(committed.cpus, 10))).toBe(true);
-    expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8')).toMatch(/of 2 cores busy, \d+ CPU µs per write/);
+    const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
+    expect(md).toMatch(/of 2 cores busy, \d+ CPU µs per write/);
+    // The link sweep: its table (the committed quick run swept 3 bandwidths × 2 loss rates) and its chart.
+    expect(md).toMatch(/## The link sweep: 4 KiB writes at 50 % of the link's bandwidth, 100 km, 32 MiB journal \(sim\)/);
+    expect(md.match(/^\| (0\.25|4|16) \| (0\.0|1\.0) \| [\d.]+ \| [\d.]+ \| .* \| duplex \|$/gm)).toHaveLength(6);
+    expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick-rpo-link-sweep.svg'), 'utf8')).toMatch(/series: 1 % loss; stat: max/);
     expect(await bench(['--from'])).toBe(2); // refused by name: no file
   }, 60_000);
 
