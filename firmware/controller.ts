@@ -49,6 +49,13 @@ interface PairRuntime {
   pacing: ShipPacing;
   /** Acknowledgements in a row that did not move (fast resend). */
   duplicateAcks: number;
+  /** The count of those at which the gap's first batch goes (again): see onAckWithoutProgress. */
+  resendAtDuplicateAcks: number;
+  /** When the gap's first batch last went again, and how long its answer may take before it goes once more (tick); -1: none out. */
+  gapResentUs: number;
+  gapResendWaitUs: number;
+  /** What had been shipped when a gap's first batch first went again; 0: no gap. Progress that stops short of it is partial (ackMoved). */
+  recoverSeq: number;
   lastAckProgressUs: number;
   shipScheduled: boolean;
   // journal restore (destination): entries that arrived ahead of their predecessors
@@ -209,7 +216,7 @@ export class Controller implements FirmwareEntryPoints {
       pending: new DifferenceBitmap(words('pending'), tracks),
       snapshot: new DifferenceBitmap(words('snapshot'), tracks),
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
-      copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), duplicateAcks: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
+      copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), duplicateAcks: 0, resendAtDuplicateAcks: FAST_RESEND_DUPLICATE_ACKS, gapResentUs: -1, gapResendWaitUs: 0, recoverSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
       syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
     };
@@ -864,9 +871,9 @@ export class Controller implements FirmwareEntryPoints {
    * flight is void (and may lie beyond `seq`); what it learnt of the link stays.
    */
   private shipFrom(rt: PairRuntime, seq: number): void {
+    rt.pacing.rewind(rt.shippedSeq);
     rt.shippedSeq = seq;
-    rt.duplicateAcks = 0;
-    rt.pacing.rewind();
+    this.forgetGap(rt);
   }
 
   private scheduleShip(rt: PairRuntime): void {
@@ -931,12 +938,65 @@ export class Controller implements FirmwareEntryPoints {
    * Fast resend (TCP's fast retransmit): an acknowledgement that does not move while entries are in flight beyond
    * it means the destination received a batch past a gap, so one was lost. On the FAST_RESEND_DUPLICATE_ACKS-th such
    * acknowledgement the first batch after what the destination holds goes again at once, instead of the whole window
-   * after the resend timeout. Once per gap; if that copy is lost too, the timeout's go-back-N still recovers.
+   * after the resend timeout. The copy can be lost too (at 1 % loss, one in a hundred): each batch that was in flight
+   * when it went still answers without progress, at most one answer each; answers beyond those (and the same margin
+   * again) come from batches sent after it, which a link delivers in order, so it was lost and goes once more
+   * (as TCP's RACK decides by send order). With no batch sent after it (the window is full), the tick sends it again
+   * when its answer is overdue (resendGapIfOverdue).
    */
   private onAckWithoutProgress(rt: PairRuntime, through: number): void {
     if (rt.shippedSeq <= through || !this.shipping(rt)) return; // nothing in flight past it: an answer to a duplicate frame
-    if (++rt.duplicateAcks !== FAST_RESEND_DUPLICATE_ACKS) return;
-    this.sendBatch(rt, through + 1, rt.shippedSeq, rt.pacing.batchBytes(), Infinity);
+    if (++rt.duplicateAcks < rt.resendAtDuplicateAcks) return;
+    rt.resendAtDuplicateAcks = rt.duplicateAcks + Math.max(0, rt.pacing.batchesInFlight - 1) + FAST_RESEND_DUPLICATE_ACKS;
+    this.resendGap(rt, through, undefined);
+  }
+
+  /**
+   * Sends the first batch after `through` (what the destination holds) again. Its answer is due a round trip after
+   * the link has carried what was in flight before it and itself; it may take twice that (as TCP's probe timeout), and
+   * each further copy of the same gap waits twice as long as the one before (`backoffFromUs`), so that copies never
+   * take more than half the link.
+   */
+  private resendGap(rt: PairRuntime, through: number, backoffFromUs: number | undefined): void {
+    const j = rt.journal!;
+    const inFlightBytes = this.journalIo(rt, () => j.spanBytes(through + 1, rt.shippedSeq));
+    if (inFlightBytes === undefined) return;
+    const sent = this.sendBatch(rt, through + 1, rt.shippedSeq, rt.pacing.batchBytes(), Infinity);
+    if (!sent) return;
+    const rate = rt.pacing.rateBytesPerUs, rttUs = rt.pacing.roundTripUs;
+    const dueUs = rate > 0 && rttUs < Infinity ? 2 * (rttUs + (inFlightBytes + sent.bytes) / rate) : this.hw.timing.journalResendTimeoutUs;
+    rt.gapResentUs = this.hw.nowUs();
+    if (rt.recoverSeq === 0) rt.recoverSeq = rt.shippedSeq;
+    rt.gapResendWaitUs = Math.min(this.hw.timing.journalResendTimeoutUs, backoffFromUs === undefined ? dueUs : Math.max(dueUs, 2 * backoffFromUs));
+  }
+
+  /** Tick: a copy of the gap's first batch whose answer is overdue was lost (or is far late): it goes again. */
+  private resendGapIfOverdue(rt: PairRuntime, now: number): void {
+    if (rt.gapResentUs < 0 || now - rt.gapResentUs < rt.gapResendWaitUs || !this.shipping(rt)) return;
+    const through = Math.max(this.w(rt, P.appliedSeq), rt.receivedSeq);
+    if (rt.shippedSeq > through) this.resendGap(rt, through, rt.gapResendWaitUs);
+    else rt.gapResentUs = -1;
+  }
+
+  /**
+   * The destination holds more than before. When that is the answer to a copy of a gap's first batch and still short
+   * of what had been shipped when the first copy went (a partial acknowledgement, as TCP's NewReno), the batch after
+   * it was lost as well: every batch sent before that copy has had its time to arrive, so it goes at once.
+   */
+  private ackMoved(rt: PairRuntime, through: number): void {
+    const recoverSeq = rt.recoverSeq;
+    this.forgetGap(rt);
+    if (through >= recoverSeq || !this.shipping(rt)) return;
+    rt.recoverSeq = recoverSeq;
+    this.resendGap(rt, through, undefined);
+  }
+
+  /** No gap is known (shipping restarts, or the destination holds all that had been shipped when the gap was resent). */
+  private forgetGap(rt: PairRuntime): void {
+    rt.duplicateAcks = 0;
+    rt.resendAtDuplicateAcks = FAST_RESEND_DUPLICATE_ACKS;
+    rt.gapResentUs = -1;
+    rt.recoverSeq = 0;
   }
 
   private onJournalAck(from: number, f: DecodedFrame): void {
@@ -952,7 +1012,7 @@ export class Controller implements FirmwareEntryPoints {
     const valid = applied <= rt.journal.newestSeq;
     const through = Math.max(before, valid ? applied : 0, rt.receivedSeq);
     rt.pacing.onAcknowledged(through, this.hw.nowUs());
-    if (through > before) rt.duplicateAcks = 0;
+    if (through > before) this.ackMoved(rt, through);
     else this.onAckWithoutProgress(rt, through);
     if (applied > this.w(rt, P.appliedSeq) && valid) {
       if (this.journalIo(rt, () => rt.journal!.freeThrough(applied)) === undefined) return;
@@ -1376,6 +1436,7 @@ export class Controller implements FirmwareEntryPoints {
         this.pairFailed(rt, 'journal full');
         continue;
       }
+      if (rt.journal) this.resendGapIfOverdue(rt, now);
       if (rt.journal && this.isSource(rt) && rt.shippedSeq > this.w(rt, P.appliedSeq) && now - rt.lastAckProgressUs > t.journalResendTimeoutUs) {
         this.shipFrom(rt, this.w(rt, P.appliedSeq)); // go back N: resend everything not yet applied
         rt.lastAckProgressUs = now;

@@ -45,6 +45,8 @@ export class ShipPacing {
   private rateNow = 0;
   private ratePrev = 0;
   private periodStartUs = -Infinity;
+  /** Batches ending at or before this went before the last rewind too: see rewind. */
+  private resentThroughSeq = 0;
 
   /** Delivery rate estimate, bytes per µs (= MB/s); 0 before the first sample. */
   get rateBytesPerUs(): number { return Math.max(this.rateNow, this.ratePrev); }
@@ -100,14 +102,20 @@ export class ShipPacing {
       const rttUs = nowUs - this.sentUs[i]!;
       if (rttUs < this.minRttUs) this.minRttUs = rttUs;
       const intervalUs = nowUs - this.deliveredUsAtSend[i]!;
-      if (intervalUs > 0) this.sampleRate((this.delivered - this.deliveredAtSend[i]!) / intervalUs, rttUs, nowUs);
+      if (intervalUs > 0 && this.lastSeq[i]! > this.resentThroughSeq) this.sampleRate((this.delivered - this.deliveredAtSend[i]!) / intervalUs, rttUs, nowUs);
     }
     if (popped) this.deliveredUs = nowUs;
   }
 
-  /** Shipping restarts (go-back-N, a journal reset, a new formation copy): what was in flight is void. What was learnt of the link stays. */
-  rewind(): void {
+  /**
+   * Shipping restarts (go-back-N, a journal reset, a new formation copy): what was in flight is void. What was learnt
+   * of the link stays. Batches through `sentThroughSeq` went before: the destination may hold them already (go-back-N
+   * sends again what it received past a gap), so one acknowledgement covers a window sent at once, and their rate
+   * (it was 6 × the link) is not the link's; they sample none (as Karn's algorithm for retransmissions).
+   */
+  rewind(sentThroughSeq = 0): void {
     this.count = 0;
+    this.resentThroughSeq = Math.max(this.resentThroughSeq, sentThroughSeq);
   }
 
   private sampleRate(rate: number, rttUs: number, nowUs: number): void {

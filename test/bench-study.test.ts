@@ -209,7 +209,8 @@ describe('benchmark study (sim runtime)', () => {
     expect(md).toMatch(/of 2 cores busy, \d+ CPU µs per write/);
     // The link sweep: its table (the committed quick run swept 3 bandwidths × 2 loss rates) and its chart.
     expect(md).toMatch(/## The link sweep: 4 KiB writes at 50 % of the link's bandwidth, 100 km, 32 MiB journal \(sim\)/);
-    expect(md.match(/^\| (0\.25|4|16) \| (0\.0|1\.0) \| [\d.]+ \| [\d.]+ \| .* \| duplex \|$/gm)).toHaveLength(6);
+    // (The last column, delivered at 150 % of the link, is – in results from before it was measured.)
+    expect(md.match(/^\| (0\.25|4|16) \| (0\.0|1\.0) \| [\d.]+ \| [\d.]+ \| .* \| duplex \| (–|[\d.]+ \(\d+ %\)) \|$/gm)).toHaveLength(6);
     expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick-rpo-link-sweep.svg'), 'utf8')).toMatch(/series: 1 % loss; stat: max/);
     expect(await bench(['--from'])).toBe(2); // refused by name: no file
   }, 60_000);

@@ -109,9 +109,126 @@ describe('S110 the journal ship window', () => {
     };
     expect(resent(2)).toEqual([]);
     expect(resent(1)).toEqual([1]); // the third: entry 1 again, at once
-    expect(resent(12)).toEqual([1]); // once per gap
+    expect(resent(12)).toEqual([1]); // not again for answers from batches sent before that copy
     carry(hwI, R, 1);
     expect(readDefinitionInformation(hwR.controlMemory)[0]!.appliedSeq).toBe(16);
     expect(hwR.disk.read(0, 1, 1)[0]).toBe(1);
+  });
+  it('fast resend: when the resent batch is lost too, it goes again once batches sent after it have been answered, not after the 1 s resend timeout', () => {
+    const { hwI, hwR, I, R, ship, roundTrip } = asyncPair();
+    for (let t = 1; t <= 16; t++) I.onHostIo(write(t, 1));
+    ship();
+    expect(roundTrip(1000)).toBe(16); // the window opens: batches now carry up to 64 entries
+    const batchesOf = (from: StubHardware) => from.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalBatch);
+    const seqs = (bs: { frame: Uint8Array }[]) => bs.flatMap((x) => decodeJournalBatch(decodeFrame(x.frame)).entries.map((e) => e.seq));
+    const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    const answer = (n = Infinity) => { for (const a of hwR.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalAck).slice(0, n)) I.onFrame(3, a.frame); };
+    /** Writes `n` entries one at a time, each shipped in its own batch as it is written; returns the batches. */
+    let tag = 16;
+    const oneByOne = (n: number) => Array.from({ length: n }, () => { I.onHostIo(write(++tag, 1)); ship(); return batchesOf(hwI)[0]!; });
+    const sent = oneByOne(24);
+    expect(seqs(sent)).toEqual(range(17, 40));
+    // Batch 17 is lost; 18..40 reach R, which holds them and answers each without progress.
+    for (const b of sent.slice(1)) R.onFrame(1, b.frame);
+    const acks = hwR.sent.splice(0);
+    expect(acks.map((a) => decodeFrame(a.frame)).map((d) => [d.type, d.tag])).toEqual(Array(23).fill([FrameType.JournalAck, 16]));
+    for (const a of acks.slice(0, 3)) I.onFrame(3, a.frame);
+    expect(seqs(batchesOf(hwI))).toEqual(range(17, 40)); // the third: from 17 again, one batch — and this copy is lost too
+    // The other 20 answers belong to batches sent before that copy: they say nothing of it.
+    for (const a of acks.slice(3)) I.onFrame(3, a.frame);
+    expect(batchesOf(hwI)).toEqual([]);
+    // Batches sent after the copy arrive and are answered while it has not: beyond the 23 batches in flight when it
+    // went, and the same margin of three as the first resend, it was lost, and 17 goes again.
+    const after = oneByOne(6);
+    let again: { frame: Uint8Array }[] = [];
+    for (const [i, b] of after.entries()) {
+      R.onFrame(1, b.frame);
+      answer();
+      const out = batchesOf(hwI);
+      expect(seqs(out), `after the answer to batch ${41 + i}`).toEqual(i === 5 ? range(17, 46) : []);
+      if (i === 5) again = out;
+    }
+    // This copy arrives: R applies everything it held, in order.
+    R.onFrame(1, again[0]!.frame);
+    expect(readDefinitionInformation(hwR.controlMemory)[0]!.appliedSeq).toBe(46);
+    expect(hwR.disk.read(0, 17, 1)[0]).toBe(17);
+  });
+
+  /** The window opened by one round trip of 1 ms (65.5 MB/s seen), then 512 more 4 KiB entries shipped: 8 batches of 64, the window full. */
+  function fullWindow() {
+    const pair = asyncPair();
+    const { hwI, hwR, I, ship, roundTrip } = pair;
+    for (let t = 1; t <= 16; t++) I.onHostIo(write(t, 1));
+    ship();
+    expect(roundTrip(1000)).toBe(16);
+    hwI.sent.splice(0);
+    for (let t = 17; t <= 528; t++) I.onHostIo(write(t, 1));
+    ship();
+    /** The journal batches the source sent since the last look: each one's frame and its first and last seq. */
+    const out = () => hwI.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalBatch).map((x) => {
+      const seqs = decodeJournalBatch(decodeFrame(x.frame)).entries.map((e) => e.seq);
+      return { frame: x.frame, span: [seqs[0], seqs.at(-1)] };
+    });
+    const batches = out();
+    expect(batches.map((b) => b.span)).toEqual(Array.from({ length: 8 }, (_, i) => [17 + 64 * i, 80 + 64 * i]));
+    /** Runs the source's tick (and only that) at `atUs`. */
+    const tickAt = (atUs: number) => {
+      hwI.now = hwR.now = atUs;
+      const ticks = hwI.timers.filter((t) => t.kind === 'tick');
+      hwI.timers.splice(0, hwI.timers.length, ...hwI.timers.filter((t) => t.kind !== 'tick'));
+      for (const t of ticks) I.onTimer(t.kind, t.arg);
+    };
+    const answers = () => hwR.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalAck);
+    const applied = (hw: StubHardware) => readDefinitionInformation(hw.controlMemory)[0]!.appliedSeq;
+    return { ...pair, batches, out, tickAt, answers, applied };
+  }
+
+  it('fast resend with the window full: a lost copy goes again once its answer is overdue (twice the round trip and the link\'s time for what was ahead of it), not after the 1 s resend timeout', () => {
+    const { hwI, hwR, I, R, batches, out, tickAt, answers, applied } = fullWindow();
+    expect(out()).toEqual([]); // nothing more: 512 entries in flight
+    for (const b of batches.slice(1)) R.onFrame(1, b.frame); // batch 17..80 is lost
+    const acks = answers();
+    expect(acks).toHaveLength(7);
+    for (const a of acks.slice(0, 3)) I.onFrame(3, a.frame);
+    const t0 = hwI.now;
+    expect(out().map((b) => b.span)).toEqual([[17, 80]]); // the copy, lost too
+    for (const a of acks.slice(3)) I.onFrame(3, a.frame);
+    expect(out()).toEqual([]); // no batch can follow it: its loss shows only by its answer not coming
+    // Due: 2 × (1 ms round trip + 2.25 MiB at 65.5 MB/s) = 74 ms after it went.
+    tickAt(t0 + 70_000);
+    expect(out()).toEqual([]);
+    tickAt(t0 + 80_000);
+    expect(out().map((b) => b.span)).toEqual([[17, 80]]);
+    // Lost again: the next copy waits twice as long (148 ms), so copies never take much of the link.
+    tickAt(t0 + 80_000 + 140_000);
+    expect(out()).toEqual([]);
+    tickAt(t0 + 80_000 + 150_000);
+    const third = out();
+    expect(third.map((b) => b.span)).toEqual([[17, 80]]);
+    // This one arrives: R applies all 528 entries, and its answer moves the source on.
+    R.onFrame(1, third[0]!.frame);
+    expect(applied(hwR)).toBe(528);
+    for (const a of answers()) I.onFrame(3, a.frame);
+    expect(applied(hwI)).toBe(528);
+    expect(readDefinitionInformation(hwI.controlMemory)[0]!.state).toBe(PairState.Duplex);
+  });
+
+  it('fast resend, two batches lost in one window: the answer to the first copy stops short of what had been shipped, so the second gap goes at once (a partial acknowledgement)', () => {
+    const { hwI, hwR, I, R, batches, out, answers, applied } = fullWindow();
+    // Batches 17..80 and 145..208 are lost; the other six reach R.
+    for (const [i, b] of batches.entries()) if (i !== 0 && i !== 2) R.onFrame(1, b.frame);
+    for (const a of answers()) I.onFrame(3, a.frame);
+    const copy = out();
+    expect(copy.map((b) => b.span)).toEqual([[17, 80]]);
+    // The copy arrives: R applies 17..144 and holds 209..528; its answer (144) is short of 528.
+    R.onFrame(1, copy[0]!.frame);
+    expect(applied(hwR)).toBe(144);
+    for (const a of answers()) I.onFrame(3, a.frame);
+    const second = out();
+    expect(second.map((b) => b.span)).toEqual([[145, 208]]);
+    R.onFrame(1, second[0]!.frame);
+    for (const a of answers()) I.onFrame(3, a.frame);
+    expect(applied(hwI)).toBe(528);
+    expect(hwI.now).toBe(1000); // all of it within the round trip that opened the window: no timer was needed
   });
 });

@@ -24,26 +24,40 @@ export interface OfferedLoadPoint {
   rpoWritesMax: number;
   journalUsagePercentMax: number;
   endState: string;
+  /** What the destination applied in the window, MB/s: at a load beyond the link, what the link delivers (loss recovery included). */
+  deliveredMBps?: number;
 }
 
-export interface OfferedLoadCase { distanceKm: number; bandwidthMBps: number; blockBytes: number; journalBytes: number; lossRate?: number }
+export interface OfferedLoadCase { distanceKm: number; bandwidthMBps: number; blockBytes: number; journalBytes: number; lossRate?: number; inflowControl?: boolean }
 
 export const OFFERED_LOAD_CASE: OfferedLoadCase = { distanceKm: 1000, bandwidthMBps: 16, blockBytes: 64 * 1024, journalBytes: 32 * 1024 * 1024 };
 
-/** The link sweep: bandwidths and loss rates, at this fraction of the bandwidth, 4 KiB writes over 100 km. */
+/**
+ * The link sweep: bandwidths and loss rates, 4 KiB writes over 100 km; at `offeredFraction` of the bandwidth (the
+ * recovery point), and at `saturatingFraction` with inflow control on (what the link delivers when the ship window
+ * is full, as it is whenever the load reaches the link: a loss can then only be found by its answer not coming).
+ */
 export const LINK_SWEEP = {
-  distanceKm: 100, blockBytes: 4096, journalBytes: 32 * 1024 * 1024, offeredFraction: 0.5,
-  full: { bandwidthsMBps: [0.25, 1, 4, 16, 64], lossRates: [0, 0.001, 0.01] },
+  distanceKm: 100, blockBytes: 4096, journalBytes: 32 * 1024 * 1024, offeredFraction: 0.5, saturatingFraction: 1.5,
+  full: { bandwidthsMBps: [0.25, 1, 4, 16, 64], lossRates: [0, 0.001, 0.01, 0.05] },
   quick: { bandwidthsMBps: [0.25, 4, 16], lossRates: [0, 0.01] },
 };
 
-export interface LinkSweepPoint extends OfferedLoadPoint { bandwidthMBps: number; lossRate: number }
+export interface LinkSweepPoint extends OfferedLoadPoint {
+  bandwidthMBps: number;
+  lossRate: number;
+  /** At LINK_SWEEP.saturatingFraction of the bandwidth: what the destination applied, MB/s (absent in results from before it was measured). */
+  saturatedDeliveredMBps?: number;
+}
 
 /** One point of the link sweep (sim runtime). */
 export async function linkSweepPoint(bandwidthMBps: number, lossRate: number, measureUs: number): Promise<LinkSweepPoint> {
   const c = LINK_SWEEP;
-  const p = await rpoAtOfferedLoad('sim', c.offeredFraction, measureUs, { distanceKm: c.distanceKm, bandwidthMBps, blockBytes: c.blockBytes, journalBytes: c.journalBytes, lossRate });
-  return { ...p, bandwidthMBps, lossRate };
+  const at = (fraction: number, inflowControl: boolean) => rpoAtOfferedLoad('sim', fraction, measureUs,
+    { distanceKm: c.distanceKm, bandwidthMBps, blockBytes: c.blockBytes, journalBytes: c.journalBytes, lossRate, inflowControl });
+  const p = await at(c.offeredFraction, false);
+  const saturated = await at(c.saturatingFraction, true);
+  return { ...p, bandwidthMBps, lossRate, saturatedDeliveredMBps: saturated.deliveredMBps! };
 }
 
 /** One point of RPO against offered load. */
@@ -51,7 +65,7 @@ export async function rpoAtOfferedLoad(runtime: RuntimeName, fraction: number, m
   const world = await createWorld(runtime, studyTopology('async', { distanceKm: c.distanceKm, bandwidthMBps: c.bandwidthMBps, journalVolumeBytes: c.journalBytes, lossRate: c.lossRate }), 1,
     { maxVirtualUs: 3_600_000_000 });
   try {
-    await formPairs(world, 'async');
+    await formPairs(world, 'async', { inflowControl: c.inflowControl });
     const ratePerS = (fraction * c.bandwidthMBps * 1e6) / c.blockBytes;
     const load = new HostLoad(world, '100I', 16, c.blockBytes, ratePerS);
     const sampler = new RpoSampler(world, 'I', 'R', () => load.completedTotal, runtime === 'sim' ? 500 : 2_000);
@@ -70,6 +84,7 @@ export async function rpoAtOfferedLoad(runtime: RuntimeName, fraction: number, m
       latencyUs: percentiles(load.histogram), rpoMsP50: s.rpoMsP50, rpoMsMax: s.rpoMsMax, rpoWritesMax: s.rpoWritesMax,
       journalUsagePercentMax: s.usagePercentMax,
       endState: pairStateName(state.state) + (state.failureCause && state.failureCause !== 'none' ? ` (${state.failureCause})` : ''),
+      deliveredMBps: sampler.deliveredMBps(fromUs, load.toUs, c.blockBytes),
     };
   } finally {
     await world.close();

@@ -224,6 +224,8 @@ export interface RpoSample {
  */
 export class RpoSampler {
   readonly samples: RpoSample[] = [];
+  /** The destination's applied sequence number at each sample (deliveredMBps). */
+  private readonly applied: Array<{ timeUs: number; seq: number }> = [];
   private readonly newest: Array<{ timeUs: number; seq: number }> = [];
   /** Snapshot mode: when each snapshot end sequence number was first seen, and the host writes completed by then. */
   private readonly snapshotsTaken: Array<{ timeUs: number; seq: number; completed: number }> = [];
@@ -259,6 +261,7 @@ export class RpoSampler {
     if (!j || !src || !dst) return;
     const last = this.newest[this.newest.length - 1];
     if (!last || j.newestSeq > last.seq) this.newest.push({ timeUs: t, seq: j.newestSeq });
+    this.applied.push({ timeUs: t, seq: dst.appliedSeq });
     const unapplied = Math.max(0, j.newestSeq - dst.appliedSeq);
     let rpoWrites = unapplied;
     let rpoMs = unapplied > 0 ? (t - this.firstSeenUs(dst.appliedSeq + 1)) / 1000 : 0;
@@ -296,6 +299,18 @@ export class RpoSampler {
       const last = this.samples.at(-1);
       if (!last || last.state !== PairState.Duplex || last.usagePercent >= JOURNAL_HIGH_WATER_PERCENT || usage() - before < 1 || this.world.nowUs() >= end) return;
     }
+  }
+
+  /**
+   * The destination's apply rate over [fromUs, toUs], MB/s: the least-squares slope of its applied sequence number
+   * against time. Not the difference of the two ends: a gap being filled at either end (a lost batch holds back a
+   * window of entries the destination already has) would move that by up to a window's worth.
+   */
+  deliveredMBps(fromUs: number, toUs: number, blockBytes: number): number {
+    const s = this.applied.filter((x) => x.timeUs >= fromUs && x.timeUs <= toUs);
+    const mt = s.reduce((a, x) => a + x.timeUs, 0) / s.length, ms = s.reduce((a, x) => a + x.seq, 0) / s.length;
+    const cov = s.reduce((a, x) => a + (x.timeUs - mt) * (x.seq - ms), 0), vt = s.reduce((a, x) => a + (x.timeUs - mt) ** 2, 0);
+    return s.length < 2 || vt === 0 ? 0 : ((cov / vt) * blockBytes); // entries per µs × bytes = MB/s
   }
 
   summary(fromUs: number, toUs: number): NonNullable<CellResult['journal']> {

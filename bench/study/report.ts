@@ -61,11 +61,15 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
   if (r.linkSweep?.length) {
     const ls = LINK_SWEEP;
     out.push(`## The link sweep: ${ls.blockBytes / 1024} KiB writes at ${ls.offeredFraction * 100} % of the link's bandwidth, ${ls.distanceKm} km, ${ls.journalBytes / 2 ** 20} MiB journal (sim)`, '');
-    out.push('A lost frame holds back every entry after it until it is sent again: at the third acknowledgement that does not move (fast resend), or by go-back-N after the resend timeout (1 s) when that copy is lost too.', '');
-    out.push('| bandwidth MB/s | loss % | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end |');
-    out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+    out.push('A lost frame holds back every entry after it until it is sent again: at the third acknowledgement that does not move (fast resend); '
+      + 'a lost copy again once batches sent after it have been answered, or, with the window full, once its answer is overdue; '
+      + 'a second gap at once when the answer to the first stops short (a partial acknowledgement); go-back-N after the resend timeout (1 s) as the last resort. '
+      + `The last column offers ${ls.saturatingFraction * 100} % of the bandwidth with inflow control on, so the ship window is full: what the destination applied, and its share of the link.`, '');
+    out.push(`| bandwidth MB/s | loss % | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end | at ${ls.saturatingFraction * 100} %: delivered MB/s (of the link) |`);
+    out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|');
     for (const p of r.linkSweep) {
-      out.push(`| ${n(p.bandwidthMBps, p.bandwidthMBps < 1 ? 2 : 0)} | ${n(p.lossRate * 100, 1)} | ${loadColumns(p, 2)} |`);
+      const saturated = p.saturatedDeliveredMBps === undefined ? '–' : `${n(p.saturatedDeliveredMBps, 2)} (${n((100 * p.saturatedDeliveredMBps) / p.bandwidthMBps)} %)`;
+      out.push(`| ${n(p.bandwidthMBps, p.bandwidthMBps < 1 ? 2 : 0)} | ${n(p.lossRate * 100, 1)} | ${loadColumns(p, 2)} | ${saturated} |`);
     }
     out.push('');
   }
