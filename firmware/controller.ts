@@ -331,9 +331,10 @@ export class Controller implements FirmwareEntryPoints {
 
   private announceState(rt: PairRuntime): void {
     const s = this.state(rt);
-    // The restore base is repeated in duplex too: a destination that lost the announcement made at the start
-    // of the copy (overtaken on another path by the duplex one) still learns it.
-    const copying = s === PairState.InitialCopying || s === PairState.DuplexPending || s === PairState.Duplex;
+    // The restore base is repeated in duplex and suspending too: a destination that lost the announcement made at
+    // the start of the copy (lost, or overtaken on another path by the duplex one) still learns it. Until it does it
+    // ignores journal batches (awaitingBase), so a drain begun meanwhile could never end (seed 400, 14.7 % loss).
+    const copying = s === PairState.InitialCopying || s === PairState.DuplexPending || s === PairState.Duplex || s === PairState.Suspending;
     this.sendStateFrame(rt, copying && rt.journal ? this.w(rt, P.announcedBaseSeq) : -1, s === PairState.Duplex ? this.w(rt, P.consistentSeq) : -1);
   }
 

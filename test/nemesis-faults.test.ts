@@ -133,6 +133,16 @@ describe('nemesis fault kinds (sim runtime)', () => {
       expect(volumesEqual(r)).toBe(1);
     });
 
+    it('seed 400 (this session\'s sweep of 301-600, scale 0.25): S310 drains a pair whose destination lost the announcement of its restore base, and the drain ends', async () => {
+      // 14.7 % of S2's frames lost during S270's resync: the duplex announcement carrying the restore base did not
+      // reach I, which then ignored every journal batch (awaitingBase). The re-announcement repeated the base in
+      // duplex but not in suspending, so the drain A4 began at S310 never ended (120 s, liveness violated).
+      const r = await runScenario('embodiment1-failback-data-loss', { runtime: 'sim', seed: 400, scale: 0.25, schedule: [
+        { atUs: 796_195, fault: { kind: 'link-conditions', link: 'S2', conditions: { lossRate: 0.147 }, direction: 'both' }, repairAfterUs: 175_277 }] });
+      expect(r.notes.filter((n) => /did not (converge|complete)/.test(n))).toEqual([]);
+      expect(r.failures).toEqual([]);
+    });
+
     it('seed 109102: a journal-fill burst comes only from a running application (not after A6 stopped host R)', async () => {
       const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 109102, scale: 0.5, faults: 'default' });
       expect(r.faults.byKind['journal-fill']).toBe(1);
