@@ -546,6 +546,22 @@ export class ThreadsWorld implements World {
     return { completions: this.pickups, lateUsSum: this.pickupLateUsSum };
   }
 
+  /**
+   * The hosts' side of the I/O path, for a diagnosis when host I/Os seem stuck (the study's hung cells): per host,
+   * I/Os outstanding, submissions not yet in the ring, both rings' bytes in use and when the oldest completion
+   * becomes visible; whether the pump runs, and the main doorbell.
+   */
+  hostPathState(): string {
+    const now = this.clock();
+    const hosts = this.hostList.map((h) => {
+      const pending = [...this.pendingIo.values()].filter((p) => p.host === h).length;
+      const head = h.completion.peek();
+      const visible = head ? `oldest completion visible ${Math.round(h.compDv.getFloat64(head.byteOffset, true) - now)} µs from now` : 'no completion queued';
+      return `${h.spec.name}: ${pending} outstanding, ${h.backlog.length} submissions waiting, submission ring ${h.submission.ring.usedBytes()} B, completion ring ${h.completion.usedBytes()} B (${visible})`;
+    });
+    return `${hosts.join('; ')}; pump ${this.pumping ? 'running' : 'stopped'}, main doorbell ${this.mainWake.value()}`;
+  }
+
   /** Host I/Os a dead worker will never answer fail, as a host's timeout would. */
   private failPendingIo(s: SystemRt): void {
     for (const [tag, p] of [...this.pendingIo]) {

@@ -101,8 +101,8 @@ describe('S110 ship pacing: the estimator', () => {
     pipe(p, { oneWayUs: 500, rateOf: () => 1, untilUs: 2_000_000 });
     const rate = p.rateBytesPerUs;
     expect(rate).toBeCloseTo(1, 5);
-    // 16 batches of 64 KiB were in flight, up to seq 1_000_000; go-back-N sends them all again at once and the
-    // destination, which held all but the first, answers them together one round trip later: 1 MiB in 1.1 ms.
+    // 16 batches of 64 KiB were in flight (ending at seq 1,000,016 … 1,000,256); go-back-N sends them all again at
+    // once, and the destination, which held all but the first, answers them together 1.1 ms later: 1 MiB in 1.1 ms.
     for (let i = 1; i <= 16; i++) p.onSent(1_000_000 + i * 16, 65536, 2_000_000);
     p.rewind(1_000_000 + 16 * 16);
     for (let i = 1; i <= 16; i++) p.onSent(1_000_000 + i * 16, 65536, 3_000_000);

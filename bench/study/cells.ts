@@ -405,7 +405,7 @@ export function hungCellState(world: World): string {
       + `host I/Os ${st.hostIos} taken ${st.hostCompletions} answered`] : [];
     return `${sys.name}: ${[...pairs, ...journals, ...cpu].join(', ') || 'no pair'}`;
   });
-  return systems.join('; ');
+  return systems.join('; ') + (world instanceof ThreadsWorld ? `; hosts: ${world.hostPathState()}` : '');
 }
 
 /** Runs one cell from a new world to a closed one. */
