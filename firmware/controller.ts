@@ -1203,11 +1203,26 @@ export class Controller implements FirmwareEntryPoints {
     }
     const applied = this.w(rt, P.appliedSeq), end = rt.receivingEndSeq;
     if (end <= applied || j.newestSeq < end || !isCopyingState(this.state(rt))) return;
-    // All of it is here: apply it in this one event, so no one ever sees half a snapshot.
+    // All of it is here: apply it in this one event, so no one ever sees half a snapshot. A member volume that has
+    // failed would take part of it and refuse the rest (seed 72: the log member of a group failed, the data member
+    // took its writes), so every member is tried first; the image then stays at the snapshot before.
+    for (const m of rt.group.members) {
+      try {
+        this.hw.disk.read(m.localLvol, 0, 1);
+      } catch (e) {
+        if ((e as Error).name !== 'DiskError') throw e;
+        rt.bitmap.setAll();
+        return this.pairFailed(rt, 'drive failure');
+      }
+    }
     for (let seq = applied + 1; seq <= end; seq++) {
       const entry = this.journalIo(rt, () => j.entryAt(seq));
-      if (!entry) return;
-      if (!this.writeMember(rt, entry.lba, entry.data)) return this.pairFailed(rt, 'drive failure');
+      if (entry && this.writeMember(rt, entry.lba, entry.data)) continue;
+      // A volume failed during the apply (on threads a fault can land mid-event): part of the snapshot is in the
+      // image, which is then no moment of the source's; say so.
+      if (seq > applied + 1) this.set(rt, P.consistentSeq, NOT_CONSISTENT);
+      if (entry) this.pairFailed(rt, 'drive failure'); // (a read of the difference volume failed the pair already)
+      return;
     }
     this.set(rt, P.appliedSeq, end);
     rt.snapshots++;

@@ -9,7 +9,11 @@ import { SimWorld } from '../harness/runtime-sim.ts';
 import { runScenario } from '../harness/scenarios.ts';
 import { SimDebugger } from '../harness/debugger.ts';
 import { allScenarioNames, formatSummary, sweep, type SweepOptions } from '../harness/sweep.ts';
-import { B, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
+import { A as A_ID, B, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
+import { Controller } from '../firmware/controller.ts';
+import { isConsistentDestination, readDefinitionInformation } from '../firmware/definition-info.ts';
+import { PairState } from '../firmware/pair-state.ts';
+import { StubHardware } from './stub-hardware.ts';
 
 const BLOCK = 4096, TRACK_BLOCKS = 16;
 
@@ -122,6 +126,53 @@ describe('SPEC §5 difference snapshots', () => {
     expect(done.dirtyTracks).toBe(0);
     expect(Buffer.compare(w.volume('A', 0), w.volume('B', 0))).toBe(0);
     await w.close();
+  });
+
+  it('§5 seed 72 (a snapshot-mode sweep of seeds 61-200): a snapshot whose group has a failed member is not applied in part; the destination keeps the one before, and every check holds', async () => {
+    // I's log member (LVOL 2) fails; R's drain at S310 then ships a snapshot to I. The data member took its writes
+    // and the log member refused the rest, so I held half a snapshot (a data write without its log write) while
+    // its definition information still called it consistent.
+    const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 72, scale: 0.25, asyncMode: 'snapshot',
+      schedule: [{ atUs: 713_339, fault: { kind: 'drive-failure', system: 'I', lvol: 2 }, repairAfterUs: 350_776 }] });
+    expect(r.failures).toEqual([]);
+    expect(new Set(['P', 'I', 'R'].map((x) => r.volumes[x]![`231${x}`])).size).toBe(1);
+  }, 60_000);
+
+  it('§5 a volume that fails in the middle of applying a snapshot (on threads a fault can land mid-event): the destination no longer calls its image consistent', () => {
+    const hwA = new StubHardware(A_ID, 4 * 1024 * 1024, 4 * 1024 * 1024), hwB = new StubHardware(B, 4 * 1024 * 1024, 4 * 1024 * 1024);
+    const A = new Controller(hwA), Bc = new Controller(hwB);
+    A.boot();
+    Bc.boot();
+    const carry = () => {
+      for (let i = 0; i < 20 && hwA.sent.length + hwB.sent.length > 0; i++) {
+        for (const f of hwA.sent.splice(0)) Bc.onFrame(A_ID, f.frame);
+        for (const f of hwB.sent.splice(0)) A.onFrame(B, f.frame);
+      }
+    };
+    const runTimers = (hw: StubHardware, c: Controller) => { for (const t of hw.timers.splice(0).filter((x) => x.at <= hw.now)) c.onTimer(t.kind, t.arg); };
+    A.onCommand(1, { ...snapshotCreate({ snapshotIntervalUs: 20_000 }), initialCopy: 'none' } as Command);
+    carry();
+    const dB = () => readDefinitionInformation(hwB.controlMemory)[0]!;
+    expect(dB().state).toBe(PairState.Duplex);
+    expect(isConsistentDestination(dB())).toBe(true);
+    // Eight writes on eight tracks make one snapshot; B's data volume fails after taking three of them.
+    for (let t = 0; t < 8; t++) A.onHostIo({ tag: t + 1, op: 'write', lvol: 0, lba: t * TRACK_BLOCKS, blocks: 1, data: new Uint8Array(BLOCK).fill(t + 1), port: 0 });
+    const write = hwB.disk.write.bind(hwB.disk);
+    let applied = 0;
+    (hwB.disk as { write: typeof write }).write = (lvol, lba, data) => {
+      if (lvol === 0 && ++applied === 4) hwB.disk.failDrive(0);
+      write(lvol, lba, data);
+    };
+    for (let i = 0; i < 10 && dB().state === PairState.Duplex; i++) {
+      hwA.now += 20_000;
+      hwB.now = hwA.now;
+      runTimers(hwA, A);
+      carry();
+    }
+    expect(applied).toBe(4);
+    expect(dB().state).toBe(PairState.FailureSuspend);
+    expect(dB().failureCause).toBe('drive failure');
+    expect(isConsistentDestination(dB())).toBe(false); // three tracks of the snapshot are in it, five are not
   });
 
   it('§5 bad input: a wrong mode, snapshot mode on a synchronous pair, an interval out of range — refused, nothing defined', async () => {
