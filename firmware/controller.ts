@@ -1205,15 +1205,12 @@ export class Controller implements FirmwareEntryPoints {
     if (end <= applied || j.newestSeq < end || !isCopyingState(this.state(rt))) return;
     // All of it is here: apply it in this one event, so no one ever sees half a snapshot. A member volume that has
     // failed would take part of it and refuse the rest (seed 72: the log member of a group failed, the data member
-    // took its writes), so every member is tried first; the image then stays at the snapshot before.
-    for (const m of rt.group.members) {
-      try {
-        this.hw.disk.read(m.localLvol, 0, 1);
-      } catch (e) {
-        if ((e as Error).name !== 'DiskError') throw e;
-        rt.bitmap.setAll();
-        return this.pairFailed(rt, 'drive failure');
-      }
+    // took its writes), so every member's drives are checked first; the image then stays at the snapshot before.
+    const failed = rt.group.members.find((m) => !this.hw.disk.lvolHealthy(m.localLvol));
+    if (failed) {
+      this.log('warn', `${this.label(rt)}: LVOL ${failed.localLvol} failed: snapshot through ${end} not applied, the image stays at ${applied}`, rt.lastStep);
+      rt.bitmap.setAll();
+      return this.pairFailed(rt, 'drive failure');
     }
     for (let seq = applied + 1; seq <= end; seq++) {
       const entry = this.journalIo(rt, () => j.entryAt(seq));

@@ -308,9 +308,10 @@ export class RpoSampler {
    */
   deliveredMBps(fromUs: number, toUs: number, blockBytes: number): number {
     const s = this.applied.filter((x) => x.timeUs >= fromUs && x.timeUs <= toUs);
+    if (s.length < 2) return 0;
     const mt = s.reduce((a, x) => a + x.timeUs, 0) / s.length, ms = s.reduce((a, x) => a + x.seq, 0) / s.length;
     const cov = s.reduce((a, x) => a + (x.timeUs - mt) * (x.seq - ms), 0), vt = s.reduce((a, x) => a + (x.timeUs - mt) ** 2, 0);
-    return s.length < 2 || vt === 0 ? 0 : ((cov / vt) * blockBytes); // entries per µs × bytes = MB/s
+    return vt === 0 ? 0 : (cov / vt) * blockBytes; // entries per µs × bytes = MB/s
   }
 
   summary(fromUs: number, toUs: number): NonNullable<CellResult['journal']> {
