@@ -38,6 +38,12 @@ export const JOURNAL_SHIP_WINDOW_BYTES = 16 * 1024 * 1024;
  * frames reordered across paths or duplicated on the wire.
  */
 export const FAST_RESEND_DUPLICATE_ACKS = 3;
+/**
+ * Loss recovery by time (S110 journal batches, S100 formation copy tracks): the shortest wait for an answer after
+ * which what it answers is sent again, however short the round trip (as TCP's minimum retransmission timeout): a
+ * destination whose CPU thread was held a few ms (a busy 2-core machine) must not look like a loss. Two ticks.
+ */
+export const TAIL_PROBE_MIN_US = 20_000;
 /** Journal shipping: entries per batch frame. */
 export const JOURNAL_BATCH_MAX_ENTRIES = 64;
 /** Journal shipping: bytes of write data per batch frame. */

@@ -3,7 +3,7 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, TRACK_SIZE_BYTES,
-  FAST_RESEND_DUPLICATE_ACKS, INFLOW_HELD_MAX_WRITES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+  FAST_RESEND_DUPLICATE_ACKS, INFLOW_HELD_MAX_WRITES, TAIL_PROBE_MIN_US, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
@@ -780,6 +780,26 @@ export class Controller implements FirmwareEntryPoints {
     if (rt.copyInflight.size === 0 && rt.bitmap.count() === 0) this.formationCopyDone(rt);
   }
 
+  /** A track in flight is given up (lost, or its answer was): it is copied again, and the writes deferred behind it with it. */
+  private copyTrackAgain(rt: PairRuntime, track: number): void {
+    rt.bitmap.set(track);
+    this.dropDeferred(rt, false, track);
+    rt.copyInflight.delete(track);
+    this.clearPendingTrack(rt, track);
+  }
+
+  /**
+   * Tick: a track whose answer is overdue (answerDueUs for every track in flight, at least TAIL_PROBE_MIN_US) was
+   * lost, or its answer was, and goes again with a new serial, so that an old answer is stale. Before, a lost track
+   * waited until no answer at all had come for the 1 s resend timeout, which stays as the last resort: at 5 % loss
+   * lost tracks filled the window, and each time it was full the copy stood still for 1 s (3 × the data's time on
+   * the wire at 16 MB/s).
+   */
+  private copyOverdueTracksAgain(rt: PairRuntime, now: number): void {
+    const dueUs = Math.max(TAIL_PROBE_MIN_US, this.answerDueUs(rt.copyPacing, rt.copyInflight.size * TRACK_SIZE_BYTES));
+    for (const [track, c] of [...rt.copyInflight]) if (now - c.sentUs >= dueUs) this.copyTrackAgain(rt, track);
+  }
+
   private nextCopyTrack(rt: PairRuntime): number {
     for (const from of [rt.copyCursor, 0]) {
       let t = rt.bitmap.nextSet(from);
@@ -958,17 +978,26 @@ export class Controller implements FirmwareEntryPoints {
    * each further copy of the same gap waits twice as long as the one before (`backoffFromUs`), so that copies never
    * take more than half the link.
    */
-  private resendGap(rt: PairRuntime, through: number, backoffFromUs: number | undefined): void {
+  private resendGap(rt: PairRuntime, through: number, backoffFromUs: number | undefined, minWaitUs = 0): void {
     const j = rt.journal!;
     const inFlightBytes = this.journalIo(rt, () => j.spanBytes(through + 1, rt.shippedSeq));
     if (inFlightBytes === undefined) return;
     const sent = this.sendBatch(rt, through + 1, rt.shippedSeq, rt.pacing.batchBytes(), Infinity);
     if (!sent) return;
-    const rate = rt.pacing.rateBytesPerUs, rttUs = rt.pacing.roundTripUs;
-    const dueUs = rate > 0 && rttUs < Infinity ? 2 * (rttUs + (inFlightBytes + sent.bytes) / rate) : this.hw.timing.journalResendTimeoutUs;
+    const dueUs = Math.max(minWaitUs, this.answerDueUs(rt.pacing, inFlightBytes + sent.bytes));
     rt.gapResentUs = this.hw.nowUs();
     if (rt.recoverSeq === 0) rt.recoverSeq = rt.shippedSeq;
     rt.gapResendWaitUs = Math.min(this.hw.timing.journalResendTimeoutUs, backoffFromUs === undefined ? dueUs : Math.max(dueUs, 2 * backoffFromUs));
+  }
+
+  /**
+   * How long after a batch went its answer may take: twice (as TCP's probe timeout) the smallest round trip plus the
+   * link's time, at the measured rate, for `bytesAhead` (what was in flight before it and itself). The resend timeout
+   * while the link is not measured yet.
+   */
+  private answerDueUs(pacing: ShipPacing, bytesAhead: number): number {
+    const rate = pacing.rateBytesPerUs, rttUs = pacing.roundTripUs;
+    return rate > 0 && rttUs < Infinity ? 2 * (rttUs + bytesAhead / rate) : this.hw.timing.journalResendTimeoutUs;
   }
 
   /** Tick: a copy of the gap's first batch whose answer is overdue was lost (or is far late): it goes again. */
@@ -977,6 +1006,26 @@ export class Controller implements FirmwareEntryPoints {
     const through = Math.max(this.w(rt, P.appliedSeq), rt.receivedSeq);
     if (rt.shippedSeq > through) this.resendGap(rt, through, rt.gapResendWaitUs);
     else rt.gapResentUs = -1;
+  }
+
+  /**
+   * Tick: the newest batches, or their answers, may have been lost with nothing sent after them whose answers would
+   * show it (a writer that paused): no fast resend can act, and go-back-N would wait for the 1 s resend timeout. When
+   * the destination has answered nothing new since the newest batch went, for as long as the answer to all that is in
+   * flight may take (answerDueUs, at least TAIL_PROBE_MIN_US), the first batch it does not hold goes again (TCP's tail
+   * loss probe, RFC 8985). Its answer, new or a duplicate, shows what the destination holds; a copy lost too goes again
+   * from resendGapIfOverdue, each wait twice the one before.
+   */
+  private probeTail(rt: PairRuntime, now: number): void {
+    if (rt.gapResentUs >= 0 || !this.isSource(rt) || !this.shipping(rt)) return;
+    const through = Math.max(this.w(rt, P.appliedSeq), rt.receivedSeq);
+    if (rt.shippedSeq <= through) return;
+    const silentUs = now - Math.max(rt.lastAckProgressUs, rt.pacing.newestSentUs);
+    if (silentUs < TAIL_PROBE_MIN_US) return;
+    const inFlightBytes = this.journalIo(rt, () => rt.journal!.spanBytes(through + 1, rt.shippedSeq));
+    if (inFlightBytes === undefined || silentUs < this.answerDueUs(rt.pacing, inFlightBytes)) return;
+    this.log('info', `${this.label(rt)}: no answer for ${Math.round(silentUs / 1000)} ms to entries ${through + 1}..${rt.shippedSeq}: the first batch goes again (tail probe)`, 'S110');
+    this.resendGap(rt, through, undefined, TAIL_PROBE_MIN_US);
   }
 
   /**
@@ -1431,25 +1480,25 @@ export class Controller implements FirmwareEntryPoints {
       partners.add(partner);
       const heard = Math.max(this.lastHeardUs.get(partner) ?? 0, rt.activeSinceUs);
       if (now - heard > t.partnerTimeoutUs) { this.pairFailed(rt, 'partner lost'); continue; }
-      // Frames lost on the wire: when no formation copy has been acknowledged for the resend timeout, copy
-      // everything in flight again (progress-based, so frames merely queued on a slow link are not resent).
+      // Frames lost on the wire: a track whose answer is overdue goes again; the last resort, when no formation copy
+      // has been acknowledged for the resend timeout, copies everything in flight again (progress-based, so frames
+      // merely queued on a slow link are not resent).
       if (rt.copyInflight.size > 0 && now - rt.lastCopyAckUs > t.journalResendTimeoutUs) {
-        for (const track of [...rt.copyInflight.keys()]) {
-          rt.bitmap.set(track);
-          this.dropDeferred(rt, false, track);
-          rt.copyInflight.delete(track);
-          this.clearPendingTrack(rt, track);
-        }
+        for (const track of [...rt.copyInflight.keys()]) this.copyTrackAgain(rt, track);
         rt.copyPacing.rewind();
         rt.lastCopyAckUs = now;
       }
-      if (rt.copyInflight.size === 0) this.pumpFormationCopy(rt);
+      if (rt.copyInflight.size > 0) this.copyOverdueTracksAgain(rt, now);
+      this.pumpFormationCopy(rt);
       if (rt.overMarkSinceUs >= 0 && rt.journal?.almostFull && now - rt.overMarkSinceUs > t.journalWatchTimeUs) {
         this.log('warn', `${this.label(rt)}: journal ${rt.journal?.journalLvol} over the high-water mark for ${Math.round((now - rt.overMarkSinceUs) / 1000)} ms (watch time ${t.journalWatchTimeUs / 1000} ms)`, rt.lastStep);
         this.pairFailed(rt, 'journal full');
         continue;
       }
-      if (rt.journal) this.resendGapIfOverdue(rt, now);
+      if (rt.journal) {
+        this.resendGapIfOverdue(rt, now);
+        this.probeTail(rt, now);
+      }
       if (rt.journal && this.isSource(rt) && rt.shippedSeq > this.w(rt, P.appliedSeq) && now - rt.lastAckProgressUs > t.journalResendTimeoutUs) {
         this.shipFrom(rt, this.w(rt, P.appliedSeq)); // go back N: resend everything not yet applied
         rt.lastAckProgressUs = now;

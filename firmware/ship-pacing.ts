@@ -57,6 +57,10 @@ export class ShipPacing {
    */
   get roundTripUs(): number { return this.minRttUs; }
   get batchesInFlight(): number { return this.count; }
+  /** When the newest batch in flight went; -Infinity when none is. */
+  get newestSentUs(): number {
+    return this.count > 0 ? this.sentUs[(this.head + this.count - 1) % JOURNAL_SHIP_WINDOW_ENTRIES]! : -Infinity;
+  }
 
   /** Bytes of write data the source may have sent and not yet had acknowledged. */
   windowBytes(): number {

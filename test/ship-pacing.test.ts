@@ -12,7 +12,7 @@ import {
 } from '../firmware/ship-pacing.ts';
 import { TRANSMIT_QUEUE_MAX_US } from '../hardware/link-model.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
-import { linkSweepPoint } from '../bench/study/bandwidth.ts';
+import { linkSweepPoint, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts';
 import { createCommand, ok, PAIR, query, twoSystems, waitFor, write } from './fixtures.ts';
 
 /**
@@ -181,7 +181,7 @@ describe('S110 ship pacing: the firmware over slow links (sim runtime)', () => {
   }
 });
 
-describe('S110 fast resend over lossy links (sim runtime, the study\'s link sweep)', () => {
+describe('S110 and S100 loss recovery over lossy links (sim runtime; the first five are the study\'s link sweep points)', () => {
   for (const [mbps, loss] of [[4, 0.01], [64, 0.001], [64, 0.01], [16, 0.05], [64, 0.05]] as const) {
     it(`${mbps} MB/s, ${loss * 100} % of frames lost: a lost batch, and a lost copy of it, goes again within a round trip or so: the recovery point stays near the one-way delay (it reached 1 s, the resend timeout), and a saturated link stays busy`, async () => {
       const p = await linkSweepPoint(mbps, loss, 1_000_000);
@@ -192,6 +192,27 @@ describe('S110 fast resend over lossy links (sim runtime, the study\'s link swee
       // Offered beyond the link, the window full: a lost copy is found by its overdue answer, and the link stays
       // busy (1 s stalls left 1-8 % of it at 5 % loss).
       expect(p.saturatedDeliveredMBps).toBeGreaterThan(0.8 * mbps);
+    }, 60_000);
+  }
+  for (const [mbps, loss, before] of [[16, 0.01, 1.5], [16, 0.05, 3.03], [1, 0.05, 1.3]] as const) {
+    it(`S100 a formation copy over ${mbps} MB/s (100 km) losing ${loss * 100} % of its frames: a lost track, or its lost answer, goes again once overdue, and the copy takes under 1.2 × the data's time on the wire (${before} × when a lost track waited for the 1 s resend timeout) and leaves the volumes equal`, async () => {
+      const bytes = mbps >= 16 ? 32 << 20 : 4 << 20;
+      const w = new SimWorld(twoSystems({ bandwidthMBps: mbps, distanceKm: 100, dataBytes: bytes, lossRate: loss }), 3);
+      for (let i = 0; i < 64; i++) await write(w, 'hostA', i * (bytes / 4096 / 64), (i % 250) + 1);
+      const t0 = w.nowUs();
+      await ok(w, 'A', createCommand('sync', 'full'));
+      await waitFor(w, 'A', 'duplex', 60_000_000);
+      expect((w.nowUs() - t0) / (bytes / mbps)).toBeLessThan(1.2);
+      expect(Buffer.compare(w.volume('A', 0), w.volume('B', 0))).toBe(0);
+      await w.close();
+    }, 60_000);
+  }
+  for (const [writesPerS, loss] of [[2, 0.05], [20, 0.01]] as const) {
+    it(`tail loss probe: a writer of ${writesPerS} 4 KiB writes/s (16 MB/s, 100 km, ${loss * 100} % lost): a batch lost with no later one to reveal it goes again within tens of ms: the recovery point stays under 60 ms (it reached ${writesPerS === 2 ? 508 : 203} ms)`, async () => {
+      const p = await rpoAtOfferedLoad('sim', (writesPerS * 4096) / 16e6, 30_000_000,
+        { distanceKm: 100, bandwidthMBps: 16, blockBytes: 4096, journalBytes: 32 << 20, lossRate: loss, inflowControl: false });
+      expect(p.endState).toBe('duplex');
+      expect(p.rpoMsMax).toBeLessThan(60);
     }, 60_000);
   }
 });

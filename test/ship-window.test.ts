@@ -52,7 +52,14 @@ function asyncPair() {
     }
     return base;
   };
-  return { hwI, hwR, I, R, carry, ship, roundTrip };
+  /** Runs the source's tick (and only that) at `atUs`. */
+  const tickAt = (atUs: number) => {
+    hwI.now = hwR.now = atUs;
+    const ticks = hwI.timers.filter((t) => t.kind === 'tick');
+    hwI.timers.splice(0, hwI.timers.length, ...hwI.timers.filter((t) => t.kind !== 'tick'));
+    for (const t of ticks) I.onTimer(t.kind, t.arg);
+  };
+  return { hwI, hwR, I, R, carry, ship, roundTrip, tickAt };
 }
 
 const write = (tag: number, blocks: number) =>
@@ -154,33 +161,34 @@ describe('S110 the journal ship window', () => {
     expect(hwR.disk.read(0, 17, 1)[0]).toBe(17);
   });
 
-  /** The window opened by one round trip of 1 ms (65.5 MB/s seen), then 512 more 4 KiB entries shipped: 8 batches of 64, the window full. */
-  function fullWindow() {
+  /**
+   * The window opened by one round trip of 1 ms (65.5 MB/s seen), then writes 17..lastTag shipped (each 4 KiB); the
+   * writer then silent. Helpers: the batches the source sent since the last look, R's answers, a side's applied seq.
+   */
+  function openedThen(lastTag: number) {
     const pair = asyncPair();
     const { hwI, hwR, I, ship, roundTrip } = pair;
     for (let t = 1; t <= 16; t++) I.onHostIo(write(t, 1));
     ship();
     expect(roundTrip(1000)).toBe(16);
     hwI.sent.splice(0);
-    for (let t = 17; t <= 528; t++) I.onHostIo(write(t, 1));
+    for (let t = 17; t <= lastTag; t++) I.onHostIo(write(t, 1));
     ship();
-    /** The journal batches the source sent since the last look: each one's frame and its first and last seq. */
+    /** Each journal batch's frame, its seqs, and its first and last seq. */
     const out = () => hwI.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalBatch).map((x) => {
       const seqs = decodeJournalBatch(decodeFrame(x.frame)).entries.map((e) => e.seq);
-      return { frame: x.frame, span: [seqs[0], seqs.at(-1)] };
+      return { frame: x.frame, seqs, span: [seqs[0], seqs.at(-1)] };
     });
-    const batches = out();
-    expect(batches.map((b) => b.span)).toEqual(Array.from({ length: 8 }, (_, i) => [17 + 64 * i, 80 + 64 * i]));
-    /** Runs the source's tick (and only that) at `atUs`. */
-    const tickAt = (atUs: number) => {
-      hwI.now = hwR.now = atUs;
-      const ticks = hwI.timers.filter((t) => t.kind === 'tick');
-      hwI.timers.splice(0, hwI.timers.length, ...hwI.timers.filter((t) => t.kind !== 'tick'));
-      for (const t of ticks) I.onTimer(t.kind, t.arg);
-    };
     const answers = () => hwR.sent.splice(0).filter((x) => x.frame[0] === FrameType.JournalAck);
     const applied = (hw: StubHardware) => readDefinitionInformation(hw.controlMemory)[0]!.appliedSeq;
-    return { ...pair, batches, out, tickAt, answers, applied };
+    return { ...pair, batches: out(), out, answers, applied };
+  }
+
+  /** 512 more 4 KiB entries shipped after the window opened: 8 batches of 64, the window full. */
+  function fullWindow() {
+    const w = openedThen(528);
+    expect(w.batches.map((b) => b.span)).toEqual(Array.from({ length: 8 }, (_, i) => [17 + 64 * i, 80 + 64 * i]));
+    return w;
   }
 
   it('fast resend with the window full: a lost copy goes again once its answer is overdue (twice the round trip and the link\'s time for what was ahead of it), not after the 1 s resend timeout', () => {
@@ -230,5 +238,71 @@ describe('S110 the journal ship window', () => {
     for (const a of answers()) I.onFrame(3, a.frame);
     expect(applied(hwI)).toBe(528);
     expect(hwI.now).toBe(1000); // all of it within the round trip that opened the window: no timer was needed
+  });
+
+  /** One more write after the window opened, shipped alone. */
+  function tailBatch() {
+    const w = openedThen(17);
+    expect(w.batches.map((b) => b.seqs)).toEqual([[17]]);
+    return { ...w, tail: w.batches[0]!, t0: w.hwI.now };
+  }
+
+  it('tail loss probe: the newest batch lost with nothing sent after it goes again once the destination has been silent for the probe timeout (20 ms here), not after the 1 s resend timeout', () => {
+    const { I, R, hwI, hwR, t0, tickAt, out, answers, applied } = tailBatch();
+    // No answer can show this loss (no batch follows it). The probe waits out TAIL_PROBE_MIN_US, here more than
+    // twice the 1 ms round trip: a destination held up for a few ms is not taken for a loss.
+    tickAt(t0 + 10_000);
+    expect(out()).toEqual([]);
+    tickAt(t0 + 20_000);
+    const probe = out();
+    expect(probe.map((b) => b.seqs)).toEqual([[17]]);
+    expect(hwI.events.some((e) => e.type === 'log' && e.step === 'S110' && /tail probe/.test(e.message))).toBe(true);
+    // The probe is lost as well: its answer is due within the probe timeout too, and each later copy waits twice as
+    // long as the one before (20, then 40 ms).
+    tickAt(t0 + 30_000);
+    expect(out()).toEqual([]);
+    tickAt(t0 + 40_000);
+    expect(out().map((b) => b.seqs)).toEqual([[17]]);
+    tickAt(t0 + 70_000);
+    expect(out()).toEqual([]);
+    tickAt(t0 + 80_000);
+    const again = out();
+    expect(again.map((b) => b.seqs)).toEqual([[17]]);
+    R.onFrame(1, again[0]!.frame);
+    expect(applied(hwR)).toBe(17);
+    for (const a of answers()) I.onFrame(3, a.frame);
+    expect(applied(hwI)).toBe(17);
+    // Once answered, the silence is over: no more copies.
+    tickAt(t0 + 200_000);
+    expect(out()).toEqual([]);
+  });
+
+  it('tail loss probe: when the newest batch arrived and its answer was lost, the probe draws a duplicate answer that moves the source on', () => {
+    const { I, R, hwR, hwI, tail, t0, tickAt, out, answers, applied } = tailBatch();
+    R.onFrame(1, tail.frame);
+    expect(applied(hwR)).toBe(17);
+    expect(answers()).toHaveLength(1); // lost on the wire
+    tickAt(t0 + 20_000);
+    const probe = out();
+    expect(probe.map((b) => b.seqs)).toEqual([[17]]);
+    R.onFrame(1, probe[0]!.frame); // a duplicate for R: it answers with what it holds
+    expect(applied(hwR)).toBe(17);
+    for (const a of answers()) I.onFrame(3, a.frame);
+    expect(applied(hwI)).toBe(17);
+    tickAt(t0 + 1_200_000);
+    expect(out()).toEqual([]); // no go-back-N either
+  });
+
+  it('tail loss probe: no copy while the answer to all that is in flight may still be on its way (the window full: 66 ms), though that is longer than 20 ms', () => {
+    const { hwI, hwR, I, R, batches, out, tickAt, answers, applied } = fullWindow();
+    // 2 MiB in flight at 65.5 MB/s behind a 1 ms round trip: the last answer is due 2 × (1 ms + 32 ms) after it went.
+    tickAt(hwI.now + 50_000);
+    expect(out()).toEqual([]);
+    for (const b of batches) R.onFrame(1, b.frame);
+    for (const a of answers()) I.onFrame(3, a.frame);
+    expect(applied(hwI)).toBe(528);
+    expect(applied(hwR)).toBe(528);
+    tickAt(hwI.now + 1_200_000);
+    expect(out()).toEqual([]);
   });
 });

@@ -63,7 +63,8 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     out.push(`## The link sweep: ${ls.blockBytes / 1024} KiB writes at ${ls.offeredFraction * 100} % of the link's bandwidth, ${ls.distanceKm} km, ${ls.journalBytes / 2 ** 20} MiB journal (sim)`, '');
     out.push('A lost frame holds back every entry after it until it is sent again: at the third acknowledgement that does not move (fast resend); '
       + 'a lost copy again once batches sent after it have been answered, or, with the window full, once its answer is overdue; '
-      + 'a second gap at once when the answer to the first stops short (a partial acknowledgement); go-back-N after the resend timeout (1 s) as the last resort. '
+      + 'a second gap at once when the answer to the first stops short (a partial acknowledgement); a lost last batch once the destination has been silent for a probe timeout (at least 20 ms: a tail loss probe); '
+      + 'go-back-N after the resend timeout (1 s) as the last resort. '
       + `The last column offers ${ls.saturatingFraction * 100} % of the bandwidth with inflow control on, so the ship window is full: what the destination applied, and its share of the link.`, '');
     out.push(`| bandwidth MB/s | loss % | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end | at ${ls.saturatingFraction * 100} %: delivered MB/s (of the link) |`);
     out.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|');
