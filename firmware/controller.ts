@@ -789,15 +789,24 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   /**
-   * Tick: a track whose answer is overdue (answerDueUs for every track in flight, at least TAIL_PROBE_MIN_US) was
-   * lost, or its answer was, and goes again with a new serial, so that an old answer is stale. Before, a lost track
-   * waited until no answer at all had come for the 1 s resend timeout, which stays as the last resort: at 5 % loss
-   * lost tracks filled the window, and each time it was full the copy stood still for 1 s (3 × the data's time on
-   * the wire at 16 MB/s).
+   * Tick: when the destination has answered nothing, not even a stale answer, since a track went, for as long as the
+   * answer to every track in flight may take (answerDueUs, at least TAIL_PROBE_MIN_US), that track was lost, or its
+   * answer was: it goes again with a new serial, so that an old answer is stale. Before, a lost track waited until no
+   * answer at all had come for the 1 s resend timeout, which stays as the last resort: at 5 % loss lost tracks filled
+   * the window, and each time it was full the copy stood still for 1 s (3 × the data's time on the wire at 16 MB/s).
+   * Timed from the last answer, not the track's send alone: on a link slower than the estimate, tracks merely queued
+   * would otherwise go again and again, each copy making the answer to the one before stale (a copy that never ended).
    */
   private copyOverdueTracksAgain(rt: PairRuntime, now: number): void {
     const dueUs = Math.max(TAIL_PROBE_MIN_US, this.answerDueUs(rt.copyPacing, rt.copyInflight.size * TRACK_SIZE_BYTES));
-    for (const [track, c] of [...rt.copyInflight]) if (now - c.sentUs >= dueUs) this.copyTrackAgain(rt, track);
+    let again = false;
+    for (const [track, c] of [...rt.copyInflight]) {
+      if (now - Math.max(c.sentUs, rt.lastCopyAckUs) < dueUs) continue;
+      this.copyTrackAgain(rt, track);
+      again = true;
+    }
+    // What went before is void for the estimate (its answers may be stale): the window's accounting starts again.
+    if (again) rt.copyPacing.rewind(this.nextCopySerial - 1);
   }
 
   private nextCopyTrack(rt: PairRuntime): number {
@@ -851,7 +860,8 @@ export class Controller implements FirmwareEntryPoints {
     if (!rt) return;
     const t = Math.floor(f.lba / BLOCKS_PER_TRACK);
     const inflight = rt.copyInflight.get(t);
-    if (!inflight || inflight.serial !== f.tag) return; // stale (resent since)
+    // Stale (the track went again since): it completes nothing, but the destination is answering.
+    if (!inflight || inflight.serial !== f.tag) { rt.lastCopyAckUs = this.hw.nowUs(); return; }
     rt.copyInflight.delete(t);
     // Serials grow with each copy sent; an acknowledgement overtaking an earlier one (another path) counts that one too.
     rt.copyPacing.onAcknowledged(f.tag, this.hw.nowUs());

@@ -143,6 +143,22 @@ describe('nemesis fault kinds (sim runtime)', () => {
       expect(r.failures).toEqual([]);
     });
 
+    it('seed 232 (a sweep of seeds 1-600 at scale 0.25, a formation copy sending overdue tracks again): a bandwidth dip on S6 does not keep the I→J initial copy from ending', async () => {
+      // Tracks timed from their own send went again on a link slower than the estimate while merely queued; each copy
+      // made the answer to the one before stale, so no track ever completed (initial copying for 120 s). Now a track
+      // goes again only after the destination has been silent, and a stale answer counts as one.
+      const r = await runScenario('embodiment4-data-loss-s1020', { runtime: 'sim', seed: 232, scale: 0.25, schedule: [
+        { atUs: 107_012, fault: { kind: 'link-conditions', link: 'S6', conditions: { bandwidthMBps: 21 }, direction: 'a-to-b' }, repairAfterUs: 6_469 }] });
+      expect(r.notes.filter((n) => /did not (converge|complete)/.test(n))).toEqual([]);
+      expect(r.failures).toEqual([]);
+    });
+
+    it('seed 119 (the same sweep): tracks sent again during a journal-fill stall do not overflow the copy window\'s accounting (an invariant stopped R)', async () => {
+      const r = await runScenario('embodiment3-failback-variant', { runtime: 'sim', seed: 119, scale: 0.25, schedule: [
+        { atUs: 949_074, fault: { kind: 'journal-fill', link: 'S7' }, repairAfterUs: 29_274 }] });
+      expect(r.failures).toEqual([]);
+    });
+
     it('seed 109102: a journal-fill burst comes only from a running application (not after A6 stopped host R)', async () => {
       const r = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 109102, scale: 0.5, faults: 'default' });
       expect(r.faults.byKind['journal-fill']).toBe(1);
