@@ -43,6 +43,11 @@ interface PairRuntime {
   copySerialApplied?: Uint32Array;
   // synchronous copying (destination): tags of recently applied copies, so a late duplicate is not written again
   syncTagsApplied: RecentTags;
+  /**
+   * Synchronous copying (destination): per group block, the tag of the copy that last wrote it (0: none since the copy
+   * began), so an older copy overtaken by a newer one to the same block does not write over it (writeSyncCopy).
+   */
+  syncBlockTags?: Uint32Array;
   // journal shipping (source)
   shippedSeq: number;
   /** The ship window and batch size, from the acknowledgements (firmware/ship-pacing.ts). */
@@ -147,6 +152,9 @@ type Segment = [number, number, number];
 
 const TICK_US = 10_000;
 const ACTIVE = (s: PairState) => isCopyingState(s);
+/** A block's last synchronous copy tag `last` is newer than `tag` (serial-number arithmetic: tags wrap at 2^32; 0 is none). */
+const newerTag = (last: number, tag: number): boolean => last !== 0 && ((last - tag) | 0) > 0;
+
 /** The `blocks` blocks at `lba` of a buffer that holds the blocks from `bufLba` on. (Not a closure in writeLvol: tsx's keepNames wraps every closure made per write.) */
 function blocksOf(buf: Uint8Array, bufLba: number, lba: number, blocks: number): Uint8Array {
   return buf.subarray((lba - bufLba) * BLOCK_SIZE_BYTES, (lba - bufLba + blocks) * BLOCK_SIZE_BYTES);
@@ -711,13 +719,46 @@ export class Controller implements FirmwareEntryPoints {
       const s = this.state(rt);
       if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
         if (rt.syncTagsApplied.has(f.tag)) status = 0; // a duplicate: acknowledged again, not written again
-        else if (this.writeMember(rt, f.lba, f.body, ack)) {
+        else if (this.writeSyncCopy(rt, f, ack)) {
           rt.syncTagsApplied.add(f.tag);
           return; // acknowledged by the write's group: now, or once inflow control on a cascaded pair lets it go
         } else status = 2;
       }
     }
     this.sendSyncAck(ack, status);
+  }
+
+  /**
+   * Writes a synchronous copy's blocks, except those a newer copy (a later tag) already wrote. Two copies to
+   * overlapping blocks, both in flight at once (the host did not wait for the first write before the second), can
+   * take different paths of the link and arrive in the other order; written as they came, the destination would keep
+   * the older data while the source holds the newer, in duplex. The acknowledgement goes with the last run written
+   * (or at once when none is left). False when a write failed.
+   */
+  private writeSyncCopy(rt: PairRuntime, f: DecodedFrame, ack: SyncAckOwed): boolean {
+    const tags = (rt.syncBlockTags ??= new Uint32Array(rt.group.blocks));
+    const tag = f.tag >>> 0, blocks = f.body.length / BLOCK_SIZE_BYTES;
+    assertInvariant(f.lba + blocks <= tags.length, () => `${this.label(rt)}: synchronous copy of blocks ${f.lba}+${blocks} beyond the group's ${tags.length}`);
+    let overtaken = false;
+    for (let b = f.lba; b < f.lba + blocks; b++) if (newerTag(tags[b]!, tag)) { overtaken = true; break; }
+    if (!overtaken) {
+      tags.fill(tag, f.lba, f.lba + blocks);
+      return this.writeMember(rt, f.lba, f.body, ack);
+    }
+    const runs: Array<[number, number]> = [];
+    for (let b = f.lba; b < f.lba + blocks;) {
+      if (newerTag(tags[b]!, tag)) { b++; continue; }
+      const start = b;
+      while (b < f.lba + blocks && !newerTag(tags[b]!, tag)) b++;
+      runs.push([start, b]);
+    }
+    for (const [i, [start, end]] of runs.entries()) {
+      tags.fill(tag, start, end);
+      const body = f.body.subarray((start - f.lba) * BLOCK_SIZE_BYTES, (end - f.lba) * BLOCK_SIZE_BYTES);
+      if (!this.writeMember(rt, start, body, i === runs.length - 1 ? ack : undefined)) return false;
+    }
+    if (runs.length === 0) this.sendSyncAck(ack, 0);
+    return true;
   }
 
   private onSyncAck(from: number, f: DecodedFrame): void {
@@ -1376,6 +1417,7 @@ export class Controller implements FirmwareEntryPoints {
         const words = new Uint8Array(rt.bitmap.words.slice().buffer);
         rt.copySerialApplied = undefined;
         rt.syncTagsApplied.clear();
+        rt.syncBlockTags?.fill(0);
         rt.restorePending.clear();
         rt.awaitingBase = rt.journal !== undefined;
         this.set(rt, P.consistentSeq, NOT_CONSISTENT);
