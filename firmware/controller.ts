@@ -737,27 +737,22 @@ export class Controller implements FirmwareEntryPoints {
    */
   private writeSyncCopy(rt: PairRuntime, f: DecodedFrame, ack: SyncAckOwed): boolean {
     const tags = (rt.syncBlockTags ??= new Uint32Array(rt.group.blocks));
-    const tag = f.tag >>> 0, blocks = f.body.length / BLOCK_SIZE_BYTES;
-    assertInvariant(f.lba + blocks <= tags.length, () => `${this.label(rt)}: synchronous copy of blocks ${f.lba}+${blocks} beyond the group's ${tags.length}`);
-    let overtaken = false;
-    for (let b = f.lba; b < f.lba + blocks; b++) if (newerTag(tags[b]!, tag)) { overtaken = true; break; }
-    if (!overtaken) {
-      tags.fill(tag, f.lba, f.lba + blocks);
-      return this.writeMember(rt, f.lba, f.body, ack);
-    }
+    const tag = f.tag >>> 0, end = f.lba + f.body.length / BLOCK_SIZE_BYTES;
+    assertInvariant(end <= tags.length, () => `${this.label(rt)}: synchronous copy of blocks ${f.lba}..${end - 1} beyond the group's ${tags.length}`);
+    // Runs of blocks no newer copy wrote: one run, the whole copy, unless it was overtaken.
     const runs: Array<[number, number]> = [];
-    for (let b = f.lba; b < f.lba + blocks;) {
+    for (let b = f.lba; b < end;) {
       if (newerTag(tags[b]!, tag)) { b++; continue; }
       const start = b;
-      while (b < f.lba + blocks && !newerTag(tags[b]!, tag)) b++;
+      while (b < end && !newerTag(tags[b]!, tag)) b++;
       runs.push([start, b]);
     }
-    for (const [i, [start, end]] of runs.entries()) {
-      tags.fill(tag, start, end);
-      const body = f.body.subarray((start - f.lba) * BLOCK_SIZE_BYTES, (end - f.lba) * BLOCK_SIZE_BYTES);
+    if (runs.length === 0) { this.sendSyncAck(ack, 0); return true; }
+    for (const [i, [start, stop]] of runs.entries()) {
+      tags.fill(tag, start, stop);
+      const body = f.body.subarray((start - f.lba) * BLOCK_SIZE_BYTES, (stop - f.lba) * BLOCK_SIZE_BYTES);
       if (!this.writeMember(rt, start, body, i === runs.length - 1 ? ack : undefined)) return false;
     }
-    if (runs.length === 0) this.sendSyncAck(ack, 0);
     return true;
   }
 
