@@ -6,7 +6,9 @@
 //   bytes   0..63   head   (Int32 word 0) + capacity (word 1, informational)
 //   bytes  64..127  tail   (Int32 word 16)      — own 64-byte line, so the two sides don't false-share
 //   bytes 128..     data region of `capacity` bytes
-// A record is [u32 length][payload] padded to 8 bytes. A record that would cross the end is
+// A record is [u32 length][u32 reserved][payload] padded to 8 bytes, so every payload starts 8-byte aligned: V8
+// copies into and out of shared memory word by word only when source and destination are equally aligned, and
+// byte by byte otherwise (1.25 µs for 4 KiB here, against 0.2 µs aligned). A record that would cross the end is
 // written at offset 0 instead, after a wrap marker (length 0xFFFFFFFF) at the old tail; offsets are
 // multiples of 8, so there is always room for the 4-byte marker. head === tail means empty, so the
 // producer never lets tail catch up with head (one slot of slack).
@@ -18,11 +20,13 @@ export const SPSC_RING_LAYOUT = {
   tailIndex: 16,
   wrapMarker: 0xffffffff,
   align: 8,
+  /** Bytes before a record's payload: its u32 length and a reserved u32. */
+  recordHeaderBytes: 8,
 } as const;
 
-const { headerBytes: HEADER, headIndex: HEAD, capacityIndex: CAP, tailIndex: TAIL, wrapMarker: WRAP } = SPSC_RING_LAYOUT;
+const { headerBytes: HEADER, headIndex: HEAD, capacityIndex: CAP, tailIndex: TAIL, wrapMarker: WRAP, recordHeaderBytes: RECORD } = SPSC_RING_LAYOUT;
 
-const footprint = (length: number): number => (4 + length + 7) & ~7;
+const footprint = (length: number): number => (RECORD + length + 7) & ~7;
 
 export class SpscRing {
   readonly capacityBytes: number;
@@ -78,8 +82,9 @@ export class SpscRing {
     } else if (need < h - t) pos = t;
     else return null;
     this.u32[pos >> 2] = length;
+    this.u32[(pos >> 2) + 1] = 0;
     this.pendingTail = (pos + need) % cap;
-    return this.u8.subarray(pos + 4, pos + 4 + length);
+    return this.u8.subarray(pos + RECORD, pos + RECORD + length);
   }
 
   /** Publishes the reserved record: release store of tail, after the payload bytes were written. */
@@ -119,7 +124,7 @@ export class SpscRing {
     if (len > this.maxRecordBytes) throw new Error(`ring corrupted: record of ${len} bytes at offset ${h}`);
     this.peekPos = h;
     this.peekNext = (h + footprint(len)) % this.capacityBytes;
-    return this.u8.subarray(h + 4, h + 4 + len);
+    return this.u8.subarray(h + RECORD, h + RECORD + len);
   }
 
   /** Frees the oldest record (the one peek() returned). */

@@ -45,11 +45,18 @@ import { DueCredit } from './due-credit.ts';
 
 // ───────────────────────────── shared layouts (used by the main thread too) ─────────────────────────────
 
-export const FRAME_RECORD_HEADER_BYTES = 28;
+// Each record header is a multiple of 8 bytes, so that the data behind it (a frame, a host write, a read's data)
+// stays 8-byte aligned after the ring's own 8-byte record header: a 4 KiB copy to or from shared memory is word
+// by word only when both sides are equally aligned.
+//   frame record:  0 f64 due time  8 i32 link epoch  12 i32 direction epoch  16 i32 power epoch
+//                  20 routing header (common line)  28 reserved  32 frame
+//   submission:    0 f64 not before  8 u32 tag  12 u8 op  16 f64 lvol  24 f64 lba  32 f64 blocks  40 reserved  48 data
+//   completion:    0 f64 visible at  8 u32 tag  12 u8 status  16 reserved  24 data
+export const FRAME_RECORD_HEADER_BYTES = 32;
 /** Where a link ring record carries the routing header of a frame on the common line. */
 const RECORD_ROUTING_HEADER_OFFSET = 20;
-export const SUBMISSION_HEADER_BYTES = 44;
-export const COMPLETION_HEADER_BYTES = 20;
+export const SUBMISSION_HEADER_BYTES = 48;
+export const COMPLETION_HEADER_BYTES = 24;
 export const SUB_OP_WRITE = 0x01;
 export const SUB_HAS_DATA = 0x80;
 

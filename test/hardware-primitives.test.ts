@@ -214,6 +214,21 @@ describe('SpscRing', () => {
     expect(ring.isEmpty()).toBe(true);
   });
 
+  it('starts every payload 8-byte aligned in the shared buffer, whatever the lengths before it and across the wrap', () => {
+    // V8 copies to and from shared memory word by word only when both sides are equally aligned: a payload at
+    // 4 mod 8 made every 4 KiB copy byte by byte (6x slower).
+    const ring = SpscRing.create(1024);
+    for (let i = 0; i < 200; i++) {
+      const len = 1 + ((i * 37) % 200);
+      expect(ring.tryPush(new Uint8Array(len).fill(i & 255))).toBe(true);
+      const view = ring.peek()!;
+      expect(view.byteOffset % 8).toBe(0);
+      expect(view.length).toBe(len);
+      expect(view[len - 1]).toBe(i & 255);
+      ring.pop();
+    }
+  });
+
   it('writes a wrap marker and places a record that would straddle the end at offset 0', () => {
     const ring = SpscRing.create(128);
     const data = Uint8Array.from({ length: 40 }, (_, i) => i + 1);
@@ -222,7 +237,7 @@ describe('SpscRing', () => {
     expect(ring.isEmpty()).toBe(true);
     expect(ring.tryPush(data)).toBe(true); // tail 96: 32 bytes left, needs 48
     const view = ring.peek()!;
-    expect(view.byteOffset).toBe(SPSC_RING_LAYOUT.headerBytes + 4);
+    expect(view.byteOffset).toBe(SPSC_RING_LAYOUT.headerBytes + SPSC_RING_LAYOUT.recordHeaderBytes);
     expect(view).toEqual(data);
     expect(new Uint32Array(ring.sab, SPSC_RING_LAYOUT.headerBytes + 96, 1)[0]).toBe(0xffffffff);
     expect(ring.usedBytes()).toBe(80); // the skipped gap counts as used until popped
@@ -338,7 +353,8 @@ describe('SpscRing', () => {
       const db = new Int32Array(dataBell), sb = new Int32Array(spaceBell);
       function tryPush(seq) {
         const len = 4 + ((seq * 7919) % 300);
-        const need = (4 + len + 7) & ~7;
+        const R = L.recordHeaderBytes;
+        const need = (R + len + 7) & ~7;
         const t = Atomics.load(ctl, L.tailIndex), h = Atomics.load(ctl, L.headIndex);
         let pos;
         if (t >= h) {
@@ -347,8 +363,8 @@ describe('SpscRing', () => {
           else return false;
         } else if (need < h - t) pos = t; else return false;
         u32[pos >> 2] = len;
-        u32[(pos + 4) >> 2] = seq;
-        for (let i = 4; i < len; i++) u8[pos + 4 + i] = (seq + i) & 255;
+        u32[(pos + R) >> 2] = seq;
+        for (let i = 4; i < len; i++) u8[pos + R + i] = (seq + i) & 255;
         Atomics.store(ctl, L.tailIndex, (pos + need) % cap);
         return true;
       }
