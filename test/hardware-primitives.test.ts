@@ -229,6 +229,26 @@ describe('SpscRing', () => {
     }
   });
 
+  it('carries payloads from sources at any alignment intact (a misaligned source is staged), up to 2 staging buffers long', () => {
+    const ring = SpscRing.create(512 * 1024);
+    const backing = Uint8Array.from({ length: 140_000 }, (_, i) => (i * 131 + 7) & 255);
+    for (const len of [1, 255, 256, 4096, 65_536, 65_537, 131_072 + 100]) {
+      for (const off of [0, 1, 3, 4, 7, 8]) {
+        const src = backing.subarray(off, off + len);
+        const header = Uint8Array.of(off, len & 255, 9);
+        expect(ring.tryPushParts(header, src)).toBe(true);
+        const view = ring.peek()!;
+        expect(view.length).toBe(3 + len);
+        expect(view.subarray(0, 3)).toEqual(header);
+        expect(Buffer.compare(view.subarray(3), src)).toBe(0);
+        ring.pop();
+        expect(ring.tryPush(src)).toBe(true);
+        expect(Buffer.compare(ring.peek()!, src)).toBe(0);
+        ring.pop();
+      }
+    }
+  });
+
   it('writes a wrap marker and places a record that would straddle the end at offset 0', () => {
     const ring = SpscRing.create(128);
     const data = Uint8Array.from({ length: 40 }, (_, i) => i + 1);
