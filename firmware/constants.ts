@@ -39,11 +39,17 @@ export const JOURNAL_SHIP_WINDOW_BYTES = 16 * 1024 * 1024;
  */
 export const FAST_RESEND_DUPLICATE_ACKS = 3;
 /**
- * Loss recovery by time (S110 journal batches, S100 formation copy tracks): the shortest wait for an answer after
- * which what it answers is sent again, however short the round trip (as TCP's minimum retransmission timeout): a
- * destination whose CPU thread was held a few ms (a busy 2-core machine) must not look like a loss. Two ticks.
+ * Loss recovery by time (S110 journal batches, S100 formation copy tracks, synchronous copies): the shortest wait
+ * for an answer after which what it answers is sent again, however short the round trip (as TCP's minimum
+ * retransmission timeout): a destination whose CPU thread was held a few ms (a busy 2-core machine) must not look
+ * like a loss. Two ticks.
  */
-export const TAIL_PROBE_MIN_US = 20_000;
+export const LOSS_TIMER_MIN_US = 20_000;
+/**
+ * Synchronous copies: the wait before a copy goes again while the pair has no round-trip sample yet (its first
+ * copies). Later waits follow the measured round trip (smoothed, plus four times its variation, as TCP's RFC 6298).
+ */
+export const SYNC_RESEND_FIRST_WAIT_US = 200_000;
 /** Journal shipping: entries per batch frame. */
 export const JOURNAL_BATCH_MAX_ENTRIES = 64;
 /** Journal shipping: bytes of write data per batch frame. */

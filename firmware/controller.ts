@@ -3,13 +3,14 @@
 // touching its hardware and sending frames. It knows nothing of threads, timers or the harness.
 
 import { BLOCK_SIZE_BYTES, BLOCKS_PER_TRACK, FORMATION_COPY_WINDOW_TRACKS, TRACK_SIZE_BYTES,
-  FAST_RESEND_DUPLICATE_ACKS, INFLOW_HELD_MAX_WRITES, TAIL_PROBE_MIN_US, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
+  FAST_RESEND_DUPLICATE_ACKS, INFLOW_HELD_MAX_WRITES, LOSS_TIMER_MIN_US, SYNC_RESEND_FIRST_WAIT_US, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_LOW_WATER_PERCENT, JOURNAL_SHIP_WINDOW_ENTRIES, MAX_GROUP_MEMBERS, MAX_IO_BYTES, RESTORE_PENDING_MAX_ENTRIES, SYNC_DUPLICATE_WINDOW_TAGS,
   DEFAULT_SNAPSHOT_INTERVAL_US, MAX_SNAPSHOT_INTERVAL_US, MIN_SNAPSHOT_INTERVAL_US } from './constants.ts';
 import { checkMembers, groupLayout, locateInGroup, memberOfTrack, type GroupLayout, type GroupMember } from './consistency-group.ts';
 import { acceptance, rejection, type Command, type CommandReply, type PairView, type PairDefinitionInput } from './commands.ts';
 import { ASYNC_MODES, ControlMemoryLayout, type BitmapKind, NOT_CONSISTENT, P, readMembers, readPairRecord, writeMembers, FAILURE_CAUSES, FENCE_LEVELS, FORMATION_KINDS,
   type FailureCause, type FormationKind, type PairRecord } from './definition-info.ts';
 import { DifferenceBitmap } from './difference-bitmap.ts';
+import { RetransmitTimer } from './retransmit-timer.ts';
 import { decodeBundle, decodeControl, decodeFrame, decodeJournalBatch, FrameEncoder, FrameType,
   type ControlBody, type DecodedFrame, type JournalEntryWire, type WireDefinition } from './frames.ts';
 import type { FirmwareEntryPoints, Hardware, HostIo, IoStatus, TimerKind } from './hardware-interface.ts';
@@ -48,6 +49,10 @@ interface PairRuntime {
    * began), so an older copy overtaken by a newer one to the same block does not write over it (writeSyncCopy).
    */
   syncBlockTags?: Uint32Array;
+  /** Synchronous copying (destination): tags of copies stored whose acknowledgement inflow control holds (a copy sent again is not answered before it). */
+  syncAcksHeld: Set<number>;
+  /** Synchronous copying (source): when an unanswered copy goes again, from the round trips of the pair's copies. */
+  syncResendTimer: RetransmitTimer;
   // journal shipping (source)
   shippedSeq: number;
   /** The ship window and batch size, from the acknowledgements (firmware/ship-pacing.ts). */
@@ -120,13 +125,22 @@ interface SyncAckOwed {
   to: number;
   pairId: number;
   tag: number;
+  /** The copy's generation, echoed so that the source matches the answer to the copy it made. */
+  gen: number;
 }
 interface SyncCopy {
   tag: number;
   pairId: number;
+  /** The pair's copy generation when the copy was made (P.copyGeneration). */
+  gen: number;
   lba: number;
   blocks: number;
+  /** The data, in the host write's cache slot, which stays allocated until the copy is over (to be sent again). */
+  data: Uint8Array;
+  /** First sent (the copy timeout counts from here); last sent; how many times sent again. */
   sentUs: number;
+  lastSentUs: number;
+  resends: number;
   group: SyncWriteGroup;
 }
 interface PendingRequest {
@@ -226,7 +240,8 @@ export class Controller implements FirmwareEntryPoints {
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
       copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), duplicateAcks: 0, resendAtDuplicateAcks: FAST_RESEND_DUPLICATE_ACKS, gapResentUs: -1, gapResendWaitUs: 0, recoverSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
-      syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
+      syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), syncAcksHeld: new Set(), inflowHeld: [], overMarkSinceUs: -1,
+      syncResendTimer: new RetransmitTimer(SYNC_RESEND_FIRST_WAIT_US, LOSS_TIMER_MIN_US),
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
       rt.journal = Journal.open(this.hw.disk, this.l, this.l.pairWord(slot, P.journalLvol), pairId);
@@ -571,6 +586,8 @@ export class Controller implements FirmwareEntryPoints {
     if (rt.inflowHeld.length >= INFLOW_HELD_MAX_WRITES) return;
     group.remaining++;
     rt.inflowHeld.push(group);
+    // A received synchronous copy's acknowledgement held: the copy's pair answers a duplicate of it only after this.
+    if (group.ack) this.pairs.get(group.ack.pairId)?.syncAcksHeld.add(group.ack.tag);
   }
 
   /**
@@ -651,7 +668,8 @@ export class Controller implements FirmwareEntryPoints {
 
   private sendSyncCopy(rt: PairRuntime, lba: number, blocks: number, data: Uint8Array, group: SyncWriteGroup): void {
     const tag = this.nextTag++ >>> 0 || this.nextTag++;
-    const copy: SyncCopy = { tag, pairId: rt.pairId, lba, blocks, sentUs: this.hw.nowUs(), group };
+    const now = this.hw.nowUs();
+    const copy: SyncCopy = { tag, pairId: rt.pairId, gen: this.w(rt, P.copyGeneration), lba, blocks, data, sentUs: now, lastSentUs: now, resends: 0, group };
     this.syncCopies.set(tag, copy);
     for (let t = Math.floor(lba / BLOCKS_PER_TRACK), last = Math.floor((lba + blocks - 1) / BLOCKS_PER_TRACK); t <= last; t++) {
       const k = rt.slot * 0x1000000 + t;
@@ -659,8 +677,34 @@ export class Controller implements FirmwareEntryPoints {
       if (n === 0) rt.pending.set(t);
       this.trackInflight.set(k, n + 1);
     }
-    const frame = this.enc.frame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag, lba, blocks }, data);
+    this.transmitSyncCopy(rt, copy);
+  }
+
+  private transmitSyncCopy(rt: PairRuntime, c: SyncCopy): void {
+    const frame = this.enc.frame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag: c.tag, lba: c.lba, blocks: c.blocks, gen: c.gen }, c.data);
     if (!this.send(this.partner(rt), frame)) this.pairFailed(rt, 'link down');
+  }
+
+  /**
+   * A synchronous copy unanswered for the pair's wait (RetransmitTimer) goes again under the same tag: a frame lost
+   * on the wire (or its acknowledgement) need not cost the host a failed pair, as a real link's transport resends
+   * too. The destination writes it at most once (its recent tags), never over a newer copy's blocks (its per-block
+   * tags), and not at all if a resync came between (the copy generation). Each resend doubles the pair's wait until
+   * a copy sent once is answered, and the caller sends at most one per pair per tick, the oldest first, so that
+   * resends do not pile onto a link that is only slow (TCP, after a timeout, also sends one segment). The copy
+   * timeout still counts from the first send. True when it went again.
+   */
+  private resendSyncCopyIfOverdue(c: SyncCopy, now: number): boolean {
+    const rt = this.pairs.get(c.pairId);
+    if (!rt || now - c.lastSentUs < rt.syncResendTimer.waitUs() || this.linkDown.has(this.partner(rt))) return false;
+    const s = this.state(rt);
+    if (s !== PairState.Duplex && s !== PairState.DuplexPending && s !== PairState.InitialCopying) return false;
+    c.resends++;
+    c.lastSentUs = now;
+    rt.syncResendTimer.backOff();
+    this.log('info', `${this.label(rt)}: synchronous copy tag ${c.tag} (blocks ${c.lba}+${c.blocks}) unanswered for ${Math.round((now - c.sentUs) / 1000)} ms: sent again (${c.resends}); next wait ${Math.round(rt.syncResendTimer.waitUs() / 1000)} ms`, rt.lastStep);
+    this.transmitSyncCopy(rt, c);
+    return true;
   }
 
   /** A synchronous copy is over: acknowledged (ok) or given up (the bitmap then remembers the tracks). */
@@ -690,7 +734,9 @@ export class Controller implements FirmwareEntryPoints {
 
   /** Acknowledges a synchronous copy received: status 0 = stored, 1 = not accepted in this state, 2 = not written. */
   private sendSyncAck(a: SyncAckOwed, status: number): void {
-    this.send(a.to, this.enc.frame({ type: FrameType.SyncAck, status, pairId: a.pairId, tag: a.tag, lba: 0, blocks: 0 }));
+    const rt = this.pairs.get(a.pairId);
+    if (rt && rt.syncAcksHeld.size > 0) rt.syncAcksHeld.delete(a.tag);
+    this.send(a.to, this.enc.frame({ type: FrameType.SyncAck, status, pairId: a.pairId, tag: a.tag, lba: 0, blocks: 0, gen: a.gen }));
   }
 
   /**
@@ -713,13 +759,23 @@ export class Controller implements FirmwareEntryPoints {
   private onSyncWrite(from: number, f: DecodedFrame): void {
     const rt = this.framePair(from, f, 'destination', 'synchronous copy');
     if (!rt) return;
-    const ack: SyncAckOwed = { to: from, pairId: f.pairId, tag: f.tag };
+    const gen = f.gen ?? 0;
+    if (gen !== this.w(rt, P.copyGeneration)) {
+      // Sent (or sent again) before the resync that began since: its data may be older than what the resync copied.
+      this.log('info', `synchronous copy tag ${f.tag} of pair ${f.pairId} from storage ${from} dropped: copy generation ${gen}, the pair is at ${this.w(rt, P.copyGeneration)} (sent before a resync)`, rt.lastStep);
+      return;
+    }
+    const ack: SyncAckOwed = { to: from, pairId: f.pairId, tag: f.tag, gen };
     let status = 1;
     if (!this.isAsync(rt)) {
       const s = this.state(rt);
       if (s === PairState.Duplex || s === PairState.DuplexPending || s === PairState.InitialCopying || s === PairState.Simplex) {
-        if (rt.syncTagsApplied.has(f.tag)) status = 0; // a duplicate: acknowledged again, not written again
-        else if (this.writeSyncCopy(rt, f, ack)) {
+        if (rt.syncTagsApplied.has(f.tag)) {
+          // A duplicate (sent again, or doubled on the wire): acknowledged again, not written again; unless the first
+          // one's acknowledgement is held by inflow control, which answers for both.
+          if (rt.syncAcksHeld.has(f.tag)) return;
+          status = 0;
+        } else if (this.writeSyncCopy(rt, f, ack)) {
           rt.syncTagsApplied.add(f.tag);
           return; // acknowledged by the write's group: now, or once inflow control on a cascaded pair lets it go
         } else status = 2;
@@ -758,12 +814,14 @@ export class Controller implements FirmwareEntryPoints {
 
   private onSyncAck(from: number, f: DecodedFrame): void {
     const c = this.syncCopies.get(f.tag);
-    if (!c) return; // already given up on
+    if (!c) return; // already given up on, or answered before (the answer to a copy sent again)
     const owner = this.pairs.get(c.pairId);
-    if (c.pairId !== f.pairId || !owner || this.partner(owner) !== from) {
-      this.log('info', `synchronous copy acknowledgement from storage ${from} dropped: tag ${f.tag} was not sent to it for pair ${f.pairId}`);
+    if (c.pairId !== f.pairId || !owner || this.partner(owner) !== from || (f.gen ?? 0) !== c.gen) {
+      this.log('info', `synchronous copy acknowledgement from storage ${from} dropped: tag ${f.tag} of generation ${f.gen ?? 0} was not sent to it for pair ${f.pairId}`);
       return;
     }
+    // Karn's rule: the answer to a copy sent more than once may answer any of its sends, so it measures nothing.
+    if (c.resends === 0) owner.syncResendTimer.sample(this.hw.nowUs() - c.sentUs);
     this.finishSyncCopy(c, f.status === 0);
     const rt = this.pairs.get(c.pairId);
     if (f.status !== 0 && rt) this.pairFailed(rt, 'copy failed');
@@ -826,7 +884,7 @@ export class Controller implements FirmwareEntryPoints {
 
   /**
    * Tick: when the destination has answered nothing, not even a stale answer, since a track went, for as long as the
-   * answer to every track in flight may take (answerDueUs, at least TAIL_PROBE_MIN_US), that track was lost, or its
+   * answer to every track in flight may take (answerDueUs, at least LOSS_TIMER_MIN_US), that track was lost, or its
    * answer was: it goes again with a new serial, so that an old answer is stale. Before, a lost track waited until no
    * answer at all had come for the 1 s resend timeout, which stays as the last resort: at 5 % loss lost tracks filled
    * the window, and each time it was full the copy stood still for 1 s (3 × the data's time on the wire at 16 MB/s).
@@ -834,7 +892,7 @@ export class Controller implements FirmwareEntryPoints {
    * would otherwise go again and again, each copy making the answer to the one before stale (a copy that never ended).
    */
   private copyOverdueTracksAgain(rt: PairRuntime, now: number): void {
-    const dueUs = Math.max(TAIL_PROBE_MIN_US, this.answerDueUs(rt.copyPacing, rt.copyInflight.size * TRACK_SIZE_BYTES));
+    const dueUs = Math.max(LOSS_TIMER_MIN_US, this.answerDueUs(rt.copyPacing, rt.copyInflight.size * TRACK_SIZE_BYTES));
     let again = false;
     for (const [track, c] of [...rt.copyInflight]) {
       if (now - Math.max(c.sentUs, rt.lastCopyAckUs) < dueUs) continue;
@@ -1058,7 +1116,7 @@ export class Controller implements FirmwareEntryPoints {
    * Tick: the newest batches, or their answers, may have been lost with nothing sent after them whose answers would
    * show it (a writer that paused): no fast resend can act, and go-back-N would wait for the 1 s resend timeout. When
    * the destination has answered nothing new since the newest batch went, for as long as the answer to all that is in
-   * flight may take (answerDueUs, at least TAIL_PROBE_MIN_US), the first batch it does not hold goes again (TCP's tail
+   * flight may take (answerDueUs, at least LOSS_TIMER_MIN_US), the first batch it does not hold goes again (TCP's tail
    * loss probe, RFC 8985). Its answer, new or a duplicate, shows what the destination holds; a copy lost too goes again
    * from resendGapIfOverdue, each wait twice the one before.
    */
@@ -1067,11 +1125,11 @@ export class Controller implements FirmwareEntryPoints {
     const through = Math.max(this.w(rt, P.appliedSeq), rt.receivedSeq);
     if (rt.shippedSeq <= through) return;
     const silentUs = now - Math.max(rt.lastAckProgressUs, rt.pacing.newestSentUs);
-    if (silentUs < TAIL_PROBE_MIN_US) return;
+    if (silentUs < LOSS_TIMER_MIN_US) return;
     const inFlightBytes = this.journalIo(rt, () => rt.journal!.spanBytes(through + 1, rt.shippedSeq));
     if (inFlightBytes === undefined || silentUs < this.answerDueUs(rt.pacing, inFlightBytes)) return;
     this.log('info', `${this.label(rt)}: no answer for ${Math.round(silentUs / 1000)} ms to entries ${through + 1}..${rt.shippedSeq}: the first batch goes again (tail probe)`, 'S110');
-    this.resendGap(rt, through, undefined, TAIL_PROBE_MIN_US);
+    this.resendGap(rt, through, undefined, LOSS_TIMER_MIN_US);
   }
 
   /**
@@ -1413,6 +1471,8 @@ export class Controller implements FirmwareEntryPoints {
         rt.copySerialApplied = undefined;
         rt.syncTagsApplied.clear();
         rt.syncBlockTags?.fill(0);
+        rt.syncAcksHeld.clear();
+        this.set(rt, P.copyGeneration, b.gen);
         rt.restorePending.clear();
         rt.awaitingBase = rt.journal !== undefined;
         this.set(rt, P.consistentSeq, NOT_CONSISTENT);
@@ -1488,8 +1548,14 @@ export class Controller implements FirmwareEntryPoints {
     }
     this.set(rt, P.drainTargetSeq, drainTarget);
     if (state === PairState.FailureSuspend || state === PairState.Suspend) rt.restorePending.clear();
-    // The source finished a formation copy that included our differences: they are no longer differences.
-    if (state === PairState.Duplex && consistentSeq >= 0) { rt.bitmap.clearAll(); this.updateDirty(rt); }
+    // The source finished a formation copy that included our differences: they are no longer differences. Only on
+    // the way into duplex from that copy: a re-announcement of duplex (the source repeats its state every keepalive,
+    // and one may arrive late) says nothing of differences recorded here since, such as writes a cascade's other
+    // pair restored into this volume after the source went quiet.
+    if (state === PairState.Duplex && consistentSeq >= 0 && (own === PairState.DuplexPending || own === PairState.InitialCopying)) {
+      rt.bitmap.clearAll();
+      this.updateDirty(rt);
+    }
     this.adoptState(rt, state, cause);
     this.restorePendingInOrder(rt);
   }
@@ -1552,12 +1618,13 @@ export class Controller implements FirmwareEntryPoints {
         this.ship(rt);
       }
     }
-    for (const c of [...this.syncCopies.values()]) {
+    let resentFor: number[] | undefined; // pairs that sent a copy again in this tick (one each)
+    for (const c of [...this.syncCopies.values()]) { // oldest first (a Map keeps insertion order)
       if (now - c.sentUs > t.syncCopyTimeoutUs) {
         const rt = this.pairs.get(c.pairId);
         this.finishSyncCopy(c, false);
         if (rt) this.pairFailed(rt, 'copy failed');
-      }
+      } else if (!resentFor?.includes(c.pairId) && this.resendSyncCopyIfOverdue(c, now)) (resentFor ??= []).push(c.pairId);
     }
     // Sources re-announce their state every keepalive period, so a lost state frame cannot leave a mirror stale.
     if (now - this.lastAnnounceUs >= t.keepaliveIntervalUs) {
@@ -1698,7 +1765,10 @@ export class Controller implements FirmwareEntryPoints {
     // resync: fetch the destination's own differences first, so nothing it changed is missed.
     const target = state === PairState.Simplex ? PairState.InitialCopying : PairState.DuplexPending;
     const kind: FormationKind = state === PairState.Simplex ? 'initial' : cmd.full ? 'full' : 'differential';
-    this.request(this.partner(rt), rt.pairId, (reqId) => { rt.resyncPending = true; return { op: 'bitmap-request', reqId, def: this.wireDefinition(rt), epoch: this.w(rt, P.epoch), state: target, stateSeq: this.bumpStateSeq(rt), step: cmd.step }; },
+    // A new copy generation: the destination adopts it with the request and refuses copies of the one before.
+    this.set(rt, P.copyGeneration, (this.w(rt, P.copyGeneration) + 1) & 0xffff);
+    const gen = this.w(rt, P.copyGeneration);
+    this.request(this.partner(rt), rt.pairId, (reqId) => { rt.resyncPending = true; return { op: 'bitmap-request', reqId, def: this.wireDefinition(rt), epoch: this.w(rt, P.epoch), state: target, stateSeq: this.bumpStateSeq(rt), gen, step: cmd.step }; },
       (b) => {
         rt.resyncPending = false;
         const r = b as Extract<ControlBody, { op: 'bitmap-reply' }>;

@@ -36,8 +36,14 @@ export const P = {
   asyncMode: 42, snapshotIntervalUs: 43, snapshotEndSeq: 44,
   /** Journal mode, source: 1 = inflow control (host writes paced while the journal is over the high-water mark). */
   inflowControl: 45,
+  /**
+   * Synchronous pairs: the copy generation (16 bits), advanced by the source at every resynchronisation and adopted
+   * by the destination from the resync request; each synchronous copy carries it, and the destination refuses a copy
+   * of another generation (one sent, or sent again, before the resync). In control memory, so it survives power loss.
+   */
+  copyGeneration: 46,
 } as const;
-if (P.members + 2 * MAX_GROUP_MEMBERS > P.asyncMode || P.inflowControl >= PAIR_SLOT_WORDS) throw new Error('definition information: a pair slot cannot hold MAX_GROUP_MEMBERS members, the async mode and inflow control');
+if (P.members + 2 * MAX_GROUP_MEMBERS > P.asyncMode || P.copyGeneration >= PAIR_SLOT_WORDS) throw new Error('definition information: a pair slot cannot hold MAX_GROUP_MEMBERS members, the async mode, inflow control and the copy generation');
 
 /** consistentSeq of a destination whose image is not consistent (a formation copy is under way or never ran). */
 export const NOT_CONSISTENT = 0x7fffffff;

@@ -2,7 +2,7 @@
 // (cheap on the per-write hot path); data payloads (host writes, tracks, journal batches) follow as raw
 // blocks behind fixed binary headers, control payloads as msgpackr.
 //
-//  0 u8  type        1 u8 status     2 u16 reserved
+//  0 u8  type        1 u8 status     2 u16 copy generation (SyncWrite, SyncAck; 0 on every other frame)
 //  4 u32 pairId      8 u32 tag (write tag / track / sequence number)
 // 12 u32 lba        16 u32 blocks   20 u32 bodyBytes
 // 24 body (bodyBytes)
@@ -44,6 +44,11 @@ export interface FrameHeader {
   tag: number;
   lba: number;
   blocks: number;
+  /**
+   * SyncWrite, and the SyncAck answering it: the pair's copy generation (16 bits, P.copyGeneration), which every
+   * resynchronisation advances, so a copy (or a copy sent again) from before a resync is refused. 0 when absent.
+   */
+  gen?: number;
 }
 
 export interface JournalEntryWire {
@@ -86,7 +91,7 @@ export type ControlBody =
   | { op: 'create'; reqId: number; def: WireDefinition }
   | { op: 'create-reply'; reqId: number; error?: string }
   | { op: 'state'; def: WireDefinition; epoch: number; state: number; cause: number; stateSeq: number; baseSeq: number; drainTargetSeq: number; consistentSeq: number; step?: string }
-  | { op: 'bitmap-request'; reqId: number; def: WireDefinition; epoch: number; state: number; stateSeq: number; step?: string }
+  | { op: 'bitmap-request'; reqId: number; def: WireDefinition; epoch: number; state: number; stateSeq: number; gen: number; step?: string }
   | { op: 'bitmap-reply'; reqId: number; words: Uint8Array; newestSeq: number; error?: string }
   | { op: 'forward-command'; reqId: number; command: unknown }
   | { op: 'command-reply'; reqId: number; reply: unknown }
@@ -101,7 +106,7 @@ export interface DecodedFrame extends FrameHeader {
 function encodeHeader(view: DataView, h: FrameHeader, bodyBytes: number): void {
   view.setUint8(0, h.type);
   view.setUint8(1, h.status);
-  view.setUint16(2, 0);
+  view.setUint16(2, h.gen ?? 0);
   view.setUint32(4, h.pairId);
   view.setUint32(8, h.tag >>> 0);
   view.setUint32(12, h.lba);
@@ -201,8 +206,11 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
   if (frame.length < FRAME_HEADER_BYTES) throw new FrameError(`frame of ${frame.length} bytes is shorter than its ${FRAME_HEADER_BYTES}-byte header`);
   const v = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const type = v.getUint8(0);
-  if (v.getUint16(2) !== 0) throw new FrameError('frame header: reserved bytes are not zero');
   if (!(type in FrameType) || typeof FrameType[type] !== 'string') throw new FrameError(`unknown frame type ${type}`);
+  const gen = v.getUint16(2);
+  if (gen !== 0 && type !== FrameType.SyncWrite && type !== FrameType.SyncAck) {
+    throw new FrameError(`${FrameType[type]} frame: copy generation ${gen} set (only SyncWrite and SyncAck carry one)`);
+  }
   const bodyBytes = v.getUint32(20);
   if (bodyBytes > MAX_FRAME_BODY_BYTES) throw new FrameError(`frame body of ${bodyBytes} bytes exceeds the limit of ${MAX_FRAME_BODY_BYTES}`);
   if (frame.length !== FRAME_HEADER_BYTES + bodyBytes) {
@@ -210,7 +218,7 @@ export function decodeFrame(frame: Uint8Array): DecodedFrame {
   }
   const h: DecodedFrame = {
     type, status: v.getUint8(1), pairId: v.getUint32(4), tag: v.getUint32(8), lba: v.getUint32(12), blocks: v.getUint32(16),
-    body: frame.subarray(FRAME_HEADER_BYTES),
+    gen, body: frame.subarray(FRAME_HEADER_BYTES),
   };
   if (type === FrameType.SyncWrite || type === FrameType.FormationCopy) {
     const limit = type === FrameType.SyncWrite ? MAX_IO_BYTES : TRACK_SIZE_BYTES;
@@ -310,6 +318,7 @@ export function decodeControl(f: DecodedFrame): ControlBody {
   if (b.op === 'bitmap-reply' && !(b.words instanceof Uint8Array)) throw new FrameError('bitmap-reply: words missing');
   if ((b.op === 'state' || b.op === 'bitmap-request') && !(isU32(b.state) && b.state <= 6)) throw new FrameError(`${b.op}: bad state`);
   if ((b.op === 'state' || b.op === 'bitmap-request') && (!isU32(b.epoch) || !isU32(b.stateSeq))) throw new FrameError(`${b.op}: bad or missing epoch or stateSeq`);
+  if (b.op === 'bitmap-request' && !(isU32(b.gen) && b.gen <= 0xffff)) throw new FrameError('bitmap-request: bad or missing copy generation (gen, 0..65535)');
   if (b.op === 'state' && !(isU32(b.stateSeq) && isU32(b.cause) && typeof b.baseSeq === 'number' && typeof b.drainTargetSeq === 'number' && typeof b.consistentSeq === 'number')) throw new FrameError('state: malformed');
   return b;
 }

@@ -232,7 +232,7 @@ const arbControlBody: fc.Arbitrary<ControlBody> = fc.oneof(
   fc.record({ op: fc.constant('create-reply' as const), reqId: U32, error: fc.option(fc.string(), { nil: undefined }) }, { requiredKeys: ['op', 'reqId'] }),
   fc.record({ op: fc.constant('state' as const), def: arbDef, epoch: U32, state: fc.integer({ min: 0, max: 6 }), cause: fc.integer({ min: 0, max: 7 }), stateSeq: U32,
     baseSeq: fc.integer({ min: -1, max: 100 }), drainTargetSeq: fc.nat(100), consistentSeq: fc.integer({ min: -1, max: 100 }) }),
-  fc.record({ op: fc.constant('bitmap-request' as const), reqId: U32, def: arbDef, epoch: U32, stateSeq: U32, state: fc.integer({ min: 0, max: 6 }) }),
+  fc.record({ op: fc.constant('bitmap-request' as const), reqId: U32, def: arbDef, epoch: U32, stateSeq: U32, state: fc.integer({ min: 0, max: 6 }), gen: fc.integer({ min: 0, max: 0xffff }) }),
   fc.record({ op: fc.constant('bitmap-reply' as const), reqId: U32, words: fc.uint8Array({ maxLength: 16 }), newestSeq: fc.nat() }),
   fc.record({ op: fc.constant('forward-command' as const), reqId: U32, command: fc.constantFrom<unknown>({ op: 'status' }, { op: 'suspend', pairId: 3 }) }),
   fc.record({ op: fc.constant('command-reply' as const), reqId: U32, reply: fc.constantFrom<unknown>({ ok: false, error: 'x' }) }),
@@ -241,8 +241,10 @@ const arbControlBody: fc.Arbitrary<ControlBody> = fc.oneof(
 
 /** Any valid frame, any type, random header fields. */
 const arbValidFrame: fc.Arbitrary<Uint8Array> = fc.oneof(
-  fc.record({ pairId: U32, tag: U32, lba: U32, status: fc.nat(255), blocks: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constant(MAX_IO_BYTES / BLOCK_SIZE_BYTES) }) })
+  fc.record({ pairId: U32, tag: U32, lba: U32, status: fc.nat(255), gen: fc.integer({ min: 0, max: 0xffff }), blocks: fc.oneof({ weight: 9, arbitrary: fc.integer({ min: 1, max: 4 }) }, { weight: 1, arbitrary: fc.constant(MAX_IO_BYTES / BLOCK_SIZE_BYTES) }) })
     .map((h) => encodeFrame({ type: FrameType.SyncWrite, ...h }, blocksOf(h.blocks, 1))),
+  fc.record({ pairId: U32, tag: U32, lba: U32, blocks: U32, status: fc.nat(255), gen: fc.integer({ min: 0, max: 0xffff }) })
+    .map((h) => encodeFrame({ type: FrameType.SyncAck, ...h })),
   fc.record({ pairId: U32, tag: U32, lba: U32, status: fc.nat(255), blocks: fc.integer({ min: 1, max: TRACK_SIZE_BYTES / BLOCK_SIZE_BYTES }) })
     .map((h) => encodeFrame({ type: FrameType.FormationCopy, ...h }, blocksOf(h.blocks, 2))),
   fc.record({ type: fc.constantFrom(FrameType.SyncAck, FrameType.FormationAck, FrameType.JournalAck, FrameType.Keepalive), pairId: U32, tag: U32, lba: U32, blocks: U32, status: fc.nat(255) })
@@ -481,7 +483,7 @@ const arbRigFrame: fc.Arbitrary<{ from: number; frame: Uint8Array }> = fc.oneof(
   fc.constantFrom<[number, number, ControlBody]>(
     [D_SOURCE, PAIR_D, stateOfD(2, PairState.Suspend)],
     [D_SOURCE, PAIR_D, { op: 'delete' }],
-    [D_SOURCE, PAIR_D, { op: 'bitmap-request', reqId: 9, def: DEF_D, epoch: 0, stateSeq: 1, state: PairState.DuplexPending }],
+    [D_SOURCE, PAIR_D, { op: 'bitmap-request', reqId: 9, def: DEF_D, epoch: 0, stateSeq: 1, state: PairState.DuplexPending, gen: 1 }],
     [S_DEST, PAIR_S, { op: 'delete' }],
     [S_DEST, PAIR_S, { op: 'forward-command', reqId: 9, command: { op: 'suspend', pairId: PAIR_S } }],
     [4, 30, { op: 'create', reqId: 9, def: { ...DEF_D, pairId: 30, localLvol: LVOL_FREE, copyType: 'sync' } }],
@@ -524,7 +526,7 @@ const arbGarbageFrame: fc.Arbitrary<Garbage> = fc.oneof(
       .map((x) => (p: number) => encodeFrame(header(x.type, p, x))),
     fc.constantFrom<(p: number) => ControlBody>(
       (p) => (p === PAIR_D ? stateOfD(50, PairState.Suspend) : { op: 'state', def: { ...DEF_D, pairId: p, role: 'source' }, epoch: 0, state: 4, cause: 0, stateSeq: 50, baseSeq: -1, drainTargetSeq: 0, consistentSeq: 0 }),
-      (p) => ({ op: 'bitmap-request', reqId: 9, def: { ...DEF_D, pairId: p }, epoch: 0, stateSeq: 1, state: PairState.DuplexPending }),
+      (p) => ({ op: 'bitmap-request', reqId: 9, def: { ...DEF_D, pairId: p }, epoch: 0, stateSeq: 1, state: PairState.DuplexPending, gen: 1 }),
       () => ({ op: 'delete' }),
     ).map((mk) => (p: number) => encodeControl(p, mk(p))),
   )).filter(([p, from]) => from !== partnerOf(p)).map(([p, from, mk]) => ({ kind: 'wrong sender', from, frame: mk(p) })),
@@ -564,10 +566,10 @@ function expectRevalidates(bytes: Uint8Array, f: DecodedFrame): void {
   } else if (f.type !== FrameType.JournalBatch && f.type !== FrameType.Control) {
     expect(f.body.length).toBe(0);
   }
+  // The copy generation (bytes 2-3) is carried by SyncWrite and SyncAck only; decodeFrame refuses it on any other.
+  if (f.type !== FrameType.SyncWrite && f.type !== FrameType.SyncAck) expect(f.gen).toBe(0);
   const again = encodeFrame(f, f.body);
-  const expected = bytes.slice();
-  expected[2] = 0; expected[3] = 0; // reserved: encodeFrame writes zeros
-  expect(Buffer.compare(again, expected)).toBe(0);
+  expect(Buffer.compare(again, bytes)).toBe(0);
   const g = decodeFrame(again);
   expect({ ...g, body: null }).toEqual({ ...f, body: null });
   expect(Buffer.compare(g.body, f.body)).toBe(0);
@@ -618,6 +620,17 @@ describe('frame codec on garbage', () => {
       if (f.type === FrameType.JournalBatch || f.type === FrameType.Control) return;
       expect(Buffer.compare(enc.frame(f, f.body.length > 0 ? f.body : undefined), frame)).toBe(0);
     }), { seed: SEED, numRuns: 300 });
+  });
+
+  it('decodeFrame: a copy generation is carried by SyncWrite and SyncAck, and refused on every other frame type by name', () => {
+    const sw = encodeFrame({ type: FrameType.SyncWrite, status: 0, pairId: 7, tag: 9, lba: 0, blocks: 1, gen: 0xfffe }, new Uint8Array(BLOCK_SIZE_BYTES));
+    expect(decodeFrame(sw).gen).toBe(0xfffe);
+    expect(decodeFrame(encodeFrame({ type: FrameType.SyncAck, status: 0, pairId: 7, tag: 9, lba: 0, blocks: 0, gen: 3 })).gen).toBe(3);
+    for (const type of [FrameType.FormationAck, FrameType.JournalAck, FrameType.Keepalive]) {
+      const f = encodeFrame({ type, status: 0, pairId: 7, tag: 9, lba: 0, blocks: 0 });
+      f[3] = 1;
+      expect(() => decodeFrame(f)).toThrow(new RegExp(`${FrameType[type]} frame: copy generation 1 set`));
+    }
   });
 
   it('decodeFrame: a non-Uint8Array is refused with FrameError', () => {

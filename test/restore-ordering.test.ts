@@ -95,7 +95,7 @@ describe('journal restore at the destination', () => {
     const { hw, c } = destination();
     c.onFrame(SOURCE, encodeJournalBatch(PAIR, { entries: [1, 2].map(entry) }));
     expect(readDefinitionInformation(hw.controlMemory)[0]!.appliedSeq).toBe(2);
-    c.onFrame(SOURCE, encodeControl(PAIR, { op: 'bitmap-request', reqId: 9, def, epoch: 0, state: PairState.DuplexPending, stateSeq: 2 }));
+    c.onFrame(SOURCE, encodeControl(PAIR, { op: 'bitmap-request', reqId: 9, def, epoch: 0, state: PairState.DuplexPending, stateSeq: 2, gen: 1 }));
     expect(decodeControl(decodeFrame(hw.sent.find((x) => x.frame[0] === FrameType.Control && decodeControl(decodeFrame(x.frame)).op === 'bitmap-reply')!.frame))).toMatchObject({ op: 'bitmap-reply', reqId: 9 });
     const copied = new Uint8Array(16 * 4096).fill(0x77);
     c.onFrame(SOURCE, encodeFrame({ type: FrameType.FormationCopy, status: 0, pairId: PAIR, tag: 1, lba: 0, blocks: 16 }, copied));

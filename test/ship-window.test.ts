@@ -249,7 +249,7 @@ describe('S110 the journal ship window', () => {
 
   it('tail loss probe: the newest batch lost with nothing sent after it goes again once the destination has been silent for the probe timeout (20 ms here), not after the 1 s resend timeout', () => {
     const { I, R, hwI, hwR, t0, tickAt, out, answers, applied } = tailBatch();
-    // No answer can show this loss (no batch follows it). The probe waits out TAIL_PROBE_MIN_US, here more than
+    // No answer can show this loss (no batch follows it). The probe waits out LOSS_TIMER_MIN_US, here more than
     // twice the 1 ms round trip: a destination held up for a few ms is not taken for a loss.
     tickAt(t0 + 10_000);
     expect(out()).toEqual([]);
