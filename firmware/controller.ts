@@ -49,8 +49,6 @@ interface PairRuntime {
    * began), so an older copy overtaken by a newer one to the same block does not write over it (writeSyncCopy).
    */
   syncBlockTags?: Uint32Array;
-  /** Synchronous copying (destination): tags of copies stored whose acknowledgement inflow control holds (a copy sent again is not answered before it). */
-  syncAcksHeld: Set<number>;
   /** Synchronous copying (source): when an unanswered copy goes again, from the round trips of the pair's copies. */
   syncResendTimer: RetransmitTimer;
   // journal shipping (source)
@@ -240,7 +238,7 @@ export class Controller implements FirmwareEntryPoints {
       snapshotTimerArmed: false, lastSnapshotUs: this.hw.nowUs(), appliedSnapshotTakenUs: this.hw.nowUs(), receivedSeq: 0, receivingEndSeq: 0, snapshots: 0, drainSnapshotTaken: false,
       copyInflight: new Map(), copyPacing: new ShipPacing(), copyCursor: 0, lastCopyAckUs: 0, deferred: new Map(), shippedSeq: 0, pacing: new ShipPacing(), duplicateAcks: 0, resendAtDuplicateAcks: FAST_RESEND_DUPLICATE_ACKS, gapResentUs: -1, gapResendWaitUs: 0, recoverSeq: 0, lastAckProgressUs: this.hw.nowUs(), shipScheduled: false,
       restorePending: new Map(), partnerStateSeq: 0, resyncPending: false, awaitingBase: false, activeSinceUs: this.hw.nowUs(),
-      syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), syncAcksHeld: new Set(), inflowHeld: [], overMarkSinceUs: -1,
+      syncTagsApplied: new RecentTags(SYNC_DUPLICATE_WINDOW_TAGS), inflowHeld: [], overMarkSinceUs: -1,
       syncResendTimer: new RetransmitTimer(SYNC_RESEND_FIRST_WAIT_US, LOSS_TIMER_MIN_US),
     };
     if (this.l.pairWord(slot, P.copyType) === 1) {
@@ -586,8 +584,6 @@ export class Controller implements FirmwareEntryPoints {
     if (rt.inflowHeld.length >= INFLOW_HELD_MAX_WRITES) return;
     group.remaining++;
     rt.inflowHeld.push(group);
-    // A received synchronous copy's acknowledgement held: the copy's pair answers a duplicate of it only after this.
-    if (group.ack) this.pairs.get(group.ack.pairId)?.syncAcksHeld.add(group.ack.tag);
   }
 
   /**
@@ -697,8 +693,7 @@ export class Controller implements FirmwareEntryPoints {
   private resendSyncCopyIfOverdue(c: SyncCopy, now: number): boolean {
     const rt = this.pairs.get(c.pairId);
     if (!rt || now - c.lastSentUs < rt.syncResendTimer.waitUs() || this.linkDown.has(this.partner(rt))) return false;
-    const s = this.state(rt);
-    if (s !== PairState.Duplex && s !== PairState.DuplexPending && s !== PairState.InitialCopying) return false;
+    if (!ACTIVE(this.state(rt))) return false;
     c.resends++;
     c.lastSentUs = now;
     rt.syncResendTimer.backOff();
@@ -734,8 +729,6 @@ export class Controller implements FirmwareEntryPoints {
 
   /** Acknowledges a synchronous copy received: status 0 = stored, 1 = not accepted in this state, 2 = not written. */
   private sendSyncAck(a: SyncAckOwed, status: number): void {
-    const rt = this.pairs.get(a.pairId);
-    if (rt && rt.syncAcksHeld.size > 0) rt.syncAcksHeld.delete(a.tag);
     this.send(a.to, this.enc.frame({ type: FrameType.SyncAck, status, pairId: a.pairId, tag: a.tag, lba: 0, blocks: 0, gen: a.gen }));
   }
 
@@ -773,7 +766,7 @@ export class Controller implements FirmwareEntryPoints {
         if (rt.syncTagsApplied.has(f.tag)) {
           // A duplicate (sent again, or doubled on the wire): acknowledged again, not written again; unless the first
           // one's acknowledgement is held by inflow control, which answers for both.
-          if (rt.syncAcksHeld.has(f.tag)) return;
+          if (this.syncAckHeld(f.pairId, f.tag)) return;
           status = 0;
         } else if (this.writeSyncCopy(rt, f, ack)) {
           rt.syncTagsApplied.add(f.tag);
@@ -782,6 +775,12 @@ export class Controller implements FirmwareEntryPoints {
       }
     }
     this.sendSyncAck(ack, status);
+  }
+
+  /** Inflow control on some pair holds the acknowledgement owed for this synchronous copy (rare: only a duplicate asks). */
+  private syncAckHeld(pairId: number, tag: number): boolean {
+    for (const p of this.pairs.values()) if (p.inflowHeld.some((g) => g.ack?.pairId === pairId && g.ack.tag === tag)) return true;
+    return false;
   }
 
   /**
@@ -1471,7 +1470,6 @@ export class Controller implements FirmwareEntryPoints {
         rt.copySerialApplied = undefined;
         rt.syncTagsApplied.clear();
         rt.syncBlockTags?.fill(0);
-        rt.syncAcksHeld.clear();
         this.set(rt, P.copyGeneration, b.gen);
         rt.restorePending.clear();
         rt.awaitingBase = rt.journal !== undefined;

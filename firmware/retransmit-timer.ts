@@ -40,9 +40,4 @@ export class RetransmitTimer {
   backOff(): void {
     this.backoff = Math.min(64, this.backoff * 2);
   }
-
-  /** The smoothed round trip (µs), or -1 before the first sample. */
-  get smoothedRttUs(): number {
-    return this.srttUs;
-  }
 }

@@ -4,42 +4,16 @@
 // source holds. Before, 25 of 50 such pairs of writes left the destination with the older data.
 
 import { describe, expect, it } from 'vitest';
-import { Controller } from '../firmware/controller.ts';
 import { readDefinitionInformation } from '../firmware/definition-info.ts';
-import { FrameType } from '../firmware/frames.ts';
 import { PairState } from '../firmware/pair-state.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
-import { StubHardware } from './stub-hardware.ts';
+import { syncPair } from './sync-pair-rig.ts';
 import { createCommand, ok, twoSystems, waitFor } from './fixtures.ts';
-
-/** P (storage 1) → I (storage 2), a duplex synchronous pair; frames go only when carried. */
-function syncPair() {
-  const hwP = new StubHardware(1), hwI = new StubHardware(2);
-  const P = new Controller(hwP), I = new Controller(hwI);
-  P.boot();
-  I.boot();
-  P.onCommand(1, { op: 'create', initialCopy: 'none', pair: { pairId: 7, localLvol: 0, remoteStorageId: 2, remoteLvol: 0, copyType: 'sync', fence: 'data' } });
-  for (let i = 0; i < 10 && hwP.sent.length + hwI.sent.length > 0; i++) {
-    for (const s of hwP.sent.splice(0)) I.onFrame(1, s.frame);
-    for (const s of hwI.sent.splice(0)) P.onFrame(2, s.frame);
-  }
-  expect(readDefinitionInformation(hwP.controlMemory)[0]!.state).toBe(PairState.Duplex);
-  let tag = 0;
-  /** A host write of `blocks` blocks at `lba`, each block filled with `fill`; returns the copy P sent for it. */
-  const hostWrite = (lba: number, blocks: number, fill: number) => {
-    P.onHostIo({ tag: ++tag, op: 'write', lvol: 0, lba, blocks, data: new Uint8Array(blocks * 4096).fill(fill), port: 0 });
-    const copies = hwP.sent.splice(0).filter((x) => x.frame[0] === FrameType.SyncWrite);
-    expect(copies).toHaveLength(1);
-    return copies[0]!.frame;
-  };
-  const block = (hw: StubHardware, lba: number) => hw.disk.read(0, lba, 1)[0];
-  return { hwP, hwI, P, I, hostWrite, block };
-}
 
 describe('synchronous copies to overlapping blocks arriving out of order', () => {
   it('the older copy, arriving second, does not write over the newer: the destination ends as the source, and both writes are acknowledged', () => {
     const { hwP, hwI, P, I, hostWrite, block } = syncPair();
-    const older = hostWrite(5, 1, 1), newer = hostWrite(5, 1, 2);
+    const older = hostWrite(5, 1), newer = hostWrite(5, 2);
     expect(block(hwP, 5)).toBe(2);
     I.onFrame(1, newer);
     I.onFrame(1, older);
@@ -51,7 +25,7 @@ describe('synchronous copies to overlapping blocks arriving out of order', () =>
 
   it('a partly overtaken copy writes only the blocks no newer copy wrote', () => {
     const { hwP, hwI, P, I, hostWrite, block } = syncPair();
-    const older = hostWrite(4, 4, 1), newer = hostWrite(5, 1, 2);
+    const older = hostWrite(4, 1, 4), newer = hostWrite(5, 2);
     I.onFrame(1, newer);
     I.onFrame(1, older);
     expect([4, 5, 6, 7].map((b) => block(hwI, b))).toEqual([1, 2, 1, 1]);
@@ -62,10 +36,10 @@ describe('synchronous copies to overlapping blocks arriving out of order', () =>
 
   it('copies in order write as before, and a later write to the same block still goes over an earlier one', () => {
     const { hwI, I, hostWrite, block } = syncPair();
-    I.onFrame(1, hostWrite(5, 1, 1));
-    I.onFrame(1, hostWrite(5, 1, 2));
+    I.onFrame(1, hostWrite(5, 1));
+    I.onFrame(1, hostWrite(5, 2));
     expect(block(hwI, 5)).toBe(2);
-    I.onFrame(1, hostWrite(5, 1, 3));
+    I.onFrame(1, hostWrite(5, 3));
     expect(block(hwI, 5)).toBe(3);
   });
 

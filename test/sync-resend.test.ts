@@ -6,69 +6,14 @@
 // not overtake.
 
 import { describe, expect, it } from 'vitest';
-import { Controller } from '../firmware/controller.ts';
 import { readDefinitionInformation, readJournalRecords } from '../firmware/definition-info.ts';
 import { decodeControl, decodeFrame, encodeControl, encodeFrame, encodeJournalBatch, FrameType, type WireDefinition } from '../firmware/frames.ts';
 import { PairState } from '../firmware/pair-state.ts';
 import { SimWorld } from '../harness/runtime-sim.ts';
 import type { World } from '../harness/world.ts';
 import { StubHardware } from './stub-hardware.ts';
+import { syncPair } from './sync-pair-rig.ts';
 import { createCommand, ok, query, twoSystems, waitFor } from './fixtures.ts';
-
-/** P (storage 1) → I (storage 2), a duplex synchronous pair 7, fence data; frames go only when `carry` carries them. */
-function syncPair() {
-  const hwP = new StubHardware(1), hwI = new StubHardware(2);
-  const P = new Controller(hwP), I = new Controller(hwI);
-  P.boot();
-  I.boot();
-  const carry = () => {
-    for (let i = 0; i < 10 && hwP.sent.length + hwI.sent.length > 0; i++) {
-      for (const s of hwP.sent.splice(0)) I.onFrame(1, s.frame);
-      for (const s of hwI.sent.splice(0)) P.onFrame(2, s.frame);
-    }
-  };
-  P.onCommand(1, { op: 'create', initialCopy: 'none', pair: { pairId: 7, localLvol: 0, remoteStorageId: 2, remoteLvol: 0, copyType: 'sync', fence: 'data' } });
-  carry();
-  expect(readDefinitionInformation(hwP.controlMemory)[0]!.state).toBe(PairState.Duplex);
-  let tag = 0;
-  /** A host write of one block at `lba` filled with `fill`; returns the copy P sent for it. */
-  const hostWrite = (lba: number, fill: number) => {
-    P.onHostIo({ tag: ++tag, op: 'write', lvol: 0, lba, blocks: 1, data: new Uint8Array(4096).fill(fill), port: 0 });
-    const copies = hwP.sent.splice(0).filter((x) => x.frame[0] === FrameType.SyncWrite);
-    expect(copies).toHaveLength(1);
-    return copies[0]!.frame;
-  };
-  /**
-   * Moves both clocks on by `us` in 5 ms steps, firing due timers, and carries everything but synchronous copies and
-   * their acknowledgements (keepalives keep the partners alive); returns the copies P sent meanwhile, which the test
-   * delivers or loses.
-   */
-  const acks: Uint8Array[] = []; // acknowledgements I sent, held back for the test to deliver (or lose)
-  const advanceP = (us: number) => {
-    const copies: Uint8Array[] = [];
-    const fire = (hw: StubHardware, c: Controller) => {
-      for (const t of hw.timers.splice(0)) if (t.at <= hw.now) c.onTimer(t.kind, t.arg); else hw.timers.push(t);
-    };
-    for (const end = hwP.now + us; hwP.now < end;) {
-      hwP.now = hwI.now = Math.min(end, hwP.now + 5_000);
-      fire(hwP, P);
-      fire(hwI, I);
-      for (const s of hwP.sent.splice(0)) if (s.frame[0] === FrameType.SyncWrite) copies.push(s.frame); else I.onFrame(1, s.frame);
-      for (const s of hwI.sent.splice(0)) if (s.frame[0] === FrameType.SyncAck) acks.push(s.frame); else P.onFrame(2, s.frame);
-    }
-    return copies;
-  };
-  const block = (hw: StubHardware, lba: number) => hw.disk.read(0, lba, 1)[0];
-  const stateAt = (hw: StubHardware) => readDefinitionInformation(hw.controlMemory)[0]!.state;
-  /** Delivers to P the acknowledgements I has sent since the last call (those held by advanceP and those still queued). */
-  const deliverAcks = () => {
-    for (const s of hwI.sent.splice(0)) if (s.frame[0] === FrameType.SyncAck) acks.push(s.frame); else P.onFrame(2, s.frame);
-    const n = acks.length;
-    for (const a of acks.splice(0)) P.onFrame(2, a);
-    return n;
-  };
-  return { hwP, hwI, P, I, carry, hostWrite, advanceP, deliverAcks, block, stateAt };
-}
 
 const logs = (hw: StubHardware, re: RegExp) => hw.events.filter((e) => e.type === 'log' && re.test(e.message));
 
