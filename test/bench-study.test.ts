@@ -213,6 +213,9 @@ describe('benchmark study (sim runtime)', () => {
     expect(threads.every((c) => c.cores === Number.parseInt(committed.cpus, 10))).toBe(true);
     const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
     expect(md).toMatch(/of 2 cores busy, \d+ CPU µs per write/);
+    // Synchronous against asynchronous, from the same cells: the fitted µs per km on each runtime, the share tables.
+    expect(md.match(/^\*\*(threads|sim)\*\*: latency a synchronous pair adds per km \(QD 1 p50 over 0, 10, 100, 1000 km, least squares\): 4 KiB \*\*\d+\.\d\d µs\/km\*\*/gm)).toHaveLength(2);
+    expect(md.match(/^\| 32 \| [\d.]+ \([+−][\d.]+ ms\) \| [\d.]+ \([+−][\d.]+ ms\) \| [\d.]+ \([+−][\d.]+ ms\) \| [\d.]+ \([+−][\d.]+ ms\) \| (≈ [\d,]+ km|beyond [\d,]+ km|under half already at \d+ km) \|$/gm)).toHaveLength(2);
     // The link sweep: its table (the committed quick run swept 3 bandwidths × 2 loss rates) and its chart.
     expect(md).toMatch(/## The link sweep: 4 KiB writes at 50 % of the link's bandwidth, 100 km, 32 MiB journal \(sim\)/);
     // (The last column, delivered at 150 % of the link, is – in results from before it was measured.)

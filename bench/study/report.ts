@@ -4,6 +4,7 @@
 import type { StudyResult } from '../study.ts';
 import { LINK_SWEEP, type BANDWIDTH_CASE, type OfferedLoadPoint } from './bandwidth.ts';
 import { cellName, SCHEME_LABEL } from './cells.ts';
+import { syncVsAsyncMarkdown } from './sync-vs-async.ts';
 
 const n = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
@@ -33,6 +34,7 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     for (const f of failed) out.push(`- ${cellName(f)}: ${f.error}`);
     out.push('');
   }
+  out.push(...syncVsAsyncMarkdown(r.cells));
 
   for (const runtime of [...new Set(r.cells.map((c) => c.runtime))]) {
     out.push(`## The matrix on the ${runtime} runtime`, '');
