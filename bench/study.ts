@@ -4,8 +4,9 @@
 //   bench/results/<date>-<machine>.json, .md and <date>-<machine>-*.svg
 // Never asserts a time.
 //   npm run bench [-- --quick] [-- --runtimes threads,sim] [-- --out DIR]      (or: rclab bench [--quick])
+//   npm run bench -- --distances 0,35,180 --queue-depths 1,16 --schemes sync,async --matrix-only   (a matrix of one's own)
 
-import { DEFAULT_SNAPSHOT_INTERVAL_US } from '../firmware/constants.ts';
+import { BLOCK_SIZE_BYTES, DEFAULT_SNAPSHOT_INTERVAL_US, MAX_IO_BYTES } from '../firmware/constants.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arch, cpus, platform, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
 import {
   BANDWIDTH_CASE, bandwidthLimited, LINK_SWEEP, linkSweepPoint, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type LinkSweepPoint, type OfferedLoadPoint,
 } from './study/bandwidth.ts';
-import { cellName, roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES, type CellResult, type CellSpec, type Window } from './study/cells.ts';
+import { cellName, roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES, type CellResult, type CellSpec, type Scheme, type Window } from './study/cells.ts';
 import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsLinkBandwidth, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
 import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
@@ -46,12 +47,19 @@ export async function runCells(specs: CellSpec[], run: (s: CellSpec) => Promise<
   return { cells, failed };
 }
 
+/** The matrix's axes. */
+export interface Matrix { distancesKm: number[]; queueDepths: number[]; blockBytes: number[]; schemes: Scheme[] }
+
 export interface StudyOptions {
   quick: boolean;
   runtimes: RuntimeName[];
   outDir: string;
   /** Progress bar on stderr (off when not a terminal). */
   progress?: boolean;
+  /** Axes of one's own (--distances, --queue-depths, --blocks, --schemes) in place of the study's: a custom matrix. */
+  matrix?: Partial<Matrix>;
+  /** The matrix alone: no offered-load, link-sweep or bandwidth-limited runs, no emulator-speed section. */
+  matrixOnly?: boolean;
 }
 
 export interface StudyResult {
@@ -61,6 +69,8 @@ export interface StudyResult {
   cpus: string;
   memoryGiB: number;
   quick: boolean;
+  /** A matrix of one's own axes (files named <date>-<machine>-custom…, so they never replace the study's). */
+  custom?: boolean;
   wallS: number;
   matrix: { distancesKm: number[]; queueDepths: number[]; blockBytes: number[]; schemes: string[]; windows: Record<string, Window> };
   snapshotMode: string;
@@ -71,7 +81,8 @@ export interface StudyResult {
   /** Asynchronous copying over links of several bandwidths and loss rates (sim); absent in files written before it. */
   linkSweep?: LinkSweepPoint[];
   bandwidthLimited: BandwidthLimitedRun[];
-  emulator: {
+  /** Absent in a matrix-only run (--matrix-only). */
+  emulator?: {
     /** Cascade, 0 km, QD 32, no latency injected anywhere (bench/replicated-writes.ts): the emulator alone. */
     replicatedWritesPerS: number | null;
     /** CPU µs of the whole process per replicated write there (2 cores give 2e6 µs per second). */
@@ -97,11 +108,54 @@ export interface StudyResult {
 /** Replicated 4 KiB writes per second through the cascade at 0 km, QD 32, that the issue asks of this 2-core machine. */
 const TARGET_WRITES_PER_S = 300_000;
 
-export function matrixOf(quick: boolean) {
-  return quick
+export function matrixOf(quick: boolean, own: Partial<Matrix> = {}): Matrix {
+  const study = quick
     ? { distancesKm: [0, 10, 100, 1000], queueDepths: [1, 32], blockBytes: [4096] }
     : { distancesKm: [0, 10, 100, 300, 1000], queueDepths: [1, 8, 32], blockBytes: [4096, 65536] };
+  return { ...study, schemes: [...SCHEMES], ...own };
 }
+
+/** The longest great-circle distance on Earth: a link longer than this is a mistake, not a case. */
+export const MAX_DISTANCE_KM = 20_000;
+export const MAX_QUEUE_DEPTH = 256;
+
+/** An axis value's parser: the value, or undefined when the item is not one; `what` names what it should be. */
+interface AxisParser<T> { parse: (item: string) => T | undefined; what: string }
+
+/** One axis of a custom matrix from its option's value: a comma list, each value checked, the option named if not. */
+function axis<T>(option: string, value: string | undefined, p: AxisParser<T>): T[] {
+  const items = (value ?? '').split(',').map((x) => x.trim());
+  if (!value || items.some((x) => x === '')) throw new Error(`${option} needs a comma-separated list, got '${value ?? ''}'`);
+  const out: T[] = [];
+  for (const item of items) {
+    const v = p.parse(item);
+    if (v === undefined) throw new Error(`${option}: '${item}' is not ${p.what}`);
+    if (out.includes(v)) throw new Error(`${option}: '${item}' is given twice`);
+    out.push(v);
+  }
+  return out;
+}
+
+const DISTANCE: AxisParser<number> = {
+  parse: (x) => (/^[0-9]+(\.[0-9]+)?$/.test(x) && Number(x) <= MAX_DISTANCE_KM ? Number(x) : undefined),
+  what: `a distance in km from 0 to ${MAX_DISTANCE_KM}`,
+};
+const QUEUE_DEPTH: AxisParser<number> = {
+  parse: (x) => (/^[0-9]+$/.test(x) && Number(x) >= 1 && Number(x) <= MAX_QUEUE_DEPTH ? Number(x) : undefined),
+  what: `a queue depth from 1 to ${MAX_QUEUE_DEPTH}`,
+};
+/** Block sizes in KiB: whole blocks of the firmware's BLOCK_SIZE_BYTES, at most one I/O's MAX_IO_BYTES. */
+const BLOCK_KIB: AxisParser<number> = {
+  parse: (x) => {
+    const bytes = Number(x) * 1024;
+    return /^[0-9]+$/.test(x) && bytes >= BLOCK_SIZE_BYTES && bytes <= MAX_IO_BYTES && bytes % BLOCK_SIZE_BYTES === 0 ? bytes : undefined;
+  },
+  what: `a block size in KiB: a multiple of ${BLOCK_SIZE_BYTES / 1024} from ${BLOCK_SIZE_BYTES / 1024} to ${MAX_IO_BYTES / 1024}`,
+};
+const SCHEME: AxisParser<Scheme> = {
+  parse: (x) => SCHEMES.find((s) => s === x),
+  what: `a scheme (${SCHEMES.join(', ')})`,
+};
 
 export function windowsOf(quick: boolean): Record<RuntimeName, Window> {
   return quick
@@ -115,18 +169,18 @@ export const machineName = () => `${platform()}-${arch()}-${cpus().length}cpu`;
 
 export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; files: string[] }> {
   const wall0 = performance.now();
-  const m = matrixOf(o.quick);
+  const m = matrixOf(o.quick, o.matrix);
   const windows = windowsOf(o.quick);
   const specs: CellSpec[] = [];
   for (const runtime of o.runtimes) {
-    for (const scheme of SCHEMES) for (const distanceKm of m.distancesKm) for (const queueDepth of m.queueDepths) for (const blockBytes of m.blockBytes) {
+    for (const scheme of m.schemes) for (const distanceKm of m.distancesKm) for (const queueDepth of m.queueDepths) for (const blockBytes of m.blockBytes) {
       specs.push({ runtime, scheme, distanceKm, queueDepth, blockBytes });
     }
   }
-  const offeredFractions = o.quick ? [0.5, 0.9, 1.2] : [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25];
+  const offeredFractions = o.matrixOnly ? [] : o.quick ? [0.5, 0.9, 1.2] : [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25];
   const sweep = o.quick ? LINK_SWEEP.quick : LINK_SWEEP.full;
-  const sweepPoints = o.runtimes.includes('sim') ? sweep.bandwidthsMBps.flatMap((mbps) => sweep.lossRates.map((loss) => ({ mbps, loss }))) : [];
-  const steps = specs.length + offeredFractions.length * o.runtimes.length + sweepPoints.length + o.runtimes.length + 6;
+  const sweepPoints = o.runtimes.includes('sim') && !o.matrixOnly ? sweep.bandwidthsMBps.flatMap((mbps) => sweep.lossRates.map((loss) => ({ mbps, loss }))) : [];
+  const steps = specs.length + offeredFractions.length * o.runtimes.length + sweepPoints.length + (o.matrixOnly ? 0 : o.runtimes.length + 6);
   const bar = o.progress ? new cliProgress.SingleBar({ format: 'study [{bar}] {value}/{total} {what}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
   bar?.start(steps, 0, { what: '' });
   const tick = (what: string) => bar?.increment(1, { what });
@@ -153,78 +207,84 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       tick('');
     }
     const limited: BandwidthLimitedRun[] = [];
-    for (const runtime of o.runtimes) {
+    for (const runtime of o.matrixOnly ? [] : o.runtimes) {
       say(`${runtime} bandwidth-limited: journal full and resync`);
       limited.push(await bandwidthLimited(runtime));
       tick('');
     }
 
-    // 3. The emulator's own speed.
-    say('naive postMessage baseline');
-    const naive = await naiveCascadeWritesPerSecond({ durationMs: o.quick ? 1_000 : 3_000, queueDepth: 32 });
-    tick('');
-    say('replicated writes: cascade, 0 km, QD 32, no latency injected');
-    const replicated = o.runtimes.includes('threads')
-      ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500 }) : null;
-    const coalesced = o.runtimes.includes('threads')
-      ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500, tuning: { coalesceFrames: true } }) : null;
-    tick('');
-    const cascadeCell = cells.find((c) => c.runtime === 'threads' && c.scheme === 'cascade' && c.distanceKm === 0 && c.queueDepth === 32 && c.blockBytes === 4096);
-    const injection = cells.filter((c) => c.runtime === 'threads' && c.scheme === 'sync' && c.queueDepth === 1 && c.blockBytes === 4096 && [10, 100, 1000].includes(c.distanceKm))
-      .map((c) => {
-        const at0 = cells.find((x) => x.runtime === 'threads' && x.scheme === 'sync' && x.queueDepth === 1 && x.blockBytes === 4096 && x.distanceKm === 0);
-        const rtt = roundTripUs(c.distanceKm), service = at0?.latencyUs.p50 ?? 0;
-        return {
-          roundTripMs: rtt / 1000, distanceKm: c.distanceKm, writes: c.writes,
-          p50MinusRttUs: c.latencyUs.p50 - rtt, p99MinusRttUs: c.latencyUs.p99 - rtt, serviceUsAt0Km: service,
-          p50ErrorUs: c.latencyUs.p50 - rtt - service, p99ErrorUs: c.latencyUs.p99 - rtt - service,
-        };
-      });
-    const simCells = cells.filter((c) => c.runtime === 'sim');
-    const simEventsPerS = simCells.length ? simCells.reduce((n, c) => n + c.firmwareEvents, 0) / (simCells.reduce((n, c) => n + c.wallMs, 0) / 1000) : 0;
-    say('sim: embodiment1-cycle over 1000 km links');
-    const cycleWall0 = performance.now();
-    const cycle = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1, linkDistanceKm: 1000, scale: o.quick ? 0.25 : 1 });
-    const cycleWallMs = performance.now() - cycleWall0;
-    tick('');
-    say('primitives of this machine');
-    const primitives = await measurePrimitives({ quick: o.quick });
-    tick('');
-    say('hot paths (tinybench)');
-    const hotPaths = await measureHotPaths(o.quick);
-    tick('');
-    say('formation copy per MiB');
-    const formationCopy = await formationCopyMsPerMiB();
-    tick('');
-
     const result: StudyResult = {
       date: today(), machine: machineName(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
-      memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, wallS: 0,
-      matrix: { ...m, schemes: [...SCHEMES], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
+      memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, ...(o.matrix ? { custom: true } : {}), wallS: 0,
+      matrix: { ...m, schemes: [...m.schemes], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
       snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole; its difference volume is ${SNAPSHOT_JOURNAL_VOLUME_BYTES / 2 ** 20} MiB, room for a snapshot of the whole data volume`,
       cells: compared, failedCells, offeredLoad, linkSweep, bandwidthLimited: limited,
-      emulator: {
-        replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,
-        ...(replicated ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
-        ...(coalesced ? { coalesced: { writesPerS: coalesced.writesPerSecond, cpuUsPerWrite: coalesced.cpuUsPerWrite } } : {}),
-        ...(cascadeCell ? { cascadeCellWritesPerS: cascadeCell.iops, cascadeCellCpuUsPerWrite: cascadeCell.cpuUsPerWrite } : {}),
-        naiveBaselineWritesPerS: naive.writesPerSecond,
-        ratioToNaive: replicated ? replicated.writesPerSecond / naive.writesPerSecond : null,
-        targetWritesPerS: TARGET_WRITES_PER_S,
-        injection,
-        sim: {
-          eventsPerS: simEventsPerS,
-          cycle1000Km: { wallMs: cycleWallMs, virtualMs: cycle.virtualTimeUs / 1000, ratio: cycle.virtualTimeUs / 1000 / cycleWallMs, events: cycle.firmwareEvents, ok: cycle.ok },
-        },
-        primitives, hotPaths, formationCopy,
-      },
     };
+    // 3. The emulator's own speed.
+    if (!o.matrixOnly) result.emulator = await emulatorSpeed(o, cells, { say, tick });
     result.wallS = (performance.now() - wall0) / 1000;
 
     return { result, files: await writeOutputs(result, o.outDir, o.runtimes) };
   } finally {
     bar?.stop();
   }
+}
+
+/** The emulator's own speed (section 3): the replicated writes against the naive baseline, injection, sim, primitives. */
+async function emulatorSpeed(o: StudyOptions, cells: CellResult[], progress: { say: (what: string) => void; tick: (what: string) => void }): Promise<NonNullable<StudyResult['emulator']>> {
+  const { say, tick } = progress;
+  say('naive postMessage baseline');
+  const naive = await naiveCascadeWritesPerSecond({ durationMs: o.quick ? 1_000 : 3_000, queueDepth: 32 });
+  tick('');
+  say('replicated writes: cascade, 0 km, QD 32, no latency injected');
+  const replicated = o.runtimes.includes('threads')
+    ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500 }) : null;
+  const coalesced = o.runtimes.includes('threads')
+    ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500, tuning: { coalesceFrames: true } }) : null;
+  tick('');
+  const cascadeCell = cells.find((c) => c.runtime === 'threads' && c.scheme === 'cascade' && c.distanceKm === 0 && c.queueDepth === 32 && c.blockBytes === 4096);
+  const injection = cells.filter((c) => c.runtime === 'threads' && c.scheme === 'sync' && c.queueDepth === 1 && c.blockBytes === 4096 && [10, 100, 1000].includes(c.distanceKm))
+    .map((c) => {
+      const at0 = cells.find((x) => x.runtime === 'threads' && x.scheme === 'sync' && x.queueDepth === 1 && x.blockBytes === 4096 && x.distanceKm === 0);
+      const rtt = roundTripUs(c.distanceKm), service = at0?.latencyUs.p50 ?? 0;
+      return {
+        roundTripMs: rtt / 1000, distanceKm: c.distanceKm, writes: c.writes,
+        p50MinusRttUs: c.latencyUs.p50 - rtt, p99MinusRttUs: c.latencyUs.p99 - rtt, serviceUsAt0Km: service,
+        p50ErrorUs: c.latencyUs.p50 - rtt - service, p99ErrorUs: c.latencyUs.p99 - rtt - service,
+      };
+    });
+  const simCells = cells.filter((c) => c.runtime === 'sim');
+  const simEventsPerS = simCells.length ? simCells.reduce((n, c) => n + c.firmwareEvents, 0) / (simCells.reduce((n, c) => n + c.wallMs, 0) / 1000) : 0;
+  say('sim: embodiment1-cycle over 1000 km links');
+  const cycleWall0 = performance.now();
+  const cycle = await runScenario('embodiment1-cycle', { runtime: 'sim', seed: 1, linkDistanceKm: 1000, scale: o.quick ? 0.25 : 1 });
+  const cycleWallMs = performance.now() - cycleWall0;
+  tick('');
+  say('primitives of this machine');
+  const primitives = await measurePrimitives({ quick: o.quick });
+  tick('');
+  say('hot paths (tinybench)');
+  const hotPaths = await measureHotPaths(o.quick);
+  tick('');
+  say('formation copy per MiB');
+  const formationCopy = await formationCopyMsPerMiB();
+  tick('');
+
+  return {
+      replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,
+      ...(replicated ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
+      ...(coalesced ? { coalesced: { writesPerS: coalesced.writesPerSecond, cpuUsPerWrite: coalesced.cpuUsPerWrite } } : {}),
+      ...(cascadeCell ? { cascadeCellWritesPerS: cascadeCell.iops, cascadeCellCpuUsPerWrite: cascadeCell.cpuUsPerWrite } : {}),
+      naiveBaselineWritesPerS: naive.writesPerSecond,
+      ratioToNaive: replicated ? replicated.writesPerSecond / naive.writesPerSecond : null,
+      targetWritesPerS: TARGET_WRITES_PER_S,
+      injection,
+      sim: {
+        eventsPerS: simEventsPerS,
+        cycle1000Km: { wallMs: cycleWallMs, virtualMs: cycle.virtualTimeUs / 1000, ratio: cycle.virtualTimeUs / 1000 / cycleWallMs, events: cycle.firmwareEvents, ok: cycle.ok },
+      },
+      primitives, hotPaths, formationCopy,
+  };
 }
 
 /** The model beside every cell (again, when re-rendering a results file with a newer model). */
@@ -240,7 +300,7 @@ function withModel(cells: CellResult[]): StudyResult['cells'] {
 export async function writeOutputs(result: StudyResult, outDir: string, runtimes: RuntimeName[]): Promise<string[]> {
   const m = result.matrix, cells = result.cells;
   mkdirSync(outDir, { recursive: true });
-  const base = join(outDir, `${result.date}-${result.machine}${result.quick ? '-quick' : ''}`);
+  const base = join(outDir, `${result.date}-${result.machine}${result.custom ? '-custom' : ''}${result.quick ? '-quick' : ''}`);
   const charts: Array<{ file: string; title: string }> = [];
   const chart = async (suffix: string, title: string, spec: Parameters<typeof toSvg>[0]) => {
     const file = `${base}-${suffix}.svg`;
@@ -254,7 +314,7 @@ export async function writeOutputs(result: StudyResult, outDir: string, runtimes
     }
   }
   const oc = OFFERED_LOAD_CASE;
-  await chart('rpo-offered-load', 'RPO against offered load',
+  if (result.offeredLoad.length) await chart('rpo-offered-load', 'RPO against offered load',
     rpoVsOfferedLoad(result.offeredLoad, `asynchronous I→R, ${oc.distanceKm} km, ${oc.bandwidthMBps} MB/s link, ${oc.blockBytes / 1024} KiB writes, ${oc.journalBytes / 2 ** 20} MiB journal`));
   if (result.linkSweep?.length) {
     const ls = LINK_SWEEP;
@@ -292,10 +352,16 @@ function parseArgs(argv: string[]): StudyOptions & { from?: string } {
       o.outDir = argv[++i] ?? '';
       if (!o.outDir) throw new Error('--out needs a directory');
     } else if (a === '--progress') o.progress = true;
+    else if (a === '--distances') (o.matrix ??= {}).distancesKm = axis(a, argv[++i], DISTANCE).sort((x, y) => x - y);
+    else if (a === '--queue-depths') (o.matrix ??= {}).queueDepths = axis(a, argv[++i], QUEUE_DEPTH).sort((x, y) => x - y);
+    else if (a === '--blocks') (o.matrix ??= {}).blockBytes = axis(a, argv[++i], BLOCK_KIB).sort((x, y) => x - y);
+    else if (a === '--schemes') (o.matrix ??= {}).schemes = axis(a, argv[++i], SCHEME);
+    else if (a === '--matrix-only') o.matrixOnly = true;
     else if (a === '--from') {
       o.from = argv[++i] ?? '';
       if (!o.from) throw new Error('--from needs a results file (bench/results/<date>-<machine>.json)');
-    } else throw new Error(`unknown option '${a}' (bench takes --quick, --runtimes threads,sim, --out DIR, --progress, --from FILE)`);
+    } else throw new Error(`unknown option '${a}' (bench takes --quick, --runtimes threads,sim, --out DIR, --progress, --from FILE, `
+      + '--distances KM,…, --queue-depths QD,…, --blocks KIB,…, --schemes sync,async,snapshot,cascade, --matrix-only)');
   }
   return o;
 }

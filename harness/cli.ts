@@ -251,9 +251,17 @@ program
   .option('--quick', 'a smaller matrix and shorter windows (under 3 minutes)')
   .option('--runtimes <list>', 'threads, sim or threads,sim', 'threads,sim')
   .option('--out <dir>', 'where the results, report and charts go', 'bench/results')
-  .action(async (o: { quick?: boolean; runtimes: string; out: string }) => {
+  .option('--distances <km,…>', 'a matrix of one\'s own: link lengths in km (files named …-custom)')
+  .option('--queue-depths <qd,…>', 'a matrix of one\'s own: queue depths')
+  .option('--blocks <KiB,…>', 'a matrix of one\'s own: block sizes in KiB')
+  .option('--schemes <list>', 'a matrix of one\'s own: sync, async, snapshot, cascade')
+  .option('--matrix-only', 'the matrix alone: no offered-load, link-sweep, bandwidth-limited or emulator-speed runs')
+  .action(async (o: { quick?: boolean; runtimes: string; out: string; distances?: string; queueDepths?: string; blocks?: string; schemes?: string; matrixOnly?: boolean }) => {
     const { main } = await import('../bench/study.ts');
-    process.exitCode = await main([...(o.quick ? ['--quick'] : []), '--runtimes', o.runtimes, '--out', o.out, ...(process.stderr.isTTY ? ['--progress'] : [])]);
+    const axes = ([['--distances', o.distances], ['--queue-depths', o.queueDepths], ['--blocks', o.blocks], ['--schemes', o.schemes]] as const)
+      .flatMap(([flag, v]) => (v === undefined ? [] : [flag, v]));
+    process.exitCode = await main([...(o.quick ? ['--quick'] : []), '--runtimes', o.runtimes, '--out', o.out, ...axes, ...(o.matrixOnly ? ['--matrix-only'] : []),
+      ...(process.stderr.isTTY ? ['--progress'] : [])]);
   });
 
 program

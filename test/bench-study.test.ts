@@ -2,10 +2,10 @@
 // cells agree with the physics of the links, the recovery point means what it says, the bandwidth-limited case
 // fills the journal and resynchronises, and the charts render. No wall-clock time is asserted.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { bandwidthLimited, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts';
 import { formPairs, hungCellState, roundTripUs, runCell, studyTopology, type CellResult } from '../bench/study/cells.ts';
 import { createWorld } from '../harness/runtimes.ts';
@@ -13,7 +13,7 @@ import { DATA_LVOL } from '../harness/topology.ts';
 import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
 import { compare, modelFor } from '../bench/study/model.ts';
 import { withinWallMs } from '../harness/within-wall-ms.ts';
-import { main as bench, runCells } from '../bench/study.ts';
+import { main as bench, runCells, type StudyResult } from '../bench/study.ts';
 
 const SIM_WINDOW = { warmupUs: 20_000, measureUs: 50_000, maxWrites: 600, minWrites: 200 };
 
@@ -223,6 +223,56 @@ describe('benchmark study (sim runtime)', () => {
     expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick-rpo-link-sweep.svg'), 'utf8')).toMatch(/series: 1 % loss; stat: max/);
     expect(await bench(['--from'])).toBe(2); // refused by name: no file
   }, 60_000);
+
+  it('a matrix of one\'s own (--distances, --queue-depths, --schemes, --matrix-only): only those cells, files named -custom, the comparison at those distances', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rclab-custom-'));
+    const argv = ['--quick', '--runtimes', 'sim', '--distances', '35,0', '--queue-depths', '1', '--schemes', 'sync,async', '--matrix-only', '--out', dir];
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await bench(argv)).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    const named = (suffix: string) => join(dir, readdirSync(dir).find((f) => f.endsWith(suffix))!);
+    const out = JSON.parse(readFileSync(named('-custom-quick.json'), 'utf8')) as StudyResult;
+    expect(out.custom).toBe(true);
+    expect(out.matrix).toMatchObject({ distancesKm: [0, 35], queueDepths: [1], blockBytes: [4096], schemes: ['sync', 'async'] });
+    expect(out.cells.map((c) => `${c.scheme} ${c.distanceKm}`).sort()).toEqual(['async 0', 'async 35', 'sync 0', 'sync 35']);
+    expect(out.emulator).toBeUndefined();
+    expect(out.offeredLoad).toEqual([]);
+    expect(out.bandwidthLimited).toEqual([]);
+    const md = readFileSync(named('-custom-quick.md'), 'utf8');
+    expect(md).toMatch(/^# Benchmark study, .*, a matrix of one's own \(quick\)$/m);
+    expect(md).toMatch(/QD 1 p50 over 0, 35 km, least squares\): 4 KiB \*\*10\.0\d µs\/km\*\*/);
+    expect(md).toMatch(/^\| QD \| 0 km \| 35 km \| half the IOPS at \|$/m);
+    expect(md).toMatch(/A matrix-only run/);
+    expect(md).not.toMatch(/## The emulator's own speed|## Recovery point against offered load|## Bandwidth-limited/);
+  }, 60_000);
+
+  it('a matrix of one\'s own refuses a bad axis by name and runs nothing', async () => {
+    const errors: string[] = [];
+    const err = vi.spyOn(console, 'error').mockImplementation((m: string) => { errors.push(m); });
+    try {
+      for (const [argv, message] of [
+        [['--distances', '-5'], /--distances: '-5' is not a distance in km from 0 to 20000/],
+        [['--distances', '30000'], /--distances: '30000' is not a distance in km/],
+        [['--distances', '10,,20'], /--distances needs a comma-separated list, got '10,,20'/],
+        [['--distances'], /--distances needs a comma-separated list, got ''/],
+        [['--queue-depths', '0'], /--queue-depths: '0' is not a queue depth from 1 to 256/],
+        [['--queue-depths', '1.5'], /--queue-depths: '1.5' is not a queue depth/],
+        [['--blocks', '6'], /--blocks: '6' is not a block size in KiB: a multiple of 4 from 4 to 1024/],
+        [['--blocks', '2048'], /--blocks: '2048' is not a block size in KiB/],
+        [['--schemes', 'sync,mirror'], /--schemes: 'mirror' is not a scheme \(sync, async, snapshot, cascade\)/],
+        [['--queue-depths', '8,8'], /--queue-depths: '8' is given twice/],
+      ] as const) {
+        errors.length = 0;
+        expect(await bench([...argv])).toBe(2);
+        expect(errors.join('\n')).toMatch(message);
+      }
+    } finally {
+      err.mockRestore();
+    }
+  });
 
   it('RPO against offered load: below the link\'s bandwidth the journal stays nearly empty; above it the journal and the RPO grow', async () => {
     const below = await rpoAtOfferedLoad('sim', 0.5, 1_000_000);

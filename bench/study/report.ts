@@ -15,7 +15,7 @@ const loadColumns = (p: OfferedLoadPoint, mbDigits: number) => `${n(p.offeredMBp
 
 export function markdownReport(r: StudyResult, charts: Array<{ file: string; title: string }>, bw: typeof BANDWIDTH_CASE, tolerance: number): string {
   const out: string[] = [];
-  out.push(`# Benchmark study, ${r.date}, ${r.machine}${r.quick ? ' (quick)' : ''}`, '');
+  out.push(`# Benchmark study, ${r.date}, ${r.machine}${r.custom ? ', a matrix of one\'s own' : ''}${r.quick ? ' (quick)' : ''}`, '');
   out.push(`Node ${r.node}, ${r.cpus}, ${r.memoryGiB} GiB; the study took ${n(r.wallS)} s.`);
   out.push(`Links: one path, no jitter, ${'1000'} MB/s, 5 µs/km one way; host line 20 µs one way; every link of a scheme at the cell's length.`);
   out.push(`Windows: ${Object.entries(r.matrix.windows).map(([rt, w]) => `${rt} warm-up ${w.warmupUs / 1000} ms then ${w.measureUs / 1000} ms${w.maxWrites ? ` or ${w.maxWrites} writes` : ''}${w.minWrites ? ` (at least ${w.minWrites})` : ''}`).join('; ')}.`);
@@ -52,13 +52,15 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
   }
   out.push(`Schemes: ${Object.entries(SCHEME_LABEL).map(([k, v]) => `\`${k}\` = ${v}`).join('; ')}. The model: bench/study/model.ts (README, *Performance*).`, '');
 
-  out.push('## Recovery point against offered load', '');
-  out.push('| runtime | offered (% of link) | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end |');
-  out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
-  for (const p of r.offeredLoad) {
-    out.push(`| ${p.runtime} | ${n(p.offeredFraction * 100)} | ${loadColumns(p, 1)} |`);
+  if (r.offeredLoad.length) {
+    out.push('## Recovery point against offered load', '');
+    out.push('| runtime | offered (% of link) | offered MB/s | achieved MB/s | host p50 ms | RPO p50 ms | RPO max ms | RPO max (writes) | journal max % | pair at the end |');
+    out.push('|---|--:|--:|--:|--:|--:|--:|--:|--:|---|');
+    for (const p of r.offeredLoad) {
+      out.push(`| ${p.runtime} | ${n(p.offeredFraction * 100)} | ${loadColumns(p, 1)} |`);
+    }
+    out.push('');
   }
-  out.push('');
 
   if (r.linkSweep?.length) {
     const ls = LINK_SWEEP;
@@ -77,14 +79,26 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     out.push('');
   }
 
-  out.push(`## Bandwidth-limited: ${bw.offeredMBps} MB/s offered over a ${bw.bandwidthMBps} MB/s link (${bw.distanceKm} km), ${bw.journalBytes / 2 ** 20} MiB journal`, '');
+  if (r.bandwidthLimited.length) out.push(`## Bandwidth-limited: ${bw.offeredMBps} MB/s offered over a ${bw.bandwidthMBps} MB/s link (${bw.distanceKm} km), ${bw.journalBytes / 2 ** 20} MiB journal`, '');
   for (const run of r.bandwidthLimited) {
     out.push(`**${run.runtime}**: journal full at ${run.journalFullAtMs === null ? 'never' : `${n(run.journalFullAtMs)} ms`}; resync from ${run.resyncStartMs === null ? '–' : `${n(run.resyncStartMs)} ms`}; duplex again at ${run.duplexAgainAtMs === null ? 'never' : `${n(run.duplexAgainAtMs)} ms`} (${run.tracksCopied} tracks copied); RPO at most ${n(Math.max(0, ...run.series.map((s) => s.rpoMs)))} ms; writes refused: ${run.refusedWrites}.`, '');
     for (const e of run.events) out.push(`- ${n(e.tMs)} ms: ${e.what}`);
     out.push('');
   }
 
-  const e = r.emulator;
+  if (r.emulator) out.push(...emulatorSection(r.emulator));
+  else out.push('A matrix-only run (`--matrix-only`): no offered-load, link-sweep or bandwidth-limited runs, and no measure of the emulator\'s own speed.', '');
+  if (charts.length) {
+    out.push('## Charts', '');
+    for (const c of charts) out.push(`- [${c.title}](${c.file})`);
+    out.push('');
+  }
+  return out.join('\n');
+}
+
+/** The emulator's own speed: replicated writes against the naive baseline, sim speed, injection, primitives, hot paths. */
+function emulatorSection(e: NonNullable<StudyResult['emulator']>): string[] {
+  const out: string[] = [];
   out.push('## The emulator\'s own speed', '');
   out.push(`- Replicated 4 KiB writes through the cascade at 0 km, QD 32, no latency injected (threads, host line 0 µs): **${e.replicatedWritesPerS === null ? 'not measured' : n(e.replicatedWritesPerS)}/s** `
     + `against the target of ${n(e.targetWritesPerS)}/s (${e.replicatedWritesPerS === null ? '–' : (e.replicatedWritesPerS / e.targetWritesPerS).toFixed(3)} of it); `
@@ -111,10 +125,5 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
   out.push('|---|--:|--:|');
   for (const h of e.hotPaths) out.push(`| ${h.task} | ${n(h.nsPerOp)} | ${n(h.opsPerS)} |`);
   out.push('');
-  if (charts.length) {
-    out.push('## Charts', '');
-    for (const c of charts) out.push(`- [${c.title}](${c.file})`);
-    out.push('');
-  }
-  return out.join('\n');
+  return out;
 }
