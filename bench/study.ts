@@ -69,8 +69,10 @@ export interface StudyResult {
   cpus: string;
   memoryGiB: number;
   quick: boolean;
-  /** A matrix of one's own axes (files named <date>-<machine>-custom…, so they never replace the study's). */
+  /** A matrix of one's own axes (--distances, …), or the matrix only (--matrix-only): either way the files are named
+   * <date>-<machine>-custom…, so they never replace the study's. */
   custom?: boolean;
+  matrixOnly?: boolean;
   wallS: number;
   matrix: { distancesKm: number[]; queueDepths: number[]; blockBytes: number[]; schemes: string[]; windows: Record<string, Window> };
   snapshotMode: string;
@@ -215,7 +217,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
 
     const result: StudyResult = {
       date: today(), machine: machineName(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
-      memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, ...(o.matrix ? { custom: true } : {}), wallS: 0,
+      memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, ...(o.matrix ? { custom: true } : {}), ...(o.matrixOnly ? { matrixOnly: true } : {}), wallS: 0,
       matrix: { ...m, schemes: [...m.schemes], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
       snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole; its difference volume is ${SNAPSHOT_JOURNAL_VOLUME_BYTES / 2 ** 20} MiB, room for a snapshot of the whole data volume`,
       cells: compared, failedCells, offeredLoad, linkSweep, bandwidthLimited: limited,
@@ -300,7 +302,7 @@ function withModel(cells: CellResult[]): StudyResult['cells'] {
 export async function writeOutputs(result: StudyResult, outDir: string, runtimes: RuntimeName[]): Promise<string[]> {
   const m = result.matrix, cells = result.cells;
   mkdirSync(outDir, { recursive: true });
-  const base = join(outDir, `${result.date}-${result.machine}${result.custom ? '-custom' : ''}${result.quick ? '-quick' : ''}`);
+  const base = join(outDir, `${result.date}-${result.machine}${result.custom || result.matrixOnly ? '-custom' : ''}${result.quick ? '-quick' : ''}`);
   const charts: Array<{ file: string; title: string }> = [];
   const chart = async (suffix: string, title: string, spec: Parameters<typeof toSvg>[0]) => {
     const file = `${base}-${suffix}.svg`;

@@ -242,11 +242,18 @@ describe('benchmark study (sim runtime)', () => {
     expect(out.offeredLoad).toEqual([]);
     expect(out.bandwidthLimited).toEqual([]);
     const md = readFileSync(named('-custom-quick.md'), 'utf8');
-    expect(md).toMatch(/^# Benchmark study, .*, a matrix of one's own \(quick\)$/m);
+    expect(md).toMatch(/^# Benchmark study, .*, a matrix of one's own, the matrix only \(quick\)$/m);
     expect(md).toMatch(/QD 1 p50 over 0, 35 km, least squares\): 4 KiB \*\*10\.0\d µs\/km\*\*/);
     expect(md).toMatch(/^\| QD \| 0 km \| 35 km \| half the IOPS at \|$/m);
     expect(md).toMatch(/A matrix-only run/);
     expect(md).not.toMatch(/## The emulator's own speed|## Recovery point against offered load|## Bandwidth-limited/);
+    // The study's own matrix with --matrix-only is named -custom too: it never replaces a full study's files.
+    const again = mkdtempSync(join(tmpdir(), 'rclab-custom-'));
+    const { custom: _custom, ...matrixOnly } = out;
+    writeFileSync(join(again, 'in.json'), JSON.stringify(matrixOnly));
+    expect(await bench(['--from', join(again, 'in.json'), '--out', again])).toBe(0);
+    expect(readdirSync(again).filter((f) => f.endsWith('.md'))).toEqual([expect.stringMatching(/-custom-quick\.md$/)]);
+    expect(readFileSync(join(again, readdirSync(again).find((f) => f.endsWith('.md'))!), 'utf8')).toMatch(/^# Benchmark study, [^,]+, [^,]+, the matrix only \(quick\)$/m);
   }, 60_000);
 
   it('a matrix of one\'s own refuses a bad axis by name and runs nothing', async () => {

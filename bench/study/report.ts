@@ -15,7 +15,7 @@ const loadColumns = (p: OfferedLoadPoint, mbDigits: number) => `${n(p.offeredMBp
 
 export function markdownReport(r: StudyResult, charts: Array<{ file: string; title: string }>, bw: typeof BANDWIDTH_CASE, tolerance: number): string {
   const out: string[] = [];
-  out.push(`# Benchmark study, ${r.date}, ${r.machine}${r.custom ? ', a matrix of one\'s own' : ''}${r.quick ? ' (quick)' : ''}`, '');
+  out.push(`# Benchmark study, ${r.date}, ${r.machine}${r.custom ? ', a matrix of one\'s own' : ''}${r.matrixOnly ? ', the matrix only' : ''}${r.quick ? ' (quick)' : ''}`, '');
   out.push(`Node ${r.node}, ${r.cpus}, ${r.memoryGiB} GiB; the study took ${n(r.wallS)} s.`);
   out.push(`Links: one path, no jitter, ${'1000'} MB/s, 5 µs/km one way; host line 20 µs one way; every link of a scheme at the cell's length.`);
   out.push(`Windows: ${Object.entries(r.matrix.windows).map(([rt, w]) => `${rt} warm-up ${w.warmupUs / 1000} ms then ${w.measureUs / 1000} ms${w.maxWrites ? ` or ${w.maxWrites} writes` : ''}${w.minWrites ? ` (at least ${w.minWrites})` : ''}`).join('; ')}.`);
