@@ -4,7 +4,7 @@
 //   bench/results/<date>-<machine>.json, .md and <date>-<machine>-*.svg
 // Never asserts a time.
 //   npm run bench [-- --quick] [-- --runtimes threads,sim] [-- --out DIR]      (or: rclab bench [--quick])
-//   npm run bench -- --distances 0,35,180 --queue-depths 1,16 --schemes sync,async --matrix-only   (a matrix of one's own)
+//   npm run bench -- --distances 0,35,180 --queue-depths 1,16 --schemes sync,async --link-mbps 125 --matrix-only   (a matrix of one's own)
 
 import { BLOCK_SIZE_BYTES, DEFAULT_SNAPSHOT_INTERVAL_US, MAX_IO_BYTES } from '../firmware/constants.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -60,6 +60,8 @@ export interface StudyOptions {
   matrix?: Partial<Matrix>;
   /** The matrix alone: no offered-load, link-sweep or bandwidth-limited runs, no emulator-speed section. */
   matrixOnly?: boolean;
+  /** Every link of the matrix's cells at this bandwidth (MB/s) instead of the study's LINK_BANDWIDTH_MBPS: a custom matrix. */
+  linkMBps?: number;
 }
 
 export interface StudyResult {
@@ -154,6 +156,12 @@ const BLOCK_KIB: AxisParser<number> = {
   },
   what: `a block size in KiB: a multiple of ${BLOCK_SIZE_BYTES / 1024} from ${BLOCK_SIZE_BYTES / 1024} to ${MAX_IO_BYTES / 1024}`,
 };
+/** Link bandwidth: from a slow WAN line (1 MB/s) to 100 GB/s. */
+export const LINK_MBPS_RANGE = { min: 1, max: 100_000 } as const;
+const LINK_MBPS: AxisParser<number> = {
+  parse: (x) => (/^[0-9]+(\.[0-9]+)?$/.test(x) && Number(x) >= LINK_MBPS_RANGE.min && Number(x) <= LINK_MBPS_RANGE.max ? Number(x) : undefined),
+  what: `a link bandwidth in MB/s from ${LINK_MBPS_RANGE.min} to ${LINK_MBPS_RANGE.max.toLocaleString('en')}`,
+};
 const SCHEME: AxisParser<Scheme> = {
   parse: (x) => SCHEMES.find((s) => s === x),
   what: `a scheme (${SCHEMES.join(', ')})`,
@@ -176,7 +184,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
   const specs: CellSpec[] = [];
   for (const runtime of o.runtimes) {
     for (const scheme of m.schemes) for (const distanceKm of m.distancesKm) for (const queueDepth of m.queueDepths) for (const blockBytes of m.blockBytes) {
-      specs.push({ runtime, scheme, distanceKm, queueDepth, blockBytes });
+      specs.push({ runtime, scheme, distanceKm, queueDepth, blockBytes, ...(o.linkMBps === undefined ? {} : { linkMBps: o.linkMBps }) });
     }
   }
   const offeredFractions = o.matrixOnly ? [] : o.quick ? [0.5, 0.9, 1.2] : [0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25];
@@ -217,7 +225,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
 
     const result: StudyResult = {
       date: today(), machine: machineName(), node: process.version, cpus: `${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
-      memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, ...(o.matrix ? { custom: true } : {}), ...(o.matrixOnly ? { matrixOnly: true } : {}), wallS: 0,
+      memoryGiB: Math.round(totalmem() / 2 ** 30), quick: o.quick, ...(o.matrix || o.linkMBps !== undefined ? { custom: true } : {}), ...(o.matrixOnly ? { matrixOnly: true } : {}), wallS: 0,
       matrix: { ...m, schemes: [...m.schemes], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
       snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole; its difference volume is ${SNAPSHOT_JOURNAL_VOLUME_BYTES / 2 ** 20} MiB, room for a snapshot of the whole data volume`,
       cells: compared, failedCells, offeredLoad, linkSweep, bandwidthLimited: limited,
@@ -359,11 +367,16 @@ function parseArgs(argv: string[]): StudyOptions & { from?: string } {
     else if (a === '--blocks') (o.matrix ??= {}).blockBytes = axis(a, argv[++i], BLOCK_KIB).sort((x, y) => x - y);
     else if (a === '--schemes') (o.matrix ??= {}).schemes = axis(a, argv[++i], SCHEME);
     else if (a === '--matrix-only') o.matrixOnly = true;
+    else if (a === '--link-mbps') {
+      const v = axis(a, argv[++i], LINK_MBPS);
+      if (v.length !== 1) throw new Error(`--link-mbps takes one bandwidth (one run per bandwidth), got ${v.length}`);
+      o.linkMBps = v[0]!;
+    }
     else if (a === '--from') {
       o.from = argv[++i] ?? '';
       if (!o.from) throw new Error('--from needs a results file (bench/results/<date>-<machine>.json)');
     } else throw new Error(`unknown option '${a}' (bench takes --quick, --runtimes threads,sim, --out DIR, --progress, --from FILE, `
-      + '--distances KM,…, --queue-depths QD,…, --blocks KIB,…, --schemes sync,async,snapshot,cascade, --matrix-only)');
+      + '--distances KM,…, --queue-depths QD,…, --blocks KIB,…, --schemes sync,async,snapshot,cascade, --link-mbps MBPS, --matrix-only)');
   }
   return o;
 }

@@ -255,10 +255,11 @@ program
   .option('--queue-depths <qd,…>', 'a matrix of one\'s own: queue depths')
   .option('--blocks <KiB,…>', 'a matrix of one\'s own: block sizes in KiB')
   .option('--schemes <list>', 'a matrix of one\'s own: sync, async, snapshot, cascade')
+  .option('--link-mbps <MB/s>', 'a matrix of one\'s own: every link at this bandwidth (the study\'s: 1000)')
   .option('--matrix-only', 'the matrix alone: no offered-load, link-sweep, bandwidth-limited or emulator-speed runs')
-  .action(async (o: { quick?: boolean; runtimes: string; out: string; distances?: string; queueDepths?: string; blocks?: string; schemes?: string; matrixOnly?: boolean }) => {
+  .action(async (o: { quick?: boolean; runtimes: string; out: string; distances?: string; queueDepths?: string; blocks?: string; schemes?: string; linkMbps?: string; matrixOnly?: boolean }) => {
     const { main } = await import('../bench/study.ts');
-    const axes = ([['--distances', o.distances], ['--queue-depths', o.queueDepths], ['--blocks', o.blocks], ['--schemes', o.schemes]] as const)
+    const axes = ([['--distances', o.distances], ['--queue-depths', o.queueDepths], ['--blocks', o.blocks], ['--schemes', o.schemes], ['--link-mbps', o.linkMbps]] as const)
       .flatMap(([flag, v]) => (v === undefined ? [] : [flag, v]));
     process.exitCode = await main([...(o.quick ? ['--quick'] : []), '--runtimes', o.runtimes, '--out', o.out, ...axes, ...(o.matrixOnly ? ['--matrix-only'] : []),
       ...(process.stderr.isTTY ? ['--progress'] : [])]);

@@ -256,6 +256,34 @@ describe('benchmark study (sim runtime)', () => {
     expect(readFileSync(join(again, readdirSync(again).find((f) => f.endsWith('.md'))!), 'utf8')).toMatch(/^# Benchmark study, [^,]+, [^,]+, the matrix only \(quick\)$/m);
   }, 60_000);
 
+  it('a matrix of one\'s own over slower links (--link-mbps): every link at that bandwidth, and the model bounds 64 KiB writes by it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rclab-custom-'));
+    const argv = ['--quick', '--runtimes', 'sim', '--distances', '0,100', '--queue-depths', '1,8', '--blocks', '64', '--schemes', 'sync,async', '--link-mbps', '12.5', '--matrix-only', '--out', dir];
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      expect(await bench(argv)).toBe(0);
+    } finally {
+      log.mockRestore();
+    }
+    const json = readdirSync(dir).find((f) => f.endsWith('-custom-quick.json'))!;
+    const out = JSON.parse(readFileSync(join(dir, json), 'utf8')) as StudyResult;
+    expect(out.cells).toHaveLength(8);
+    const linkIops = 12.5e6 / 65536; // 190.7 writes of 64 KiB per second
+    for (const c of out.cells.filter((x) => x.queueDepth === 8)) {
+      expect(c.linkMBps).toBe(12.5);
+      expect(Math.abs(c.iops / linkIops - 1)).toBeLessThan(0.05);
+    }
+    // The synchronous cells are held to the link's bandwidth, not to the round trip (8 / (S + 1 ms) would be ~7,000/s).
+    for (const c of out.cells.filter((x) => x.scheme === 'sync' && x.queueDepth === 8)) {
+      expect(c.model!.iops).toBeLessThanOrEqual(linkIops * 1.000001); // not the round trip's 8 / (S + RTT), thousands a second
+      // The model's bandwidth term is this link's: a cell that had somehow done more is held to it.
+      const { model: _m, ...cell } = c;
+      expect(modelFor({ ...cell, iops: 10 * linkIops }, out.cells.map((x) => (x === c ? { ...cell, iops: 10 * linkIops } : x)))).toMatchObject({ bound: 'bandwidth', iops: expect.closeTo(linkIops, 6) });
+    }
+    const md = readFileSync(join(dir, json.replace(/\.json$/, '.md')), 'utf8');
+    expect(md).toMatch(/^Links: one path, no jitter, 12\.5 MB\/s, 5 µs\/km one way;/m);
+  }, 60_000);
+
   it('a matrix of one\'s own refuses a bad axis by name and runs nothing', async () => {
     const errors: string[] = [];
     const err = vi.spyOn(console, 'error').mockImplementation((m: string) => { errors.push(m); });
@@ -271,6 +299,8 @@ describe('benchmark study (sim runtime)', () => {
         [['--blocks', '2048'], /--blocks: '2048' is not a block size in KiB/],
         [['--schemes', 'sync,mirror'], /--schemes: 'mirror' is not a scheme \(sync, async, snapshot, cascade\)/],
         [['--queue-depths', '8,8'], /--queue-depths: '8' is given twice/],
+        [['--link-mbps', '0'], /--link-mbps: '0' is not a link bandwidth in MB\/s from 1 to 100,000/],
+        [['--link-mbps', '10,20'], /--link-mbps takes one bandwidth \(one run per bandwidth\), got 2/],
       ] as const) {
         errors.length = 0;
         expect(await bench([...argv])).toBe(2);

@@ -120,10 +120,15 @@ export interface CellSpec {
   distanceKm: number;
   queueDepth: number;
   blockBytes: number;
+  /** Every link's bandwidth (MB/s) when not the study's LINK_BANDWIDTH_MBPS (`bench --link-mbps`). */
+  linkMBps?: number;
 }
 
+/** A cell's link bandwidth (MB/s): its own, or the study's. */
+export const linkMBpsOf = (s: CellSpec): number => s.linkMBps ?? LINK_BANDWIDTH_MBPS;
+
 /** A cell as the progress display and the reports name it: "threads async 1000 km QD 32 4 KiB". */
-export const cellName = (s: CellSpec): string => `${s.runtime} ${s.scheme} ${s.distanceKm} km QD ${s.queueDepth} ${s.blockBytes / 1024} KiB`;
+export const cellName = (s: CellSpec): string => `${s.runtime} ${s.scheme} ${s.distanceKm} km QD ${s.queueDepth} ${s.blockBytes / 1024} KiB${s.linkMBps === undefined ? '' : ` ${s.linkMBps} MB/s`}`;
 
 export interface Window {
   /** Warm-up before measuring (µs of the world's clock: real on threads, virtual on sim). */
@@ -412,7 +417,7 @@ export function hungCellState(world: World): string {
 /** Runs one cell from a new world to a closed one. */
 export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise<CellResult> {
   const wall0 = performance.now();
-  const world = await createWorld(spec.runtime, studyTopology(spec.scheme, { distanceKm: spec.distanceKm }), seed, { maxVirtualUs: 3_600_000_000, prefaultMemory: true });
+  const world = await createWorld(spec.runtime, studyTopology(spec.scheme, { distanceKm: spec.distanceKm, bandwidthMBps: linkMBpsOf(spec) }), seed, { maxVirtualUs: 3_600_000_000, prefaultMemory: true });
   try {
     await formPairs(world, spec.scheme, { inflowControl: true });
     const load = new HostLoad(world, hostOf(spec.scheme), spec.queueDepth, spec.blockBytes);

@@ -22,7 +22,7 @@
 import {
   DEFAULT_FIRMWARE_TIMING, JOURNAL_BATCH_MAX_BYTES, JOURNAL_BATCH_MAX_ENTRIES, JOURNAL_SHIP_WINDOW_BYTES, JOURNAL_SHIP_WINDOW_ENTRIES,
 } from '../../firmware/constants.ts';
-import { HOST_LINE_US, isAsyncOnly, LINK_BANDWIDTH_MBPS, roundTripUs, type CellResult } from './cells.ts';
+import { HOST_LINE_US, isAsyncOnly, linkMBpsOf, roundTripUs, type CellResult } from './cells.ts';
 
 export interface ModelPoint {
   iops: number;
@@ -73,7 +73,7 @@ export function modelFor(cell: CellResult, all: CellResult[]): ModelPoint | null
   const candidates: ModelPoint[] = [
     { iops: (cell.queueDepth * 1e6) / (serviceUs + rtt), latencyUs: serviceUs + rtt, bound: 'round trip' },
     { iops: Math.max(...atQd.map((c) => c.iops)), latencyUs: (cell.queueDepth * 1e6) / Math.max(...atQd.map((c) => c.iops)), bound: 'capacity' },
-    { iops: (LINK_BANDWIDTH_MBPS * 1e6) / cell.blockBytes, latencyUs: (cell.queueDepth * cell.blockBytes) / LINK_BANDWIDTH_MBPS, bound: 'bandwidth' },
+    { iops: (linkMBpsOf(cell) * 1e6) / cell.blockBytes, latencyUs: (cell.queueDepth * cell.blockBytes) / linkMBpsOf(cell), bound: 'bandwidth' },
   ];
   return candidates.reduce((a, b) => (b.iops < a.iops ? b : a));
 }
@@ -84,10 +84,11 @@ export function modelFor(cell: CellResult, all: CellResult[]): ModelPoint | null
  * full is refilled by each acknowledgement at once, without the ship delay).
  */
 function drainBounds(cell: CellResult): ModelPoint[] {
-  const bw = (LINK_BANDWIDTH_MBPS * 1e6) / cell.blockBytes;
+  const linkMBps = linkMBpsOf(cell);
+  const bw = (linkMBps * 1e6) / cell.blockBytes;
   const rtt = roundTripUs(cell.distanceKm);
   const batchBytes = Math.min(JOURNAL_BATCH_MAX_ENTRIES * cell.blockBytes, JOURNAL_BATCH_MAX_BYTES);
-  const turnUs = batchBytes / LINK_BANDWIDTH_MBPS + rtt;
+  const turnUs = batchBytes / linkMBps + rtt;
   const windowWrites = Math.min(JOURNAL_SHIP_WINDOW_ENTRIES, Math.floor(JOURNAL_SHIP_WINDOW_BYTES / cell.blockBytes));
   const window = rtt > 0 ? (windowWrites * 1e6) / turnUs : Infinity;
   return [
@@ -119,8 +120,9 @@ function cellNote(cell: CellResult): string {
     return `inflow control paced the host for ${Math.round(j.overMarkPercent)} % of the window (journal at its high-water mark): it wrote at the rate the link and R drained`;
   }
   // (Snapshot mode ships each written track once per snapshot, however often it was written: not the offered load.)
-  if (cell.scheme === 'sync' || cell.scheme === 'snapshot' || cell.mbPerS <= LINK_BANDWIDTH_MBPS) return '';
-  return `offered ${Math.round(cell.mbPerS)} MB/s > link ${LINK_BANDWIDTH_MBPS} MB/s: the journal grows by ${Math.round(cell.mbPerS - LINK_BANDWIDTH_MBPS)} MB/s, and so does the RPO, until the journal is full and the pair suspends`;
+  const linkMBps = linkMBpsOf(cell);
+  if (cell.scheme === 'sync' || cell.scheme === 'snapshot' || cell.mbPerS <= linkMBps) return '';
+  return `offered ${Math.round(cell.mbPerS)} MB/s > link ${linkMBps} MB/s: the journal grows by ${Math.round(cell.mbPerS - linkMBps)} MB/s, and so does the RPO, until the journal is full and the pair suspends`;
 }
 
 /** Threads: which storage system's CPU stalled for longer than the partner timeout, if one did. */

@@ -3,7 +3,7 @@
 
 import type { StudyResult } from '../study.ts';
 import { LINK_SWEEP, type BANDWIDTH_CASE, type OfferedLoadPoint } from './bandwidth.ts';
-import { cellName, SCHEME_LABEL } from './cells.ts';
+import { cellName, LINK_BANDWIDTH_MBPS, linkMBpsOf, SCHEME_LABEL } from './cells.ts';
 import { syncVsAsyncMarkdown } from './sync-vs-async.ts';
 
 const n = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
@@ -17,7 +17,7 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
   const out: string[] = [];
   out.push(`# Benchmark study, ${r.date}, ${r.machine}${r.custom ? ', a matrix of one\'s own' : ''}${r.matrixOnly ? ', the matrix only' : ''}${r.quick ? ' (quick)' : ''}`, '');
   out.push(`Node ${r.node}, ${r.cpus}, ${r.memoryGiB} GiB; the study took ${n(r.wallS)} s.`);
-  out.push(`Links: one path, no jitter, ${'1000'} MB/s, 5 µs/km one way; host line 20 µs one way; every link of a scheme at the cell's length.`);
+  out.push(`Links: one path, no jitter, ${[...new Set(r.cells.map(linkMBpsOf))].join(', ') || LINK_BANDWIDTH_MBPS} MB/s, 5 µs/km one way; host line 20 µs one way; every link of a scheme at the cell's length.`);
   out.push(`Windows: ${Object.entries(r.matrix.windows).map(([rt, w]) => `${rt} warm-up ${w.warmupUs / 1000} ms then ${w.measureUs / 1000} ms${w.maxWrites ? ` or ${w.maxWrites} writes` : ''}${w.minWrites ? ` (at least ${w.minWrites})` : ''}`).join('; ')}.`);
   out.push(`Difference-snapshot mode: ${r.snapshotMode}.`, '');
 
@@ -26,7 +26,9 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
     const above0 = r.cells.filter((c) => c.runtime === runtime && c.distanceKm > 0 && c.model);
     const within = above0.filter((c) => Math.abs(c.model!.iopsError) <= tolerance);
     const errs = above0.map((c) => Math.abs(c.model!.iopsError)).sort((a, b) => a - b);
-    out.push(`**${runtime}**: ${within.length} of ${above0.length} cells above 0 km within ±${tolerance * 100} % of the model; median |error| ${errs.length ? (errs[Math.floor(errs.length / 2)]! * 100).toFixed(1) : '–'} %, worst ${errs.length ? (errs[errs.length - 1]! * 100).toFixed(1) : '–'} %.`, '');
+    const unmodelled = r.cells.filter((c) => c.runtime === runtime && !c.model).length;
+    out.push(`**${runtime}**: ${within.length} of ${above0.length} cells above 0 km within ±${tolerance * 100} % of the model; median |error| ${errs.length ? (errs[Math.floor(errs.length / 2)]! * 100).toFixed(1) : '–'} %, worst ${errs.length ? (errs[errs.length - 1]! * 100).toFixed(1) : '–'} %.`
+      + (unmodelled ? ` ${unmodelled} cell(s) have no model: a synchronous or cascade series needs its QD 1 cells, whose latency less the round trip is the systems' service time.` : ''), '');
   }
   const failed = r.failedCells ?? [];
   if (failed.length > 0) {
