@@ -22,7 +22,7 @@ import {
   BANDWIDTH_CASE, bandwidthLimited, LINK_SWEEP, linkSweepPoint, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type LinkSweepPoint, type OfferedLoadPoint,
 } from './study/bandwidth.ts';
 import { cellName, roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES, type CellResult, type CellSpec, type Scheme, type Window } from './study/cells.ts';
-import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsLinkBandwidth, rpoVsOfferedLoad, toSvg } from './study/charts.ts';
+import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsLinkBandwidth, rpoVsOfferedLoad, syncShareVsDistance, toSvg } from './study/charts.ts';
 import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
 
@@ -322,6 +322,10 @@ export async function writeOutputs(result: StudyResult, outDir: string, runtimes
       await chart(`iops-${runtime}-${bs / 1024}k`, `IOPS against distance (${runtime}, ${bs / 1024} KiB)`, iopsVsDistance(cells, runtime, bs));
       await chart(`latency-${runtime}-${bs / 1024}k`, `latency against distance (${runtime}, ${bs / 1024} KiB)`, latencyVsDistance(cells, runtime, bs));
     }
+  }
+  for (const runtime of runtimes) {
+    const share = syncShareVsDistance(cells, runtime);
+    if (share) await chart(`sync-share-${runtime}`, `synchronous IOPS as a share of asynchronous against distance (${runtime})`, share);
   }
   const oc = OFFERED_LOAD_CASE;
   if (result.offeredLoad.length) await chart('rpo-offered-load', 'RPO against offered load',

@@ -10,7 +10,7 @@ import { bandwidthLimited, rpoAtOfferedLoad } from '../bench/study/bandwidth.ts'
 import { formPairs, hungCellState, roundTripUs, runCell, studyTopology, type CellResult } from '../bench/study/cells.ts';
 import { createWorld } from '../harness/runtimes.ts';
 import { DATA_LVOL } from '../harness/topology.ts';
-import { iopsVsDistance, rpoOverTime, toSvg } from '../bench/study/charts.ts';
+import { iopsVsDistance, rpoOverTime, syncShareVsDistance, toSvg } from '../bench/study/charts.ts';
 import { compare, modelFor } from '../bench/study/model.ts';
 import { withinWallMs } from '../harness/within-wall-ms.ts';
 import { main as bench, runCells, type StudyResult } from '../bench/study.ts';
@@ -352,5 +352,15 @@ describe('benchmark study (sim runtime)', () => {
     const svg = await toSvg(iopsVsDistance(cells, 'sim', 4096));
     expect(svg).toMatch(/^<svg/);
     for (const text of ['Host write IOPS against link length', 'synchronous P→I only', 'model', 'measured']) expect(svg).toContain(text);
+    // The synchronous share needs asynchronous cells at the same distances: none here, so no chart.
+    expect(syncShareVsDistance(cells, 'sim')).toBeNull();
+    cells.push(await runCell({ runtime: 'sim', scheme: 'async', distanceKm: 0, queueDepth: 1, blockBytes: 4096 }, SIM_WINDOW));
+    cells.push(await runCell({ runtime: 'sim', scheme: 'async', distanceKm: 100, queueDepth: 1, blockBytes: 4096 }, SIM_WINDOW));
+    const share = syncShareVsDistance(cells, 'sim')!;
+    const points = (share as unknown as { data: { values: Array<{ qd: string; distanceKm: number; share: number }> } }).data.values;
+    expect(points.map((p) => [p.qd, p.distanceKm])).toEqual([['QD 1', 0], ['QD 1', 100]]);
+    expect(points[1]!.share).toBeCloseTo(cells[1]!.iops / cells[3]!.iops, 10);
+    const shareSvg = await toSvg(share);
+    for (const text of ['Synchronous IOPS as a share of asynchronous (journal) IOPS', '4 KiB writes', 'QD 1', 'synchronous ÷ asynchronous IOPS']) expect(shareSvg).toContain(text);
   }, 30_000);
 });

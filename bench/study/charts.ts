@@ -5,6 +5,8 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import type { BandwidthLimitedRun, LinkSweepPoint, OfferedLoadPoint } from './bandwidth.ts';
 import { SCHEME_LABEL, type CellResult } from './cells.ts';
 import { modelFor } from './model.ts';
+import { HALF_SHARE, syncVsAsync } from './sync-vs-async.ts';
+import type { RuntimeName } from '../../harness/world.ts';
 
 export async function toSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -14,6 +16,9 @@ export async function toSvg(spec: TopLevelSpec): Promise<string> {
 }
 
 const DISTANCE_AXIS = { field: 'distanceKm', type: 'ordinal' as const, title: 'link length (km)', sort: null };
+/** Queue-depth legend in numeric order, whatever depths the matrix has. */
+const qdOrder = (rows: object[]): string[] =>
+  [...new Set(rows.map((r) => (r as { qd: string }).qd))].sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
 
 /** One panel per scheme: a line per queue depth against link length, dashed by `dash` (model, percentile). */
 function perSchemePanels(title: string, rows: object[], y: { field: string; title: string }, dash: string): TopLevelSpec {
@@ -28,7 +33,7 @@ function perSchemePanels(title: string, rows: object[], y: { field: string; titl
       encoding: {
         x: DISTANCE_AXIS,
         y: { field: y.field, type: 'quantitative', scale: { type: 'log' }, title: y.title },
-        color: { field: 'qd', type: 'nominal', title: 'queue depth', sort: ['QD 1', 'QD 8', 'QD 32'] },
+        color: { field: 'qd', type: 'nominal', title: 'queue depth', sort: qdOrder(rows) },
         strokeDash: { field: dash, type: 'nominal', title: null },
       },
     },
@@ -56,6 +61,37 @@ export function latencyVsDistance(cells: CellResult[], runtime: string, blockByt
   ]);
   return perSchemePanels(`Host write latency against link length (${runtime} runtime, ${blockBytes / 1024} KiB writes)`, rows,
     { field: 'latencyMs', title: 'latency (ms)' }, 'percentile');
+}
+
+/**
+ * Synchronous IOPS as a share of asynchronous (journal) IOPS against link length: one panel per block size, a line per
+ * queue depth, the share on a log scale, a rule at one half (see bench/study/sync-vs-async.ts).
+ */
+export function syncShareVsDistance(cells: CellResult[], runtime: RuntimeName): TopLevelSpec | null {
+  const blocks = [...new Set(cells.map((c) => c.blockBytes))].sort((a, b) => a - b);
+  const rows = blocks.flatMap((bs) => (syncVsAsync(cells, runtime, bs)?.rows ?? []).flatMap((row) =>
+    row.cells.flatMap((c) => (c ? [{ block: `${bs / 1024} KiB writes`, qd: `QD ${row.queueDepth}`, distanceKm: c.distanceKm, share: Math.max(0.001, c.share) }] : []))));
+  if (rows.length === 0) return null;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Synchronous IOPS as a share of asynchronous (journal) IOPS against link length (${runtime} runtime)`,
+    data: { values: rows },
+    facet: { column: { field: 'block', type: 'nominal', title: null } },
+    spec: {
+      width: 260, height: 220,
+      layer: [
+        {
+          mark: { type: 'line', point: true },
+          encoding: {
+            x: DISTANCE_AXIS,
+            y: { field: 'share', type: 'quantitative', scale: { type: 'log' }, title: 'synchronous ÷ asynchronous IOPS' },
+            color: { field: 'qd', type: 'nominal', title: 'queue depth', sort: qdOrder(rows) },
+          },
+        },
+        { mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { y: { datum: HALF_SHARE } } },
+      ],
+    },
+  } as TopLevelSpec;
 }
 
 /**
