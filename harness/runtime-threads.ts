@@ -19,6 +19,7 @@ import * as Comlink from 'comlink';
 import * as nodeAdapter from 'comlink/dist/umd/node-adapter.js';
 import type { Command, CommandReply } from '../firmware/commands.ts';
 import { MAX_IO_BYTES } from '../firmware/constants.ts';
+import { applySchedulingPolicy, parseSchedulingPolicy, type SchedulingPolicy } from '../hardware/thread-policy.ts';
 import { readDefinitionInformation as readDefinition, readJournalRecords as readJournals } from '../firmware/definition-info.ts';
 import type { FirmwareEvent } from '../firmware/hardware-interface.ts';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES } from '../firmware/frames.ts';
@@ -71,6 +72,11 @@ export interface ThreadsWorldOptions {
    * set for the whole process as the world starts: JIT_INTERRUPT_BUDGET unless given (V8's own default is 67584).
    */
   jitInterruptBudget?: number;
+  /**
+   * The host OS's scheduling policy for the world's threads (hardware/thread-policy.ts): 'batch' (SCHED_BATCH: a woken
+   * thread does not preempt the one that woke it) unless RCLAB_SCHEDULING says otherwise; 'normal' is the OS default.
+   */
+  schedulingPolicy?: SchedulingPolicy;
 }
 
 /**
@@ -163,6 +169,8 @@ export class ThreadsWorld implements World {
   /** A microtask to ring the doorbells of systems given submissions (SystemRt.unrung) is queued. */
   private ringQueued = false;
   private closed = false;
+  /** The scheduling policy the world's threads run under, and why not the one asked for (see schedulingPolicy). */
+  scheduling: { policy: SchedulingPolicy; note?: string } = { policy: 'normal' };
 
   private constructor(readonly topology: Topology, readonly seed: number, private readonly options: ThreadsWorldOptions) {
     this.prng = new Prng(seed);
@@ -198,7 +206,11 @@ export class ThreadsWorld implements World {
     collectGarbage();
     // Process-wide (V8's flags are) and read as code runs: the workers started next, and this thread, tier up sooner.
     setFlagsFromString(`--interrupt-budget=${budget}`);
+    const env = process.env.RCLAB_SCHEDULING;
+    const scheduling = applySchedulingPolicy(options.schedulingPolicy !== undefined ? parseSchedulingPolicy(options.schedulingPolicy, 'schedulingPolicy')
+      : env ? parseSchedulingPolicy(env, 'RCLAB_SCHEDULING') : 'batch');
     const w = new ThreadsWorld(topology, seed, options);
+    w.scheduling = scheduling;
     try {
       await w.start();
     } catch (e) {

@@ -19,7 +19,9 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
   out.push(`Node ${r.node}, ${r.cpus}, ${r.memoryGiB} GiB; the study took ${n(r.wallS)} s.`);
   out.push(`Links: one path, no jitter, ${[...new Set(r.cells.map(linkMBpsOf))].join(', ') || LINK_BANDWIDTH_MBPS} MB/s, 5 µs/km one way; host line 20 µs one way; every link of a scheme at the cell's length.`);
   out.push(`Windows: ${Object.entries(r.matrix.windows).map(([rt, w]) => `${rt} warm-up ${w.warmupUs / 1000} ms then ${w.measureUs / 1000} ms${w.maxWrites ? ` or ${w.maxWrites} writes` : ''}${w.minWrites ? ` (at least ${w.minWrites})` : ''}`).join('; ')}.`);
-  out.push(`Difference-snapshot mode: ${r.snapshotMode}.`, '');
+  out.push(`Difference-snapshot mode: ${r.snapshotMode}.`);
+  if (r.scheduling) out.push(`Threads runtime scheduled ${r.scheduling.policy === 'batch' ? 'with SCHED_BATCH (a woken thread does not preempt the one that woke it)' : 'with the OS default (SCHED_OTHER)'}${r.scheduling.note ? `: ${r.scheduling.note}` : ''}.`);
+  out.push('');
 
   // Model agreement summary.
   for (const runtime of [...new Set(r.cells.map((c) => c.runtime))]) {

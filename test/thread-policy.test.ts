@@ -1,0 +1,69 @@
+// The host OS's scheduling policy for the emulator's threads (hardware/thread-policy.ts): a threads world's workers
+// run under SCHED_BATCH unless asked otherwise, and a bad policy is refused by name before any worker starts.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ThreadsWorld } from '../harness/runtime-threads.ts';
+import { embodiment1Topology } from '../harness/topology.ts';
+import { parseSchedulingPolicy, type SchedulingPolicy } from '../hardware/thread-policy.ts';
+
+const topology = () => embodiment1Topology({ s1DistanceKm: 0, s2DistanceKm: 0, dataVolumeBytes: 1 << 20, journalVolumeBytes: 1 << 20, paths: 1, jitterUs: 0 });
+
+/** Every thread of this process, by the policy `chrt -p` reports for it. */
+function threadPolicies(): Map<string, string> {
+  return new Map(readdirSync('/proc/self/task').map((tid) => [tid, execFileSync('chrt', ['-p', tid]).toString().split('\n')[0]!.split(': ')[1]!.trim()]));
+}
+
+const hasChrt = process.platform === 'linux' && (() => { try { execFileSync('chrt', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
+
+describe('scheduling policy of the threads runtime', () => {
+  it('a bad policy is refused by name, from the option or from RCLAB_SCHEDULING, before any worker starts', async () => {
+    expect(() => parseSchedulingPolicy('fast', 'RCLAB_SCHEDULING')).toThrow("RCLAB_SCHEDULING must be one of batch, normal, got 'fast'");
+    await expect(ThreadsWorld.create(topology(), 1, { schedulingPolicy: 'fifo' as SchedulingPolicy })).rejects.toThrow("schedulingPolicy must be one of batch, normal, got 'fifo'");
+    const before = readdirSync('/proc/self/task').length;
+    process.env.RCLAB_SCHEDULING = 'realtime';
+    try {
+      await expect(ThreadsWorld.create(topology(), 1)).rejects.toThrow("RCLAB_SCHEDULING must be one of batch, normal, got 'realtime'");
+    } finally {
+      delete process.env.RCLAB_SCHEDULING;
+    }
+    expect(readdirSync('/proc/self/task').length).toBe(before); // no worker was started
+  });
+
+  it.runIf(hasChrt)('the workers of a world run under SCHED_BATCH by default, and under SCHED_OTHER when asked for normal', async () => {
+    for (const [asked, expected] of [[undefined, 'SCHED_BATCH'], ['normal', 'SCHED_OTHER'], ['batch', 'SCHED_BATCH']] as const) {
+      const before = new Set(readdirSync('/proc/self/task'));
+      const w = await ThreadsWorld.create(topology(), 1, asked ? { schedulingPolicy: asked } : {});
+      try {
+        expect(w.scheduling).toEqual({ policy: asked ?? 'batch' });
+        // The threads the world started (its three storage systems' workers among them) run under the policy.
+        const started = [...threadPolicies()].filter(([tid]) => !before.has(tid));
+        expect(started.length).toBeGreaterThanOrEqual(3);
+        expect(started.map(([, p]) => p)).toEqual(started.map(() => expected));
+      } finally {
+        await w.close();
+      }
+    }
+  });
+
+  it('without chrt on the PATH a world still starts, under the OS default, and says why', () => {
+    // A child whose PATH has no chrt: the same world creation, its answer printed. (From a file: a worker started
+    // from an -e script inherits --input-type and does not start.)
+    const dir = mkdtempSync(join(tmpdir(), 'rclab-policy-'));
+    const at = (f: string) => pathToFileURL(resolve(f)).href;
+    writeFileSync(join(dir, 'child.mjs'), `
+      import { ThreadsWorld } from '${at('harness/runtime-threads.ts')}';
+      import { embodiment1Topology } from '${at('harness/topology.ts')}';
+      const w = await ThreadsWorld.create(embodiment1Topology({ s1DistanceKm: 0, s2DistanceKm: 0, dataVolumeBytes: 1 << 20, journalVolumeBytes: 1 << 20, paths: 1, jitterUs: 0 }), 1);
+      console.log(JSON.stringify(w.scheduling));
+      await w.close();`);
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(dir, 'child.mjs')], { env: { ...process.env, PATH: '/nonexistent' }, encoding: 'utf8' });
+    const scheduling = JSON.parse(out.trim().split('\n').pop()!) as { policy: string; note?: string };
+    expect(scheduling.policy).toBe('normal');
+    expect(scheduling.note).toMatch(process.platform === 'linux' ? /^batch scheduling not applied: chrt \(util-linux\) is not installed$/ : /batch scheduling is for Linux/);
+  }, 30_000);
+});
