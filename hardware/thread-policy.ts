@@ -4,9 +4,10 @@
 // preempted by it on the spot: the peer has slept, so the scheduler owes it time. With four busy threads on two cores
 // (host, P, I, R) that is a context switch per wake-up, in the middle of the ringer's loop turn. Under SCHED_BATCH a
 // woken thread waits for a core that is free or for the running thread's turn to end; nothing else changes (same
-// nice level, same share of the cores). Measured with `npm run bench:cascade`, six runs alternated: 59,763–61,374
-// against 51,528–52,456 replicated writes/s, 26 against 30 CPU µs per write, half the kernel time (2.6–2.9 against
-// 5.4–6.0 µs per write).
+// nice level, same share of the cores). Measured with `npm run bench:cascade`, alternated: 59,697–64,172 against
+// 53,304–56,764 replicated writes/s (three pairs), 25–26 against 27.5–30 CPU µs per write, half the kernel time
+// (2.5–2.9 against 4.6–4.8 µs per write); the whole process under `chrt -b 0` before this module, six more pairs,
+// went the same way every time.
 //
 // A thread inherits its creator's policy, so the thread that creates a world's workers sets its own first
 // (`chrt -p`, on its thread id) and every worker it starts after that runs under the same policy.
