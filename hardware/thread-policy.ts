@@ -18,9 +18,7 @@ import { readlinkSync } from 'node:fs';
 export const SCHEDULING_POLICIES = ['batch', 'normal'] as const;
 export type SchedulingPolicy = (typeof SCHEDULING_POLICIES)[number];
 
-/** The policy this thread runs under, as set here (null: never set here, the OS default). */
-let current: SchedulingPolicy | null = null;
-/** What the last applySchedulingPolicy call in this thread answered (null: none yet). */
+/** What the last applySchedulingPolicy call in this thread answered (null: none yet, the OS default). */
 let last: { policy: SchedulingPolicy; note?: string } | null = null;
 
 /** What the last world created by this thread runs under (for reports); null when none asked yet. */
@@ -38,21 +36,15 @@ export function parseSchedulingPolicy(value: string, source: string): Scheduling
  * when that is not what was asked for, why (not Linux; `chrt` missing or refused).
  */
 export function applySchedulingPolicy(want: SchedulingPolicy): { policy: SchedulingPolicy; note?: string } {
-  last = setPolicy(want);
-  return last;
-}
-
-function setPolicy(want: SchedulingPolicy): { policy: SchedulingPolicy; note?: string } {
-  const now = current ?? 'normal';
-  if (want === now) return { policy: now };
-  if (process.platform !== 'linux') return { policy: now, note: `${want} scheduling is for Linux; this is ${process.platform}` };
+  const now = last?.policy ?? 'normal'; // (a failed attempt leaves the policy it found)
+  if (want === now) return (last = { policy: now });
+  if (process.platform !== 'linux') return (last = { policy: now, note: `${want} scheduling is for Linux; this is ${process.platform}` });
   try {
     const tid = readlinkSync('/proc/thread-self').split('/')[2]!; // "<pid>/task/<tid>"
     execFileSync('chrt', [want === 'batch' ? '--batch' : '--other', '--pid', '0', tid], { stdio: ['ignore', 'ignore', 'pipe'] });
-    current = want;
-    return { policy: want };
+    return (last = { policy: want });
   } catch (e) {
     const why = (e as { code?: string }).code === 'ENOENT' ? 'chrt (util-linux) is not installed' : `chrt failed: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`;
-    return { policy: now, note: `${want} scheduling not applied: ${why}` };
+    return (last = { policy: now, note: `${want} scheduling not applied: ${why}` });
   }
 }

@@ -169,10 +169,10 @@ export class ThreadsWorld implements World {
   /** A microtask to ring the doorbells of systems given submissions (SystemRt.unrung) is queued. */
   private ringQueued = false;
   private closed = false;
-  /** The scheduling policy the world's threads run under, and why not the one asked for (see schedulingPolicy). */
-  scheduling: { policy: SchedulingPolicy; note?: string } = { policy: 'normal' };
 
-  private constructor(readonly topology: Topology, readonly seed: number, private readonly options: ThreadsWorldOptions) {
+  /** `scheduling`: the policy the world's threads run under, and why not the one asked for (see schedulingPolicy). */
+  private constructor(readonly topology: Topology, readonly seed: number, private readonly options: ThreadsWorldOptions,
+    readonly scheduling: { policy: SchedulingPolicy; note?: string }) {
     this.prng = new Prng(seed);
     this.originNs = process.hrtime.bigint();
     this.clock = worldClock(this.originNs);
@@ -209,8 +209,7 @@ export class ThreadsWorld implements World {
     const env = process.env.RCLAB_SCHEDULING;
     const scheduling = applySchedulingPolicy(options.schedulingPolicy !== undefined ? parseSchedulingPolicy(options.schedulingPolicy, 'schedulingPolicy')
       : env ? parseSchedulingPolicy(env, 'RCLAB_SCHEDULING') : 'batch');
-    const w = new ThreadsWorld(topology, seed, options);
-    w.scheduling = scheduling;
+    const w = new ThreadsWorld(topology, seed, options, scheduling);
     try {
       await w.start();
     } catch (e) {
