@@ -500,13 +500,15 @@ export class Controller implements FirmwareEntryPoints {
   private writeLvol(lvol: number, lba: number, data: Uint8Array, origin: number, io?: HostIo, ack?: SyncAckOwed): boolean {
     const pairs = this.pairsByLvol.get(lvol) ?? [];
     const blocks = data.length / BLOCK_SIZE_BYTES;
-    // What each source pair replicates: [lba, blocks, deferredTrack] segments (none: only marked in the bitmap).
-    const plan = new Map<PairRuntime, Segment[]>();
+    // What each source pair (by its index in `pairs`) replicates: [lba, blocks, deferredTrack] segments (none: only
+    // marked in the bitmap); undefined for a pair this write does not replicate through.
+    const plan: Array<Segment[] | undefined> = new Array(pairs.length);
     let syncNeeded = false;
-    for (const { rt, offsetBlocks } of pairs) {
+    for (let i = 0; i < pairs.length; i++) {
+      const { rt, offsetBlocks } = pairs[i]!;
       if (rt.pairId === origin || !this.isSource(rt)) continue;
       const segs = this.replicatedSegments(rt, offsetBlocks + lba, blocks);
-      plan.set(rt, segs);
+      plan[i] = segs;
       if (segs.length > 0 && !this.isAsync(rt)) syncNeeded = true;
     }
     let cacheSlot = -1;
@@ -529,10 +531,11 @@ export class Controller implements FirmwareEntryPoints {
     const group: SyncWriteGroup = { io, cacheSlot, remaining: 1, fenced: false };
     // A received synchronous copy's acknowledgement waits for nothing but inflow control (not for copies made from it).
     const owed: SyncWriteGroup | undefined = ack && { ack, cacheSlot: -1, remaining: 1, fenced: false };
-    for (const { rt, offsetBlocks } of pairs) {
+    for (let i = 0; i < pairs.length; i++) {
+      const { rt, offsetBlocks } = pairs[i]!;
       if (rt.pairId === origin) continue;
       const glba = offsetBlocks + lba;
-      const segs = plan.get(rt);
+      const segs = plan[i];
       if (!segs) {
         // A destination volume written other than through its pair now differs from its source.
         rt.bitmap.markBlocks(glba, blocks);
@@ -652,12 +655,12 @@ export class Controller implements FirmwareEntryPoints {
 
   /** Marks the tracks of a write that are not covered by the replicated segments. */
   private markExcept(rt: PairRuntime, lba: number, blocks: number, segs: Segment[]): void {
-    const end = lba + blocks;
     let at = lba;
-    for (const [sl, sb] of [...segs, [end, 0, -1] as Segment]) {
+    for (const [sl, sb] of segs) {
       if (sl > at) rt.bitmap.markBlocks(at, sl - at);
       at = sl + sb;
     }
+    if (lba + blocks > at) rt.bitmap.markBlocks(at, lba + blocks - at);
   }
 
   // ───────────────────────────── synchronous copying ─────────────────────────────
@@ -794,7 +797,14 @@ export class Controller implements FirmwareEntryPoints {
     const tags = (rt.syncBlockTags ??= new Uint32Array(rt.group.blocks));
     const tag = f.tag >>> 0, end = f.lba + f.body.length / BLOCK_SIZE_BYTES;
     assertInvariant(end <= tags.length, () => `${this.label(rt)}: synchronous copy of blocks ${f.lba}..${end - 1} beyond the group's ${tags.length}`);
-    // Runs of blocks no newer copy wrote: one run, the whole copy, unless it was overtaken.
+    // Runs of blocks no newer copy wrote: one run, the whole copy, unless it was overtaken (the usual case is
+    // written without building the list of runs: this is once per synchronous copy received).
+    let overtaken = false;
+    for (let b = f.lba; b < end && !overtaken; b++) overtaken = newerTag(tags[b]!, tag);
+    if (!overtaken) {
+      tags.fill(tag, f.lba, end);
+      return this.writeMember(rt, f.lba, f.body, ack);
+    }
     const runs: Array<[number, number]> = [];
     for (let b = f.lba; b < end;) {
       if (newerTag(tags[b]!, tag)) { b++; continue; }

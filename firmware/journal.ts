@@ -107,7 +107,7 @@ export class Journal {
     if (entries === 0 || seq < oldest || seq > this.newestSeq) {
       throw new RangeError(`journal ${this.journalLvol}: no entry ${seq} (holds ${entries ? `${oldest}..${this.newestSeq}` : 'none'})`);
     }
-    return this.readDescriptor((this.w(J.headOffset) + (seq - oldest)) % this.slotCount, true);
+    return this.readDescriptor((this.w(J.headOffset) + (seq - oldest)) % this.slotCount);
   }
 
   /**
@@ -143,12 +143,13 @@ export class Journal {
     const entries = this.entries;
     assertInvariant(entries > 0, () => `journal ${this.journalLvol}: free of an empty journal`);
     const head = this.w(J.headOffset);
-    const d = this.readDescriptor(head, false);
-    const reserved = this.descriptorReserved(head);
+    // One look at the descriptor, no entry built: this runs once per entry acknowledged or restored.
+    const v = this.descriptorView(head);
+    const seq = v.getUint32(0), reserved = v.getUint32(4);
     this.set(J.headOffset, (head + 1) % this.slotCount);
     this.set(J.usedBytes, this.usedBytes - reserved * BLOCK_SIZE_BYTES);
     this.set(J.entries, entries - 1);
-    this.set(J.oldestSeq, d.seq + 1);
+    this.set(J.oldestSeq, seq + 1);
   }
 
   /** Empties the journal; sequence numbering continues after `newestSeq` (it never goes backwards). */
@@ -183,16 +184,12 @@ export class Journal {
     return new DataView(b.buffer, b.byteOffset + this.descriptorOffset(index), DESCRIPTOR_BYTES);
   }
 
-  private descriptorReserved(index: number): number {
-    return this.descriptorView(index).getUint32(4);
-  }
-
-  private readDescriptor(index: number, withData: boolean): JournalEntry {
+  private readDescriptor(index: number): JournalEntry {
     const v = this.descriptorView(index);
     const blocks = v.getUint32(24), pos = v.getUint32(28);
     return {
       seq: v.getUint32(0), tsUs: v.getFloat64(8), lvol: v.getUint32(16), lba: v.getUint32(20), blocks,
-      data: withData ? this.disk.read(this.journalLvol, this.metaBlocks + pos, blocks) : new Uint8Array(0),
+      data: this.disk.read(this.journalLvol, this.metaBlocks + pos, blocks),
     };
   }
 }
