@@ -680,7 +680,7 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private transmitSyncCopy(rt: PairRuntime, c: SyncCopy): void {
-    const frame = this.enc.frame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag: c.tag, lba: c.lba, blocks: c.blocks, gen: c.gen }, c.data);
+    const frame = this.encoder().frame({ type: FrameType.SyncWrite, status: 0, pairId: rt.pairId, tag: c.tag, lba: c.lba, blocks: c.blocks, gen: c.gen }, c.data);
     if (!this.send(this.partner(rt), frame)) this.pairFailed(rt, 'link down');
   }
 
@@ -732,7 +732,7 @@ export class Controller implements FirmwareEntryPoints {
 
   /** Acknowledges a synchronous copy received: status 0 = stored, 1 = not accepted in this state, 2 = not written. */
   private sendSyncAck(a: SyncAckOwed, status: number): void {
-    this.send(a.to, this.enc.frame({ type: FrameType.SyncAck, status, pairId: a.pairId, tag: a.tag, lba: 0, blocks: 0, gen: a.gen }));
+    this.send(a.to, this.encoder().frame({ type: FrameType.SyncAck, status, pairId: a.pairId, tag: a.tag, lba: 0, blocks: 0, gen: a.gen }));
   }
 
   /**
@@ -875,7 +875,7 @@ export class Controller implements FirmwareEntryPoints {
       rt.copyPacing.onSent(serial, blocks * BLOCK_SIZE_BYTES, this.hw.nowUs());
       rt.pending.set(t); // in control memory: a power loss before the acknowledgement must not forget this track
       rt.copyCursor = t + 1;
-      if (!this.send(this.partner(rt), this.enc.frame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
+      if (!this.send(this.partner(rt), this.encoder().frame({ type: FrameType.FormationCopy, status: 0, pairId: rt.pairId, tag: serial, lba, blocks }, data))) {
         return this.pairFailed(rt, 'link down');
       }
     }
@@ -955,7 +955,7 @@ export class Controller implements FirmwareEntryPoints {
         }
       }
     }
-    this.send(from, this.enc.frame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
+    this.send(from, this.encoder().frame({ type: FrameType.FormationAck, status, pairId: f.pairId, tag: f.tag, lba: f.lba, blocks: 0 }));
   }
 
   private onFormationAck(from: number, f: DecodedFrame): void {
@@ -1061,7 +1061,7 @@ export class Controller implements FirmwareEntryPoints {
       bytes += e.data.length;
     }
     assertInvariant(entries.length > 0, () => `${this.label(rt)}: a journal batch from ${fromSeq} through ${lastSeq} holds no entry`);
-    if (!this.send(this.partner(rt), this.enc.journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) {
+    if (!this.send(this.partner(rt), this.encoder().journalBatch(rt.pairId, endSeq === undefined ? { entries } : { entries, endSeq }))) {
       this.pairFailed(rt, 'link down');
       return undefined;
     }
@@ -1211,7 +1211,7 @@ export class Controller implements FirmwareEntryPoints {
       }
       this.receiveSnapshot(rt);
       if (!isCopyingState(this.state(rt))) return;
-      this.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: rt.journal.newestSeq, blocks: 0 }));
+      this.send(from, this.encoder().frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: rt.journal.newestSeq, blocks: 0 }));
       return;
     }
     for (const e of batch.entries) {
@@ -1229,7 +1229,7 @@ export class Controller implements FirmwareEntryPoints {
       }
     }
     this.restorePendingInOrder(rt);
-    this.send(from, this.enc.frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: this.w(rt, P.appliedSeq), blocks: 0 }));
+    this.send(from, this.encoder().frame({ type: FrameType.JournalAck, status: 0, pairId: rt.pairId, tag: this.w(rt, P.appliedSeq), lba: this.w(rt, P.appliedSeq), blocks: 0 }));
   }
 
   /** Applies buffered entries strictly in sequence order, as far as they are contiguous. */
@@ -1442,7 +1442,7 @@ export class Controller implements FirmwareEntryPoints {
   }
 
   private sendControl(to: number, pairId: number, body: ControlBody): boolean {
-    return this.send(to, this.enc.control(pairId, body));
+    return this.send(to, this.encoder().control(pairId, body));
   }
 
   private onControl(from: number, pairId: number, b: ControlBody): void {
@@ -1645,7 +1645,7 @@ export class Controller implements FirmwareEntryPoints {
     for (const p of partners) {
       if (now - (this.lastKeepaliveUs.get(p) ?? 0) >= t.keepaliveIntervalUs) {
         this.lastKeepaliveUs.set(p, now);
-        this.send(p, this.enc.frame({ type: FrameType.Keepalive, status: 0, pairId: 0, tag: 0, lba: 0, blocks: 0 }));
+        this.send(p, this.encoder().frame({ type: FrameType.Keepalive, status: 0, pairId: 0, tag: 0, lba: 0, blocks: 0 }));
       }
     }
     for (const [id, r] of [...this.requests]) {
@@ -1698,6 +1698,15 @@ export class Controller implements FirmwareEntryPoints {
 
   private entryOver(): void {
     if (this.burstDepth === 0) this.bundler.flush();
+  }
+
+  /**
+   * The frame encoder, about to reuse its buffer: a frame of it that the bundler still holds by reference is copied
+   * out first (FrameBundler.copyLent). Every frame is encoded through here.
+   */
+  private encoder(): FrameEncoder {
+    this.bundler.copyLent();
+    return this.enc;
   }
 
   /** Every frame leaves through here: per destination in the order sent, bundled where it may be (FrameBundler). */

@@ -4,6 +4,9 @@
 // a frame of another kind goes to the same destination (which flushes first, so every destination still receives
 // frames in the order they were sent). A bundle of one frame is sent as that frame: bundling changes nothing on the
 // wire until there are two.
+// The first frame held for a destination is kept by reference, not copied: most bursts (one host write, one copy)
+// hold a single frame, which then goes out from the caller's own buffer. The caller keeps that buffer unchanged until
+// it calls `copyLent` (the controller does before every encode), which copies what is still lent into the buffer.
 
 import { assertInvariant } from './invariant.ts';
 import { BUNDLE_MAX_BODY_BYTES, BUNDLE_MAX_FRAMES } from './constants.ts';
@@ -13,10 +16,12 @@ interface Pending {
   /** Bundle header + inner frames, BUNDLE_MAX_BODY_BYTES of room for them. */
   readonly buf: Uint8Array;
   readonly view: DataView;
-  /** Inner frames buffered, their type, and the bytes they fill after the header. */
+  /** Inner frames held, their type, and the bytes they take after the header. */
   frames: number;
   type: number;
   bytes: number;
+  /** The one frame held, still in the caller's buffer (not yet copied into `buf`); null once copied. */
+  lent: Uint8Array | null;
 }
 
 export class FrameBundler {
@@ -25,6 +30,8 @@ export class FrameBundler {
   private readonly waiting: number[] = [];
   /** Frames of bundles the link refused, reported once the call that flushed them is done with its own frame. */
   private readonly lost: Array<{ dest: number; frame: Uint8Array }> = [];
+  /** Destinations whose one held frame is still lent (see copyLent). */
+  private lentCount = 0;
 
   /**
    * `send` puts a frame on the wire (Hardware.send); `unsent` hears of each inner frame of a bundle that could not
@@ -37,7 +44,8 @@ export class FrameBundler {
 
   /**
    * Sends `frame` to `dest`, or holds it for a bundle. True unless it was sent at once and the link refused it; a
-   * held frame's failure is reported through `unsent` when its bundle goes out. The frame is lent for the call only.
+   * held frame's failure is reported through `unsent` when its bundle goes out. A frame sent at once is lent for the
+   * call only; a held one until the caller's next `copyLent`.
    */
   offer(dest: number, frame: Uint8Array): boolean {
     const type = frame[0]!;
@@ -50,12 +58,33 @@ export class FrameBundler {
     }
     const q = p ?? this.open(dest);
     if (q.frames > 0 && (q.type !== type || q.frames === BUNDLE_MAX_FRAMES || q.bytes + frame.length > BUNDLE_MAX_BODY_BYTES)) this.flushOne(dest, q);
-    if (q.frames === 0) { q.type = type; this.waiting.push(dest); }
-    q.buf.set(frame, FRAME_HEADER_BYTES + q.bytes);
+    if (q.frames === 0) {
+      q.type = type;
+      q.lent = frame;
+      this.lentCount++;
+      this.waiting.push(dest);
+    } else {
+      this.copyIn(q);
+      q.buf.set(frame, FRAME_HEADER_BYTES + q.bytes);
+    }
     q.bytes += frame.length;
     q.frames++;
     this.reportLost();
     return true;
+  }
+
+  /** Copies every frame still held by reference into its bundle buffer: the caller is about to reuse its buffer. */
+  copyLent(): void {
+    if (this.lentCount === 0) return;
+    for (const dest of this.waiting) this.copyIn(this.pending.get(dest)!);
+  }
+
+  private copyIn(p: Pending): void {
+    if (!p.lent) return;
+    assertInvariant(p.frames === 1, () => `bundle of ${p.frames} frames still holds one by reference`);
+    p.buf.set(p.lent, FRAME_HEADER_BYTES);
+    p.lent = null;
+    this.lentCount--;
   }
 
   /** Sends every frame held (the burst of work is over). */
@@ -76,16 +105,18 @@ export class FrameBundler {
 
   private open(dest: number): Pending {
     const buf = new Uint8Array(FRAME_HEADER_BYTES + BUNDLE_MAX_BODY_BYTES);
-    const p: Pending = { buf, view: new DataView(buf.buffer), frames: 0, type: 0, bytes: 0 };
+    const p: Pending = { buf, view: new DataView(buf.buffer), frames: 0, type: 0, bytes: 0, lent: null };
     this.pending.set(dest, p);
     return p;
   }
 
   private flushOne(dest: number, p: Pending): void {
     assertInvariant(p.frames > 0, () => `bundle for storage ${dest} flushed empty`);
-    const frames = p.frames, body = p.buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + p.bytes);
+    const frames = p.frames, lent = p.lent;
+    const body = lent ?? p.buf.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + p.bytes);
     p.frames = 0;
     p.bytes = 0;
+    if (lent) { p.lent = null; this.lentCount--; }
     const i = this.waiting.indexOf(dest);
     if (i >= 0) this.waiting.splice(i, 1);
     // The buffer is reused at once: a frame the link refused is kept as a copy, for reportLost.

@@ -91,6 +91,30 @@ describe('FrameBundler', () => {
     b.offer(2, big);
     expect(sent.map((s) => decodeFrame(s.frame).tag)).toEqual([BUNDLE_MAX_FRAMES, BUNDLE_MAX_FRAMES + 1, 99]);
   });
+  it('keeps the one frame it holds in the caller\'s buffer (no copy) until copyLent, then sends its own copy', () => {
+    const sent: Uint8Array[] = [];
+    const b = new FrameBundler((_to, frame) => { sent.push(frame); return true; }, () => {});
+    const lone = syncWrite(1);
+    b.offer(2, lone);
+    b.flush();
+    expect(sent[0]).toBe(lone); // a burst of one frame: sent from where it was encoded
+    const reused = syncWrite(2), original = reused.slice();
+    b.offer(2, reused);
+    b.copyLent(); // the caller is about to reuse its buffer
+    reused.fill(0xee);
+    b.flush();
+    expect(sent[1]).not.toBe(reused);
+    expect(Buffer.compare(sent[1]!, original)).toBe(0);
+    // A second frame for the same destination copies the first in: the bundle holds both as they were offered.
+    const first = syncWrite(3), firstBytes = first.slice();
+    b.offer(2, first);
+    b.offer(2, syncWrite(4));
+    first.fill(0xee);
+    b.flush();
+    const inner = decodeBundle(decodeFrame(sent[2]!));
+    expect(inner.map((x) => decodeFrame(x).tag)).toEqual([3, 4]);
+    expect(Buffer.compare(inner[0]!, firstBytes)).toBe(0);
+  });
   it('reports every inner frame of a bundle the link refused', () => {
     const { b, sent, unsent } = bundler(false);
     b.offer(2, syncWrite(1));
@@ -99,13 +123,14 @@ describe('FrameBundler', () => {
     expect(sent).toEqual([]);
     expect(unsent.map((u) => [u.to, decodeFrame(u.frame).tag])).toEqual([[2, 1], [2, 2]]);
   });
-  it('tells of refused frames only after it has copied the frame it was lent, and a report may send frames itself', () => {
+  it('tells of refused frames only after it holds the frame it was lent, and a report may send frames itself', () => {
     const told: number[] = [], sent: Uint8Array[] = [];
     const lent = syncAck(9), original = lent.slice();
     let up = false;
     const b: FrameBundler = new FrameBundler((_to, frame) => { if (up) sent.push(frame.slice()); return up; }, (_to, frame) => {
       told.push(decodeFrame(frame).tag);
-      lent.fill(0xee); // the controller reuses its encoder's buffer while it fails the pair...
+      b.copyLent(); // the controller encodes through Controller.encoder(), which has the bundler copy what it holds...
+      lent.fill(0xee); // ...before it reuses its encoder's buffer while it fails the pair...
       b.offer(3, syncAck(50 + told.length)); // ...and sends frames of its own
     });
     b.offer(2, syncWrite(1));
