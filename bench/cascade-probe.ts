@@ -3,11 +3,12 @@
 //   npm run bench:cascade -- [QD=32]   (node --import tsx bench/cascade-probe.ts [QD])
 // Env: RCLAB_SCHEDULING (batch, the default, or normal: hardware/thread-policy.ts), PROBE_KM (distance of both links, default 0), PROBE_MS (measuring time, default 2000), PROBE_WARMUP_MS
 // (default 500), PROBE_STATS=1 (per-thread CPU and the CPUs' STAT counters), PROBE_TUNING (JSON ThreadTuning
-// overrides). The machine is shared: compare runs interleaved, and look at the CPU µs per write (all threads of
+// overrides), PROBE_PAIRS (cascade, the default; sync: the synchronous pair P → I alone; none: host → P only — the
+// hops one at a time). The machine is shared: compare runs interleaved, and look at the CPU µs per write (all threads of
 // the process), which depends much less on the load than writes/s does.
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ThreadCpuStats } from '../hardware/thread-cpu.ts';
-import { replicatedCascadeWritesPerSecond } from './replicated-writes.ts';
+import { REPLICATED_WRITES_PAIRS, replicatedCascadeWritesPerSecond, type ReplicatedWritesPairs } from './replicated-writes.ts';
 import { schedulingInEffect } from '../hardware/thread-policy.ts';
 
 const minorFaults = (): number => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[7]); // field 10: minflt
@@ -18,10 +19,15 @@ const threadTicks = (): Map<string, number> => new Map(readdirSync('/proc/self/t
 }));
 
 const QD = Number(process.argv[2] ?? 32);
+const pairs = (process.env.PROBE_PAIRS ?? 'cascade') as ReplicatedWritesPairs;
+if (!REPLICATED_WRITES_PAIRS.includes(pairs)) {
+  console.error(`PROBE_PAIRS must be one of ${REPLICATED_WRITES_PAIRS.join(', ')}, not '${pairs}'`);
+  process.exit(2);
+}
 let faults0 = 0, faults = 0, ticks0 = new Map<string, number>(), ticks = new Map<string, number>();
 let stats0: Record<string, ThreadCpuStats> = {}, stats: Record<string, ThreadCpuStats> = {};
 const r = await replicatedCascadeWritesPerSecond({
-  queueDepth: QD, durationMs: Number(process.env.PROBE_MS ?? 2000), warmupMs: Number(process.env.PROBE_WARMUP_MS ?? 500),
+  queueDepth: QD, pairs, durationMs: Number(process.env.PROBE_MS ?? 2000), warmupMs: Number(process.env.PROBE_WARMUP_MS ?? 500),
   distanceKm: Number(process.env.PROBE_KM ?? 0), tuning: JSON.parse(process.env.PROBE_TUNING ?? '{}'),
   onWindow: (w, edge) => {
     const s = Object.fromEntries(['P', 'I', 'R'].map((x) => [x, w.stats(x)]));
@@ -30,7 +36,7 @@ const r = await replicatedCascadeWritesPerSecond({
 });
 const n = r.writes;
 const scheduling = schedulingInEffect();
-console.log(`QD ${QD}: ${Math.round(r.writesPerSecond)} replicated writes/s, ${r.cpuUsPerWrite.toFixed(1)} CPU µs/write (all threads; ${r.kernelUsPerWrite.toFixed(1)} in the kernel, ${((faults - faults0) / n).toFixed(1)} page faults/write; `
+console.log(`QD ${QD}${pairs === 'cascade' ? '' : ` (${pairs === 'sync' ? 'synchronous pair P → I alone' : 'no pair: host → P only'})`}: ${Math.round(r.writesPerSecond)} replicated writes/s, ${r.cpuUsPerWrite.toFixed(1)} CPU µs/write (all threads; ${r.kernelUsPerWrite.toFixed(1)} in the kernel, ${((faults - faults0) / n).toFixed(1)} page faults/write; `
   + `scheduling ${scheduling?.policy ?? 'normal'}${scheduling?.note ? `: ${scheduling.note}` : ''})`);
 if (process.env.PROBE_STATS) {
   const busy = [...ticks].map(([k, v]) => [k, ((v - (ticks0.get(k) ?? 0)) * 10000) / n] as const).filter(([, us]) => us >= 1);

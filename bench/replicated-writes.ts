@@ -7,12 +7,21 @@
 import { ThreadsWorld } from '../harness/runtime-threads.ts';
 import { CopyControlProgram, OperationsLog } from '../harness/copy-control.ts';
 import { Host } from '../harness/host.ts';
-import { initialCopying } from '../harness/routines/embodiment1.ts';
+import { formPair, initialCopying, PAIR_PI } from '../harness/routines/embodiment1.ts';
 import { embodiment1Topology, DATA_LVOL } from '../harness/topology.ts';
 import type { ThreadTuning } from '../hardware/thread-cpu.ts';
 
+/**
+ * Which pairs the writes go through: the cascade P →sync I →async R (the figure the study reports), the synchronous
+ * pair P → I alone, or none (host → P only). The hops one at a time show where a replicated write's CPU goes.
+ */
+export type ReplicatedWritesPairs = 'cascade' | 'sync' | 'none';
+export const REPLICATED_WRITES_PAIRS: readonly ReplicatedWritesPairs[] = ['cascade', 'sync', 'none'];
+
 export interface ReplicatedWritesOptions {
   queueDepth: number;
+  /** Default 'cascade'. */
+  pairs?: ReplicatedWritesPairs;
   durationMs: number;
   /** Writes before the measured window, so V8 has compiled the hot paths. */
   warmupMs: number;
@@ -37,7 +46,10 @@ export async function replicatedCascadeWritesPerSecond(o: ReplicatedWritesOption
   const w = await ThreadsWorld.create(t, 1, { tuning: o.tuning, prefaultMemory: true });
   try {
     const hostP = new Host(w, '100P');
-    await initialCopying(new CopyControlProgram(w, hostP, new OperationsLog(), 'A2'));
+    const program = new CopyControlProgram(w, hostP, new OperationsLog(), 'A2');
+    const pairs = o.pairs ?? 'cascade';
+    if (pairs === 'cascade') await initialCopying(program);
+    else if (pairs === 'sync') await formPair(program, 'S100', PAIR_PI, 'P', 'I', 'sync', 'data');
     await hostP.stop();
     // Why a write could fail (e.g. a partner timeout when the machine is overloaded): the pair-state changes seen.
     const failures: string[] = [];
