@@ -26,6 +26,7 @@ import { cellName, roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES,
 import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsLinkBandwidth, rpoVsOfferedLoad, syncShareVsDistance, toSvg } from './study/charts.ts';
 import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
+import { measureRounds, summariseRounds, type SpeedRound } from './study/speed-rounds.ts';
 
 export type FailedCell = CellSpec & { error: string };
 
@@ -90,10 +91,12 @@ export interface StudyResult {
   scheduling?: { policy: string; note?: string };
   /** Absent in a matrix-only run (--matrix-only). */
   emulator?: {
-    /** Cascade, 0 km, QD 32, no latency injected anywhere (bench/replicated-writes.ts): the emulator alone. */
+    /** Cascade, 0 km, QD 32, no latency injected anywhere (bench/replicated-writes.ts): the emulator alone (the median of the rounds). */
     replicatedWritesPerS: number | null;
     /** CPU µs of the whole process per replicated write there (2 cores give 2e6 µs per second). */
     replicatedCpuUsPerWrite?: number;
+    /** Each round's naive baseline and replicated writes, measured back to back (absent in results from before rounds). */
+    rounds?: SpeedRound[];
     /** The same with frame coalescing on (ThreadTuning.coalesceFrames: one bundle of copies per loop turn). */
     coalesced?: { writesPerS: number; cpuUsPerWrite: number };
     /** The matrix's cascade cell at 0 km, QD 32, 4 KiB (its host line is 20 µs each way), for comparison. */
@@ -101,7 +104,9 @@ export interface StudyResult {
     cascadeCellCpuUsPerWrite?: number;
     /** CPU µs per write the target leaves on this machine: cores × 1e6 / target. */
     targetCpuUsPerWrite?: number;
+    /** The median of the rounds' naive baselines (one window when the threads runtime was not run). */
     naiveBaselineWritesPerS: number;
+    /** The median of the rounds' own ratios. */
     ratioToNaive: number | null;
     targetWritesPerS: number;
     injection: Array<{ roundTripMs: number; distanceKm: number; writes: number; p50MinusRttUs: number; p99MinusRttUs: number; serviceUsAt0Km: number; p50ErrorUs: number; p99ErrorUs: number }>;
@@ -114,6 +119,8 @@ export interface StudyResult {
 
 /** Replicated 4 KiB writes per second through the cascade at 0 km, QD 32, that the issue asks of this 2-core machine. */
 const TARGET_WRITES_PER_S = 300_000;
+/** Rounds of the naive baseline and the replicated writes (bench/study/speed-rounds.ts), full run and quick run. */
+const SPEED_ROUNDS = 3, SPEED_ROUNDS_QUICK = 2;
 
 export function matrixOf(quick: boolean, own: Partial<Matrix> = {}): Matrix {
   const study = quick
@@ -247,12 +254,24 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
 /** The emulator's own speed (section 3): the replicated writes against the naive baseline, injection, sim, primitives. */
 async function emulatorSpeed(o: StudyOptions, cells: CellResult[], progress: { say: (what: string) => void; tick: (what: string) => void }): Promise<NonNullable<StudyResult['emulator']>> {
   const { say, tick } = progress;
-  say('naive postMessage baseline');
-  const naive = await naiveCascadeWritesPerSecond({ durationMs: o.quick ? 1_000 : 3_000, queueDepth: 32 });
+  // The naive baseline and the replicated writes in rounds, back to back (bench/study/speed-rounds.ts).
+  const windowMs = o.quick ? 1_000 : 1_500;
+  const naiveOnce = async (): Promise<number> => (await naiveCascadeWritesPerSecond({ durationMs: windowMs, queueDepth: 32 })).writesPerSecond;
+  let rounds: SpeedRound[] = [];
+  if (o.runtimes.includes('threads')) {
+    rounds = await measureRounds(o.quick ? SPEED_ROUNDS_QUICK : SPEED_ROUNDS, (round) => {
+      say(`naive postMessage baseline (round ${round})`);
+      return naiveOnce();
+    }, async (round) => {
+      say(`replicated writes: cascade, 0 km, QD 32, no latency injected (round ${round})`);
+      const r = await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: windowMs, warmupMs: 500 });
+      return { writesPerS: r.writesPerSecond, cpuUsPerWrite: r.cpuUsPerWrite };
+    });
+  }
+  const speed = rounds.length > 0 ? summariseRounds(rounds) : null;
+  const naiveWritesPerS = speed ? speed.naiveWritesPerS : await naiveOnce();
   tick('');
-  say('replicated writes: cascade, 0 km, QD 32, no latency injected');
-  const replicated = o.runtimes.includes('threads')
-    ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500 }) : null;
+  say('replicated writes with frame coalescing');
   const coalesced = o.runtimes.includes('threads')
     ? await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: o.quick ? 1_000 : 3_000, warmupMs: 500, tuning: { coalesceFrames: true } }) : null;
   tick('');
@@ -285,12 +304,12 @@ async function emulatorSpeed(o: StudyOptions, cells: CellResult[], progress: { s
   tick('');
 
   return {
-      replicatedWritesPerS: replicated ? replicated.writesPerSecond : null,
-      ...(replicated ? { replicatedCpuUsPerWrite: replicated.cpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S } : {}),
+      replicatedWritesPerS: speed ? speed.replicatedWritesPerS : null,
+      ...(speed ? { replicatedCpuUsPerWrite: speed.replicatedCpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S, rounds } : {}),
       ...(coalesced ? { coalesced: { writesPerS: coalesced.writesPerSecond, cpuUsPerWrite: coalesced.cpuUsPerWrite } } : {}),
       ...(cascadeCell ? { cascadeCellWritesPerS: cascadeCell.iops, cascadeCellCpuUsPerWrite: cascadeCell.cpuUsPerWrite } : {}),
-      naiveBaselineWritesPerS: naive.writesPerSecond,
-      ratioToNaive: replicated ? replicated.writesPerSecond / naive.writesPerSecond : null,
+      naiveBaselineWritesPerS: naiveWritesPerS,
+      ratioToNaive: speed ? speed.ratioToNaive : null,
       targetWritesPerS: TARGET_WRITES_PER_S,
       injection,
       sim: {

@@ -44,7 +44,7 @@ export interface ModelComparison {
 /** Tolerance the issue asks for above 0 km on the threads runtime. */
 export const TOLERANCE = 0.05;
 
-const median = (xs: number[]): number => {
+export const median = (xs: number[]): number => {
   const v = [...xs].sort((a, b) => a - b);
   return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
 };

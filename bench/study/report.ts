@@ -112,6 +112,12 @@ function emulatorSection(e: NonNullable<StudyResult['emulator']>): string[] {
     + (e.coalesced === undefined ? '' : ` With frame coalescing (ThreadTuning.coalesceFrames, off by default): ${n(e.coalesced.writesPerS)}/s at ${e.coalesced.cpuUsPerWrite.toFixed(1)} CPU µs per write.`)
     + (e.cascadeCellWritesPerS === undefined ? '' : ` The matrix's cascade cell at 0 km, QD 32, 4 KiB, whose host line adds 20 µs each way (spun for by the host and P), did ${n(e.cascadeCellWritesPerS)}/s`
       + (e.cascadeCellCpuUsPerWrite === undefined ? '.' : ` at ${e.cascadeCellCpuUsPerWrite.toFixed(1)} CPU µs per write.`)));
+  if (e.rounds && e.rounds.length > 0) {
+    const range = (xs: number[], f: (x: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+    out.push(`- Those are the medians of ${e.rounds.length} rounds, each the naive baseline and the replicated writes back to back (the order alternating), the ratio taken per round: `
+      + `replicated ${range(e.rounds.map((r) => r.replicatedWritesPerS), n)}/s at ${range(e.rounds.map((r) => r.replicatedCpuUsPerWrite), (x) => x.toFixed(1))} CPU µs per write, `
+      + `naive ${range(e.rounds.map((r) => r.naiveWritesPerS), n)}/s, ratio ${range(e.rounds.map((r) => r.replicatedWritesPerS / r.naiveWritesPerS), (x) => x.toFixed(2))}.`);
+  }
   out.push(`- Sim runtime: ${n(e.sim.eventsPerS)} firmware events/s over the matrix; embodiment1-cycle with every link 1000 km: ${n(e.sim.cycle1000Km.virtualMs)} ms virtual in ${n(e.sim.cycle1000Km.wallMs)} ms wall (${e.sim.cycle1000Km.ratio.toFixed(1)}× real time, ${n(e.sim.cycle1000Km.events)} events, ${e.sim.cycle1000Km.ok ? 'behaved as designed' : 'FAILED'}).`);
   out.push(`- Formation copy (sim, 0 km): ${n(e.formationCopy.mib)} MiB in ${n(e.formationCopy.wallMs)} ms wall, ${e.formationCopy.msPerMiB.toFixed(2)} ms per MiB.`, '');
   out.push('Latency injection on the threads runtime (synchronous pair, QD 1, 4 KiB): measured host latency minus the configured round trip; the error subtracts also the 0 km service time (host line, controllers).', '');

@@ -1,0 +1,54 @@
+// The emulator's speed against the naive baseline in rounds (bench/study/speed-rounds.ts): both measured back to back
+// in each round, the order alternating, the ratio taken per round, medians reported with the spread.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { main as bench } from '../bench/study.ts';
+import { measureRounds, summariseRounds, type SpeedRound } from '../bench/study/speed-rounds.ts';
+
+describe('speed rounds', () => {
+  it('measure both in every round, the naive baseline first in odd rounds and second in even ones', async () => {
+    const calls: string[] = [];
+    let t = 0;
+    const rounds = await measureRounds(3, async (round) => { calls.push(`naive ${round}`); return 100 + t++; },
+      async (round) => { calls.push(`replicated ${round}`); return { writesPerS: 200 + t++, cpuUsPerWrite: 10 }; });
+    expect(calls).toEqual(['naive 1', 'replicated 1', 'replicated 2', 'naive 2', 'naive 3', 'replicated 3']);
+    expect(rounds.map((r) => [r.naiveFirst, r.naiveWritesPerS, r.replicatedWritesPerS])).toEqual([[true, 100, 201], [false, 103, 202], [true, 104, 205]]);
+  });
+
+  it('summarise by medians, the ratio as the median of each round\'s own ratio', () => {
+    const round = (naive: number, replicated: number, cpu: number): SpeedRound => ({ naiveFirst: true, naiveWritesPerS: naive, replicatedWritesPerS: replicated, replicatedCpuUsPerWrite: cpu });
+    // The rounds' ratios are 4, 1.5 and 1.25: their median is 1.5, though the medians' own ratio would be 40 / 20 = 2.
+    const s = summariseRounds([round(10, 40, 30), round(20, 30, 25), round(40, 50, 20)]);
+    expect(s).toEqual({ replicatedWritesPerS: 40, naiveWritesPerS: 20, ratioToNaive: 1.5, replicatedCpuUsPerWrite: 25 });
+    expect(summariseRounds([round(10, 20, 30), round(30, 60, 20)]).ratioToNaive).toBe(2);
+    expect(() => summariseRounds([])).toThrow(/none to summarise/);
+  });
+
+  it('refuse a count of rounds that is not a positive whole number, before measuring anything', async () => {
+    let measured = 0;
+    const m = async () => { measured++; return 1; };
+    const r = async () => { measured++; return { writesPerS: 1, cpuUsPerWrite: 1 }; };
+    for (const bad of [0, -1, 1.5, Number.NaN]) await expect(measureRounds(bad, m, r)).rejects.toThrow(/not a positive whole number of rounds/);
+    expect(measured).toBe(0);
+  });
+
+  it('the report gives the rounds\' spread under the medians (and results from before rounds still render)', async () => {
+    const committed = JSON.parse(readFileSync('bench/results/2026-12-07-linux-x64-2cpu-quick.json', 'utf8'));
+    const dir = mkdtempSync(join(tmpdir(), 'rclab-rounds-'));
+    const rounds: SpeedRound[] = [
+      { naiveFirst: true, naiveWritesPerS: 30_000, replicatedWritesPerS: 60_000, replicatedCpuUsPerWrite: 25 },
+      { naiveFirst: false, naiveWritesPerS: 20_000, replicatedWritesPerS: 50_000, replicatedCpuUsPerWrite: 28.5 },
+    ];
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: { ...committed.emulator, rounds } }));
+    expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
+    const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
+    expect(md).toMatch(/the medians of 2 rounds, each the naive baseline and the replicated writes back to back .*replicated 50,000–60,000\/s at 25\.0–28\.5 CPU µs per write, naive 20,000–30,000\/s, ratio 2\.00–2\.50\./);
+    const { rounds: _gone, ...before } = committed.emulator;
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: before }));
+    expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
+    expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8')).not.toMatch(/rounds, each the naive baseline/);
+  }, 60_000);
+});
