@@ -97,6 +97,8 @@ export interface StudyResult {
     replicatedCpuUsPerWrite?: number;
     /** Each round's naive baseline and replicated writes, measured back to back (absent in results from before rounds). */
     rounds?: SpeedRound[];
+    /** The same writes through no pair (host → P) and the synchronous pair alone (bench/replicated-writes.ts `pairs`): the hops' costs. */
+    hops?: { none?: { writesPerS: number; cpuUsPerWrite: number }; sync?: { writesPerS: number; cpuUsPerWrite: number } };
     /** The same with frame coalescing on (ThreadTuning.coalesceFrames: one bundle of copies per loop turn). */
     coalesced?: { writesPerS: number; cpuUsPerWrite: number };
     /** The matrix's cascade cell at 0 km, QD 32, 4 KiB (its host line is 20 µs each way), for comparison. */
@@ -270,6 +272,15 @@ async function emulatorSpeed(o: StudyOptions, cells: CellResult[], progress: { s
   }
   const speed = rounds.length > 0 ? summariseRounds(rounds) : null;
   const naiveWritesPerS = speed ? speed.naiveWritesPerS : await naiveOnce();
+  // The same writes through fewer hops: what the host and P cost alone, and with the synchronous pair.
+  const hops: NonNullable<StudyResult['emulator']>['hops'] = {};
+  if (o.runtimes.includes('threads')) {
+    for (const pairs of ['none', 'sync'] as const) {
+      say(`replicated writes through ${pairs === 'none' ? 'no pair (host → P)' : 'the synchronous pair alone'}`);
+      const r = await replicatedCascadeWritesPerSecond({ queueDepth: 32, pairs, durationMs: windowMs, warmupMs: 500 });
+      hops[pairs] = { writesPerS: r.writesPerSecond, cpuUsPerWrite: r.cpuUsPerWrite };
+    }
+  }
   tick('');
   say('replicated writes with frame coalescing');
   const coalesced = o.runtimes.includes('threads')
@@ -305,7 +316,7 @@ async function emulatorSpeed(o: StudyOptions, cells: CellResult[], progress: { s
 
   return {
       replicatedWritesPerS: speed ? speed.replicatedWritesPerS : null,
-      ...(speed ? { replicatedCpuUsPerWrite: speed.replicatedCpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S, rounds } : {}),
+      ...(speed ? { replicatedCpuUsPerWrite: speed.replicatedCpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S, rounds, hops } : {}),
       ...(coalesced ? { coalesced: { writesPerS: coalesced.writesPerSecond, cpuUsPerWrite: coalesced.cpuUsPerWrite } } : {}),
       ...(cascadeCell ? { cascadeCellWritesPerS: cascadeCell.iops, cascadeCellCpuUsPerWrite: cascadeCell.cpuUsPerWrite } : {}),
       naiveBaselineWritesPerS: naiveWritesPerS,

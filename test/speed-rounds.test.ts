@@ -35,20 +35,26 @@ describe('speed rounds', () => {
     expect(measured).toBe(0);
   });
 
-  it('the report gives the rounds\' spread under the medians (and results from before rounds still render)', async () => {
+  it('the report gives the rounds\' spread under the medians and the hops\' costs (and results from before rounds still render)', async () => {
     const committed = JSON.parse(readFileSync('bench/results/2026-12-07-linux-x64-2cpu-quick.json', 'utf8'));
     const dir = mkdtempSync(join(tmpdir(), 'rclab-rounds-'));
     const rounds: SpeedRound[] = [
       { naiveFirst: true, naiveWritesPerS: 30_000, replicatedWritesPerS: 60_000, replicatedCpuUsPerWrite: 25 },
       { naiveFirst: false, naiveWritesPerS: 20_000, replicatedWritesPerS: 50_000, replicatedCpuUsPerWrite: 28.5 },
     ];
-    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: { ...committed.emulator, rounds } }));
+    const hops = { none: { writesPerS: 250_000, cpuUsPerWrite: 5.5 }, sync: { writesPerS: 76_000, cpuUsPerWrite: 19.5 } };
+    const emulator = { ...committed.emulator, rounds, hops, replicatedWritesPerS: 55_000, replicatedCpuUsPerWrite: 26.75 };
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator }));
     expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
     const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
     expect(md).toMatch(/the medians of 2 rounds, each the naive baseline and the replicated writes back to back .*replicated 50,000–60,000\/s at 25\.0–28\.5 CPU µs per write, naive 20,000–30,000\/s, ratio 2\.00–2\.50\./);
-    const { rounds: _gone, ...before } = committed.emulator;
+    // The hops: the synchronous one is the pair alone less no pair, the asynchronous one the cascade less the pair alone.
+    expect(md).toMatch(/through no pair \(the host and P\) 250,000\/s at 5\.5 CPU µs per write; through the synchronous pair alone 76,000\/s at 19\.5 µs \(the synchronous hop: \+14\.0 µs\); through the cascade \(the rounds' median\) 55,000\/s at 26\.8 µs \(the asynchronous hop: \+7\.3 µs\)\./);
+    const { rounds: _gone, hops: _none, ...before } = committed.emulator;
     writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: before }));
     expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
-    expect(readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8')).not.toMatch(/rounds, each the naive baseline/);
+    const older = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
+    expect(older).not.toMatch(/rounds, each the naive baseline/);
+    expect(older).not.toMatch(/hop by hop/);
   }, 60_000);
 });

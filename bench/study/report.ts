@@ -118,6 +118,12 @@ function emulatorSection(e: NonNullable<StudyResult['emulator']>): string[] {
       + `replicated ${range(e.rounds.map((r) => r.replicatedWritesPerS), n)}/s at ${range(e.rounds.map((r) => r.replicatedCpuUsPerWrite), (x) => x.toFixed(1))} CPU µs per write, `
       + `naive ${range(e.rounds.map((r) => r.naiveWritesPerS), n)}/s, ratio ${range(e.rounds.map((r) => r.replicatedWritesPerS / r.naiveWritesPerS), (x) => x.toFixed(2))}.`);
   }
+  const none = e.hops?.none, sync = e.hops?.sync;
+  if (none && sync && e.replicatedCpuUsPerWrite !== undefined && e.replicatedWritesPerS !== null) {
+    out.push(`- Where a replicated write's CPU goes, hop by hop (the same QD 32 writes, one window each): through no pair (the host and P) ${n(none.writesPerS)}/s at ${none.cpuUsPerWrite.toFixed(1)} CPU µs per write; `
+      + `through the synchronous pair alone ${n(sync.writesPerS)}/s at ${sync.cpuUsPerWrite.toFixed(1)} µs (the synchronous hop: +${(sync.cpuUsPerWrite - none.cpuUsPerWrite).toFixed(1)} µs); `
+      + `through the cascade (the rounds' median) ${n(e.replicatedWritesPerS)}/s at ${e.replicatedCpuUsPerWrite.toFixed(1)} µs (the asynchronous hop: +${(e.replicatedCpuUsPerWrite - sync.cpuUsPerWrite).toFixed(1)} µs).`);
+  }
   out.push(`- Sim runtime: ${n(e.sim.eventsPerS)} firmware events/s over the matrix; embodiment1-cycle with every link 1000 km: ${n(e.sim.cycle1000Km.virtualMs)} ms virtual in ${n(e.sim.cycle1000Km.wallMs)} ms wall (${e.sim.cycle1000Km.ratio.toFixed(1)}× real time, ${n(e.sim.cycle1000Km.events)} events, ${e.sim.cycle1000Km.ok ? 'behaved as designed' : 'FAILED'}).`);
   out.push(`- Formation copy (sim, 0 km): ${n(e.formationCopy.mib)} MiB in ${n(e.formationCopy.wallMs)} ms wall, ${e.formationCopy.msPerMiB.toFixed(2)} ms per MiB.`, '');
   out.push('Latency injection on the threads runtime (synchronous pair, QD 1, 4 KiB): measured host latency minus the configured round trip; the error subtracts also the 0 km service time (host line, controllers).', '');
