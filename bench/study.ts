@@ -16,7 +16,7 @@ import { runScenario } from '../harness/scenarios.ts';
 import type { RuntimeName } from '../harness/world.ts';
 import { formationCopyMsPerMiB, measureHotPaths, type HotPath } from './hot-paths.ts';
 import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
-import { replicatedCascadeWritesPerSecond } from './replicated-writes.ts';
+import { replicatedCascadeWritesPerSecond, type ReplicatedWritesPairs } from './replicated-writes.ts';
 import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
 import { schedulingInEffect } from '../hardware/thread-policy.ts';
 import {
@@ -26,7 +26,7 @@ import { cellName, roundTripUs, runCell, SCHEMES, SNAPSHOT_JOURNAL_VOLUME_BYTES,
 import { iopsVsDistance, latencyVsDistance, rpoOverTime, rpoVsLinkBandwidth, rpoVsOfferedLoad, syncShareVsDistance, toSvg } from './study/charts.ts';
 import { compare, TOLERANCE } from './study/model.ts';
 import { markdownReport } from './study/report.ts';
-import { measureRounds, summariseRounds, type SpeedRound } from './study/speed-rounds.ts';
+import { measureRounds, summariseRounds, type SpeedRound, type WritesMeasure } from './study/speed-rounds.ts';
 
 export type FailedCell = CellSpec & { error: string };
 
@@ -97,7 +97,8 @@ export interface StudyResult {
     replicatedCpuUsPerWrite?: number;
     /** Each round's naive baseline and replicated writes, measured back to back (absent in results from before rounds). */
     rounds?: SpeedRound[];
-    /** The same writes through no pair (host → P) and the synchronous pair alone (bench/replicated-writes.ts `pairs`): the hops' costs. */
+    /** The same writes through no pair (host → P) and the synchronous pair alone (bench/replicated-writes.ts `pairs`): the hops' costs
+     * (the medians of the rounds; in results from before the rounds had them, one window each). */
     hops?: { none?: { writesPerS: number; cpuUsPerWrite: number }; sync?: { writesPerS: number; cpuUsPerWrite: number } };
     /** The same with frame coalescing on (ThreadTuning.coalesceFrames: one bundle of copies per loop turn). */
     coalesced?: { writesPerS: number; cpuUsPerWrite: number };
@@ -256,31 +257,29 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
 /** The emulator's own speed (section 3): the replicated writes against the naive baseline, injection, sim, primitives. */
 async function emulatorSpeed(o: StudyOptions, cells: CellResult[], progress: { say: (what: string) => void; tick: (what: string) => void }): Promise<NonNullable<StudyResult['emulator']>> {
   const { say, tick } = progress;
-  // The naive baseline and the replicated writes in rounds, back to back (bench/study/speed-rounds.ts).
+  // The naive baseline, and the replicated writes through no pair, the synchronous pair alone and the cascade, in
+  // rounds, back to back (bench/study/speed-rounds.ts): each hop's cost is then a difference within one round.
   const windowMs = o.quick ? 1_000 : 1_500;
   const naiveOnce = async (): Promise<number> => (await naiveCascadeWritesPerSecond({ durationMs: windowMs, queueDepth: 32 })).writesPerSecond;
+  const writes = async (pairs: ReplicatedWritesPairs): Promise<WritesMeasure> => {
+    const r = await replicatedCascadeWritesPerSecond({ queueDepth: 32, pairs, durationMs: windowMs, warmupMs: 500 });
+    return { writesPerS: r.writesPerSecond, cpuUsPerWrite: r.cpuUsPerWrite };
+  };
   let rounds: SpeedRound[] = [];
   if (o.runtimes.includes('threads')) {
     rounds = await measureRounds(o.quick ? SPEED_ROUNDS_QUICK : SPEED_ROUNDS, (round) => {
       say(`naive postMessage baseline (round ${round})`);
       return naiveOnce();
-    }, async (round) => {
+    }, (round) => {
       say(`replicated writes: cascade, 0 km, QD 32, no latency injected (round ${round})`);
-      const r = await replicatedCascadeWritesPerSecond({ queueDepth: 32, durationMs: windowMs, warmupMs: 500 });
-      return { writesPerS: r.writesPerSecond, cpuUsPerWrite: r.cpuUsPerWrite };
+      return writes('cascade');
+    }, (round, pairs) => {
+      say(`replicated writes through ${pairs === 'none' ? 'no pair (host → P)' : 'the synchronous pair alone'} (round ${round})`);
+      return writes(pairs);
     });
   }
   const speed = rounds.length > 0 ? summariseRounds(rounds) : null;
   const naiveWritesPerS = speed ? speed.naiveWritesPerS : await naiveOnce();
-  // The same writes through fewer hops: what the host and P cost alone, and with the synchronous pair.
-  const hops: NonNullable<StudyResult['emulator']>['hops'] = {};
-  if (o.runtimes.includes('threads')) {
-    for (const pairs of ['none', 'sync'] as const) {
-      say(`replicated writes through ${pairs === 'none' ? 'no pair (host → P)' : 'the synchronous pair alone'}`);
-      const r = await replicatedCascadeWritesPerSecond({ queueDepth: 32, pairs, durationMs: windowMs, warmupMs: 500 });
-      hops[pairs] = { writesPerS: r.writesPerSecond, cpuUsPerWrite: r.cpuUsPerWrite };
-    }
-  }
   tick('');
   say('replicated writes with frame coalescing');
   const coalesced = o.runtimes.includes('threads')
@@ -316,7 +315,7 @@ async function emulatorSpeed(o: StudyOptions, cells: CellResult[], progress: { s
 
   return {
       replicatedWritesPerS: speed ? speed.replicatedWritesPerS : null,
-      ...(speed ? { replicatedCpuUsPerWrite: speed.replicatedCpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S, rounds, hops } : {}),
+      ...(speed ? { replicatedCpuUsPerWrite: speed.replicatedCpuUsPerWrite, targetCpuUsPerWrite: (cpus().length * 1e6) / TARGET_WRITES_PER_S, rounds, hops: speed.hops } : {}),
       ...(coalesced ? { coalesced: { writesPerS: coalesced.writesPerSecond, cpuUsPerWrite: coalesced.cpuUsPerWrite } } : {}),
       ...(cascadeCell ? { cascadeCellWritesPerS: cascadeCell.iops, cascadeCellCpuUsPerWrite: cascadeCell.cpuUsPerWrite } : {}),
       naiveBaselineWritesPerS: naiveWritesPerS,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main as bench } from '../bench/study.ts';
-import { measureRounds, summariseRounds, type SpeedRound } from '../bench/study/speed-rounds.ts';
+import { hopCostsUs, measureRounds, summariseRounds, type SpeedRound } from '../bench/study/speed-rounds.ts';
 
 describe('speed rounds', () => {
   it('measure both in every round, the naive baseline first in odd rounds and second in even ones', async () => {
@@ -16,6 +16,23 @@ describe('speed rounds', () => {
       async (round) => { calls.push(`replicated ${round}`); return { writesPerS: 200 + t++, cpuUsPerWrite: 10 }; });
     expect(calls).toEqual(['naive 1', 'replicated 1', 'replicated 2', 'naive 2', 'naive 3', 'replicated 3']);
     expect(rounds.map((r) => [r.naiveFirst, r.naiveWritesPerS, r.replicatedWritesPerS])).toEqual([[true, 100, 201], [false, 103, 202], [true, 104, 205]]);
+    expect(rounds.every((r) => r.hops === undefined)).toBe(true);
+  });
+
+  it('measure the hops in every round too: naive, no pair, the synchronous pair, the cascade, reversed in even rounds', async () => {
+    const calls: string[] = [];
+    let t = 0;
+    const rounds = await measureRounds(2, async (round) => { calls.push(`naive ${round}`); return 100 + t++; },
+      async (round) => { calls.push(`cascade ${round}`); return { writesPerS: 200 + t++, cpuUsPerWrite: 30 + round }; },
+      async (round, pairs) => { calls.push(`${pairs} ${round}`); return { writesPerS: 300 + t++, cpuUsPerWrite: (pairs === 'none' ? 5 : 18) + round }; });
+    expect(calls).toEqual(['naive 1', 'none 1', 'sync 1', 'cascade 1', 'cascade 2', 'sync 2', 'none 2', 'naive 2']);
+    expect(rounds[0]).toEqual({ naiveFirst: true, naiveWritesPerS: 100, replicatedWritesPerS: 203, replicatedCpuUsPerWrite: 31,
+      hops: { none: { writesPerS: 301, cpuUsPerWrite: 6 }, sync: { writesPerS: 302, cpuUsPerWrite: 19 } } });
+    expect(rounds[1]!.hops).toEqual({ none: { writesPerS: 306, cpuUsPerWrite: 7 }, sync: { writesPerS: 305, cpuUsPerWrite: 20 } });
+    expect(rounds.map(hopCostsUs)).toEqual([{ syncHopUs: 13, asyncHopUs: 12 }, { syncHopUs: 13, asyncHopUs: 12 }]);
+    // The summary's hops are the rounds' medians; a round without hops (results from before) gives none.
+    expect(summariseRounds(rounds).hops).toEqual({ none: { writesPerS: 303.5, cpuUsPerWrite: 6.5 }, sync: { writesPerS: 303.5, cpuUsPerWrite: 19.5 } });
+    expect(summariseRounds([rounds[0]!, { ...rounds[1]!, hops: undefined }]).hops).toBeUndefined();
   });
 
   it('summarise by medians, the ratio as the median of each round\'s own ratio', () => {
@@ -49,7 +66,17 @@ describe('speed rounds', () => {
     const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
     expect(md).toMatch(/the medians of 2 rounds, each the naive baseline and the replicated writes back to back .*replicated 50,000–60,000\/s at 25\.0–28\.5 CPU µs per write, naive 20,000–30,000\/s, ratio 2\.00–2\.50\./);
     // The hops: the synchronous one is the pair alone less no pair, the asynchronous one the cascade less the pair alone.
-    expect(md).toMatch(/through no pair \(the host and P\) 250,000\/s at 5\.5 CPU µs per write; through the synchronous pair alone 76,000\/s at 19\.5 µs \(the synchronous hop: \+14\.0 µs\); through the cascade \(the rounds' median\) 55,000\/s at 26\.8 µs \(the asynchronous hop: \+7\.3 µs\)\./);
+    expect(md).toMatch(/one window each\): through no pair \(the host and P\) 250,000\/s at 5\.5 CPU µs per write; through the synchronous pair alone 76,000\/s at 19\.5 µs \(the synchronous hop: \+14\.0 µs\); through the cascade \(the rounds' median\) 55,000\/s at 26\.8 µs \(the asynchronous hop: \+7\.3 µs\)\./);
+    // Rounds that measured the hops too: each hop's cost is the median of the rounds' own differences, with their spread.
+    const withHops: SpeedRound[] = [
+      { ...rounds[0]!, hops: { none: { writesPerS: 250_000, cpuUsPerWrite: 5.5 }, sync: { writesPerS: 76_000, cpuUsPerWrite: 19.5 } } },
+      { ...rounds[1]!, hops: { none: { writesPerS: 240_000, cpuUsPerWrite: 6 }, sync: { writesPerS: 74_000, cpuUsPerWrite: 18 } } },
+    ];
+    const medians = { none: { writesPerS: 245_000, cpuUsPerWrite: 5.75 }, sync: { writesPerS: 75_000, cpuUsPerWrite: 18.75 } };
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: { ...emulator, rounds: withHops, hops: medians } }));
+    expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
+    const inRounds = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
+    expect(inRounds).toMatch(/hop by hop \(the same QD 32 writes, in each of the 2 rounds beside the cascade; medians\): through no pair \(the host and P\) 245,000\/s at 5\.8 CPU µs per write; through the synchronous pair alone 75,000\/s at 18\.8 µs \(the synchronous hop: \+13\.0 µs, 12\.0 to 14\.0 by round\); through the cascade \(the rounds' median\) 55,000\/s at 26\.8 µs \(the asynchronous hop: \+8\.0 µs, 5\.5 to 10\.5 by round\)\./);
     const { rounds: _gone, hops: _none, ...before } = committed.emulator;
     writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: before }));
     expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);

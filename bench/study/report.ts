@@ -5,6 +5,8 @@ import type { StudyResult } from '../study.ts';
 import { LINK_SWEEP, type BANDWIDTH_CASE, type OfferedLoadPoint } from './bandwidth.ts';
 import { cellName, LINK_BANDWIDTH_MBPS, linkMBpsOf, SCHEME_LABEL } from './cells.ts';
 import { syncVsAsyncMarkdown } from './sync-vs-async.ts';
+import { median } from './model.ts';
+import { hopCostsUs } from './speed-rounds.ts';
 
 const n = (x: number, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)} %`;
@@ -120,9 +122,19 @@ function emulatorSection(e: NonNullable<StudyResult['emulator']>): string[] {
   }
   const none = e.hops?.none, sync = e.hops?.sync;
   if (none && sync && e.replicatedCpuUsPerWrite !== undefined && e.replicatedWritesPerS !== null) {
-    out.push(`- Where a replicated write's CPU goes, hop by hop (the same QD 32 writes, one window each): through no pair (the host and P) ${n(none.writesPerS)}/s at ${none.cpuUsPerWrite.toFixed(1)} CPU µs per write; `
-      + `through the synchronous pair alone ${n(sync.writesPerS)}/s at ${sync.cpuUsPerWrite.toFixed(1)} µs (the synchronous hop: +${(sync.cpuUsPerWrite - none.cpuUsPerWrite).toFixed(1)} µs); `
-      + `through the cascade (the rounds' median) ${n(e.replicatedWritesPerS)}/s at ${e.replicatedCpuUsPerWrite.toFixed(1)} µs (the asynchronous hop: +${(e.replicatedCpuUsPerWrite - sync.cpuUsPerWrite).toFixed(1)} µs).`);
+    // Since the rounds measure the hops too, each hop's cost is a difference within a round (the median of the rounds');
+    // results from before give one window each, measured apart from the cascade's rounds.
+    const perRound = (e.rounds ?? []).map(hopCostsUs);
+    const inRounds = perRound.length > 0 && perRound.every((c) => c !== null);
+    const cost = (pick: (c: { syncHopUs: number; asyncHopUs: number }) => number, whole: number): string => {
+      if (!inRounds) return `+${whole.toFixed(1)} µs`;
+      const xs = perRound.map((c) => pick(c!));
+      return `+${median(xs).toFixed(1)} µs, ${Math.min(...xs).toFixed(1)} to ${Math.max(...xs).toFixed(1)} by round`;
+    };
+    out.push(`- Where a replicated write's CPU goes, hop by hop (the same QD 32 writes, ${inRounds ? `in each of the ${perRound.length} rounds beside the cascade; medians` : 'one window each'}): `
+      + `through no pair (the host and P) ${n(none.writesPerS)}/s at ${none.cpuUsPerWrite.toFixed(1)} CPU µs per write; `
+      + `through the synchronous pair alone ${n(sync.writesPerS)}/s at ${sync.cpuUsPerWrite.toFixed(1)} µs (the synchronous hop: ${cost((c) => c.syncHopUs, sync.cpuUsPerWrite - none.cpuUsPerWrite)}); `
+      + `through the cascade (the rounds' median) ${n(e.replicatedWritesPerS)}/s at ${e.replicatedCpuUsPerWrite.toFixed(1)} µs (the asynchronous hop: ${cost((c) => c.asyncHopUs, e.replicatedCpuUsPerWrite - sync.cpuUsPerWrite)}).`);
   }
   out.push(`- Sim runtime: ${n(e.sim.eventsPerS)} firmware events/s over the matrix; embodiment1-cycle with every link 1000 km: ${n(e.sim.cycle1000Km.virtualMs)} ms virtual in ${n(e.sim.cycle1000Km.wallMs)} ms wall (${e.sim.cycle1000Km.ratio.toFixed(1)}× real time, ${n(e.sim.cycle1000Km.events)} events, ${e.sim.cycle1000Km.ok ? 'behaved as designed' : 'FAILED'}).`);
   out.push(`- Formation copy (sim, 0 km): ${n(e.formationCopy.mib)} MiB in ${n(e.formationCopy.wallMs)} ms wall, ${e.formationCopy.msPerMiB.toFixed(2)} ms per MiB.`, '');
