@@ -3,7 +3,7 @@
 // the pair's end state and whether the volumes ended equal. Prints figures; asserts nothing.
 //   npm run bench:sync-loss [-- --writes N]
 import { SimWorld } from '../harness/runtime-sim.ts';
-import { createCommand, ok, query, twoSystems, waitFor } from '../test/fixtures.ts';
+import { createCommand, ok, query, twoSystems, waitFor } from '../harness/two-systems.ts';
 
 const argv = process.argv.slice(2);
 const writes = argv.includes('--writes') ? Number(argv[argv.indexOf('--writes') + 1]) : 2000;
