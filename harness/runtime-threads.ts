@@ -53,6 +53,8 @@ const roundUpPow2 = (n: number): number => 2 ** Math.ceil(Math.log2(n));
 const DEFAULT_LINK_RING_BYTES = roundUpPow2(2 * (FRAME_RECORD_HEADER_BYTES + FRAME_HEADER_BYTES + MAX_FRAME_BODY_BYTES + 16));
 /** Host rings hold at least two of the largest I/Os (MAX_IO_BYTES). */
 const DEFAULT_HOST_RING_BYTES = roundUpPow2(2 * (SUBMISSION_HEADER_BYTES + MAX_IO_BYTES + 16));
+/** How often the host path's watchdog looks for a pump asleep with a completion visible (watchPump). */
+const PUMP_WATCHDOG_MS = 200;
 
 export interface ThreadsWorldOptions {
   /** Bytes of each direction's frame ring (default fits two largest frames). */
@@ -163,6 +165,12 @@ export class ThreadsWorld implements World {
   private nextRequestId = 1;
   private tagSeq = 0;
   private pumping = false;
+  /** When the pump went to sleep on the main doorbell (world µs), -1 while it is awake; and how to end that sleep from here. */
+  private pumpAsleepSinceUs = -1;
+  private rousePump: (() => void) | null = null;
+  /** The watchdog's rescues of the host path: a pump asleep with a completion visible, or no pump with I/O outstanding. */
+  private pumpRescues = 0;
+  private readonly pumpWatchdog: NodeJS.Timeout;
   /** Completions the host took, and the sum of how long after becoming visible (µs): see hostPickup(). */
   private pickups = 0;
   private pickupLateUsSum = 0;
@@ -182,6 +190,8 @@ export class ThreadsWorld implements World {
     this.stopTimeoutMs = options.stopTimeoutMs ?? 2000;
     this.systemWords = new Int32Array(new SharedArrayBuffer(systemWordsLength(topology.systems.length) * 4));
     this.mainWake = new WakeLine(this.mainDoorbell, this.systemWords, mainAsleepIndex(topology.systems.length));
+    this.pumpWatchdog = setInterval(this.watchPump, PUMP_WATCHDOG_MS);
+    this.pumpWatchdog.unref();
     this.linkWords = new Int32Array(new SharedArrayBuffer(Math.max(1, topology.links.length) * LINK_WORDS_PER_LINK * 4));
     if (topology.line) {
       validateCommonLine(topology.line, topology.systems, topology.links);
@@ -518,12 +528,49 @@ export class ThreadsWorld implements World {
           // Nothing queued: wait for the doorbell alone. An Atomics.waitAsync with a timeout costs a delayed task and a
           // timer on top of the wake-up, at every sleep; every completion rings the doorbell (a ring after `seen` was
           // read returns at once), and so do failPendingIo and close, which may end the loop.
-          await this.mainWake.sleepAsync(seen, Number.isFinite(waitUs) ? Math.floor((waitUs - 1000) / 1000) : Infinity);
+          // The watchdog (watchPump) can end this sleep too: a wake-up lost would otherwise leave the hosts waiting for ever.
+          this.pumpAsleepSinceUs = now;
+          await Promise.race([
+            this.mainWake.sleepAsync(seen, Number.isFinite(waitUs) ? Math.floor((waitUs - 1000) / 1000) : Infinity),
+            new Promise<void>((rouse) => { this.rousePump = rouse; }),
+          ]);
+          this.pumpAsleepSinceUs = -1;
+          this.rousePump = null;
         }
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * The host path's watchdog, every PUMP_WATCHDOG_MS: with host I/O outstanding, a pump asleep that long while a
+   * completion is visible to the host (its doorbell's wake-up lost), or no pump at all, is rescued and counted
+   * (hostPathState, pumpRescueCount). A rare hang of the study was host writes still outstanding 60 s after every
+   * one had been answered; this turns such a hang into a stall of at most two periods, counted and reported.
+   */
+  private readonly watchPump = (): void => {
+    if (this.closed || this.pendingIo.size === 0) return;
+    if (!this.pumping) {
+      this.pumpRescues++;
+      void this.pump();
+      return;
+    }
+    const now = this.clock();
+    if (this.pumpAsleepSinceUs < 0 || now - this.pumpAsleepSinceUs < PUMP_WATCHDOG_MS * 1000) return;
+    if (!this.hostList.some((h) => this.completionVisible(h, now))) return;
+    this.pumpRescues++;
+    this.rousePump?.();
+  };
+
+  private completionVisible(h: HostRt, now: number): boolean {
+    const head = h.completion.peek();
+    return head !== null && h.compDv.getFloat64(head.byteOffset, true) <= now;
+  }
+
+  /** How many times the watchdog has had to rescue the host path (0 unless a wake-up was lost). */
+  pumpRescueCount(): number {
+    return this.pumpRescues;
   }
 
   /** Resolves the completions already visible to the host; returns when the next one becomes visible (Infinity: none queued). */
@@ -570,7 +617,8 @@ export class ThreadsWorld implements World {
       const visible = head ? `oldest completion visible ${Math.round(h.compDv.getFloat64(head.byteOffset, true) - now)} µs from now` : 'no completion queued';
       return `${h.spec.name}: ${pending} outstanding, ${h.backlog.length} submissions waiting, submission ring ${h.submission.ring.usedBytes()} B, completion ring ${h.completion.usedBytes()} B (${visible})`;
     });
-    return `${hosts.join('; ')}; pump ${this.pumping ? 'running' : 'stopped'}, main doorbell ${this.mainWake.value()}`;
+    const pump = this.pumping ? (this.pumpAsleepSinceUs >= 0 ? `asleep for ${Math.round((now - this.pumpAsleepSinceUs) / 1000)} ms` : 'running') : 'stopped';
+    return `${hosts.join('; ')}; pump ${pump}, rescued ${this.pumpRescues} times by its watchdog, main doorbell ${this.mainWake.value()}`;
   }
 
   /** Host I/Os a dead worker will never answer fail, as a host's timeout would. */
@@ -760,6 +808,7 @@ export class ThreadsWorld implements World {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.pumpWatchdog);
     for (const p of this.pendingIo.values()) p.resolve({ status: 'not-ready' });
     this.pendingIo.clear();
     this.mainWake.ring(); // ends the pump's sleep

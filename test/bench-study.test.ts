@@ -198,6 +198,11 @@ describe('benchmark study (sim runtime)', () => {
     expect(compare(unexplained, [...row.slice(0, 3), unexplained])!.why).not.toMatch(/CPU per write/);
     const idle = async(1000, 8_000, 100); // 0.8 of 2 cores: something else
     expect(compare(idle, [...others, idle])!.why).not.toMatch(/cores were full/);
+    // A cell in which the host path's watchdog had to wake the host names it (none did in the cell measured here).
+    expect(threads.hostPumpRescues).toBeUndefined();
+    expect(compare(idle, [...others, idle])!.why).not.toMatch(/wake-up/);
+    const rescued = { ...idle, hostPumpRescues: 2 };
+    expect(compare(rescued, [...others, rescued])!.why).toMatch(/the host missed 2 wake-ups of its completions' doorbell, each ended by its watchdog/);
   }, 60_000);
 
   it('--from re-renders a results file with this build\'s model; cells from before cores were recorded get the study machine\'s', async () => {

@@ -202,6 +202,38 @@ describe('threads runtime options', () => {
   });
 });
 
+describe('threads runtime: the host path\'s watchdog', () => {
+  it('a completion whose doorbell wake-up is lost still reaches the host, within the watchdog\'s period, and is counted', async () => {
+    const w = await ThreadsWorld.create(embodiment1Topology({ dataVolumeBytes: 1024 * 1024, journalVolumeBytes: 1024 * 1024 }), 1);
+    try {
+      const write = (lba: number) => w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba, blocks: 1, data: block(lba) });
+      // Healthy: the doorbell wakes the pump for every completion, and the watchdog has nothing to do.
+      for (let lba = 0; lba < 50; lba++) expect((await write(lba)).status).toBe('ok');
+      await w.sleep(500_000); // more than two watchdog periods with the pump idle
+      expect(w.pumpRescueCount()).toBe(0);
+      expect(w.hostPathState()).toMatch(/pump stopped, rescued 0 times by its watchdog/);
+      // Every wake-up lost: the pump's sleep on the main doorbell never ends by itself.
+      const wake = (w as unknown as { mainWake: { sleepAsync: (seen: number, timeoutMs: number) => Promise<void> } }).mainWake;
+      const sleepAsync = wake.sleepAsync;
+      wake.sleepAsync = () => new Promise<void>(() => {});
+      try {
+        const t0 = performance.now();
+        for (let lba = 50; lba < 53; lba++) expect((await write(lba)).status).toBe('ok');
+        const ms = performance.now() - t0;
+        expect(w.pumpRescueCount()).toBeGreaterThanOrEqual(3);
+        expect(ms).toBeGreaterThan(3 * 100); // each waited for the watchdog (asleep ≥ 200 ms, looked at every 200 ms)…
+        expect(ms).toBeLessThan(3 * 1500); // …and no longer than a couple of its periods
+        expect(w.hostPathState()).toMatch(new RegExp(`rescued ${w.pumpRescueCount()} times by its watchdog`));
+      } finally {
+        wake.sleepAsync = sleepAsync;
+      }
+      expect(Buffer.compare(w.volume('P', DATA_LVOL).subarray(52 * BLOCK_SIZE_BYTES, 53 * BLOCK_SIZE_BYTES), block(52))).toBe(0);
+    } finally {
+      await w.close();
+    }
+  }, 30_000);
+});
+
 describe('threads runtime shutdown', () => {
   it('close() terminates every worker and leaves nothing to keep the process alive', async () => {
     const baseline = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort').length;

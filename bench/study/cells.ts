@@ -187,6 +187,8 @@ export interface CellResult extends CellSpec {
    * on average (µs): its wake-up, which no flight after it absorbs (ThreadsWorld.hostPickup).
    */
   hostPickupLateUs?: number;
+  /** Threads runtime, when not 0: how many times over the cell the host path's watchdog had to wake the host (ThreadsWorld.pumpRescueCount). */
+  hostPumpRescues?: number;
 }
 
 export function percentiles(h: hdr.Histogram): Percentiles {
@@ -465,6 +467,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       ...(dispatchLateUs ? { dispatchLateUs } : {}),
       ...(pickup && pickup0 && pickup.completions > pickup0.completions
         ? { hostPickupLateUs: (pickup.lateUsSum - pickup0.lateUsSum) / (pickup.completions - pickup0.completions) } : {}),
+      ...(world instanceof ThreadsWorld && world.pumpRescueCount() > 0 ? { hostPumpRescues: world.pumpRescueCount() } : {}),
     };
   } finally {
     await world.close();
