@@ -256,6 +256,22 @@ async function handOffFigures(peer: Peer, budgetMs: number): Promise<PrimitiveFi
   ];
 }
 
+/**
+ * How late a worker's timed Atomics.wait returns when nothing ends it early: the floor under the threads runtime's
+ * latency injection, whose CPUs sleep so towards every deadline (a write waits through several such sleeps: P's, I's,
+ * and the host's wake-up). The reference is the 70–150 µs a final sleep was seen to overshoot on these 2-vCPU VMs
+ * (ThreadTuning.spinUs); the tail, which no spin margin covers, is in the note.
+ */
+async function timedSleepFigure(peer: Peer, count: number): Promise<PrimitiveFigure> {
+  const sleepUs = 500, outSab = new SharedArrayBuffer(count * 8);
+  await peer.run({ op: 'timed-sleeps', outSab, sleepUs, count }, () => undefined);
+  const late = new Float64Array(outSab).sort();
+  const over1Ms = late.filter((x) => x > 1000).length;
+  return figure(`worker timed Atomics.wait ${sleepUs / 1000} ms: p99 lateness`, percentile(late, 99), 'µs', 0, 150, 'bound',
+    `${count} sleeps, nothing else running in the process; p50 ${percentile(late, 50).toFixed(0)} µs, p99.9 ${percentile(late, 99.9).toFixed(0)} µs, `
+    + `max ${late[late.length - 1]!.toFixed(0)} µs, ${over1Ms} (${((100 * over1Ms) / count).toFixed(2)} %) over 1 ms; ${loadNote()}`);
+}
+
 // ---------------------------------------------------------------- msgpackr
 
 function msgpackrFigure(quick: boolean): PrimitiveFigure {
@@ -322,6 +338,7 @@ export async function measurePrimitives(o: { quick: boolean }): Promise<Primitiv
   try {
     figures.push(await ringFigure(peer, o.quick ? 1000 : 4000));
     figures.push(...await handOffFigures(peer, o.quick ? 500 : 2000));
+    figures.push(await timedSleepFigure(peer, o.quick ? 1500 : 5000));
   } finally {
     await peer.close();
   }

@@ -143,6 +143,12 @@ function emulatorSection(e: NonNullable<StudyResult['emulator']>): string[] {
   out.push('|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const i of e.injection) out.push(`| ${i.roundTripMs} ms | ${i.distanceKm} | ${i.writes} | ${n(i.p50MinusRttUs)} | ${n(i.p99MinusRttUs)} | ${n(i.serviceUsAt0Km)} | ${n(i.p50ErrorUs)} | ${n(i.p99ErrorUs)} |`);
   out.push('');
+  const sleep = e.primitives.find((p) => p.name.startsWith('worker timed Atomics.wait'));
+  if (sleep) {
+    out.push(`The p99 column stands on this machine's floor: a worker's timed sleep, alone in the process, returned ${n(sleep.value)} µs late at p99 `
+      + `(${(sleep.note ?? '').split('; ratio =')[0]}). A QD 1 synchronous write waits through several such sleeps (P's and I's towards their deadlines, `
+      + 'the host\'s wake-up), so the few writes in a hundred that meet one of the rarer long ones make a p99 of milliseconds that the link model has no part in.', '');
+  }
   out.push('This machine\'s limits, measured in the same run, against the figures measured earlier on these machines:', '');
   out.push('| primitive | measured | reference | ratio | note |');
   out.push('|---|--:|---|--:|---|');

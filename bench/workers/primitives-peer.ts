@@ -17,6 +17,11 @@ export type PeerCommand =
   | { op: 'pong-wait'; sab: SharedArrayBuffer }
   /** Same, but polling with Atomics.load instead of sleeping. */
   | { op: 'pong-spin'; sab: SharedArrayBuffer }
+  /**
+   * Sleep `count` times in a timed Atomics.wait of `sleepUs` that nothing ends early (as the threads runtime's CPU loop
+   * sleeps towards a deadline), writing each sleep's lateness (µs past sleepUs) into `outSab` (Float64Array).
+   */
+  | { op: 'timed-sleeps'; outSab: SharedArrayBuffer; sleepUs: number; count: number }
   /** Echo every message on `port` back on it until the message 'stop'. */
   | { op: 'echo'; port: MessagePort }
   | { op: 'exit' };
@@ -52,10 +57,20 @@ function pong(c: Extract<PeerCommand, { op: 'pong-wait' | 'pong-spin' }>): void 
   }
 }
 
+function timedSleeps(c: Extract<PeerCommand, { op: 'timed-sleeps' }>): void {
+  const word = new Int32Array(new SharedArrayBuffer(4)), out = new Float64Array(c.outSab);
+  for (let i = 0; i < c.count; i++) {
+    const t0 = performance.now();
+    Atomics.wait(word, 0, 0, c.sleepUs / 1000);
+    out[i] = (performance.now() - t0) * 1000 - c.sleepUs;
+  }
+}
+
 port.on('message', (c: PeerCommand) => {
   switch (c.op) {
     case 'ring-produce': ringProduce(c); break;
     case 'pong-wait': case 'pong-spin': pong(c); break;
+    case 'timed-sleeps': timedSleeps(c); break;
     case 'echo':
       c.port.on('message', (m: unknown) => { if (m === 'stop') c.port.close(); else c.port.postMessage(m); });
       break;
