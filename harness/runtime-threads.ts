@@ -170,6 +170,8 @@ export class ThreadsWorld implements World {
   private rousePump: (() => void) | null = null;
   /** The watchdog's rescues of the host path: a pump asleep with a completion visible, or no pump with I/O outstanding. */
   private pumpRescues = 0;
+  /** The sleep (its pumpAsleepSinceUs) the watchdog found suspect at its last look, -1 for none. */
+  private pumpSuspectSleepUs = -1;
   private readonly pumpWatchdog: NodeJS.Timeout;
   /** Completions the host took, and the sum of how long after becoming visible (µs): see hostPickup(). */
   private pickups = 0;
@@ -547,7 +549,7 @@ export class ThreadsWorld implements World {
    * The host path's watchdog, every PUMP_WATCHDOG_MS: with host I/O outstanding, a pump asleep that long while a
    * completion is visible to the host (its doorbell's wake-up lost), or no pump at all, is rescued and counted
    * (hostPathState, pumpRescueCount). A rare hang of the study was host writes still outstanding 60 s after every
-   * one had been answered; this turns such a hang into a stall of at most two periods, counted and reported.
+   * one had been answered; this turns such a hang into a stall of at most three periods, counted and reported.
    */
   private readonly watchPump = (): void => {
     if (this.closed || this.pendingIo.size === 0) return;
@@ -557,8 +559,13 @@ export class ThreadsWorld implements World {
       return;
     }
     const now = this.clock();
-    if (this.pumpAsleepSinceUs < 0 || now - this.pumpAsleepSinceUs < PUMP_WATCHDOG_MS * 1000) return;
-    if (!this.hostList.some((h) => this.completionVisible(h, now))) return;
+    const suspect = this.pumpAsleepSinceUs >= 0 && now - this.pumpAsleepSinceUs >= PUMP_WATCHDOG_MS * 1000
+      && this.hostList.some((h) => this.completionVisible(h, now));
+    // Only on a second look at the same sleep: a main thread that was itself blocked (a long synchronous task) finds
+    // this timer and the doorbell's wake-up due together, and the wake-up must not be counted as lost.
+    if (!suspect) { this.pumpSuspectSleepUs = -1; return; }
+    if (this.pumpSuspectSleepUs !== this.pumpAsleepSinceUs) { this.pumpSuspectSleepUs = this.pumpAsleepSinceUs; return; }
+    this.pumpSuspectSleepUs = -1;
     this.pumpRescues++;
     this.rousePump?.();
   };

@@ -179,7 +179,7 @@ function explain(cell: CellResult, model: ModelPoint, err: number, all: CellResu
   const reasons: string[] = [];
   if (cell.writes < 1000) reasons.push(`only ${cell.writes} writes in the window`);
   if (cell.hostPumpRescues) {
-    reasons.push(`the host missed ${cell.hostPumpRescues} wake-up${cell.hostPumpRescues === 1 ? '' : 's'} of its completions' doorbell, each ended by its watchdog within about 0.4 s (ThreadsWorld.pumpRescueCount)`);
+    reasons.push(`the host missed ${cell.hostPumpRescues} wake-up${cell.hostPumpRescues === 1 ? '' : 's'} of its completions' doorbell, each ended by its watchdog within about 0.6 s (ThreadsWorld.pumpRescueCount)`);
   }
   const busy = busyCores(cell);
   const figures = busy === null ? '' : ` (${busy.toFixed(1)} of ${cell.cores} cores busy, ${Math.round(cell.cpuUsPerWrite!)} CPU µs per write, every thread together)`;
