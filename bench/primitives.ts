@@ -338,7 +338,7 @@ export async function measurePrimitives(o: { quick: boolean }): Promise<Primitiv
   try {
     figures.push(await ringFigure(peer, o.quick ? 1000 : 4000));
     figures.push(...await handOffFigures(peer, o.quick ? 500 : 2000));
-    figures.push(await timedSleepFigure(peer, o.quick ? 1500 : 5000));
+    figures.push(await timedSleepFigure(peer, o.quick ? 1000 : 5000));
   } finally {
     await peer.close();
   }
