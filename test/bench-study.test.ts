@@ -129,7 +129,7 @@ describe('benchmark study (sim runtime)', () => {
         if (runtime === 'threads') {
           // And the hosts' side, with one write outstanding (its completion cannot be taken before this returns).
           const write = world.hostIo('100I', { op: 'write', lvol: DATA_LVOL, lba: 99, blocks: 1, data: new Uint8Array(4096) });
-          expect(hungCellState(world)).toMatch(/; hosts: (.*; )?100I: 1 outstanding, 0 submissions waiting, submission ring \d+ B, completion ring \d+ B \((no completion queued|oldest completion visible -?\d+ µs from now)\)(; .*)?; pump running, main doorbell \d+$/);
+          expect(hungCellState(world)).toMatch(/; hosts: (.*; )?100I: 1 outstanding, 0 submissions waiting, submission ring \d+ B, completion ring \d+ B \((no completion queued|oldest completion visible -?\d+ µs from now)\)(; .*)?; pump (running|asleep for \d+ ms), rescued 0 times by its watchdog, main doorbell \d+$/);
           expect((await write).status).toBe('ok');
         }
       } finally {

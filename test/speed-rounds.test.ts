@@ -62,7 +62,7 @@ describe('speed rounds', () => {
     const hops = { none: { writesPerS: 250_000, cpuUsPerWrite: 5.5 }, sync: { writesPerS: 76_000, cpuUsPerWrite: 19.5 } };
     const sleep = { name: 'worker timed Atomics.wait 0.5 ms: p99 lateness', value: 185.9, unit: 'µs', reference: '≤ 150 µs', referenceLow: 0, referenceHigh: 150, ratio: 0.81,
       note: '5000 sleeps, nothing else running in the process; p50 105 µs, p99.9 2657 µs, max 7242 µs, 28 (0.56 %) over 1 ms; 1-min load average 1.2; ratio = bound / |value| (> 1 = within the bound)' };
-    const emulator = { ...committed.emulator, rounds, hops, replicatedWritesPerS: 55_000, replicatedCpuUsPerWrite: 26.75, primitives: [...committed.emulator.primitives, sleep] };
+    const emulator = { ...committed.emulator, rounds, hops, replicatedWritesPerS: 55_000, replicatedCpuUsPerWrite: 26.75, primitives: [...committed.emulator.primitives.filter((p: { name: string }) => p.name !== sleep.name), sleep] };
     writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator }));
     expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
     const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
