@@ -47,7 +47,6 @@ export async function naiveCascadeWritesPerSecond(o: { durationMs: number; queue
   ]);
   const p = nodes[0];
   try {
-    const warmupMs = NAIVE_WARMUP_MS;
     const data = new Uint8Array(BLOCK_BYTES).fill(0xa5);
     const stamp = new DataView(data.buffer);
     let nextTag = 0, outstanding = 0, acknowledged = 0, counting = false, sending = true;
@@ -77,7 +76,7 @@ export async function naiveCascadeWritesPerSecond(o: { durationMs: number; queue
           countEndMs = performance.now();
           sending = false; // then wait for the writes in flight, so nothing is torn down under them
         }, o.durationMs);
-      }, warmupMs);
+      }, NAIVE_WARMUP_MS);
     });
 
     return { writesPerSecond: (acknowledged * 1000) / (countEndMs - countStartMs), writes: acknowledged };

@@ -68,7 +68,8 @@ describe('speed rounds', () => {
     const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
     expect(md).toMatch(/the medians of 2 rounds, each the naive baseline and the replicated writes back to back .*replicated 50,000–60,000\/s at 25\.0–28\.5 CPU µs per write, naive 20,000–30,000\/s, ratio 2\.00–2\.50\./);
     // The injection's p99 beside the machine's floor: how late a worker's timed sleep returns (bench/primitives.ts).
-    expect(md).toMatch(/The p99 column stands on this machine's floor: a worker's timed sleep, alone in the process, returned 186 µs late at p99 \(5000 sleeps, nothing else running in the process; p50 105 µs, p99\.9 2657 µs, max 7242 µs, 28 \(0\.56 %\) over 1 ms; 1-min load average 1\.2\)\./);
+    expect(md).toMatch(/The p99 column stands on this machine's floor: a worker's timed sleep, alone in the process, returned 186 µs late at p99 \(its tail is in the table below, "worker timed Atomics\.wait 0\.5 ms: p99 lateness"\)\./);
+    expect(md).toMatch(/\| worker timed Atomics\.wait 0\.5 ms: p99 lateness \| 186 µs \| ≤ 150 µs \| 0\.81 \| 5000 sleeps, .*max 7242 µs, 28 \(0\.56 %\) over 1 ms/);
     // The hops: the synchronous one is the pair alone less no pair, the asynchronous one the cascade less the pair alone.
     expect(md).toMatch(/one window each\): through no pair \(the host and P\) 250,000\/s at 5\.5 CPU µs per write; through the synchronous pair alone 76,000\/s at 19\.5 µs \(the synchronous hop: \+14\.0 µs\); through the cascade \(the rounds' median\) 55,000\/s at 26\.8 µs \(the asynchronous hop: \+7\.3 µs\)\./);
     // Rounds that measured the hops too: each hop's cost is the median of the rounds' own differences, with their spread.

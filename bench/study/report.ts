@@ -146,7 +146,7 @@ function emulatorSection(e: NonNullable<StudyResult['emulator']>): string[] {
   const sleep = e.primitives.find((p) => p.name.startsWith('worker timed Atomics.wait'));
   if (sleep) {
     out.push(`The p99 column stands on this machine's floor: a worker's timed sleep, alone in the process, returned ${n(sleep.value)} µs late at p99 `
-      + `(${(sleep.note ?? '').split('; ratio =')[0]}). A QD 1 synchronous write waits through several such sleeps (P's and I's towards their deadlines, `
+      + `(its tail is in the table below, "${sleep.name}"). A QD 1 synchronous write waits through several such sleeps (P's and I's towards their deadlines, `
       + 'the host\'s wake-up), so the few writes in a hundred that meet one of the rarer long ones make a p99 of milliseconds that the link model has no part in.', '');
   }
   out.push('This machine\'s limits, measured in the same run, against the figures measured earlier on these machines:', '');
