@@ -1,7 +1,7 @@
 // Probe: replicated 4 KiB writes per second through the cascade P →sync I →async R at 0 km on the threads runtime
 // (bench/replicated-writes.ts, the figure the study reports as the emulator's own speed).
 //   npm run bench:cascade -- [QD=32]   (node --import tsx bench/cascade-probe.ts [QD])
-// Env: RCLAB_SCHEDULING (batch, the default, or normal: hardware/thread-policy.ts), PROBE_KM (distance of both links, default 0), PROBE_MS (measuring time, default 2000), PROBE_WARMUP_MS
+// Env: RCLAB_SCHEDULING (batch, the default, or normal: hardware/thread-policy.ts), RCLAB_TIMER_SLACK_NS (1, the default; 50000 is Linux's), PROBE_KM (distance of both links, default 0), PROBE_MS (measuring time, default 2000), PROBE_WARMUP_MS
 // (default 500), PROBE_STATS=1 (per-thread CPU and the CPUs' STAT counters), PROBE_TUNING (JSON ThreadTuning
 // overrides), PROBE_PAIRS (cascade, the default; sync: the synchronous pair P → I alone; none: host → P only — the
 // hops one at a time). The machine is shared: compare runs interleaved, and look at the CPU µs per write (all threads of
@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { ThreadCpuStats } from '../hardware/thread-cpu.ts';
 import { REPLICATED_WRITES_PAIRS, replicatedCascadeWritesPerSecond, type ReplicatedWritesPairs } from './replicated-writes.ts';
-import { schedulingInEffect } from '../hardware/thread-policy.ts';
+import { schedulingInEffect, timerSlackInEffect } from '../hardware/thread-policy.ts';
 
 const minorFaults = (): number => Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[7]); // field 10: minflt
 // Per-thread CPU (utime + stime, clock ticks of 10 ms) from /proc: which thread burns what.
@@ -35,9 +35,9 @@ const r = await replicatedCascadeWritesPerSecond({
   },
 });
 const n = r.writes;
-const scheduling = schedulingInEffect();
+const scheduling = schedulingInEffect(), slack = timerSlackInEffect();
 console.log(`QD ${QD}${pairs === 'cascade' ? '' : ` (${pairs === 'sync' ? 'synchronous pair P → I alone' : 'no pair: host → P only'})`}: ${Math.round(r.writesPerSecond)} replicated writes/s, ${r.cpuUsPerWrite.toFixed(1)} CPU µs/write (all threads; ${r.kernelUsPerWrite.toFixed(1)} in the kernel, ${((faults - faults0) / n).toFixed(1)} page faults/write; `
-  + `scheduling ${scheduling?.policy ?? 'normal'}${scheduling?.note ? `: ${scheduling.note}` : ''})`);
+  + `scheduling ${scheduling?.policy ?? 'normal'}${scheduling?.note ? `: ${scheduling.note}` : ''}; timer slack ${slack?.timerSlackNs ?? '?'} ns${slack?.note ? `: ${slack.note}` : ''})`);
 if (process.env.PROBE_STATS) {
   const busy = [...ticks].map(([k, v]) => [k, ((v - (ticks0.get(k) ?? 0)) * 10000) / n] as const).filter(([, us]) => us >= 1);
   console.log('CPU µs/write by thread:', busy.map(([k, us]) => `${k} ${us.toFixed(0)}`).join(', '));

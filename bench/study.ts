@@ -18,7 +18,7 @@ import { formationCopyMsPerMiB, measureHotPaths, type HotPath } from './hot-path
 import { naiveCascadeWritesPerSecond } from './naive-baseline.ts';
 import { replicatedCascadeWritesPerSecond, type ReplicatedWritesPairs } from './replicated-writes.ts';
 import { measurePrimitives, type PrimitiveFigure } from './primitives.ts';
-import { schedulingInEffect } from '../hardware/thread-policy.ts';
+import { schedulingInEffect, timerSlackInEffect } from '../hardware/thread-policy.ts';
 import {
   BANDWIDTH_CASE, bandwidthLimited, LINK_SWEEP, linkSweepPoint, OFFERED_LOAD_CASE, rpoAtOfferedLoad, type BandwidthLimitedRun, type LinkSweepPoint, type OfferedLoadPoint,
 } from './study/bandwidth.ts';
@@ -29,6 +29,12 @@ import { markdownReport } from './study/report.ts';
 import { measureRounds, summariseRounds, type SpeedRound, type WritesMeasure } from './study/speed-rounds.ts';
 
 export type FailedCell = CellSpec & { error: string };
+
+/** The threads' timer slack for the results file (nothing when no world set one). */
+function slackRecord(): { timerSlackNs?: number | null; timerSlackNote?: string } {
+  const s = timerSlackInEffect();
+  return s ? { timerSlackNs: s.timerSlackNs, ...(s.note ? { timerSlackNote: s.note } : {}) } : {};
+}
 
 /**
  * Runs the matrix's cells one after another. A cell that fails is recorded with its error and the rest still run:
@@ -87,8 +93,11 @@ export interface StudyResult {
   /** Asynchronous copying over links of several bandwidths and loss rates (sim); absent in files written before it. */
   linkSweep?: LinkSweepPoint[];
   bandwidthLimited: BandwidthLimitedRun[];
-  /** The host OS scheduling policy the threads runtime's worlds ran under (hardware/thread-policy.ts); absent before it was recorded. */
-  scheduling?: { policy: string; note?: string };
+  /**
+   * The host OS scheduling policy the threads runtime's worlds ran under, and their timer slack (hardware/thread-policy.ts);
+   * absent before it was recorded (the slack: before it was set).
+   */
+  scheduling?: { policy: string; note?: string; timerSlackNs?: number | null; timerSlackNote?: string };
   /** Absent in a matrix-only run (--matrix-only). */
   emulator?: {
     /** Cascade, 0 km, QD 32, no latency injected anywhere (bench/replicated-writes.ts): the emulator alone (the median of the rounds). */
@@ -242,7 +251,7 @@ export async function runStudy(o: StudyOptions): Promise<{ result: StudyResult; 
       matrix: { ...m, schemes: [...m.schemes], windows: Object.fromEntries(o.runtimes.map((r) => [r, windows[r]])) },
       snapshotMode: `scheme "snapshot": a difference snapshot every ${DEFAULT_SNAPSHOT_INTERVAL_US / 1000} ms (the firmware's default); each track written since the last one is shipped once, whole, and applied whole; its difference volume is ${SNAPSHOT_JOURNAL_VOLUME_BYTES / 2 ** 20} MiB, room for a snapshot of the whole data volume`,
       cells: compared, failedCells, offeredLoad, linkSweep, bandwidthLimited: limited,
-      ...(o.runtimes.includes('threads') && schedulingInEffect() ? { scheduling: schedulingInEffect()! } : {}),
+      ...(o.runtimes.includes('threads') && schedulingInEffect() ? { scheduling: { ...schedulingInEffect()!, ...slackRecord() } } : {}),
     };
     // 3. The emulator's own speed.
     if (!o.matrixOnly) result.emulator = await emulatorSpeed(o, cells, { say, tick });

@@ -19,7 +19,7 @@ import * as Comlink from 'comlink';
 import * as nodeAdapter from 'comlink/dist/umd/node-adapter.js';
 import type { Command, CommandReply } from '../firmware/commands.ts';
 import { MAX_IO_BYTES } from '../firmware/constants.ts';
-import { applySchedulingPolicy, parseSchedulingPolicy, type SchedulingPolicy } from '../hardware/thread-policy.ts';
+import { applySchedulingPolicy, applyTimerSlack, DEFAULT_TIMER_SLACK_NS, parseSchedulingPolicy, parseTimerSlackNs, type SchedulingPolicy, type TimerSlack } from '../hardware/thread-policy.ts';
 import { readDefinitionInformation as readDefinition, readJournalRecords as readJournals } from '../firmware/definition-info.ts';
 import type { FirmwareEvent } from '../firmware/hardware-interface.ts';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BODY_BYTES } from '../firmware/frames.ts';
@@ -79,6 +79,11 @@ export interface ThreadsWorldOptions {
    * thread does not preempt the one that woke it) unless RCLAB_SCHEDULING says otherwise; 'normal' is the OS default.
    */
   schedulingPolicy?: SchedulingPolicy;
+  /**
+   * Timer slack of the world's threads in ns (hardware/thread-policy.ts): how late the kernel may fire a timed wait, so
+   * as to batch wake-ups. DEFAULT_TIMER_SLACK_NS (1) unless RCLAB_TIMER_SLACK_NS says otherwise; 50000 is Linux's default.
+   */
+  timerSlackNs?: number;
 }
 
 /**
@@ -180,9 +185,12 @@ export class ThreadsWorld implements World {
   private ringQueued = false;
   private closed = false;
 
-  /** `scheduling`: the policy the world's threads run under, and why not the one asked for (see schedulingPolicy). */
+  /**
+   * `scheduling`: the policy the world's threads run under, and why not the one asked for (see schedulingPolicy);
+   * `timerSlack`: their timer slack, and why not the one asked for (see timerSlackNs).
+   */
   private constructor(readonly topology: Topology, readonly seed: number, private readonly options: ThreadsWorldOptions,
-    readonly scheduling: { policy: SchedulingPolicy; note?: string }) {
+    readonly scheduling: { policy: SchedulingPolicy; note?: string }, readonly timerSlack: TimerSlack) {
     this.prng = new Prng(seed);
     this.originNs = process.hrtime.bigint();
     this.clock = worldClock(this.originNs);
@@ -218,10 +226,14 @@ export class ThreadsWorld implements World {
     collectGarbage();
     // Process-wide (V8's flags are) and read as code runs: the workers started next, and this thread, tier up sooner.
     setFlagsFromString(`--interrupt-budget=${budget}`);
-    const env = process.env.RCLAB_SCHEDULING;
-    const scheduling = applySchedulingPolicy(options.schedulingPolicy !== undefined ? parseSchedulingPolicy(options.schedulingPolicy, 'schedulingPolicy')
-      : env ? parseSchedulingPolicy(env, 'RCLAB_SCHEDULING') : 'batch');
-    const w = new ThreadsWorld(topology, seed, options, scheduling);
+    const env = process.env.RCLAB_SCHEDULING, slackEnv = process.env.RCLAB_TIMER_SLACK_NS;
+    const policy = options.schedulingPolicy !== undefined ? parseSchedulingPolicy(options.schedulingPolicy, 'schedulingPolicy')
+      : env ? parseSchedulingPolicy(env, 'RCLAB_SCHEDULING') : 'batch';
+    const slackNs = options.timerSlackNs !== undefined ? parseTimerSlackNs(options.timerSlackNs, 'timerSlackNs')
+      : slackEnv ? parseTimerSlackNs(slackEnv, 'RCLAB_TIMER_SLACK_NS') : DEFAULT_TIMER_SLACK_NS;
+    // Both before the workers start: they inherit this thread's policy and slack.
+    const scheduling = applySchedulingPolicy(policy);
+    const w = new ThreadsWorld(topology, seed, options, scheduling, applyTimerSlack(slackNs));
     try {
       await w.start();
     } catch (e) {

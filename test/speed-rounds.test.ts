@@ -62,14 +62,20 @@ describe('speed rounds', () => {
     const hops = { none: { writesPerS: 250_000, cpuUsPerWrite: 5.5 }, sync: { writesPerS: 76_000, cpuUsPerWrite: 19.5 } };
     const sleep = { name: 'worker timed Atomics.wait 0.5 ms: p99 lateness', value: 185.9, unit: 'µs', reference: '≤ 150 µs', referenceLow: 0, referenceHigh: 150, ratio: 0.81,
       note: '5000 sleeps, nothing else running in the process; p50 105 µs, p99.9 2657 µs, max 7242 µs, 28 (0.56 %) over 1 ms; 1-min load average 1.2; ratio = bound / |value| (> 1 = within the bound)' };
-    const emulator = { ...committed.emulator, rounds, hops, replicatedWritesPerS: 55_000, replicatedCpuUsPerWrite: 26.75, primitives: [...committed.emulator.primitives.filter((p: { name: string }) => p.name !== sleep.name), sleep] };
-    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator }));
+    // Measured since: the same sleeps under the kernel's default timer slack, and the slack the run's threads had.
+    const slackless = { name: "worker timed Atomics.wait 0.5 ms, the kernel's default timer slack: p50 lateness", value: 87.4, unit: 'µs', reference: '≤ 150 µs', referenceLow: 0, referenceHigh: 150, ratio: 1.72,
+      note: "5000 sleeps with 50 µs of slack, against p50 38 µs with the threads runtime's 1 ns (the row above); p99 140 µs; 1-min load average 1.0; ratio = bound / |value| (> 1 = within the bound)" };
+    const emulator = { ...committed.emulator, rounds, hops, replicatedWritesPerS: 55_000, replicatedCpuUsPerWrite: 26.75,
+      primitives: [...committed.emulator.primitives.filter((p: { name: string }) => !p.name.startsWith('worker timed Atomics.wait')), sleep, slackless] };
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator, scheduling: { policy: 'batch', timerSlackNs: 1 } }));
     expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
     const md = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
     expect(md).toMatch(/the medians of 2 rounds, each the naive baseline and the replicated writes back to back .*replicated 50,000–60,000\/s at 25\.0–28\.5 CPU µs per write, naive 20,000–30,000\/s, ratio 2\.00–2\.50\./);
     // The injection's p99 beside the machine's floor: how late a worker's timed sleep returns (bench/primitives.ts).
     expect(md).toMatch(/The p99 column stands on this machine's floor: a worker's timed sleep, alone in the process, returned 186 µs late at p99 \(its tail is in the table below, "worker timed Atomics\.wait 0\.5 ms: p99 lateness"\)\./);
     expect(md).toMatch(/\| worker timed Atomics\.wait 0\.5 ms: p99 lateness \| 186 µs \| ≤ 150 µs \| 0\.81 \| 5000 sleeps, .*max 7242 µs, 28 \(0\.56 %\) over 1 ms/);
+    expect(md).toMatch(/Under the kernel's default timer slack \(50 µs\) the same sleeps returned 87 µs late at p50 \("worker timed Atomics\.wait 0\.5 ms, the kernel's default timer slack: p50 lateness" below, against the threads runtime's own slack in its note\): the threads runtime gives its threads 1 ns/);
+    expect(md).toMatch(/Threads runtime scheduled with SCHED_BATCH \(a woken thread does not preempt the one that woke it\); timer slack 1 ns\./);
     // The hops: the synchronous one is the pair alone less no pair, the asynchronous one the cascade less the pair alone.
     expect(md).toMatch(/one window each\): through no pair \(the host and P\) 250,000\/s at 5\.5 CPU µs per write; through the synchronous pair alone 76,000\/s at 19\.5 µs \(the synchronous hop: \+14\.0 µs\); through the cascade \(the rounds' median\) 55,000\/s at 26\.8 µs \(the asynchronous hop: \+7\.3 µs\)\./);
     // Rounds that measured the hops too: each hop's cost is the median of the rounds' own differences, with their spread.
@@ -90,5 +96,7 @@ describe('speed rounds', () => {
     expect(older).not.toMatch(/rounds, each the naive baseline/);
     expect(older).not.toMatch(/hop by hop/);
     expect(older).not.toMatch(/stands on this machine's floor/); // measured since; results from before have no such figure
+    expect(older).not.toMatch(/default timer slack/);
+    expect(older).toMatch(/Threads runtime scheduled with SCHED_BATCH \(a woken thread does not preempt the one that woke it\)\./); // no slack recorded then
   }, 60_000);
 });

@@ -1,5 +1,6 @@
 // The host OS's scheduling policy for the emulator's threads (hardware/thread-policy.ts): a threads world's workers
-// run under SCHED_BATCH unless asked otherwise, and a bad policy is refused by name before any worker starts.
+// run under SCHED_BATCH unless asked otherwise, and a bad policy is refused by name before any worker starts. Their
+// timer slack likewise: 1 ns unless asked otherwise, a bad value refused by name.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ThreadsWorld } from '../harness/runtime-threads.ts';
 import { embodiment1Topology } from '../harness/topology.ts';
-import { parseSchedulingPolicy, type SchedulingPolicy } from '../hardware/thread-policy.ts';
+import { parseSchedulingPolicy, parseTimerSlackNs, timerSlackInEffect, type SchedulingPolicy } from '../hardware/thread-policy.ts';
 
 const topology = () => embodiment1Topology({ s1DistanceKm: 0, s2DistanceKm: 0, dataVolumeBytes: 1 << 20, journalVolumeBytes: 1 << 20, paths: 1, jitterUs: 0 });
 
@@ -73,4 +74,48 @@ describe('scheduling policy of the threads runtime', () => {
     expect(scheduling.policy).toBe('normal');
     expect(scheduling.note).toMatch(process.platform === 'linux' ? /^batch scheduling not applied: chrt \(util-linux\) is not installed$/ : /batch scheduling is for Linux/);
   }, 30_000);
+});
+
+/** Every thread of this process, by its timer slack in ns as the kernel reports it. */
+function threadSlacks(): Map<string, number> {
+  return new Map(readdirSync('/proc/self/task').map((tid) => [tid, Number(readFileSync(`/proc/${tid}/timerslack_ns`, 'utf8').trim())]));
+}
+
+describe('timer slack of the threads runtime', () => {
+  it('a bad slack is refused by name, from the option or from RCLAB_TIMER_SLACK_NS, before any worker starts', async () => {
+    for (const bad of [0, -5, 1.5, 2e9, 'soon']) expect(() => parseTimerSlackNs(bad, 'timerSlackNs')).toThrow(`timerSlackNs must be a whole number of nanoseconds from 1 to 1000000000 (the kernel's default is 50000), got '${bad}'`);
+    expect(parseTimerSlackNs(' 2000 ', 'RCLAB_TIMER_SLACK_NS')).toBe(2000);
+    const before = readdirSync('/proc/self/task').length;
+    await expect(ThreadsWorld.create(topology(), 1, { timerSlackNs: 0 })).rejects.toThrow("timerSlackNs must be a whole number of nanoseconds from 1 to 1000000000 (the kernel's default is 50000), got '0'");
+    process.env.RCLAB_TIMER_SLACK_NS = '50us';
+    try {
+      await expect(ThreadsWorld.create(topology(), 1)).rejects.toThrow("RCLAB_TIMER_SLACK_NS must be a whole number of nanoseconds from 1 to 1000000000 (the kernel's default is 50000), got '50us'");
+    } finally {
+      delete process.env.RCLAB_TIMER_SLACK_NS;
+    }
+    expect(readdirSync('/proc/self/task').length).toBe(before); // no worker was started
+  });
+
+  it.runIf(process.platform === 'linux')('the workers of a world sleep with 1 ns of timer slack by default, and with the slack asked for by option or RCLAB_TIMER_SLACK_NS', async () => {
+    for (const [option, env, wanted] of [[undefined, undefined, 1], [50_000, undefined, 50_000], [undefined, '2000', 2000]] as const) {
+      const before = new Set(readdirSync('/proc/self/task'));
+      if (env) process.env.RCLAB_TIMER_SLACK_NS = env;
+      let w: ThreadsWorld;
+      try {
+        w = await ThreadsWorld.create(topology(), 1, option ? { timerSlackNs: option } : {});
+      } finally {
+        delete process.env.RCLAB_TIMER_SLACK_NS;
+      }
+      try {
+        expect(w.timerSlack).toEqual({ timerSlackNs: wanted });
+        expect(timerSlackInEffect()).toEqual({ timerSlackNs: wanted }); // what a report names
+        // The threads the world started (its three storage systems' workers among them) inherited the slack.
+        const started = [...threadSlacks()].filter(([tid]) => !before.has(tid));
+        expect(started.length).toBeGreaterThanOrEqual(3);
+        expect(started.map(([, ns]) => ns)).toEqual(started.map(() => wanted));
+      } finally {
+        await w.close();
+      }
+    }
+  });
 });

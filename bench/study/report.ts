@@ -22,7 +22,11 @@ export function markdownReport(r: StudyResult, charts: Array<{ file: string; tit
   out.push(`Links: one path, no jitter, ${[...new Set(r.cells.map(linkMBpsOf))].join(', ') || LINK_BANDWIDTH_MBPS} MB/s, 5 µs/km one way; host line 20 µs one way; every link of a scheme at the cell's length.`);
   out.push(`Windows: ${Object.entries(r.matrix.windows).map(([rt, w]) => `${rt} warm-up ${w.warmupUs / 1000} ms then ${w.measureUs / 1000} ms${w.maxWrites ? ` or ${w.maxWrites} writes` : ''}${w.minWrites ? ` (at least ${w.minWrites})` : ''}`).join('; ')}.`);
   out.push(`Difference-snapshot mode: ${r.snapshotMode}.`);
-  if (r.scheduling) out.push(`Threads runtime scheduled ${r.scheduling.policy === 'batch' ? 'with SCHED_BATCH (a woken thread does not preempt the one that woke it)' : 'with the OS default (SCHED_OTHER)'}${r.scheduling.note ? `: ${r.scheduling.note}` : ''}.`);
+  if (r.scheduling) {
+    const slack = r.scheduling.timerSlackNs !== undefined
+      ? `; timer slack ${r.scheduling.timerSlackNs === null ? 'unknown' : `${n(r.scheduling.timerSlackNs)} ns`}${r.scheduling.timerSlackNote ? ` (${r.scheduling.timerSlackNote})` : ''}` : '';
+    out.push(`Threads runtime scheduled ${r.scheduling.policy === 'batch' ? 'with SCHED_BATCH (a woken thread does not preempt the one that woke it)' : 'with the OS default (SCHED_OTHER)'}${r.scheduling.note ? `: ${r.scheduling.note}` : ''}${slack}.`);
+  }
   out.push('');
 
   // Model agreement summary.
@@ -143,11 +147,16 @@ function emulatorSection(e: NonNullable<StudyResult['emulator']>): string[] {
   out.push('|--:|--:|--:|--:|--:|--:|--:|--:|');
   for (const i of e.injection) out.push(`| ${i.roundTripMs} ms | ${i.distanceKm} | ${i.writes} | ${n(i.p50MinusRttUs)} | ${n(i.p99MinusRttUs)} | ${n(i.serviceUsAt0Km)} | ${n(i.p50ErrorUs)} | ${n(i.p99ErrorUs)} |`);
   out.push('');
-  const sleep = e.primitives.find((p) => p.name.startsWith('worker timed Atomics.wait'));
+  const sleep = e.primitives.find((p) => p.name.startsWith('worker timed Atomics.wait') && p.name.endsWith(': p99 lateness'));
   if (sleep) {
     out.push(`The p99 column stands on this machine's floor: a worker's timed sleep, alone in the process, returned ${n(sleep.value)} µs late at p99 `
       + `(its tail is in the table below, "${sleep.name}"). A QD 1 synchronous write waits through several such sleeps (P's and I's towards their deadlines, `
       + 'the host\'s wake-up), so the few writes in a hundred that meet one of the rarer long ones make a p99 of milliseconds that the link model has no part in.', '');
+  }
+  const slackless = e.primitives.find((p) => p.name.startsWith('worker timed Atomics.wait') && p.name.includes("the kernel's default timer slack"));
+  if (slackless) {
+    out.push(`Under the kernel's default timer slack (50 µs) the same sleeps returned ${n(slackless.value)} µs late at p50 ("${slackless.name}" below, `
+      + 'against the threads runtime\'s own slack in its note): the threads runtime gives its threads 1 ns (hardware/thread-policy.ts).', '');
   }
   out.push('This machine\'s limits, measured in the same run, against the figures measured earlier on these machines:', '');
   out.push('| primitive | measured | reference | ratio | note |');

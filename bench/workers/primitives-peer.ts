@@ -3,6 +3,7 @@
 
 import { type MessagePort, parentPort } from 'node:worker_threads';
 import { SpscRing } from '../../hardware/spsc-ring.ts';
+import { applyTimerSlack } from '../../hardware/thread-policy.ts';
 
 export type PeerCommand =
   /**
@@ -19,9 +20,10 @@ export type PeerCommand =
   | { op: 'pong-spin'; sab: SharedArrayBuffer }
   /**
    * Sleep `count` times in a timed Atomics.wait of `sleepUs` that nothing ends early (as the threads runtime's CPU loop
-   * sleeps towards a deadline), writing each sleep's lateness (µs past sleepUs) into `outSab` (Float64Array).
+   * sleeps towards a deadline), writing each sleep's lateness (µs past sleepUs) into `outSab` (Float64Array), with
+   * this thread's timer slack set to `timerSlackNs` first (hardware/thread-policy.ts; 0: left as it is).
    */
-  | { op: 'timed-sleeps'; outSab: SharedArrayBuffer; sleepUs: number; count: number }
+  | { op: 'timed-sleeps'; outSab: SharedArrayBuffer; sleepUs: number; count: number; timerSlackNs: number }
   /** Echo every message on `port` back on it until the message 'stop'. */
   | { op: 'echo'; port: MessagePort }
   | { op: 'exit' };
@@ -59,6 +61,8 @@ function pong(c: Extract<PeerCommand, { op: 'pong-wait' | 'pong-spin' }>): void 
 
 function timedSleeps(c: Extract<PeerCommand, { op: 'timed-sleeps' }>): void {
   const word = new Int32Array(new SharedArrayBuffer(4)), out = new Float64Array(c.outSab);
+  const slack = c.timerSlackNs > 0 ? applyTimerSlack(c.timerSlackNs) : null;
+  if (slack?.note) throw new Error(slack.note);
   for (let i = 0; i < c.count; i++) {
     const t0 = performance.now();
     Atomics.wait(word, 0, 0, c.sleepUs / 1000);
