@@ -23,20 +23,25 @@ function threadPolicies(): Map<string, string> {
   }));
 }
 
+/** A world created with `name=value` in the environment is refused with `message`, and starts no thread. */
+async function refusedFromEnv(name: string, value: string, message: string): Promise<void> {
+  const before = readdirSync('/proc/self/task').length;
+  process.env[name] = value;
+  try {
+    await expect(ThreadsWorld.create(topology(), 1)).rejects.toThrow(message);
+  } finally {
+    delete process.env[name];
+  }
+  expect(readdirSync('/proc/self/task').length).toBe(before); // no worker was started
+}
+
 const hasChrt = process.platform === 'linux' && (() => { try { execFileSync('chrt', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; } })();
 
 describe('scheduling policy of the threads runtime', () => {
   it('a bad policy is refused by name, from the option or from RCLAB_SCHEDULING, before any worker starts', async () => {
     expect(() => parseSchedulingPolicy('fast', 'RCLAB_SCHEDULING')).toThrow("RCLAB_SCHEDULING must be one of batch, normal, got 'fast'");
     await expect(ThreadsWorld.create(topology(), 1, { schedulingPolicy: 'fifo' as SchedulingPolicy })).rejects.toThrow("schedulingPolicy must be one of batch, normal, got 'fifo'");
-    const before = readdirSync('/proc/self/task').length;
-    process.env.RCLAB_SCHEDULING = 'realtime';
-    try {
-      await expect(ThreadsWorld.create(topology(), 1)).rejects.toThrow("RCLAB_SCHEDULING must be one of batch, normal, got 'realtime'");
-    } finally {
-      delete process.env.RCLAB_SCHEDULING;
-    }
-    expect(readdirSync('/proc/self/task').length).toBe(before); // no worker was started
+    await refusedFromEnv('RCLAB_SCHEDULING', 'realtime', "RCLAB_SCHEDULING must be one of batch, normal, got 'realtime'");
   });
 
   it('the workers of a world run under SCHED_BATCH by default, and under SCHED_OTHER when asked for normal (without chrt: the default, said why)', async () => {
@@ -85,15 +90,8 @@ describe('timer slack of the threads runtime', () => {
   it('a bad slack is refused by name, from the option or from RCLAB_TIMER_SLACK_NS, before any worker starts', async () => {
     for (const bad of [0, -5, 1.5, 2e9, 'soon']) expect(() => parseTimerSlackNs(bad, 'timerSlackNs')).toThrow(`timerSlackNs must be a whole number of nanoseconds from 1 to 1000000000 (the kernel's default is 50000), got '${bad}'`);
     expect(parseTimerSlackNs(' 2000 ', 'RCLAB_TIMER_SLACK_NS')).toBe(2000);
-    const before = readdirSync('/proc/self/task').length;
     await expect(ThreadsWorld.create(topology(), 1, { timerSlackNs: 0 })).rejects.toThrow("timerSlackNs must be a whole number of nanoseconds from 1 to 1000000000 (the kernel's default is 50000), got '0'");
-    process.env.RCLAB_TIMER_SLACK_NS = '50us';
-    try {
-      await expect(ThreadsWorld.create(topology(), 1)).rejects.toThrow("RCLAB_TIMER_SLACK_NS must be a whole number of nanoseconds from 1 to 1000000000 (the kernel's default is 50000), got '50us'");
-    } finally {
-      delete process.env.RCLAB_TIMER_SLACK_NS;
-    }
-    expect(readdirSync('/proc/self/task').length).toBe(before); // no worker was started
+    await refusedFromEnv('RCLAB_TIMER_SLACK_NS', '50us', "RCLAB_TIMER_SLACK_NS must be a whole number of nanoseconds from 1 to 1000000000 (the kernel's default is 50000), got '50us'");
   });
 
   it.runIf(process.platform === 'linux')('the workers of a world sleep with 1 ns of timer slack by default, and with the slack asked for by option or RCLAB_TIMER_SLACK_NS', async () => {
