@@ -26,12 +26,13 @@ if (!REPLICATED_WRITES_PAIRS.includes(pairs)) {
 }
 let faults0 = 0, faults = 0, ticks0 = new Map<string, number>(), ticks = new Map<string, number>();
 let stats0: Record<string, ThreadCpuStats> = {}, stats: Record<string, ThreadCpuStats> = {};
+let pickup0 = { completions: 0, lateUsSum: 0 }, pickup = { completions: 0, lateUsSum: 0 };
 const r = await replicatedCascadeWritesPerSecond({
   queueDepth: QD, pairs, durationMs: Number(process.env.PROBE_MS ?? 2000), warmupMs: Number(process.env.PROBE_WARMUP_MS ?? 500),
   distanceKm: Number(process.env.PROBE_KM ?? 0), tuning: JSON.parse(process.env.PROBE_TUNING ?? '{}'),
   onWindow: (w, edge) => {
     const s = Object.fromEntries(['P', 'I', 'R'].map((x) => [x, w.stats(x)]));
-    if (edge === 'start') { faults0 = minorFaults(); ticks0 = threadTicks(); stats0 = s; } else { faults = minorFaults(); ticks = threadTicks(); stats = s; }
+    if (edge === 'start') { faults0 = minorFaults(); ticks0 = threadTicks(); stats0 = s; pickup0 = w.hostPickup(); } else { faults = minorFaults(); ticks = threadTicks(); stats = s; pickup = w.hostPickup(); }
   },
 });
 const n = r.writes;
@@ -40,11 +41,13 @@ console.log(`QD ${QD}${pairs === 'cascade' ? '' : ` (${pairs === 'sync' ? 'synch
   + `scheduling ${scheduling?.policy ?? 'normal'}${scheduling?.note ? `: ${scheduling.note}` : ''}; timer slack ${slack?.timerSlackNs ?? '?'} ns${slack?.note ? `: ${slack.note}` : ''})`);
 if (process.env.PROBE_STATS) {
   const busy = [...ticks].map(([k, v]) => [k, ((v - (ticks0.get(k) ?? 0)) * 10000) / n] as const).filter(([, us]) => us >= 1);
+  const picked = pickup.completions - pickup0.completions;
+  console.log(`host took its completions ${((pickup.lateUsSum - pickup0.lateUsSum) / Math.max(1, picked)).toFixed(1)} µs after they were visible, on average`);
   console.log('CPU µs/write by thread:', busy.map(([k, us]) => `${k} ${us.toFixed(0)}`).join(', '));
   for (const sys of ['P', 'I', 'R']) {
     const a = stats[sys]!, b = stats0[sys]!;
     const st = Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - b[k as keyof typeof b]])) as typeof a;
-    console.log(sys, JSON.stringify({ ev: st.eventsDispatched, in: st.framesIn, out: st.framesOut, turns: st.loopTurns, waits: st.waits,
+    console.log(sys, JSON.stringify({ ev: st.eventsDispatched, in: st.framesIn, out: st.framesOut, turns: st.loopTurns, waits: st.waits, skipped: st.doorbellsSkipped,
       timers: st.timersFired, frameLateAvgUs: +(st.frameLateUsSum / Math.max(1, st.framesIn)).toFixed(1), hostLateAvgUs: +(st.hostLateUsSum / Math.max(1, st.hostIos)).toFixed(1) }));
   }
 }

@@ -69,14 +69,29 @@ const STATUS_CODE = new Map<IoStatus, number>(IO_STATUS_CODES.map((s, i) => [s, 
 /**
  * World-wide Int32 words per storage system i, at i × SYSTEM_WORDS_PER_SYSTEM (a 64-byte line each, so threads
  * don't false-share): +0 power epoch, +1 1 while a controller runs, +2 1 while its CPU sleeps on its doorbell,
- * +3 pause (PAUSE_RUNNING, PAUSE_REQUESTED by the main thread, PAUSE_HELD once the CPU holds between events).
+ * +3 pause (PAUSE_RUNNING, PAUSE_REQUESTED by the main thread, PAUSE_HELD once the CPU holds between events),
+ * +4 the time its CPU's timed sleep ends (SW_WAKE_AT: see wakeAtWord), 0 while it is awake.
  * After the last system's words, the main thread's own "asleep" word (the main doorbell's consumer).
  */
 export const SYSTEM_WORDS_PER_SYSTEM = 16;
-export const SW_POWER_EPOCH = 0, SW_UP = 1, SW_ASLEEP = 2, SW_PAUSE = 3;
+export const SW_POWER_EPOCH = 0, SW_UP = 1, SW_ASLEEP = 2, SW_PAUSE = 3, SW_WAKE_AT = 4;
 export const PAUSE_RUNNING = 0, PAUSE_REQUESTED = 1, PAUSE_HELD = 2;
 export const systemWordsLength = (systems: number): number => (systems + 1) * SYSTEM_WORDS_PER_SYSTEM;
 export const mainAsleepIndex = (systems: number): number => systems * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP;
+
+/**
+ * Doorbell suppression (as virtio's event index, or an NVMe host that does not need an interrupt per completion): a
+ * CPU about to sleep until world time `wakeAtUs` publishes it in its SW_WAKE_AT word, and a peer that pushes frames
+ * due no earlier than that does not ring (see ThreadCpu.ringPeers): the sleeper drains its rings when it wakes anyway,
+ * before any of them is due. At 100 km every frame otherwise woke its receiver twice, once when it was pushed and
+ * once when it was due. The word holds whole WAKE_AT_UNIT_US, rounded up (an Int32 then lasts 9.5 hours of world time;
+ * beyond, or for a time not finite, it holds 0: ring me).
+ */
+export const WAKE_AT_UNIT_US = 16;
+export function wakeAtWord(wakeAtUs: number): number {
+  const w = Math.ceil(wakeAtUs / WAKE_AT_UNIT_US);
+  return w > 0 && w <= 0x7fffffff ? w : 0;
+}
 /**
  * World-wide Int32 words per link l, at l × LINK_WORDS_PER_LINK: +0 1 while up (both fibres: a cut both ways is
  * loss of light that both ports notice), +1 its epoch (bumped at every cut and heal: frames stamped with an older
@@ -108,8 +123,10 @@ export const STAT = {
   drainCuts: 26,
   /** Sum of the lateness credited to dispatched events, whose effects were stamped from their due time (maxDueCreditUs). */
   dueCreditUsSum: 27,
+  /** Doorbells not rung, because the peer was asleep until after the frames pushed were due (see wakeAtWord). */
+  doorbellsSkipped: 28,
 } as const;
-export const STAT_WORDS = 28;
+export const STAT_WORDS = 29;
 
 /** The copy device's counters from a CPU's stats words (whether the system has a device is the topology's to say). */
 export function readCopyDeviceStats(stats: Float64Array): CopyDeviceStats {
@@ -276,6 +293,12 @@ export interface ThreadTuning {
    * third of I's and R's CPU per write in the cascade at 100 km, QD 1, and measured 4–6 % more writes/s at QD 8–32.
    */
   maxDueCreditUs: number;
+  /**
+   * Before a timed sleep the CPU publishes when it will wake (wakeAtWord), and a peer pushing frames due after that
+   * does not ring its doorbell: it drains them on waking, before they are due. Saves a wake-up per frame (or batch)
+   * wherever frames are due later than they are sent, which is every link longer than 0 km.
+   */
+  skipDoorbells: boolean;
 }
 
 export const DEFAULT_THREAD_TUNING: ThreadTuning = {
@@ -296,6 +319,7 @@ export const DEFAULT_THREAD_TUNING: ThreadTuning = {
   frameBufferSmallBytesKept: 16 * 1024 * 1024,
   coalesceFrames: false,
   maxDueCreditUs: 10_000,
+  skipDoorbells: true,
 };
 
 /**
@@ -675,6 +699,8 @@ interface Outbound {
   peerWake: WakeLine;
   /** Records pushed since the peer's doorbell was last rung (see ringPeers). */
   unrung: boolean;
+  /** The earliest due time of those records (Infinity when none). */
+  unrungDueUs: number;
   model: LinkModel;
   /** A circuit over the common line: each frame goes through CommonLine.carry and carries a routing header. */
   overLine: boolean;
@@ -766,6 +792,8 @@ export class ThreadCpu implements Hardware {
   private loopDone: Promise<void> | null = null;
   /** Flight recorder: the events that led to an assertion, dumped with it. */
   private readonly recorder = new FlightRecorder();
+  /** This system's SW_WAKE_AT word in systemWords (wakeAtWord). */
+  private readonly wakeAtIndex: number;
   /** This system's pause word in systemWords (SW_PAUSE). */
   private readonly pauseIndex: number;
   /** The copy device, if the topology gives this system one (hardware/copy-device.ts). */
@@ -802,7 +830,7 @@ export class ThreadCpu implements Hardware {
         lw: o.linkIndex * LINK_WORDS_PER_LINK, dirUp: o.linkIndex * LINK_WORDS_PER_LINK + lwDirUp(o.dir),
         dirEpoch: o.linkIndex * LINK_WORDS_PER_LINK + lwDirEpoch(o.dir),
         peerWake: new WakeLine(Doorbell.attach(o.peerDoorbell), this.systemWords, o.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP),
-        model: new LinkModel(o.link, () => prng.next()), overLine: o.link.overLine === true, header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0, unrung: false,
+        model: new LinkModel(o.link, () => prng.next()), overLine: o.link.overLine === true, header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0, unrung: false, unrungDueUs: Infinity,
       };
       this.outboundByPeer.set(o.peerStorageId, ob);
       return ob;
@@ -824,6 +852,7 @@ export class ThreadCpu implements Hardware {
     });
     this.powerEpoch = Atomics.load(this.systemWords, this.index * SYSTEM_WORDS_PER_SYSTEM + SW_POWER_EPOCH);
     this.pauseIndex = this.index * SYSTEM_WORDS_PER_SYSTEM + SW_PAUSE;
+    this.wakeAtIndex = this.index * SYSTEM_WORDS_PER_SYSTEM + SW_WAKE_AT;
     this.copyDevice = config.copyDevice ? new CopyDevice(config.copyDevice, `storage system ${config.name}: copyDevice`) : null;
     this.line = config.line ? new CommonLine(config.line.spec, config.line.systems, new Float64Array(config.line.counters)) : null;
   }
@@ -1134,7 +1163,10 @@ export class ThreadCpu implements Hardware {
       let sleepUs = retrying ? waitUs : Math.min(deadline - now - spinUs, t.maxSleepSliceMs * 1000);
       const final = !retrying && (t.approachUs <= 0 || sleepUs <= 2 * t.approachUs);
       if (!retrying && !final) sleepUs -= t.approachUs;
+      // Peers need not ring for frames due after this sleep ends (wakeAtWord); awake again, every frame rings.
+      Atomics.store(this.systemWords, this.wakeAtIndex, this.tuning.skipDoorbells ? wakeAtWord(now + sleepUs) : 0);
       rung = this.wake.sleepSync(seen, sleepUs / 1000);
+      Atomics.store(this.systemWords, this.wakeAtIndex, 0);
       if (!rung && final) oversleep.add(this.nowUs() - now - sleepUs);
     }
   }
@@ -1395,6 +1427,7 @@ export class ThreadCpu implements Hardware {
     if (ob.overLine) writeRoutingHeader(h, RECORD_ROUTING_HEADER_OFFSET, ob.peerStorageId, this.storageId, frame.length);
     if (!ob.port.push(ob.header, frame)) return false;
     ob.unrung = true;
+    if (atUs < ob.unrungDueUs) ob.unrungDueUs = atUs;
     if (this.unrungSinceUs < 0) this.unrungSinceUs = this.nowUs();
     if (this.tuning.maxRingDelayUs <= 0) this.ringPeers();
     return true;
@@ -1452,7 +1485,17 @@ export class ThreadCpu implements Hardware {
   private ringPeers(): void {
     if (this.unrungSinceUs < 0) return;
     this.unrungSinceUs = -1;
-    for (const ob of this.outbound) if (ob.unrung) { ob.unrung = false; ob.peerWake.ring(); }
+    for (const ob of this.outbound) {
+      if (!ob.unrung) continue;
+      ob.unrung = false;
+      const dueUs = ob.unrungDueUs;
+      ob.unrungDueUs = Infinity;
+      // Read after the records were published: a peer that published its wake-up time before that drains them when it
+      // wakes; one that publishes it after has not yet read its bell, which the ring (if needed) has then changed.
+      const wakeAt = Atomics.load(this.systemWords, ob.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_WAKE_AT);
+      if (wakeAt !== 0 && dueUs >= wakeAt * WAKE_AT_UNIT_US) { this.stats[STAT.doorbellsSkipped]!++; continue; }
+      ob.peerWake.ring();
+    }
     if (this.mainUnrung) { this.mainUnrung = false; this.mainWake.ring(); }
   }
 
