@@ -51,7 +51,7 @@ import { DueCredit } from './due-credit.ts';
 //   frame record:  0 f64 due time  8 i32 link epoch  12 i32 direction epoch  16 i32 power epoch
 //                  20 routing header (common line)  28 reserved  32 frame
 //   submission:    0 f64 not before  8 u32 tag  12 u8 op  16 f64 lvol  24 f64 lba  32 f64 blocks  40 reserved  48 data
-//   completion:    0 f64 visible at  8 u32 tag  12 u8 status  16 reserved  24 data
+//   completion:    0 f64 visible at  8 u32 tag  12 u8 status  16 f64 pushed at (world µs)  24 data
 export const FRAME_RECORD_HEADER_BYTES = 32;
 /** Where a link ring record carries the routing header of a frame on the common line. */
 const RECORD_ROUTING_HEADER_OFFSET = 20;
@@ -1447,6 +1447,7 @@ export class ThreadCpu implements Hardware {
     h.setFloat64(0, visibleAtUs, true);
     h.setUint32(8, tag, true);
     h.setUint8(12, code);
+    h.setFloat64(16, this.nowUs(), true); // when the host can first see it (HostIoResult.completedAtUs)
     if (!hp.completion.push(hp.header, data)) return false;
     this.mainUnrung = true;
     if (this.unrungSinceUs < 0) this.unrungSinceUs = this.nowUs();

@@ -4,7 +4,7 @@
 
 import type { Command, CommandReply } from '../firmware/commands.ts';
 import { readDefinitionInformation as readDefinition, readJournalRecords as readJournals } from '../firmware/definition-info.ts';
-import type { HostIo } from '../firmware/hardware-interface.ts';
+import type { HostIo, IoStatus } from '../firmware/hardware-interface.ts';
 import type { FirmwareOptions } from '../firmware/constants.ts';
 import { SimLink, SimScheduler, SimStorageSystem, type FrameInFlight } from '../hardware/sim-machine.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
@@ -12,7 +12,7 @@ import type { CopyDeviceStats } from '../hardware/copy-device.ts';
 import { CommonLine, LineFaults, lineStatsWords, validateCommonLine, type CommonLineStats } from '../hardware/common-line.ts';
 import { Prng } from './prng.ts';
 import type { Topology } from './topology.ts';
-import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
+import { directionsOf, hostIssuedAtUs, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
 
 /** Latency of a command on a storage system's maintenance port, one way. */
 const MANAGEMENT_US = 100;
@@ -56,7 +56,7 @@ export class SimWorld implements World {
     for (const s of topology.systems) {
       const memory = StorageSystemMemory.build(s.id, s.name, s.lvols, s.cacheSlots);
       this.systems.set(s.name, new SimStorageSystem(s.name, memory, this.sched, {
-        completeHostIo: (sys, io, status, data) => this.settleIo(sys, io, { status, data }),
+        completeHostIo: (sys, io, status, data) => this.settleIo(sys, io, status, data),
         replyCommand: (sys, id, reply) => this.settleCommand(id, reply),
         emit: (sys, event) => this.publish(sys.name, event),
         controllerStopped: (sys, error) => this.controllerStopped(sys.name, error),
@@ -158,10 +158,11 @@ export class SimWorld implements World {
     const h = hostSpec(this.topology, host);
     const sys = this.system(h.storage);
     const lineUs = this.topology.hostLinkUs;
+    hostIssuedAtUs(req, this.sched.nowUs, 0); // checked only: a program here runs when its cause happened, never late
     return this.wait<HostIoResult>((resolve) => {
       const tag = this.nextTag++;
       if (!sys.up) {
-        this.sched.at(this.sched.nowUs + lineUs, `io ${tag} to down ${sys.name}`, () => resolve({ status: 'not-ready' }));
+        this.sched.at(this.sched.nowUs + lineUs, `io ${tag} to down ${sys.name}`, () => resolve({ status: 'not-ready', completedAtUs: this.sched.nowUs }));
         return;
       }
       this.pendingIo.set(tag, { system: sys.name, resolve });
@@ -170,12 +171,12 @@ export class SimWorld implements World {
     });
   }
 
-  private settleIo(sys: SimStorageSystem, io: HostIo, result: HostIoResult): void {
+  private settleIo(sys: SimStorageSystem, io: HostIo, status: IoStatus, data: Uint8Array | undefined): void {
     const p = this.pendingIo.get(io.tag);
     if (!p) return;
     this.pendingIo.delete(io.tag);
-    this.sched.record(`${sys.name} io ${io.tag} ${result.status}`);
-    this.sched.at(this.sched.nowUs + this.topology.hostLinkUs, `io ${io.tag} done`, () => p.resolve(result));
+    this.sched.record(`${sys.name} io ${io.tag} ${status}`);
+    this.sched.at(this.sched.nowUs + this.topology.hostLinkUs, `io ${io.tag} done`, () => p.resolve({ status, data, completedAtUs: this.sched.nowUs }));
   }
 
   /** Requests a powered-off controller will never answer are failed, as a host's timeout would. */
@@ -188,7 +189,7 @@ export class SimWorld implements World {
     for (const [tag, p] of [...this.pendingIo]) {
       if (p.system !== system) continue;
       this.pendingIo.delete(tag);
-      this.sched.at(this.sched.nowUs + this.topology.hostLinkUs, `io ${tag} lost`, () => p.resolve({ status: 'not-ready' }));
+      this.sched.at(this.sched.nowUs + this.topology.hostLinkUs, `io ${tag} lost`, () => p.resolve({ status: 'not-ready', completedAtUs: this.sched.nowUs }));
     }
   }
 

@@ -27,7 +27,7 @@ import { Doorbell } from '../hardware/doorbell.ts';
 import { SpscRing } from '../hardware/spsc-ring.ts';
 import { StorageSystemMemory } from '../hardware/storage-system.ts';
 import {
-  COMPLETION_HEADER_BYTES, FRAME_RECORD_HEADER_BYTES, IO_STATUS_CODES, LINK_WORDS_PER_LINK, LW_EPOCH, LW_UP, lwDirEpoch, lwDirUp,
+  COMPLETION_HEADER_BYTES, DEFAULT_THREAD_TUNING, FRAME_RECORD_HEADER_BYTES, IO_STATUS_CODES, LINK_WORDS_PER_LINK, LW_EPOCH, LW_UP, lwDirEpoch, lwDirUp,
   PAUSE_HELD, PAUSE_REQUESTED, PAUSE_RUNNING, readCopyDeviceStats, readStats, RingPort, STAT, SW_PAUSE,
   STAT_WORDS, SUB_HAS_DATA, SUB_OP_WRITE, SUBMISSION_HEADER_BYTES, SW_ASLEEP, SW_UP, SYSTEM_WORDS_PER_SYSTEM, WakeLine, mainAsleepIndex,
   systemWordsLength, worldClock,
@@ -37,7 +37,7 @@ import {
 import type { ThreadWorkerApi } from '../hardware/thread-worker.ts';
 import { Prng } from './prng.ts';
 import type { HostSpec, StorageSystemSpec, Topology } from './topology.ts';
-import { directionsOf, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
+import { directionsOf, hostIssuedAtUs, hostSpec, linkSpec, systemSpec, type Fault, type HostIoRequest, type HostIoResult, type TimedEvent, type World } from './world.ts';
 import { collectGarbage } from './collect-garbage.ts';
 import { setFlagsFromString } from 'node:v8';
 import { validateCopyDevice, type CopyDeviceStats } from '../hardware/copy-device.ts';
@@ -166,6 +166,8 @@ export class ThreadsWorld implements World {
   private readonly linkRingBytes: number;
   private readonly hostRingBytes: number;
   private readonly hostIdleSpinUs: number;
+  /** How far back a host I/O may be issued (HostIoRequest.issuedAtUs): the CPUs' cap on due credit. */
+  private readonly maxDueCreditUs: number;
   private readonly stopTimeoutMs: number;
   private nextRequestId = 1;
   private tagSeq = 0;
@@ -197,6 +199,7 @@ export class ThreadsWorld implements World {
     this.linkRingBytes = options.linkRingBytes ?? DEFAULT_LINK_RING_BYTES;
     this.hostRingBytes = options.hostRingBytes ?? DEFAULT_HOST_RING_BYTES;
     this.hostIdleSpinUs = options.hostIdleSpinUs ?? 0;
+    this.maxDueCreditUs = options.tuning?.maxDueCreditUs ?? DEFAULT_THREAD_TUNING.maxDueCreditUs;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 2000;
     this.systemWords = new Int32Array(new SharedArrayBuffer(systemWordsLength(topology.systems.length) * 4));
     this.mainWake = new WakeLine(this.mainDoorbell, this.systemWords, mainAsleepIndex(topology.systems.length));
@@ -467,18 +470,19 @@ export class ThreadsWorld implements World {
     const h = this.hosts.get(spec.name)!;
     if (this.closed) return Promise.reject(new Error('world is closed'));
     const lineUs = this.topology.hostLinkUs;
+    const issuedAtUs = hostIssuedAtUs(req, this.clock(), this.maxDueCreditUs);
     const tooBig = req.data !== undefined && SUBMISSION_HEADER_BYTES + req.data.length > h.submission.ring.maxRecordBytes;
     if (!this.isUp(h.system.spec.name) || tooBig) {
       // Powered off: 'not-ready' after the line's latency (as on sim). Larger than any legal I/O: the firmware would refuse it.
       const status = tooBig ? 'out-of-range' : 'not-ready';
-      return this.sleep(tooBig ? 2 * lineUs : lineUs).then(() => ({ status }));
+      return this.sleep(tooBig ? 2 * lineUs : lineUs).then(() => ({ status, completedAtUs: this.clock() }));
     }
     let tag = (this.tagSeq = (this.tagSeq + 1) >>> 0 || 1);
     while (this.pendingIo.has(tag)) tag = this.tagSeq = (this.tagSeq + 1) >>> 0 || 1;
     return new Promise<HostIoResult>((resolve) => {
       this.pendingIo.set(tag, { host: h, resolve });
       const sub: Submission = {
-        notBeforeUs: this.clock() + lineUs, tag, opBits: (req.op === 'write' ? SUB_OP_WRITE : 0) | (req.data ? SUB_HAS_DATA : 0),
+        notBeforeUs: issuedAtUs + lineUs, tag, opBits: (req.op === 'write' ? SUB_OP_WRITE : 0) | (req.data ? SUB_HAS_DATA : 0),
         lvol: req.lvol, lba: req.lba, blocks: req.blocks, data: req.data,
       };
       if (h.backlog.length > 0 || !this.pushSubmission(h, sub)) {
@@ -603,21 +607,23 @@ export class ThreadsWorld implements World {
       if (visibleAtUs > now) return visibleAtUs;
       const tag = dv.getUint32(off + 8, true);
       const status = IO_STATUS_CODES[dv.getUint8(off + 12)] ?? 'medium-error';
+      const completedAtUs = Math.max(visibleAtUs, dv.getFloat64(off + 16, true)); // visible, and in the ring
       const data = v.length > COMPLETION_HEADER_BYTES ? v.slice(COMPLETION_HEADER_BYTES) : undefined;
       ring.pop();
       const p = this.pendingIo.get(tag);
       if (!p) continue;
       this.pendingIo.delete(tag);
       this.pickups++;
-      this.pickupLateUsSum += now - visibleAtUs;
-      p.resolve(data ? { status, data } : { status });
+      this.pickupLateUsSum += now - completedAtUs;
+      p.resolve(data ? { status, data, completedAtUs } : { status, completedAtUs });
     }
   }
 
   /**
    * How late the hosts (this thread) took their completions, since the world started: the count, and the sum of µs
-   * from when each became visible (its storage system's answer plus the host line) to the pump's look that found it.
-   * It is the one hop of a write whose lateness nothing after it can absorb (see ThreadTuning.maxDueCreditUs).
+   * from when each reached the host (HostIoResult.completedAtUs: visible, its storage system's answer plus the host
+   * line, and in the ring) to the pump's look that found it: the main thread's own wake-up. A host program that issues
+   * its next I/O at the completion's time (HostIoRequest.issuedAtUs) has it absorbed by that I/O's flight.
    */
   hostPickup(): { completions: number; lateUsSum: number } {
     return { completions: this.pickups, lateUsSum: this.pickupLateUsSum };
@@ -645,7 +651,7 @@ export class ThreadsWorld implements World {
     for (const [tag, p] of [...this.pendingIo]) {
       if (p.host.system !== s) continue;
       this.pendingIo.delete(tag);
-      p.resolve({ status: 'not-ready' });
+      p.resolve({ status: 'not-ready', completedAtUs: this.clock() });
     }
     this.mainWake.ring(); // the pump may be asleep waiting for these
   }
@@ -828,7 +834,8 @@ export class ThreadsWorld implements World {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.pumpWatchdog);
-    for (const p of this.pendingIo.values()) p.resolve({ status: 'not-ready' });
+    const now = this.clock();
+    for (const p of this.pendingIo.values()) p.resolve({ status: 'not-ready', completedAtUs: now });
     this.pendingIo.clear();
     this.mainWake.ring(); // ends the pump's sleep
     // A paused CPU cannot hear stop(): let every one run again first.

@@ -40,11 +40,25 @@ export interface HostIoRequest {
   lba: number;
   blocks: number;
   data?: Uint8Array;
+  /**
+   * World time (µs) the host issued this I/O, when that was before now: a host program that answers a completion with
+   * its next I/O issues it at that completion's time (HostIoResult.completedAtUs), so that the emulator's lateness in
+   * resuming the program (on threads, the main thread waking) is not the emulated host's, as a storage system's CPU
+   * stamps what it sends from when its cause was due (ThreadTuning.maxDueCreditUs). Threads takes back at most
+   * maxDueCreditUs; sim resumes programs on time. Later than now is refused.
+   */
+  issuedAtUs?: number;
 }
 
 export interface HostIoResult {
   status: IoStatus;
   data?: Uint8Array;
+  /**
+   * World time (µs) the completion reached the host: its storage system's answer plus the host line, and on threads
+   * not before that system's thread had put it in the completion ring. How much later the host program took it is
+   * the emulator's (ThreadsWorld.hostPickup()). A host's latency is completedAtUs less when it issued the I/O.
+   */
+  completedAtUs: number;
 }
 
 export interface World {
@@ -142,4 +156,16 @@ export function hostSpec(t: Topology, name: string) {
   const h = t.hosts.find((x) => x.name === name);
   if (!h) throw new Error(`unknown host '${name}' (this topology has ${t.hosts.map((x) => x.name).join(', ')})`);
   return h;
+}
+
+/**
+ * The time a host I/O was issued (HostIoRequest.issuedAtUs), checked: now when not given, and never later than now
+ * nor more than `maxBackUs` before it (a longer delay than that is the emulator's stall, not the host's reaction).
+ */
+export function hostIssuedAtUs(req: HostIoRequest, nowUs: number, maxBackUs: number): number {
+  const at = req.issuedAtUs;
+  if (at === undefined) return nowUs;
+  if (typeof at !== 'number' || !Number.isFinite(at)) throw new Error(`host I/O: issuedAtUs must be a finite world time in µs, got ${String(at)}`);
+  if (at > nowUs) throw new Error(`host I/O: issuedAtUs ${at} is later than now (${nowUs} µs): a host cannot issue an I/O in the future`);
+  return Math.max(at, nowUs - maxBackUs);
 }

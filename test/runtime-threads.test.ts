@@ -116,6 +116,23 @@ describe.sequential('threads runtime on embodiment 1 (P–I–R)', () => {
     expect(w.stats('P').dueCreditUsSum + w.stats('I').dueCreditUsSum).toBeGreaterThan(credit0);
   }, 10_000);
 
+  it(`a write issued earlier (issuedAtUs) leaves as from then: ${s1RoundTripUs} µs of round trip after that time, less after the call; completedAtUs is when the host could take it`, async () => {
+    const sinceCallUs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const issuedAtUs = w.nowUs();
+      await w.sleep(s1RoundTripUs / 2); // the host meant to write at issuedAtUs, and the emulator resumed it late
+      const callUs = w.nowUs();
+      const r = await w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: 1100 + i, blocks: 1, data: block(1100 + i), issuedAtUs });
+      expect(r.status).toBe('ok');
+      expect(r.completedAtUs).toBeLessThanOrEqual(w.nowUs());
+      expect(r.completedAtUs - issuedAtUs).toBeGreaterThanOrEqual(s1RoundTripUs + 2 * topology.hostLinkUs); // the physics, from the issue
+      sinceCallUs.push(r.completedAtUs - callUs);
+    }
+    // From the call, the completion came sooner than a round trip: the write had left P as issued, half a round trip before.
+    expect(sinceCallUs.sort((a, b) => a - b)[2]).toBeLessThan(s1RoundTripUs);
+    expect(() => w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: 1105, blocks: 1, data: block(1105), issuedAtUs: w.nowUs() + 1_000 })).toThrow(/later than now/);
+  }, 10_000);
+
   it('link conditions on S1 add their latency to a synchronous write; a cut path leaves the link working', async () => {
     const qd1 = async (lba: number) => {
       const t0 = w.nowUs();

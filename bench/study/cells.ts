@@ -184,9 +184,16 @@ export interface CellResult extends CellSpec {
   dispatchLateUs?: Record<string, { frame: number; host: number }>;
   /**
    * Threads runtime: how long after becoming visible the host (the main thread) took each completion over the window,
-   * on average (µs): its wake-up, which no flight after it absorbs (ThreadsWorld.hostPickup).
+   * on average (µs): its wake-up (ThreadsWorld.hostPickup). In results with hostTimes, the host issued its next write
+   * at the completion's time, so this is in neither the latency nor the next write's; before, it was in both.
    */
   hostPickupLateUs?: number;
+  /**
+   * The host issued each write when it meant to (the lane's previous completion, or an open loop's due time) and its
+   * latency runs from then to the completion as the host saw it (HostIoRequest.issuedAtUs, HostIoResult.completedAtUs).
+   * Absent in results from before: there the host's own lateness in resuming its loop was part of every write.
+   */
+  hostTimes?: true;
   /** Threads runtime, when not 0: how many times over the cell the host path's watchdog had to wake the host (ThreadsWorld.pumpRescueCount). */
   hostPumpRescues?: number;
 }
@@ -363,6 +370,9 @@ export class HostLoad {
     const slots = Math.floor(DATA_VOLUME_BYTES / blockBytes);
     const start = world.nowUs();
     this.done = Promise.all(Array.from({ length: queueDepth }, async (_, lane) => {
+      // The host issues each write when it means to (HostIoRequest.issuedAtUs): closed loop, when the lane's previous
+      // write completed; open loop, when the write is due. The emulator's lateness in resuming this loop is not the host's.
+      let issueAtUs: number | undefined;
       for (let k = lane; !this.stopped; k += queueDepth) {
         if (this.ratePerS) {
           // Open loop: the n-th write is due at start + n / rate.
@@ -370,11 +380,13 @@ export class HostLoad {
           const waitUs = dueUs - world.nowUs();
           if (waitUs > 0) await world.sleep(waitUs);
           if (this.stopped) break;
+          issueAtUs = Math.min(dueUs, world.nowUs());
         }
-        const t0 = world.nowUs();
-        const r = await world.hostIo(host, { op: 'write', lvol: DATA_LVOL, lba: (k % slots) * blocks, blocks, data });
-        const t1 = world.nowUs();
-        if (r.status !== 'ok') { this.refused[r.status] = (this.refused[r.status] ?? 0) + 1; await world.sleep(1_000); continue; }
+        const t0 = issueAtUs ?? world.nowUs();
+        const r = await world.hostIo(host, { op: 'write', lvol: DATA_LVOL, lba: (k % slots) * blocks, blocks, data, issuedAtUs: t0 });
+        const t1 = r.completedAtUs;
+        issueAtUs = t1;
+        if (r.status !== 'ok') { this.refused[r.status] = (this.refused[r.status] ?? 0) + 1; await world.sleep(1_000); issueAtUs = undefined; continue; }
         this.completedTotal++;
         if (t0 >= this.fromUs && t1 < this.toUs) {
           this.completed++;
@@ -462,6 +474,7 @@ export async function runCell(spec: CellSpec, window: Window, seed = 1): Promise
       journal: sampler ? sampler.summary(fromUs, endUs) : undefined,
       refused: load.refused, firmwareEvents: world.eventCount() - events0, wallMs: performance.now() - wall0,
       ...(hasJournalPair(spec.scheme) ? { inflowControl: true } : {}),
+      hostTimes: true,
       ...(spec.runtime === 'threads' && cpu && cpuWrites > 0 ? { cpuUsPerWrite: (cpu.user + cpu.system) / cpuWrites, cores: availableParallelism() } : {}),
       ...(cpuLateMaxUs ? { cpuLateMaxUs } : {}),
       ...(dispatchLateUs ? { dispatchLateUs } : {}),

@@ -138,17 +138,19 @@ function stalledCpu(cell: CellResult): string {
  * Threads, a synchronous write (the synchronous and cascade schemes): the lateness no flight absorbs, when it accounts
  * for at least half of the time per write over the model's. A CPU stamps what it sends from the due time of the event
  * that made it (ThreadTuning.maxDueCreditUs), so the request's lateness at P and the copy's at I are absorbed by the
- * link's flight; the acknowledgement's at P has only the host line after it, and the host's own pickup nothing.
+ * link's flight; the acknowledgement's at P has only the host line after it. The host's own pickup of the completion
+ * counts only in results from before hostTimes, where the host issued its next write when it got round to it.
  */
 function lateLastHop(cell: CellResult, model: ModelPoint): string {
   const p = cell.dispatchLateUs?.P, pickupUs = cell.hostPickupLateUs;
   if (!p || pickupUs === undefined || isAsyncOnly(cell.scheme)) return '';
-  const lateUs = Math.max(0, p.frame - HOST_LINE_US) + pickupUs;
+  const ackUs = Math.max(0, p.frame - HOST_LINE_US);
+  const lateUs = cell.hostTimes ? ackUs : ackUs + pickupUs;
   const excessUs = (cell.queueDepth * 1e6) / cell.iops - model.latencyUs; // time per write over the model's (Little's law)
   if (excessUs <= 0 || lateUs < excessUs / 2) return '';
-  return `late last hop: the acknowledgement reached P's CPU ${Math.round(p.frame)} µs after it was due and the host took the completion `
-    + `${Math.round(pickupUs)} µs after it was visible, on average: ${Math.round(lateUs)} µs per write that no flight absorbs (the host line `
-    + `takes ${HOST_LINE_US}), against ${Math.round(excessUs)} µs per write over the model`;
+  const pickup = cell.hostTimes ? '' : ` and the host took the completion ${Math.round(pickupUs)} µs after it was visible`;
+  return `late last hop: the acknowledgement reached P's CPU ${Math.round(p.frame)} µs after it was due${pickup}, on average: `
+    + `${Math.round(lateUs)} µs per write that no flight absorbs (the host line takes ${HOST_LINE_US}), against ${Math.round(excessUs)} µs per write over the model`;
 }
 
 /** Busier than this share of the machine's cores, a threads cell is limited by the emulator, whatever bound the model has. */
