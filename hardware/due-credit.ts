@@ -1,33 +1,74 @@
 // The lateness a CPU credits to the event it dispatches (ThreadTuning.maxDueCreditUs): how late the event is for
-// reasons that are not the emulated controller's (the thread asleep or waking, the host OS running another thread),
-// so that the frames and completions the event makes are stamped as if it had been dispatched when due. Lateness
-// behind the CPU's own earlier events is queueing, which a busy controller has too: it is not credited.
+// reasons that are not the emulated controller's (the thread asleep or waking, the host OS running another thread, the
+// event's sender putting it in the ring late), so that the frames and completions the event makes are stamped as if it
+// had been dispatched when due. Lateness spent while the CPU ran its own other events is queueing, which a busy
+// controller has too: it is not credited.
+
+/** Busy intervals remembered: a CPU runs a few dozen events within the lateness a credit can cover. */
+export const DUE_CREDIT_HISTORY = 256;
 
 export class DueCredit {
-  /** When the CPU last finished a firmware event (world µs): an event due before then waited behind it. */
-  private lastEventEndUs = -Infinity;
+  /** The last DUE_CREDIT_HISTORY busy intervals (events run, holds), oldest first from `oldest`, in a ring. */
+  private readonly startUs = new Float64Array(DUE_CREDIT_HISTORY);
+  private readonly endUs = new Float64Array(DUE_CREDIT_HISTORY);
+  private next = 0;
+  private count = 0;
+  /** When the event being dispatched started (NaN between events). */
+  private openUs = Number.NaN;
   private creditUs = 0;
 
   constructor(readonly maxUs: number) {
     if (!(Number.isFinite(maxUs) && maxUs >= 0)) throw new Error(`maxDueCreditUs must be a finite number >= 0, got ${maxUs}`);
   }
 
-  /** An event due at dueUs is dispatched at nowUs: credits what it waited past both its due time and the CPU's last event. */
+  /**
+   * An event due at dueUs is dispatched at nowUs: credits what it waited past its due time, less the time the CPU was
+   * busy (running other events, or held) since then. The event is busy from now until busyUntil.
+   */
   dispatch(nowUs: number, dueUs: number): number {
-    const waited = nowUs - Math.max(dueUs, this.lastEventEndUs);
-    this.creditUs = waited > 0 ? Math.min(waited, this.maxUs) : 0;
+    const waited = Math.min(nowUs - dueUs, this.maxUs);
+    this.creditUs = waited > 0 ? Math.max(0, waited - this.busySince(nowUs - waited)) : 0;
+    this.openUs = nowUs;
     return this.creditUs;
   }
 
   /** The event's handler returned: what the CPU does until the next dispatch is stamped with the wall clock. */
   clear(): void { this.creditUs = 0; }
 
-  /** The CPU was busy with events until nowUs (or held, as by a debugger's pause: what waited for it is not credited). */
+  /** The event dispatched last ended at nowUs: the CPU was busy with it since its dispatch. */
   busyUntil(nowUs: number): void {
-    this.lastEventEndUs = nowUs;
+    if (!Number.isNaN(this.openUs)) this.remember(this.openUs, nowUs);
+    this.openUs = Number.NaN;
     this.creditUs = 0;
+  }
+
+  /** The CPU was held from fromUs to toUs (a debugger's pause): what waited for it gets no credit for that time. */
+  held(fromUs: number, toUs: number): void {
+    this.busyUntil(fromUs);
+    this.remember(fromUs, toUs);
   }
 
   /** The time an effect made at nowUs is stamped with. */
   stamp(nowUs: number): number { return nowUs - this.creditUs; }
+
+  private remember(fromUs: number, toUs: number): void {
+    if (!(toUs > fromUs)) return;
+    this.startUs[this.next] = fromUs;
+    this.endUs[this.next] = toUs;
+    this.next = (this.next + 1) % DUE_CREDIT_HISTORY;
+    if (this.count < DUE_CREDIT_HISTORY) this.count++;
+  }
+
+  /** Busy time from sinceUs on, newest interval first; before the oldest remembered, every µs counts as busy. */
+  private busySince(sinceUs: number): number {
+    let busy = 0;
+    for (let k = 1; k <= this.count; k++) {
+      const i = (this.next - k + DUE_CREDIT_HISTORY) % DUE_CREDIT_HISTORY;
+      const end = this.endUs[i]!, start = this.startUs[i]!;
+      if (end <= sinceUs) return busy;
+      busy += end - Math.max(start, sinceUs);
+      if (k === DUE_CREDIT_HISTORY && start > sinceUs) busy += start - sinceUs; // older than the history: not credited
+    }
+    return busy;
+  }
 }

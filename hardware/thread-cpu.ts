@@ -1085,7 +1085,7 @@ export class ThreadCpu implements Hardware {
     const t1 = this.nowUs();
     this.stats[STAT.pauses]!++;
     this.stats[STAT.pausedUs]! += t1 - t0;
-    this.dueCredit.busyUntil(t1); // what waited through the pause is dispatched late, and its effects leave late too
+    this.dueCredit.held(t0, t1); // what waited through the pause is dispatched late, and its effects leave late too
     this.recorder.record(REC_RESUME, t1, t1 - t0, 0, 0, 0, undefined);
   }
 

@@ -9,7 +9,7 @@ import { AddressError, DiskError } from '../hardware/errors.ts';
 import { LinkModel, TRANSMIT_QUEUE_MAX_US, type LinkConfig } from '../hardware/link-model.ts';
 import { SPSC_RING_LAYOUT, SpscRing } from '../hardware/spsc-ring.ts';
 import { FrameBufferPool, OversleepEstimate } from '../hardware/thread-cpu.ts';
-import { DueCredit } from '../hardware/due-credit.ts';
+import { DUE_CREDIT_HISTORY, DueCredit } from '../hardware/due-credit.ts';
 
 /** Small deterministic PRNG so failures reproduce. */
 function mulberry32(seed: number): () => number {
@@ -492,7 +492,7 @@ describe('OversleepEstimate', () => {
 });
 
 describe('DueCredit (ThreadTuning.maxDueCreditUs)', () => {
-  it('credits an event the lateness past its due time while the CPU was idle, not its queueing behind earlier events', () => {
+  it('credits an event the lateness past its due time while the CPU was not running its own events, not its queueing behind them', () => {
     const c = new DueCredit(1_000);
     expect(c.dispatch(150, 100)).toBe(50); // woke 50 µs late with nothing else to do
     expect(c.stamp(170)).toBe(120); // a frame sent 20 µs into the handler leaves as if dispatched when due
@@ -503,13 +503,41 @@ describe('DueCredit (ThreadTuning.maxDueCreditUs)', () => {
     c.busyUntil(215);
     expect(c.dispatch(230, 240)).toBe(0); // dispatched early (a host request held for its line time): nothing
     expect(c.stamp(235)).toBe(235);
+    c.busyUntil(240);
     expect(c.dispatch(5_300, 215)).toBe(1_000); // a stall beyond the cap is the emulator's: the rest is not credited
     expect(c.stamp(5_310)).toBe(4_310);
-    c.busyUntil(9_000); // a debugger's pause ended at 9,000: what waited for it gets no credit for the pause
-    expect(c.dispatch(9_020, 6_000)).toBe(20);
+    c.busyUntil(5_320);
+    c.held(6_000, 9_000); // a debugger's pause from 6,000 to 9,000: what waited for it gets no credit for the pause
+    expect(c.dispatch(9_020, 8_900)).toBe(20); // 120 late: 8,900 → 9,000 held, 9,000 → 9,020 the CPU's idle time
+    c.busyUntil(9_030);
     expect(new DueCredit(0).dispatch(500, 100)).toBe(0); // 0 turns it off
     expect(() => new DueCredit(-1)).toThrow(/maxDueCreditUs/);
     expect(() => new DueCredit(Number.NaN)).toThrow(/maxDueCreditUs/);
+  });
+
+  it('events that fell due while the CPU slept are each credited their sleep, less the events run before them in the turn', () => {
+    const c = new DueCredit(1_000);
+    c.dispatch(0, 0);
+    c.busyUntil(10); // the last event before the CPU slept
+    // It slept until 200 (woken late). Three frames fell due during the sleep, at 100, 150 and 190.
+    expect(c.dispatch(200, 100)).toBe(100);
+    c.busyUntil(205);
+    expect(c.dispatch(206, 150)).toBe(51); // 56 late, 5 of them behind the first frame's handler
+    c.busyUntil(215);
+    expect(c.dispatch(216, 190)).toBe(12); // 26 late, 14 of them behind the two before
+    c.busyUntil(220);
+    // One due in the middle of the turn: credited only what it waited after the turn's events (3 + 4 µs of them since 212).
+    expect(c.dispatch(240, 212)).toBe(21); // 28 late: 212 → 215 and 216 → 220 busy
+    c.busyUntil(241);
+  });
+
+  it(`remembers the last ${DUE_CREDIT_HISTORY} busy intervals; what waited longer than that back is not credited for the time before them`, () => {
+    const c = new DueCredit(10_000);
+    for (let i = 0; i < DUE_CREDIT_HISTORY + 10; i++) { c.dispatch(1_000 + 10 * i, 1_000 + 10 * i); c.busyUntil(1_000 + 10 * i + 5); }
+    const lastEnd = 1_000 + 10 * (DUE_CREDIT_HISTORY + 9) + 5, oldestStart = 1_000 + 10 * 10;
+    // Due at 0: the remembered intervals are half busy; everything before the oldest one counts as busy.
+    const busy = 5 * DUE_CREDIT_HISTORY + oldestStart;
+    expect(c.dispatch(lastEnd + 100, 0)).toBe(lastEnd + 100 - busy);
   });
 });
 
