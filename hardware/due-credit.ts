@@ -4,13 +4,17 @@
 // had been dispatched when due. Lateness spent while the CPU ran its own other events is queueing, which a busy
 // controller has too: it is not credited.
 
-/** Busy intervals remembered: a CPU runs a few dozen events within the lateness a credit can cover. */
+/** Busy intervals remembered: a CPU runs a few dozen events within the lateness a credit can cover. A power of 2. */
 export const DUE_CREDIT_HISTORY = 256;
+const MASK = DUE_CREDIT_HISTORY - 1;
 
 export class DueCredit {
   /** The last DUE_CREDIT_HISTORY busy intervals (events run, holds), oldest first from `oldest`, in a ring. */
   private readonly startUs = new Float64Array(DUE_CREDIT_HISTORY);
   private readonly endUs = new Float64Array(DUE_CREDIT_HISTORY);
+  /** Busy time from the first interval ever to the end of each one, so busySince is a binary search, not a walk. */
+  private readonly busyToEndUs = new Float64Array(DUE_CREDIT_HISTORY);
+  private busyTotalUs = 0;
   private next = 0;
   private count = 0;
   /** When the event being dispatched started (NaN between events). */
@@ -53,22 +57,28 @@ export class DueCredit {
 
   private remember(fromUs: number, toUs: number): void {
     if (!(toUs > fromUs)) return;
+    this.busyTotalUs += toUs - fromUs;
     this.startUs[this.next] = fromUs;
     this.endUs[this.next] = toUs;
-    this.next = (this.next + 1) % DUE_CREDIT_HISTORY;
+    this.busyToEndUs[this.next] = this.busyTotalUs;
+    this.next = (this.next + 1) & MASK;
     if (this.count < DUE_CREDIT_HISTORY) this.count++;
   }
 
-  /** Busy time from sinceUs on, newest interval first; before the oldest remembered, every µs counts as busy. */
+  /** Busy time from sinceUs on; before the oldest interval remembered, every µs counts as busy. */
   private busySince(sinceUs: number): number {
-    let busy = 0;
-    for (let k = 1; k <= this.count; k++) {
-      const i = (this.next - k + DUE_CREDIT_HISTORY) % DUE_CREDIT_HISTORY;
-      const end = this.endUs[i]!, start = this.startUs[i]!;
-      if (end <= sinceUs) return busy;
-      busy += end - Math.max(start, sinceUs);
-      if (k === DUE_CREDIT_HISTORY && start > sinceUs) busy += start - sinceUs; // older than the history: not credited
+    const n = this.count, first = (this.next - n) & MASK;
+    if (n === 0 || this.endUs[(this.next - 1) & MASK]! <= sinceUs) return 0; // asleep since: the common case
+    // The oldest interval that ends after sinceUs (intervals are in time order): binary search over 0..n-1.
+    let lo = 0, hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.endUs[(first + mid) & MASK]! > sinceUs) hi = mid; else lo = mid + 1;
     }
+    const k = (first + lo) & MASK, start = this.startUs[k]!;
+    const before = this.busyToEndUs[k]! - (this.endUs[k]! - start); // busy up to that interval's start
+    let busy = this.busyTotalUs - before - Math.max(0, sinceUs - start);
+    if (lo === 0 && n === DUE_CREDIT_HISTORY && start > sinceUs) busy += start - sinceUs; // older than the history: not credited
     return busy;
   }
 }

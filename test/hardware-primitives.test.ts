@@ -531,6 +531,27 @@ describe('DueCredit (ThreadTuning.maxDueCreditUs)', () => {
     c.busyUntil(241);
   });
 
+  it('credits what a walk over every busy interval would, on random schedules of events', () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    for (let round = 0; round < 20; round++) {
+      const c = new DueCredit(500);
+      const busy: [number, number][] = [];
+      let t = 0;
+      for (let e = 0; e < 100; e++) {
+        t += rand() < 0.3 ? rand() * 400 : rand() * 5; // asleep now and then, else back to back
+        const due = t - rand() * 300;
+        const waited = Math.min(t - due, 500), since = t - waited;
+        const overlap = busy.reduce((sum, [a, b]) => sum + Math.max(0, Math.min(b, t) - Math.max(a, since)), 0);
+        expect(c.dispatch(t, due)).toBeCloseTo(waited > 0 ? Math.max(0, waited - overlap) : 0, 6);
+        const end = t + rand() * 20;
+        c.busyUntil(end);
+        if (end > t) busy.push([t, end]);
+        t = end;
+      }
+    }
+  });
+
   it(`remembers the last ${DUE_CREDIT_HISTORY} busy intervals; what waited longer than that back is not credited for the time before them`, () => {
     const c = new DueCredit(10_000);
     for (let i = 0; i < DUE_CREDIT_HISTORY + 10; i++) { c.dispatch(1_000 + 10 * i, 1_000 + 10 * i); c.busyUntil(1_000 + 10 * i + 5); }
