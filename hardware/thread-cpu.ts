@@ -1163,8 +1163,9 @@ export class ThreadCpu implements Hardware {
       let sleepUs = retrying ? waitUs : Math.min(deadline - now - spinUs, t.maxSleepSliceMs * 1000);
       const final = !retrying && (t.approachUs <= 0 || sleepUs <= 2 * t.approachUs);
       if (!retrying && !final) sleepUs -= t.approachUs;
-      // Peers need not ring for frames due after this sleep ends (wakeAtWord); awake again, every frame rings.
-      Atomics.store(this.systemWords, this.wakeAtIndex, this.tuning.skipDoorbells ? wakeAtWord(now + sleepUs) : 0);
+      // Peers need not ring for frames due after this sleep ends (wakeAtWord); awake again, every frame rings. Only a
+      // final sleep says so: a long one oversleeps by hundreds of µs, and a frame due just after it would be that late.
+      Atomics.store(this.systemWords, this.wakeAtIndex, this.tuning.skipDoorbells && final ? wakeAtWord(now + sleepUs) : 0);
       rung = this.wake.sleepSync(seen, sleepUs / 1000);
       Atomics.store(this.systemWords, this.wakeAtIndex, 0);
       if (!rung && final) oversleep.add(this.nowUs() - now - sleepUs);

@@ -90,7 +90,7 @@ describe('speed rounds', () => {
     expect(inRounds).toMatch(/hop by hop \(the same QD 32 writes, in each of the 2 rounds beside the cascade; medians\): through no pair \(the host and P\) 245,000\/s at 5\.8 CPU µs per write; through the synchronous pair alone 75,000\/s at 18\.8 µs \(the synchronous hop: \+13\.0 µs, 12\.0 to 14\.0 by round\); through the cascade \(the rounds' median\) 55,000\/s at 26\.8 µs \(the asynchronous hop: \+8\.0 µs, 5\.5 to 10\.5 by round\)\./);
     const { rounds: _gone, hops: _none, ...before } = committed.emulator;
     before.primitives = before.primitives.filter((p: { name: string }) => !p.name.startsWith('worker timed Atomics.wait'));
-    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: before }));
+    writeFileSync(join(dir, 'in.json'), JSON.stringify({ ...committed, emulator: before, scheduling: { policy: 'batch' } })); // as recorded before the slack
     expect(await bench(['--from', join(dir, 'in.json'), '--out', dir])).toBe(0);
     const older = readFileSync(join(dir, '2026-12-07-linux-x64-2cpu-quick.md'), 'utf8');
     expect(older).not.toMatch(/rounds, each the naive baseline/);
