@@ -81,7 +81,7 @@ export const mainAsleepIndex = (systems: number): number => systems * SYSTEM_WOR
 
 /**
  * Doorbell suppression (as virtio's event index, or an NVMe host that does not need an interrupt per completion): a
- * CPU about to sleep until world time `wakeAtUs` publishes it in its SW_WAKE_AT word, and a peer that pushes frames
+ * CPU about to sleep (its final, short sleep towards a deadline) until world time `wakeAtUs` publishes it in its SW_WAKE_AT word, and a peer that pushes frames
  * due no earlier than that does not ring (see ThreadCpu.ringPeers): the sleeper drains its rings when it wakes anyway,
  * before any of them is due. At 100 km every frame otherwise woke its receiver twice, once when it was pushed and
  * once when it was due. The word holds whole WAKE_AT_UNIT_US, rounded up (an Int32 then lasts 9.5 hours of world time;
@@ -294,9 +294,9 @@ export interface ThreadTuning {
    */
   maxDueCreditUs: number;
   /**
-   * Before a timed sleep the CPU publishes when it will wake (wakeAtWord), and a peer pushing frames due after that
-   * does not ring its doorbell: it drains them on waking, before they are due. Saves a wake-up per frame (or batch)
-   * wherever frames are due later than they are sent, which is every link longer than 0 km.
+   * Before its final timed sleep towards a deadline the CPU publishes when it will wake (wakeAtWord), and a peer pushing
+   * frames due after that does not ring its doorbell: it drains them on waking, before they are due. Saves a wake-up
+   * per frame (or batch) wherever frames are due later than they are sent, which is every link longer than 0 km.
    */
   skipDoorbells: boolean;
 }
