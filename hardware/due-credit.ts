@@ -9,7 +9,7 @@ export const DUE_CREDIT_HISTORY = 256;
 const MASK = DUE_CREDIT_HISTORY - 1;
 
 export class DueCredit {
-  /** The last DUE_CREDIT_HISTORY busy intervals (events run, holds), oldest first from `oldest`, in a ring. */
+  /** The last DUE_CREDIT_HISTORY busy intervals (events run, holds), in time order in a ring: `count` of them, ending before `next`. */
   private readonly startUs = new Float64Array(DUE_CREDIT_HISTORY);
   private readonly endUs = new Float64Array(DUE_CREDIT_HISTORY);
   /** Busy time from the first interval ever to the end of each one, so busySince is a binary search, not a walk. */

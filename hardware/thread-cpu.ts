@@ -697,9 +697,7 @@ interface Outbound {
   dirEpoch: number;
   port: RingPort;
   peerWake: WakeLine;
-  /** Records pushed since the peer's doorbell was last rung (see ringPeers). */
-  unrung: boolean;
-  /** The earliest due time of those records (Infinity when none). */
+  /** The earliest due time of the records pushed since the peer's doorbell was last rung, Infinity when none (see ringPeers). */
   unrungDueUs: number;
   model: LinkModel;
   /** A circuit over the common line: each frame goes through CommonLine.carry and carries a routing header. */
@@ -830,7 +828,7 @@ export class ThreadCpu implements Hardware {
         lw: o.linkIndex * LINK_WORDS_PER_LINK, dirUp: o.linkIndex * LINK_WORDS_PER_LINK + lwDirUp(o.dir),
         dirEpoch: o.linkIndex * LINK_WORDS_PER_LINK + lwDirEpoch(o.dir),
         peerWake: new WakeLine(Doorbell.attach(o.peerDoorbell), this.systemWords, o.peerIndex * SYSTEM_WORDS_PER_SYSTEM + SW_ASLEEP),
-        model: new LinkModel(o.link, () => prng.next()), overLine: o.link.overLine === true, header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0, unrung: false, unrungDueUs: Infinity,
+        model: new LinkModel(o.link, () => prng.next()), overLine: o.link.overLine === true, header, headerView: new DataView(header.buffer), backlog: [], backlogHead: 0, unrungDueUs: Infinity,
       };
       this.outboundByPeer.set(o.peerStorageId, ob);
       return ob;
@@ -1427,7 +1425,6 @@ export class ThreadCpu implements Hardware {
     h.setInt32(16, peerPower, true);
     if (ob.overLine) writeRoutingHeader(h, RECORD_ROUTING_HEADER_OFFSET, ob.peerStorageId, this.storageId, frame.length);
     if (!ob.port.push(ob.header, frame)) return false;
-    ob.unrung = true;
     if (atUs < ob.unrungDueUs) ob.unrungDueUs = atUs;
     if (this.unrungSinceUs < 0) this.unrungSinceUs = this.nowUs();
     if (this.tuning.maxRingDelayUs <= 0) this.ringPeers();
@@ -1488,9 +1485,8 @@ export class ThreadCpu implements Hardware {
     if (this.unrungSinceUs < 0) return;
     this.unrungSinceUs = -1;
     for (const ob of this.outbound) {
-      if (!ob.unrung) continue;
-      ob.unrung = false;
       const dueUs = ob.unrungDueUs;
+      if (dueUs === Infinity) continue;
       ob.unrungDueUs = Infinity;
       // Read after the records were published: a peer that published its wake-up time before that drains them when it
       // wakes; one that publishes it after has not yet read its bell, which the ring (if needed) has then changed.

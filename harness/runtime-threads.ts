@@ -180,7 +180,7 @@ export class ThreadsWorld implements World {
   /** The sleep (its pumpAsleepSinceUs) the watchdog found suspect at its last look, -1 for none. */
   private pumpSuspectSleepUs = -1;
   private readonly pumpWatchdog: NodeJS.Timeout;
-  /** Completions the host took, and the sum of how long after becoming visible (µs): see hostPickup(). */
+  /** Completions the host took, and the sum of how long after each reached the host (µs): see hostPickup(). */
   private pickups = 0;
   private pickupLateUsSum = 0;
   /** A microtask to ring the doorbells of systems given submissions (SystemRt.unrung) is queued. */
