@@ -122,7 +122,7 @@ describe.sequential('threads runtime on embodiment 1 (P–I–R)', () => {
 
   it(`a write issued earlier (issuedAtUs) leaves as from then: ${s1RoundTripUs} µs of round trip after that time, less after the call; completedAtUs is when the host could take it`, async () => {
     const sinceCallUs: number[] = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 20 && !(Math.min(...sinceCallUs) < s1RoundTripUs); i++) {
       const issuedAtUs = w.nowUs();
       await w.sleep(s1RoundTripUs / 2); // the host meant to write at issuedAtUs, and the emulator resumed it late
       const callUs = w.nowUs();
@@ -133,8 +133,9 @@ describe.sequential('threads runtime on embodiment 1 (P–I–R)', () => {
       sinceCallUs.push(r.completedAtUs - callUs);
     }
     // From the call, a completion came sooner than a round trip, which the physics forbids for a write issued at the
-    // call: the write had left P as issued, half a round trip before. (The least of five: this cascade's QD 1 writes
-    // have a tail of milliseconds, its 1000 km leg's scheduling, which the median of five sometimes met.)
+    // call: the write had left P as issued, half a round trip before. (Up to 20 tries, stopping at the first: this
+    // cascade's QD 1 writes have a tail of milliseconds, and on a loaded machine a few writes in a row meet it; the
+    // least of five once took 3.1 ms.)
     expect(Math.min(...sinceCallUs)).toBeLessThan(s1RoundTripUs);
     expect(() => w.hostIo('100P', { op: 'write', lvol: DATA_LVOL, lba: 1105, blocks: 1, data: block(1105), issuedAtUs: w.nowUs() + 1_000 })).toThrow(/later than now/);
   }, 10_000);
